@@ -1,0 +1,85 @@
+# blockwatch — top-level build.
+#
+#   make            build everything into build/
+#   make check      build with ASan/UBSan into build/san/ and run every test
+#   make demo       the main job: a live proxy demo (see README.md)
+#   make bench      benchmarks, results in docs/benchmarks.md
+#   make fuzz       long fuzzing runs of the parsers
+#   make deps       install the Debian 12 packages the build and tests need
+
+BUILD    ?= build
+SAN      ?=
+CC       ?= gcc
+PKGS     := libnbd libiscsi zlib
+
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC \
+            -fvisibility=hidden $(shell pkg-config --cflags $(PKGS)) \
+            -Inbdkit-plugin -Iappliance
+LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
+ifeq ($(SAN),1)
+CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+OBJ      := $(BUILD)/obj
+
+TAP_SRCS    := $(wildcard nbdkit-plugin/tap/*.c)
+PLUGIN_SRCS := $(wildcard nbdkit-plugin/*.c) $(TAP_SRCS)
+CLI_SRCS    := $(wildcard appliance/*.c) $(TAP_SRCS)
+UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
+TOOL_SRCS   := $(wildcard tests/tools/*.c)
+
+PLUGIN   := $(BUILD)/nbdkit-blockwatch-plugin.so
+CLI      := $(BUILD)/blockwatch
+UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
+
+obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+.PHONY: all check test-progs demo bench fuzz deps clean
+all: $(PLUGIN) $(CLI)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(PLUGIN): $(call obj,$(PLUGIN_SRCS))
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
+
+$(CLI): $(call obj,$(CLI_SRCS))
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests link the module they test (named in the test's first line
+# "// links: a.c b.c") plus cmocka.
+$(BUILD)/tests/%: tests/unit/%.c $(call obj,$(TAP_SRCS) nbdkit-plugin/tap-ring.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/%: tests/tools/%.c $(call obj,$(TAP_SRCS))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test-progs: all $(UNITS) $(TOOLS)
+
+check:
+	$(MAKE) BUILD=build/san SAN=1 test-progs
+	tests/run build/san
+
+demo: all
+	tests/demo/proxy-demo.sh
+
+bench: all
+	bench/run
+
+fuzz:
+	tests/fuzz/run $(FUZZ_SECONDS)
+
+deps:
+	.ci/deps
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

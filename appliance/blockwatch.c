@@ -1,0 +1,46 @@
+/* blockwatch: the command-line tool.  Each subcommand lives in its own
+ * cmd-*.c file; this one only dispatches.
+ */
+
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const struct command commands[] = {
+  { "tap-recv", cmd_tap_recv,
+    "tap-recv [--record FILE] [--print] unix:PATH\n"
+    "      Be a tap consumer: receive, verify, acknowledge; optionally\n"
+    "      append to a trace file and print one line per record." },
+  { "trace", cmd_trace,
+    "trace dump|check|apply TRACE [IMAGE]\n"
+    "      dump: print records; check: verify sequence accounting;\n"
+    "      apply: replay writes, zeroes and trims onto IMAGE." },
+};
+
+static void
+usage (FILE *f)
+{
+  fprintf (f, "usage: blockwatch COMMAND [ARGS...]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf (f, "  %s\n", commands[i].help);
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 2) {
+    usage (stderr);
+    return 2;
+  }
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0) {
+    usage (stdout);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].fn (argc - 1, argv + 1);
+  fprintf (stderr, "blockwatch: unknown command '%s'\n", argv[1]);
+  usage (stderr);
+  return 2;
+}

@@ -1,0 +1,122 @@
+/* blockwatch tap wire and trace format, version 1.
+ *
+ * This header is the single definition of the byte stream that the
+ * nbdkit plugin sends to a tap consumer (tap=unix:PATH) and writes to
+ * a trace file (tap=record:FILE).  docs/tap-format.md describes it for
+ * people; this file describes it for the compiler.  Everything is
+ * little-endian on the wire, whatever the host.
+ *
+ * A stream is one header followed by records.  A trace file is one or
+ * more streams back to back (one per plugin start or per consumer
+ * connection), so appending never rewrites earlier bytes.
+ */
+#ifndef BLOCKWATCH_TAP_FORMAT_H
+#define BLOCKWATCH_TAP_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* "BWTAP" + CR LF SUB: a text-mode transfer or a truncated copy is
+ * caught at the first byte that matters, as PNG does.
+ */
+#define TAP_MAGIC           "BWTAP\r\n\x1a"
+#define TAP_MAGIC_LEN       8
+#define TAP_VERSION         1
+
+#define TAP_HEADER_FIXED    58      /* bytes before the disk id */
+#define TAP_DISK_ID_MAX     1024
+#define TAP_RECORD_HDR      48
+#define TAP_RECORD_MAGIC    0x31525742u /* "BWR1" read as LE u32 */
+
+/* The largest payload one record carries.  The plugin splits longer
+ * writes into consecutive records, each with its own sequence number,
+ * so that one huge request can never be bigger than the whole buffer.
+ */
+#define TAP_MAX_PAYLOAD     (1024u * 1024u)
+
+/* Header flags. */
+#define TAP_HDR_CRC         (1u << 0)   /* records carry a CRC-32 */
+
+enum tap_type {
+  TAP_WRITE    = 1,   /* payload: the bytes written at offset */
+  TAP_ZERO     = 2,   /* range now reads as zeroes */
+  TAP_TRIM     = 3,   /* range discarded; content undefined unless READS_ZERO */
+  TAP_FLUSH    = 4,   /* every earlier record is durable on the backend */
+  TAP_OVERFLOW = 5,   /* offset = first lost seq, length = number lost */
+};
+
+/* Record flags. */
+#define TAP_F_FUA           (1u << 0)   /* request carried FUA */
+#define TAP_F_MAY_TRIM      (1u << 1)   /* zero: backend was allowed to punch */
+#define TAP_F_READS_ZERO    (1u << 2)   /* trim: range reads back as zeroes */
+
+struct tap_header {
+  uint16_t version;
+  uint16_t header_len;        /* whole header incl. disk id */
+  uint32_t flags;             /* TAP_HDR_* */
+  uint64_t disk_size;         /* bytes */
+  uint32_t sector_size;       /* logical sector of the backend */
+  uint64_t instance;          /* random per plugin start; seqs are scoped by it */
+  uint64_t first_seq;         /* seq of the first record of this stream */
+  uint64_t time_ns;           /* stream start, CLOCK_REALTIME */
+  uint16_t disk_id_len;
+  char disk_id[TAP_DISK_ID_MAX + 1]; /* NUL-terminated copy for convenience */
+};
+
+struct tap_record {
+  uint32_t crc;               /* CRC-32 (zlib) of header with crc=0, then payload */
+  uint64_t seq;
+  uint64_t time_ns;           /* backend completion time, CLOCK_REALTIME */
+  uint64_t offset;            /* OVERFLOW: first lost seq */
+  uint64_t length;            /* OVERFLOW: number of lost seqs */
+  uint16_t type;              /* enum tap_type */
+  uint16_t flags;             /* TAP_F_* */
+  uint32_t payload_len;       /* WRITE: == length; otherwise 0 */
+};
+
+/* The consumer acknowledges with fixed 16-byte messages on the same
+ * socket: every record with seq <= ack.seq has been handled and the
+ * plugin may forget it.  Unacknowledged records are sent again after
+ * a reconnect, so a consumer restart loses nothing that still fits in
+ * the plugin's buffer.
+ */
+#define TAP_ACK_MAGIC       0x4b415742u /* "BWAK" read as LE u32 */
+#define TAP_ACK_LEN         16
+
+/* Encoding: the writers (plugin, trace tools) use these. */
+size_t tap_encode_header (uint8_t *buf, const struct tap_header *h);
+void tap_encode_record (uint8_t buf[TAP_RECORD_HDR], const struct tap_record *r);
+void tap_encode_ack (uint8_t buf[TAP_ACK_LEN], uint64_t seq);
+/* CRC of an encoded record: header bytes (crc field taken as zero)
+ * then payload, the payload possibly split in two pieces because it
+ * sits in a ring buffer.
+ */
+uint32_t tap_record_crc (const uint8_t hdr[TAP_RECORD_HDR],
+                         const uint8_t *p1, size_t n1,
+                         const uint8_t *p2, size_t n2);
+void tap_set_record_crc (uint8_t hdr[TAP_RECORD_HDR], uint32_t crc);
+
+/* Decoding: consumers use these on untrusted bytes.  Each returns
+ * 1 when a complete item was decoded (*used = bytes it took),
+ * 0 when more bytes are needed, -1 on malformed input with a message
+ * in err.  They never read past len.
+ */
+int tap_decode_header (const uint8_t *buf, size_t len,
+                       struct tap_header *h, size_t *used,
+                       char *err, size_t errlen);
+/* Decodes the record header and checks it against the stream header
+ * (range inside the disk, payload length rules).  The payload follows
+ * in the next payload_len bytes; check it with tap_verify_record.
+ */
+int tap_decode_record (const uint8_t *buf, size_t len,
+                       const struct tap_header *h, struct tap_record *r,
+                       char *err, size_t errlen);
+bool tap_verify_record (const uint8_t *hdr, const uint8_t *payload,
+                        const struct tap_record *r);
+int tap_decode_ack (const uint8_t *buf, size_t len, uint64_t *seq,
+                    char *err, size_t errlen);
+
+const char *tap_type_name (unsigned type);
+
+#endif /* BLOCKWATCH_TAP_FORMAT_H */

@@ -1,0 +1,146 @@
+# Shared helpers for blockwatch's shell tests.  Source it first:
+#   . "$(dirname "$0")/lib.sh"
+# Every server a test starts is registered here and stopped on exit,
+# every mount and loop device is undone, and the scratch directory is
+# removed (keep it with BW_KEEP=1).
+
+set -euo pipefail
+
+BW_SRC=${BW_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BW_BUILD=${BW_BUILD:-$BW_SRC/build}
+PLUGIN=$BW_BUILD/nbdkit-blockwatch-plugin.so
+BW=$BW_BUILD/blockwatch
+TESTNAME=$(basename "$0" .sh)
+
+_pids=() _mounts=() _loops=()
+T=$(mktemp -d "/tmp/bw-$TESTNAME.XXXXXX")
+
+say() { echo "[$TESTNAME] $*"; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+
+_cleanup() {
+  local rc=$? i
+  set +e
+  for ((i=${#_mounts[@]}-1; i>=0; i--)); do
+    mountpoint -q "${_mounts[i]}" && { umount "${_mounts[i]}" 2>/dev/null || umount -l "${_mounts[i]}"; }
+  done
+  for l in "${_loops[@]}"; do losetup -d "$l" 2>/dev/null; done
+  for ((i=${#_pids[@]}-1; i>=0; i--)); do
+    kill -CONT "${_pids[i]}" 2>/dev/null; kill "${_pids[i]}" 2>/dev/null
+  done
+  for p in "${_pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  if [ "${BW_KEEP:-0}" = 1 ] || [ $rc -ne 0 -a $rc -ne 77 -a "${BW_KEEP_FAILED:-0}" = 1 ]; then
+    echo "kept scratch directory $T"
+  else
+    rm -rf "$T"
+  fi
+  exit $rc
+}
+trap _cleanup EXIT
+trap 'exit 130' INT TERM
+
+register_pid() { _pids+=("$1"); }
+register_mount() { _mounts+=("$1"); }
+register_loop() { _loops+=("$1"); }
+
+require() {
+  local c
+  for c in "$@"; do command -v "$c" >/dev/null || skip "$c is not installed"; done
+}
+require_root() { [ "$(id -u)" = 0 ] || skip "needs root (loop devices, mount)"; }
+require_fuse() {
+  [ -c /dev/fuse ] || skip "no /dev/fuse on this machine"
+  require nbdfuse fusermount3
+}
+require_loop() {
+  require_root
+  losetup -f >/dev/null 2>&1 || skip "no free loop device (losetup -f failed)"
+}
+
+# Sanitized builds: nbdkit itself is not instrumented, so the ASan
+# runtime has to be loaded first for our plugin to run inside it.
+if ldd "$PLUGIN" 2>/dev/null | grep -q libasan; then
+  BW_SAN=1
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$BW_SRC/tests/lsan.supp:print_suppressions=0}
+  NBDKIT_PRELOAD=$(gcc -print-file-name=libasan.so)
+else
+  BW_SAN=0
+  NBDKIT_PRELOAD=
+fi
+
+# The environment for running nbdkit with our plugin loaded.
+nbdkit_env() {
+  if [ -n "$NBDKIT_PRELOAD" ]; then
+    env LD_PRELOAD="$NBDKIT_PRELOAD" "$@"
+  else
+    "$@"
+  fi
+}
+
+wait_for() {   # wait_for SECONDS test-args...
+  local secs=$1; shift
+  local n=$((secs * 10))
+  while [ $n -gt 0 ]; do
+    if test "$@"; then return 0; fi
+    sleep 0.1; n=$((n-1))
+  done
+  return 1
+}
+
+# Fails the test if a sanitizer reported anything in a log.
+check_san_log() {
+  if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"; then
+    grep -E -A30 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1" | head -60 >&2
+    fail "sanitizer report in $1"
+  fi
+}
+
+# start_proxy NAME URI [plugin args...]: nbdkit with our plugin serving
+# URI on $T/NAME.sock; its log is $T/NAME.log.
+start_proxy() {
+  local name=$1; shift
+  rm -f "$T/$name.sock"
+  nbdkit_env nbdkit -f -v -U "$T/$name.sock" -P "$T/$name.pid" "$PLUGIN" "$@" \
+    > "$T/$name.log" 2>&1 &
+  register_pid $!
+  eval "${name}_pid=$!"
+  wait_for 20 -S "$T/$name.sock" || { cat "$T/$name.log" >&2; fail "nbdkit $name did not start"; }
+}
+
+# stop_proxy NAME: SIGTERM, wait for a clean exit, check the log.
+stop_proxy() {
+  local name=$1 pid
+  pid=$(eval echo "\$${name}_pid")
+  kill "$pid" 2>/dev/null || true
+  wait_for 30 ! -d "/proc/$pid" || fail "nbdkit $name did not exit"
+  wait "$pid" 2>/dev/null || true
+  check_san_log "$T/$name.log"
+}
+
+# start_tap NAME [tap-recv args...]: a consumer on $T/NAME.tap
+start_tap() {
+  local name=$1; shift
+  rm -f "$T/$name.tap"
+  "$BW" tap-recv "$@" "unix:$T/$name.tap" > "$T/$name.recv.out" 2> "$T/$name.recv.err" &
+  register_pid $!
+  eval "${name}_tap_pid=$!"
+  wait_for 10 -S "$T/$name.tap" || { cat "$T/$name.recv.err" >&2; fail "tap-recv $name did not start"; }
+}
+
+# stop_tap NAME: SIGTERM and expect a clean exit.
+stop_tap() {
+  local name=$1 pid rc=0
+  pid=$(eval echo "\$${name}_tap_pid")
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" || rc=$?
+  check_san_log "$T/$name.recv.err"
+  [ $rc -eq 0 ] || { cat "$T/$name.recv.err" >&2; fail "tap-recv $name exited with $rc"; }
+}
+
+uri_of() { echo "nbd+unix:///?socket=$T/$1.sock"; }
