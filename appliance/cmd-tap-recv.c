@@ -316,7 +316,8 @@ cmd_tap_recv (int argc, char **argv)
     fclose (st.trace);
   }
   fprintf (stderr, "blockwatch tap-recv: %llu records, %llu bytes, %llu lost "
-           "(reported by overflow records), %llu duplicates skipped\n",
-           st.records, st.bytes, (unsigned long long) st.seq.lost, st.dups);
+           "(reported by overflow records), %llu duplicates skipped, %s\n",
+           st.records, st.bytes, (unsigned long long) st.seq.lost, st.dups,
+           st.seq.ended ? "stream ended cleanly" : "stream not ended");
   return ret;
 }

@@ -27,7 +27,7 @@ struct walk {
   uint64_t img_size;
   bool allow_loss;
   /* counts */
-  unsigned long long streams, records, dups, bytes, by_type[TAP_OVERFLOW + 1];
+  unsigned long long streams, records, dups, bytes, by_type[TAP_END + 1];
   unsigned long long undefined_trims, unknown;
 };
 
@@ -61,7 +61,7 @@ account (struct walk *w, const struct tap_item *it, bool *is_new)
   *is_new = true;
   w->records++;
   w->bytes += it->rec.payload_len;
-  if (it->rec.type <= TAP_OVERFLOW)
+  if (it->rec.type <= TAP_END)
     w->by_type[it->rec.type]++;
   else
     w->unknown++;
@@ -188,6 +188,8 @@ usage (void)
 {
   fprintf (stderr, "usage: blockwatch trace dump TRACE\n"
            "       blockwatch trace check [--no-loss] TRACE\n"
+           "         (--no-loss: fail unless nothing was lost and every\n"
+           "         plugin instance ended cleanly)\n"
            "       blockwatch trace apply [--allow-loss] TRACE IMAGE\n");
   return 2;
 }
@@ -222,9 +224,15 @@ cmd_trace (int argc, char **argv)
     ret = tap_read_file (w.path, check_item, &w, err, sizeof err);
     if (ret == 0) {
       summary (&w, "trace OK");
-      if (no_loss && w.seq.lost) {
-        fprintf (stderr, "blockwatch trace check: %llu records were lost\n",
-                 (unsigned long long) w.seq.lost);
+      if (w.seq.unfinished + !w.seq.ended)
+        printf ("note: %llu plugin instances ended without an end record; "
+                "records at their end may be missing\n",
+                (unsigned long long) (w.seq.unfinished + !w.seq.ended));
+      if (no_loss && (w.seq.lost || w.seq.unfinished || !w.seq.ended)) {
+        fprintf (stderr, "blockwatch trace check: the trace is not complete "
+                 "(%llu records lost, %llu streams cut short)\n",
+                 (unsigned long long) w.seq.lost,
+                 (unsigned long long) (w.seq.unfinished + !w.seq.ended));
         return 1;
       }
     }

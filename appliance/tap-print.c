@@ -23,7 +23,7 @@ tap_print_item (FILE *f, const struct tap_item *item)
     return;
   }
   fprintf (f, "seq=%" PRIu64 " %s", r->seq, tap_type_name (r->type));
-  if (r->type != TAP_FLUSH)
+  if (r->type != TAP_FLUSH && r->type != TAP_END)
     fprintf (f, " offset=%" PRIu64 " length=%" PRIu64, r->offset, r->length);
   if (r->flags & TAP_F_FUA)
     fprintf (f, " fua");

@@ -137,17 +137,17 @@ flush_loss_locked (struct tap_ring *r)
 }
 
 static bool
-have_room_locked (struct tap_ring *r, size_t need)
+have_room_locked (struct tap_ring *r, size_t need, int wait_ms)
 {
   struct timespec deadline;
 
   if (r->cap - (r->head - r->tail) >= need)
     return true;
-  if (r->cfg.block_ms < 0)
+  if (wait_ms < 0)
     return false;
   clock_gettime (CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += r->cfg.block_ms / 1000;
-  deadline.tv_nsec += (long) (r->cfg.block_ms % 1000) * 1000000;
+  deadline.tv_sec += wait_ms / 1000;
+  deadline.tv_nsec += (long) (wait_ms % 1000) * 1000000;
   if (deadline.tv_nsec >= 1000000000) {
     deadline.tv_sec++;
     deadline.tv_nsec -= 1000000000;
@@ -164,8 +164,9 @@ have_room_locked (struct tap_ring *r, size_t need)
 }
 
 static void
-put_one_locked (struct tap_ring *r, unsigned type, unsigned flags,
-                uint64_t offset, uint64_t len, const void *data)
+put_one_locked (struct tap_ring *r, int wait_ms, unsigned type,
+                unsigned flags, uint64_t offset, uint64_t len,
+                const void *data)
 {
   size_t need = TAP_RECORD_HDR + (type == TAP_WRITE ? len : 0);
 
@@ -174,7 +175,7 @@ put_one_locked (struct tap_ring *r, unsigned type, unsigned flags,
    */
   if (r->lost_count)
     need += TAP_RECORD_HDR;
-  if (!have_room_locked (r, need)) {
+  if (!have_room_locked (r, need, wait_ms)) {
     if (r->lost_count == 0) {
       r->lost_first = r->next_seq;
       r->log (0, "tap: buffer full (%zu bytes), dropping records from seq "
@@ -203,7 +204,7 @@ tap_ring_put (struct tap_ring *r, unsigned type, unsigned flags,
 
     if (type == TAP_WRITE && n > TAP_MAX_PAYLOAD)
       n = TAP_MAX_PAYLOAD;
-    put_one_locked (r, type, flags, offset, n, data);
+    put_one_locked (r, r->cfg.block_ms, type, flags, offset, n, data);
     if (type != TAP_WRITE)
       break;
     offset += n;
@@ -656,6 +657,10 @@ tap_ring_free (struct tap_ring *r)
     return;
   if (r->started) {
     pthread_mutex_lock (&r->lock);
+    /* The end record tells the consumer nothing more will come, so
+     * a stream without one is known to be cut short.
+     */
+    put_one_locked (r, r->cfg.drain_ms, TAP_END, 0, 0, 0, NULL);
     r->stopping = true;
     pthread_mutex_unlock (&r->lock);
     wake_sender (r);

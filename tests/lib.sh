@@ -12,28 +12,28 @@ PLUGIN=$BW_BUILD/nbdkit-blockwatch-plugin.so
 BW=$BW_BUILD/blockwatch
 TESTNAME=$(basename "$0" .sh)
 
-_pids=() _mounts=() _loops=()
+_undo=()
 T=$(mktemp -d "/tmp/bw-$TESTNAME.XXXXXX")
 
 say() { echo "[$TESTNAME] $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*"; exit 77; }
 
+# at_exit CMD: run CMD (a string) when the test ends, last in first out,
+# so a mount on a loop on a FUSE file comes apart in the right order.
+at_exit() { _undo+=("$1"); }
+
+_stop_pid() {
+  kill -CONT "$1" 2>/dev/null; kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null
+}
+
 _cleanup() {
   local rc=$? i
   set +e
-  for ((i=${#_mounts[@]}-1; i>=0; i--)); do
-    mountpoint -q "${_mounts[i]}" && { umount "${_mounts[i]}" 2>/dev/null || umount -l "${_mounts[i]}"; }
-  done
-  for l in "${_loops[@]}"; do losetup -d "$l" 2>/dev/null; done
-  for ((i=${#_pids[@]}-1; i>=0; i--)); do
-    kill -CONT "${_pids[i]}" 2>/dev/null; kill "${_pids[i]}" 2>/dev/null
-  done
-  for p in "${_pids[@]}"; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null
-  done
-  if [ "${BW_KEEP:-0}" = 1 ] || [ $rc -ne 0 -a $rc -ne 77 -a "${BW_KEEP_FAILED:-0}" = 1 ]; then
+  for ((i=${#_undo[@]}-1; i>=0; i--)); do eval "${_undo[i]}" >/dev/null 2>&1; done
+  if [ "${BW_KEEP:-0}" = 1 ] || { [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ "${BW_KEEP_FAILED:-0}" = 1 ]; }; then
     echo "kept scratch directory $T"
   else
     rm -rf "$T"
@@ -43,9 +43,9 @@ _cleanup() {
 trap _cleanup EXIT
 trap 'exit 130' INT TERM
 
-register_pid() { _pids+=("$1"); }
-register_mount() { _mounts+=("$1"); }
-register_loop() { _loops+=("$1"); }
+register_pid() { at_exit "_stop_pid $1"; }
+register_mount() { at_exit "mountpoint -q '$1' && { umount '$1' || umount -l '$1'; }"; }
+register_loop() { at_exit "losetup -d '$1'"; }
 
 require() {
   local c
@@ -144,3 +144,28 @@ stop_tap() {
 }
 
 uri_of() { echo "nbd+unix:///?socket=$T/$1.sock"; }
+
+# attach_loop NAME: expose proxy NAME's export to the kernel as a block
+# device (nbdfuse file -> loop), the rig's "real ext4 driver" path.
+# Sets LOOP.  detach_loop NAME undoes it (also done at exit).
+attach_loop() {
+  local name=$1
+  mkdir -p "$T/$name.fuse"
+  nbdfuse -P "$T/$name.nbdfuse.pid" "$T/$name.fuse/nbd" --unix "$T/$name.sock" \
+    > "$T/$name.nbdfuse.log" 2>&1 &
+  register_pid $!
+  wait_for 20 -f "$T/$name.fuse/nbd" || { cat "$T/$name.nbdfuse.log" >&2; fail "nbdfuse did not start"; }
+  register_mount "$T/$name.fuse"
+  LOOP=$(losetup -f --show "$T/$name.fuse/nbd")
+  register_loop "$LOOP"
+  eval "${name}_loop=$LOOP"
+}
+
+detach_loop() {
+  local name=$1 loop pid
+  loop=$(eval echo "\$${name}_loop")
+  losetup -d "$loop"
+  umount "$T/$name.fuse"
+  pid=$(cat "$T/$name.nbdfuse.pid")
+  wait_for 20 ! -d "/proc/$pid" || fail "nbdfuse did not exit"
+}

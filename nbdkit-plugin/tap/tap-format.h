@@ -44,6 +44,7 @@ enum tap_type {
   TAP_TRIM     = 3,   /* range discarded; content undefined unless READS_ZERO */
   TAP_FLUSH    = 4,   /* every earlier record is durable on the backend */
   TAP_OVERFLOW = 5,   /* offset = first lost seq, length = number lost */
+  TAP_END      = 6,   /* clean shutdown: this instance sends nothing more */
 };
 
 /* Record flags. */

@@ -6,7 +6,10 @@ enum tap_seq_verdict
 tap_seq_header (struct tap_seq *t, const struct tap_header *h)
 {
   if (!t->started || t->instance != h->instance) {
+    if (t->started && !t->ended)
+      t->unfinished++;
     t->started = true;
+    t->ended = false;
     t->instance = h->instance;
     t->expected = h->first_seq;
     return TAP_SEQ_NEW;
@@ -26,6 +29,8 @@ tap_seq_record (struct tap_seq *t, const struct tap_record *r)
     return TAP_SEQ_GAP;
   if (r->type == TAP_OVERFLOW)
     t->lost += r->length;
+  if (r->type == TAP_END)
+    t->ended = true;
   t->expected = r->seq + 1;
   return TAP_SEQ_NEW;
 }

@@ -20,6 +20,8 @@ struct tap_seq {
   uint64_t instance;
   uint64_t expected;          /* next sequence number not yet accounted for */
   uint64_t lost;              /* sum of overflow ranges seen */
+  bool ended;                 /* the current instance sent its end record */
+  uint64_t unfinished;        /* earlier instances that never sent one */
 };
 
 enum tap_seq_verdict {
@@ -28,7 +30,10 @@ enum tap_seq_verdict {
   TAP_SEQ_GAP,                /* something was lost silently: a bug or a foreign trace */
 };
 
-/* A stream header: a new instance restarts the count. */
+/* A stream header: a new instance restarts the count.  An instance
+ * that went away without its end record may have lost records at its
+ * end that nobody could report: that is counted in unfinished.
+ */
 enum tap_seq_verdict tap_seq_header (struct tap_seq *t,
                                      const struct tap_header *h);
 enum tap_seq_verdict tap_seq_record (struct tap_seq *t,

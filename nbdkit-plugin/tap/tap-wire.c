@@ -211,6 +211,7 @@ tap_decode_record (const uint8_t *buf, size_t len,
     break;
   case TAP_FLUSH:
   case TAP_OVERFLOW:
+  case TAP_END:
     if (r->payload_len != 0) {
       snprintf (err, errlen, "record seq %llu: %s carries a payload",
                 (unsigned long long) r->seq, tap_type_name (r->type));
@@ -263,6 +264,7 @@ tap_type_name (unsigned type)
   case TAP_TRIM: return "trim";
   case TAP_FLUSH: return "flush";
   case TAP_OVERFLOW: return "overflow";
+  case TAP_END: return "end";
   default: return "unknown";
   }
 }

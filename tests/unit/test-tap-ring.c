@@ -1,0 +1,451 @@
+/* The tap ring against a real consumer on a Unix socket (a thread in
+ * this test) and against a trace file: order, splitting, overflow
+ * accounting, the block policy's bound, re-sending after a consumer
+ * dies, and data integrity across many wrap-arounds.
+ */
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "tap-ring.h"
+#include "tap/tap-reader.h"
+#include "tap/tap-seq.h"
+
+#define DISK (16u << 20)
+
+static char dir[64];
+
+static void
+quiet_log (int level, const char *fmt, ...)
+{
+  (void) level; (void) fmt;
+}
+
+static double
+now (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static struct tap_config
+config (enum tap_sink sink, const char *name, int block_ms)
+{
+  static char path[128];
+  struct tap_config c = {
+    .sink = sink, .path = path, .buffer_bytes = TAP_MIN_BUFFER,
+    .block_ms = block_ms, .drain_ms = 5000,
+    .header = { .disk_size = DISK, .sector_size = 512, .disk_id_len = 4,
+                .disk_id = "test" },
+  };
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  return c;
+}
+
+/* ---- a consumer thread ---------------------------------------- */
+
+struct consumer {
+  char path[128];
+  int lfd;
+  pthread_t th;
+  bool ack;                   /* acknowledge what we read */
+  unsigned close_after;       /* drop the connection after N records (0: never) */
+  pthread_mutex_t lock;
+  struct tap_seq seq;
+  unsigned long long fresh, dups;
+  uint8_t *image;             /* writes/zeroes applied here */
+};
+
+static void
+apply (struct consumer *c, const struct tap_item *it)
+{
+  const struct tap_record *r = &it->rec;
+
+  if (r->type == TAP_WRITE)
+    memcpy (c->image + r->offset, it->payload, r->length);
+  else if (r->type == TAP_ZERO)
+    memset (c->image + r->offset, 0, r->length);
+}
+
+static void *
+consumer_main (void *arg)
+{
+  struct consumer *c = arg;
+  int fd = accept (c->lfd, NULL, NULL);
+  struct tap_reader *rd = tap_reader_new ();
+  unsigned seen = 0;
+  char err[128];
+
+  assert_true (fd >= 0);
+  for (;;) {
+    struct tap_item it;
+    int r;
+
+    if (tap_reader_fill_fd (rd, fd) <= 0)
+      break;
+    pthread_mutex_lock (&c->lock);
+    while ((r = tap_reader_next (rd, &it, err, sizeof err)) == 1) {
+      if (it.kind == TAP_ITEM_HEADER) {
+        assert_int_equal (tap_seq_header (&c->seq, it.hdr), TAP_SEQ_NEW);
+        continue;
+      }
+      switch (tap_seq_record (&c->seq, &it.rec)) {
+      case TAP_SEQ_NEW: c->fresh++; apply (c, &it); break;
+      case TAP_SEQ_DUPLICATE: c->dups++; break;
+      case TAP_SEQ_GAP: fail_msg ("silent gap at seq %llu",
+                                  (unsigned long long) it.rec.seq);
+      }
+      seen++;
+      if (c->close_after && seen >= c->close_after)
+        break;
+    }
+    pthread_mutex_unlock (&c->lock);
+    assert_int_not_equal (r, -1);
+    if (c->close_after && seen >= c->close_after)
+      break;
+    if (c->ack) {
+      uint8_t ack[TAP_ACK_LEN];
+      tap_encode_ack (ack, c->seq.expected - 1);
+      if (send (fd, ack, sizeof ack, MSG_NOSIGNAL) != TAP_ACK_LEN)
+        break;
+    }
+  }
+  tap_reader_free (rd);
+  close (fd);
+  return NULL;
+}
+
+/* Listens now; serves one connection in a thread. */
+static void
+consumer_start (struct consumer *c, const char *path)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+  if (path != c->path)
+    strcpy (c->path, path);
+  strcpy (sa.sun_path, path);
+  unlink (path);
+  c->lfd = socket (AF_UNIX, SOCK_STREAM, 0);
+  assert_int_equal (bind (c->lfd, (struct sockaddr *) &sa, sizeof sa), 0);
+  assert_int_equal (listen (c->lfd, 1), 0);
+  pthread_create (&c->th, NULL, consumer_main, c);
+}
+
+static void
+consumer_join (struct consumer *c)
+{
+  pthread_join (c->th, NULL);
+  close (c->lfd);
+  unlink (c->path);
+}
+
+static unsigned long long
+consumer_expected (struct consumer *c)
+{
+  unsigned long long e;
+  pthread_mutex_lock (&c->lock);
+  e = c->seq.expected;
+  pthread_mutex_unlock (&c->lock);
+  return e;
+}
+
+/* Waits until the consumer has accounted for every seq below 'want'. */
+static void
+wait_expected (struct consumer *c, unsigned long long want)
+{
+  double deadline = now () + 15;
+  while (consumer_expected (c) < want) {
+    assert_true (now () < deadline);
+    usleep (10000);
+  }
+}
+
+static struct consumer *
+consumer_new (bool ack)
+{
+  struct consumer *c = calloc (1, sizeof *c);
+  c->ack = ack;
+  c->image = calloc (1, DISK);
+  pthread_mutex_init (&c->lock, NULL);
+  return c;
+}
+
+static void
+consumer_free (struct consumer *c)
+{
+  free (c->image);
+  free (c);
+}
+
+/* ---- tests ------------------------------------------------------ */
+
+static int
+count_item (const struct tap_item *it, void *opaque)
+{
+  uint64_t *expect = opaque;
+
+  if (it->kind == TAP_ITEM_HEADER) {
+    assert_int_equal (it->hdr->first_seq, 1);
+    assert_int_equal (it->hdr->disk_size, DISK);
+    return 0;
+  }
+  assert_int_equal (it->rec.seq, *expect);
+  (*expect)++;
+  return 0;
+}
+
+static void
+record_sink_splits_and_orders (void **state)
+{
+  struct tap_config cfg = config (TAP_SINK_RECORD, "trace", -1);
+  char err[256];
+  struct tap_ring *r = tap_ring_new (&cfg, quiet_log, err, sizeof err);
+  uint8_t *data = malloc (3 * TAP_MAX_PAYLOAD);
+  struct tap_stats st;
+  uint64_t expect = 1;
+
+  (void) state;
+  assert_non_null (r);
+  assert_int_equal (tap_ring_start (r), 0);
+  memset (data, 7, 3 * TAP_MAX_PAYLOAD);
+  tap_ring_put (r, TAP_WRITE, 0, 0, 3 * TAP_MAX_PAYLOAD, data);
+  tap_ring_put (r, TAP_FLUSH, 0, 0, 0, NULL);
+  tap_ring_put (r, TAP_ZERO, TAP_F_MAY_TRIM, 512, 1024, NULL);
+  tap_ring_get_stats (r, &st);
+  assert_int_equal (st.records, 5);       /* the write became 3 records */
+  tap_ring_free (r);
+  assert_int_equal (tap_read_file (cfg.path, count_item, &expect, err,
+                                   sizeof err), 0);
+  /* 5 records and the end record. */
+  assert_int_equal (expect, 7);
+  free (data);
+}
+
+static void
+bad_record_path_fails_early (void **state)
+{
+  struct tap_config cfg = config (TAP_SINK_RECORD, "no/such/dir/trace", -1);
+  char err[256];
+
+  (void) state;
+  assert_null (tap_ring_new (&cfg, quiet_log, err, sizeof err));
+  assert_non_null (strstr (err, "cannot open trace file"));
+}
+
+static void
+drop_reports_exact_range (void **state)
+{
+  struct tap_config cfg = config (TAP_SINK_UNIX, "drop.sock", -1);
+  char err[256];
+  struct tap_ring *r = tap_ring_new (&cfg, quiet_log, err, sizeof err);
+  struct consumer *c = consumer_new (true);
+  uint8_t *data = malloc (TAP_MAX_PAYLOAD);
+  struct tap_stats st;
+
+  (void) state;
+  memset (data, 1, TAP_MAX_PAYLOAD);
+  assert_int_equal (tap_ring_start (r), 0);
+  /* Nobody listens: four maximal records fill the buffer, the next
+   * four are lost.
+   */
+  for (int i = 0; i < 8; i++)
+    tap_ring_put (r, TAP_WRITE, 0, i * (uint64_t) TAP_MAX_PAYLOAD,
+                  TAP_MAX_PAYLOAD, data);
+  tap_ring_get_stats (r, &st);
+  assert_int_equal (st.records, 4);
+  assert_int_equal (st.dropped, 4);
+  consumer_start (c, cfg.path);
+  /* seqs 1-4 records, 5-8 lost, 9 the overflow record. */
+  wait_expected (c, 10);
+  assert_int_equal (c->seq.lost, 4);
+  tap_ring_put (r, TAP_FLUSH, 0, 0, 0, NULL);
+  wait_expected (c, 11);
+  tap_ring_get_stats (r, &st);
+  assert_int_equal (st.overflows, 1);
+  tap_ring_free (r);
+  consumer_join (c);
+  assert_int_equal (c->fresh, 7);       /* 5, overflow, end */
+  assert_true (c->seq.ended);
+  consumer_free (c);
+  free (data);
+}
+
+static void
+block_policy_is_bounded (void **state)
+{
+  struct tap_config cfg = config (TAP_SINK_UNIX, "block.sock", 300);
+  char err[256];
+  struct tap_ring *r;
+  uint8_t *data = calloc (1, TAP_MAX_PAYLOAD);
+  struct tap_stats st;
+  double t0, dt;
+
+  (void) state;
+  cfg.drain_ms = 0;           /* nobody will ever listen */
+  r = tap_ring_new (&cfg, quiet_log, err, sizeof err);
+  assert_int_equal (tap_ring_start (r), 0);
+  for (int i = 0; i < 4; i++)
+    tap_ring_put (r, TAP_WRITE, 0, 0, TAP_MAX_PAYLOAD, data);
+  t0 = now ();
+  tap_ring_put (r, TAP_WRITE, 0, 0, TAP_MAX_PAYLOAD, data);
+  dt = now () - t0;
+  assert_true (dt >= 0.29);
+  assert_true (dt < 5);
+  tap_ring_get_stats (r, &st);
+  assert_int_equal (st.dropped, 1);
+  tap_ring_free (r);
+  free (data);
+}
+
+static void *
+late_consumer (void *arg)
+{
+  usleep (200000);
+  consumer_start (arg, ((struct consumer *) arg)->path);
+  return NULL;
+}
+
+static void
+block_policy_waits_for_consumer (void **state)
+{
+  struct tap_config cfg = config (TAP_SINK_UNIX, "wait.sock", 20000);
+  char err[256];
+  struct tap_ring *r = tap_ring_new (&cfg, quiet_log, err, sizeof err);
+  struct consumer *c = consumer_new (true);
+  uint8_t *data = malloc (TAP_MAX_PAYLOAD);
+  struct tap_stats st;
+  pthread_t th;
+
+  (void) state;
+  strcpy (c->path, cfg.path);
+  assert_int_equal (tap_ring_start (r), 0);
+  pthread_create (&th, NULL, late_consumer, c);
+  /* Three buffers' worth: only possible if the consumer drains it. */
+  for (unsigned i = 0; i < 12; i++) {
+    memset (data, i, TAP_MAX_PAYLOAD);
+    tap_ring_put (r, TAP_WRITE, 0, i * (uint64_t) TAP_MAX_PAYLOAD,
+                  TAP_MAX_PAYLOAD, data);
+  }
+  tap_ring_get_stats (r, &st);
+  assert_int_equal (st.dropped, 0);
+  pthread_join (th, NULL);
+  wait_expected (c, 13);
+  tap_ring_free (r);
+  consumer_join (c);
+  for (unsigned i = 0; i < 12; i++)
+    assert_int_equal (c->image[i * (uint64_t) TAP_MAX_PAYLOAD + 77], i);
+  consumer_free (c);
+  free (data);
+}
+
+static void
+reconnect_resends_unacknowledged (void **state)
+{
+  struct tap_config cfg = config (TAP_SINK_UNIX, "resend.sock", -1);
+  char err[256];
+  struct tap_ring *r = tap_ring_new (&cfg, quiet_log, err, sizeof err);
+  struct consumer *c = consumer_new (false);
+  uint8_t data[4096];
+
+  (void) state;
+  /* First consumer: reads 3 records, never acknowledges, dies. */
+  c->close_after = 3;
+  consumer_start (c, cfg.path);
+  assert_int_equal (tap_ring_start (r), 0);
+  for (unsigned i = 0; i < 10; i++) {
+    memset (data, 'a' + i, sizeof data);
+    tap_ring_put (r, TAP_WRITE, 0, i * 4096, sizeof data, data);
+  }
+  consumer_join (c);
+  /* Second consumer (same accounting): gets 1-3 again, then 4-10. */
+  c->close_after = 0;
+  c->ack = true;
+  consumer_start (c, cfg.path);
+  wait_expected (c, 11);
+  tap_ring_free (r);
+  consumer_join (c);
+  assert_int_equal (c->fresh, 11);      /* 10 and the end record */
+  assert_int_equal (c->dups, 3);
+  assert_int_equal (c->seq.lost, 0);
+  for (unsigned i = 0; i < 10; i++)
+    assert_int_equal (c->image[i * 4096 + 100], 'a' + i);
+  consumer_free (c);
+}
+
+static void
+wraparound_integrity (void **state)
+{
+  struct tap_config cfg = config (TAP_SINK_UNIX, "wrap.sock", 30000);
+  char err[256];
+  struct tap_ring *r = tap_ring_new (&cfg, quiet_log, err, sizeof err);
+  struct consumer *c = consumer_new (true);
+  uint8_t *model = calloc (1, DISK), *buf = malloc (300000);
+  uint64_t x = 88172645463325252ull;
+  unsigned n = 400;
+
+  (void) state;
+  consumer_start (c, cfg.path);
+  assert_int_equal (tap_ring_start (r), 0);
+  for (unsigned i = 0; i < n; i++) {
+    uint64_t len, off;
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    len = 1 + x % 300000;
+    off = (x >> 20) % (DISK - len);
+    for (uint64_t j = 0; j < len; j++)
+      buf[j] = (uint8_t) (x >> (j % 56)) + j;
+    memcpy (model + off, buf, len);
+    if (i % 17 == 0) {
+      memset (model + off, 0, len);
+      tap_ring_put (r, TAP_ZERO, 0, off, len, NULL);
+    }
+    else
+      tap_ring_put (r, TAP_WRITE, 0, off, len, buf);
+  }
+  wait_expected (c, n + 1);
+  tap_ring_free (r);
+  consumer_join (c);
+  assert_int_equal (c->seq.lost, 0);
+  assert_memory_equal (c->image, model, DISK);
+  consumer_free (c);
+  free (model);
+  free (buf);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (record_sink_splits_and_orders),
+    cmocka_unit_test (bad_record_path_fails_early),
+    cmocka_unit_test (drop_reports_exact_range),
+    cmocka_unit_test (block_policy_is_bounded),
+    cmocka_unit_test (block_policy_waits_for_consumer),
+    cmocka_unit_test (reconnect_resends_unacknowledged),
+    cmocka_unit_test (wraparound_integrity),
+  };
+  int rc;
+
+  snprintf (dir, sizeof dir, "/tmp/bw-ring.XXXXXX");
+  if (mkdtemp (dir) == NULL)
+    return 1;
+  rc = cmocka_run_group_tests (tests, NULL, NULL);
+  {
+    char cmd[128];
+    snprintf (cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system (cmd) != 0)
+      fprintf (stderr, "could not remove %s\n", dir);
+  }
+  return rc;
+}
