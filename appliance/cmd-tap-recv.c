@@ -30,8 +30,7 @@ static volatile sig_atomic_t stop;
 static void
 on_signal (int sig)
 {
-  (void) sig;
-  stop = 1;
+  stop = sig;
 }
 
 struct recv_state {
@@ -233,8 +232,12 @@ serve (struct recv_state *st, int conn)
     ssize_t got = tap_reader_fill_fd (rd, conn);
     int n;
 
-    if (got <= 0)
-      break;                  /* closed, or interrupted by a signal */
+    if (got <= 0) {
+      if (got == -1 && !stop)
+        fprintf (stderr, "blockwatch tap-recv: reading from the plugin: %s\n",
+                 strerror (errno));
+      break;
+    }
     n = consume (st, rd);
     if (n == -1) {
       ret = -1;
@@ -307,6 +310,8 @@ cmd_tap_recv (int argc, char **argv)
   }
   close (lfd);
   unlink (argv[optind] + 5);
+  if (stop)
+    fprintf (stderr, "blockwatch tap-recv: stopping on signal %d\n", (int) stop);
   if (st.trace) {
     if (fflush (st.trace) == EOF || fsync (fileno (st.trace)) == -1) {
       fprintf (stderr, "blockwatch tap-recv: writing %s: %s\n",

@@ -204,7 +204,12 @@ tap_ring_put (struct tap_ring *r, unsigned type, unsigned flags,
 
     if (type == TAP_WRITE && n > TAP_MAX_PAYLOAD)
       n = TAP_MAX_PAYLOAD;
-    put_one_locked (r, r->cfg.block_ms, type, flags, offset, n, data);
+    /* Once the policy gave up waiting, later requests do not wait
+     * again until the consumer is back: a dead consumer costs the
+     * guest one bounded stall, not one per request.
+     */
+    put_one_locked (r, r->lost_count ? -1 : r->cfg.block_ms, type, flags,
+                    offset, n, data);
     if (type != TAP_WRITE)
       break;
     offset += n;

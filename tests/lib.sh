@@ -109,8 +109,11 @@ start_proxy() {
   nbdkit_env nbdkit -f -v -U "$T/$name.sock" -P "$T/$name.pid" "$PLUGIN" "$@" \
     > "$T/$name.log" 2>&1 &
   register_pid $!
-  eval "${name}_pid=$!"
   wait_for 20 -S "$T/$name.sock" || { cat "$T/$name.log" >&2; fail "nbdkit $name did not start"; }
+  # $! may be a subshell around nbdkit: the pid file names nbdkit itself.
+  wait_for 10 -s "$T/$name.pid" || fail "nbdkit $name wrote no pid file"
+  eval "${name}_pid=$(cat "$T/$name.pid")"
+  register_pid "$(cat "$T/$name.pid")"
 }
 
 # stop_proxy NAME: SIGTERM, wait for a clean exit, check the log.
@@ -119,7 +122,6 @@ stop_proxy() {
   pid=$(eval echo "\$${name}_pid")
   kill "$pid" 2>/dev/null || true
   wait_for 30 ! -d "/proc/$pid" || fail "nbdkit $name did not exit"
-  wait "$pid" 2>/dev/null || true
   check_san_log "$T/$name.log"
 }
 
