@@ -38,7 +38,10 @@ TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
-.PHONY: all check test-progs demo bench fuzz deps clean
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
+FUZZERS     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean
 all: $(PLUGIN) $(CLI)
 
 $(OBJ)/%.o: %.c
@@ -51,8 +54,7 @@ $(PLUGIN): $(call obj,$(PLUGIN_SRCS))
 $(CLI): $(call obj,$(CLI_SRCS))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Unit tests link the module they test (named in the test's first line
-# "// links: a.c b.c") plus cmocka.
+# Unit tests link the tap modules and cmocka.
 $(BUILD)/tests/%: tests/unit/%.c $(call obj,$(TAP_SRCS) nbdkit-plugin/tap-ring.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
@@ -62,6 +64,16 @@ $(BUILD)/tests/%: tests/tools/%.c $(call obj,$(TAP_SRCS))
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test-progs: all $(UNITS) $(TOOLS)
+
+# libFuzzer targets need clang; they always carry ASan and UBSan.
+build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS)
+	@mkdir -p $(dir $@)
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin \
+	  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  -o $@ $^ -lz
+
+fuzz-targets: $(FUZZERS)
 
 check:
 	$(MAKE) BUILD=build/san SAN=1 test-progs
@@ -75,6 +87,7 @@ bench: all
 
 fuzz:
 	tests/fuzz/run $(FUZZ_SECONDS)
+
 
 deps:
 	.ci/deps

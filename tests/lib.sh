@@ -14,6 +14,7 @@ TESTNAME=$(basename "$0" .sh)
 
 _undo=()
 T=$(mktemp -d "/tmp/bw-$TESTNAME.XXXXXX")
+cd "$T"     # tools that drop files in the working directory (fio) drop them here
 
 say() { echo "[$TESTNAME] $*"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
