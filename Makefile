@@ -32,6 +32,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
 TOOL_SRCS   := $(wildcard tests/tools/*.c)
 
 PLUGIN   := $(BUILD)/nbdkit-blockwatch-plugin.so
+MANPAGE  := $(BUILD)/nbdkit-blockwatch-plugin.1
 CLI      := $(BUILD)/blockwatch
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
@@ -42,7 +43,12 @@ FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZERS     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean
-all: $(PLUGIN) $(CLI)
+all: $(PLUGIN) $(CLI) $(MANPAGE)
+
+$(MANPAGE): nbdkit-plugin/nbdkit-blockwatch-plugin.pod
+	@mkdir -p $(dir $@)
+	podchecker $< >/dev/null
+	pod2man --section=1 --center=blockwatch --release=blockwatch $< > $@
 
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
