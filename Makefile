@@ -85,8 +85,8 @@ check:
 	$(MAKE) BUILD=build/san SAN=1 test-progs
 	tests/run build/san
 
-demo: all
-	tests/demo/proxy-demo.sh
+demo: deps all
+	appliance/demo.sh
 
 bench: all
 	bench/run
