@@ -10,7 +10,7 @@
 BUILD    ?= build
 SAN      ?=
 CC       ?= gcc
-PKGS     := libnbd libiscsi zlib
+PKGS     := libnbd libiscsi libxxhash
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC \
@@ -77,7 +77,7 @@ build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS)
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin \
 	  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $^ -lz
+	  -o $@ $^ -lxxhash
 
 fuzz-targets: $(FUZZERS)
 

@@ -240,7 +240,7 @@ struct sender {
   uint64_t head;              /* snapshot */
   uint64_t tail;              /* mirror of r->tail (we are its only writer) */
   uint64_t sent;
-  uint64_t crc_pos;           /* records before this have their CRC set */
+  uint64_t check_pos;         /* records before this have their checksum set */
   uint8_t hello[TAP_HEADER_FIXED + TAP_DISK_ID_MAX];
   size_t hello_len, hello_off;
   uint8_t ackbuf[TAP_ACK_LEN * 64];
@@ -249,25 +249,26 @@ struct sender {
 };
 
 static void
-fill_crcs (struct sender *s)
+fill_checks (struct sender *s)
 {
   struct tap_ring *r = s->r;
 
-  while (s->crc_pos < s->head) {
-    uint8_t hdr[TAP_RECORD_HDR], crcb[4];
+  /* The checksum is computed here, not on the request thread, to keep
+   * the guest's path to a lock and a memcpy.
+   */
+  while (s->check_pos < s->head) {
+    uint8_t hdr[TAP_RECORD_HDR];
     struct tap_record rec;
-    uint64_t p = s->crc_pos + TAP_RECORD_HDR;
+    uint64_t p = s->check_pos + TAP_RECORD_HDR;
     size_t at = p % r->cap, n1, n2;
-    uint32_t crc;
 
-    ring_record_at (r, s->crc_pos, hdr, &rec);
+    ring_record_at (r, s->check_pos, hdr, &rec);
     n1 = rec.payload_len < r->cap - at ? rec.payload_len : r->cap - at;
     n2 = rec.payload_len - n1;
-    crc = tap_record_crc (hdr, r->buf + at, n1, r->buf, n2);
-    tap_set_record_crc (hdr, crc);
-    memcpy (crcb, hdr + 4, 4);
-    ring_copy_in (r, s->crc_pos + 4, crcb, 4);
-    s->crc_pos += TAP_RECORD_HDR + rec.payload_len;
+    tap_set_record_check (hdr, tap_record_check (hdr, r->buf + at, n1,
+                                                 r->buf, n2));
+    ring_copy_in (r, s->check_pos + 4, hdr + 4, 4);
+    s->check_pos += TAP_RECORD_HDR + rec.payload_len;
   }
 }
 
@@ -519,7 +520,7 @@ sender_main (void *arg)
       }
     }
 
-    fill_crcs (&s);
+    fill_checks (&s);
     if (!send_some (&s)) {
       if (r->cfg.sink == TAP_SINK_UNIX)
         disconnect (&s, "write failed");
@@ -599,7 +600,7 @@ tap_ring_new (const struct tap_config *cfg, tap_log_fn log,
     snprintf (err, errlen, "tap: getrandom: %s", strerror (errno));
     goto fail;
   }
-  r->cfg.header.flags |= TAP_HDR_CRC;
+  r->cfg.header.flags |= TAP_HDR_CHECK;
   /* Sequence numbers start at 1 so that "acknowledged up to 0" means
    * nothing yet.
    */

@@ -36,7 +36,7 @@
 #define TAP_MAX_PAYLOAD     (1024u * 1024u)
 
 /* Header flags. */
-#define TAP_HDR_CRC         (1u << 0)   /* records carry a CRC-32 */
+#define TAP_HDR_CHECK       (1u << 0)   /* records carry a checksum */
 
 enum tap_type {
   TAP_WRITE    = 1,   /* payload: the bytes written at offset */
@@ -66,7 +66,7 @@ struct tap_header {
 };
 
 struct tap_record {
-  uint32_t crc;               /* CRC-32 (zlib) of header with crc=0, then payload */
+  uint32_t check;             /* low 32 bits of XXH3-64: header (check=0), payload */
   uint64_t seq;
   uint64_t time_ns;           /* backend completion time, CLOCK_REALTIME */
   uint64_t offset;            /* OVERFLOW: first lost seq */
@@ -89,14 +89,14 @@ struct tap_record {
 size_t tap_encode_header (uint8_t *buf, const struct tap_header *h);
 void tap_encode_record (uint8_t buf[TAP_RECORD_HDR], const struct tap_record *r);
 void tap_encode_ack (uint8_t buf[TAP_ACK_LEN], uint64_t seq);
-/* CRC of an encoded record: header bytes (crc field taken as zero)
+/* Checksum of an encoded record: header bytes (check field as zero)
  * then payload, the payload possibly split in two pieces because it
  * sits in a ring buffer.
  */
-uint32_t tap_record_crc (const uint8_t hdr[TAP_RECORD_HDR],
-                         const uint8_t *p1, size_t n1,
-                         const uint8_t *p2, size_t n2);
-void tap_set_record_crc (uint8_t hdr[TAP_RECORD_HDR], uint32_t crc);
+uint32_t tap_record_check (const uint8_t hdr[TAP_RECORD_HDR],
+                           const uint8_t *p1, size_t n1,
+                           const uint8_t *p2, size_t n2);
+void tap_set_record_check (uint8_t hdr[TAP_RECORD_HDR], uint32_t check);
 
 /* Decoding: consumers use these on untrusted bytes.  Each returns
  * 1 when a complete item was decoded (*used = bytes it took),

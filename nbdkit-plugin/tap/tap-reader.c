@@ -10,7 +10,8 @@
 #include "tap-reader.h"
 
 /* Room for the largest item plus a read's worth of what follows. */
-#define BUF_SIZE (2 * (TAP_MAX_PAYLOAD + TAP_RECORD_HDR))
+#define ITEM_MAX (TAP_MAX_PAYLOAD + TAP_RECORD_HDR)
+#define BUF_SIZE (2 * ITEM_MAX)
 
 struct tap_reader {
   uint8_t *buf;
@@ -44,14 +45,20 @@ tap_reader_free (struct tap_reader *rd)
   }
 }
 
+/* Moves the unconsumed bytes to the front, but only when the item that
+ * starts there might not fit in what is left: moving a megabyte on
+ * every read would cost as much as the checksum.
+ */
 static void
 compact (struct tap_reader *rd)
 {
-  if (rd->start == 0)
-    return;
-  memmove (rd->buf, rd->buf + rd->start, rd->end - rd->start);
-  rd->end -= rd->start;
-  rd->start = 0;
+  if (rd->start == rd->end)
+    rd->start = rd->end = 0;
+  else if (rd->start > BUF_SIZE - ITEM_MAX) {
+    memmove (rd->buf, rd->buf + rd->start, rd->end - rd->start);
+    rd->end -= rd->start;
+    rd->start = 0;
+  }
 }
 
 ssize_t
@@ -120,13 +127,13 @@ tap_reader_next (struct tap_reader *rd, struct tap_item *item,
   used = TAP_RECORD_HDR + item->rec.payload_len;
   if (n < used)
     return 0;
-  /* Fuzzing builds skip the CRC so that mutated records reach the
+  /* Fuzzing builds skip the checksum so that mutated records reach the
    * checks behind it instead of all dying here.
    */
 #ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-  if ((rd->hdr.flags & TAP_HDR_CRC) &&
+  if ((rd->hdr.flags & TAP_HDR_CHECK) &&
       !tap_verify_record (p, p + TAP_RECORD_HDR, &item->rec)) {
-    snprintf (err, errlen, "record seq %llu at offset %llu: CRC mismatch",
+    snprintf (err, errlen, "record seq %llu at offset %llu: checksum mismatch",
               (unsigned long long) item->rec.seq, rd->consumed);
     return -1;
   }

@@ -18,7 +18,7 @@ static struct tap_header
 sample_header (void)
 {
   struct tap_header h = {
-    .flags = TAP_HDR_CRC, .disk_size = 1 << 20, .sector_size = 512,
+    .flags = TAP_HDR_CHECK, .disk_size = 1 << 20, .sector_size = 512,
     .instance = 0x1122334455667788ull, .first_seq = 1, .time_ns = 42,
     .disk_id_len = 5,
   };
@@ -26,7 +26,7 @@ sample_header (void)
   return h;
 }
 
-/* Appends one encoded record (with CRC) to buf; returns its length. */
+/* Appends one encoded record (with checksum) to buf; returns its length. */
 static size_t
 put_record (uint8_t *buf, uint64_t seq, unsigned type, uint64_t off,
             uint64_t len, const uint8_t *payload)
@@ -39,8 +39,8 @@ put_record (uint8_t *buf, uint64_t seq, unsigned type, uint64_t off,
   tap_encode_record (buf, &r);
   if (r.payload_len)
     memcpy (buf + TAP_RECORD_HDR, payload, r.payload_len);
-  tap_set_record_crc (buf, tap_record_crc (buf, buf + TAP_RECORD_HDR,
-                                           r.payload_len, NULL, 0));
+  tap_set_record_check (buf, tap_record_check (buf, buf + TAP_RECORD_HDR,
+                                               r.payload_len, NULL, 0));
   return TAP_RECORD_HDR + r.payload_len;
 }
 
@@ -157,7 +157,7 @@ ack_round_trip (void **state)
 }
 
 /* The reader gives the same items whether bytes arrive at once or one
- * by one, across two streams back to back, and catches a bad CRC.
+ * by one, across two streams back to back, and catches a bad checksum.
  */
 static void
 reader_streams (void **state)
@@ -211,7 +211,7 @@ reader_streams (void **state)
   tap_reader_feed (rd, buf, n);
   assert_int_equal (tap_reader_next (rd, &it, err, sizeof err), 1);
   assert_int_equal (tap_reader_next (rd, &it, err, sizeof err), -1);
-  assert_non_null (strstr (err, "CRC"));
+  assert_non_null (strstr (err, "checksum"));
   tap_reader_free (rd);
 
   /* Records without a stream header are not a tap stream. */

@@ -1,0 +1,109 @@
+#!/bin/bash
+# Data-path cost of the proxy: fio (nbd engine) against
+#   base   nbdkit file              (the baseline)
+#   none   our plugin, tap=none
+#   tap    our plugin, tap=unix: to a consumer that verifies and discards
+# on the same preallocated image, in the same run, configurations
+# interleaved, each RUNS times; the median counts.  Targets: 4k random
+# write IOPS >= 0.95 and 1M sequential write MB/s >= 0.97 of the baseline.
+#   RUNTIME=10 RUNS=3 bench/bench-proxy-fio.sh
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+BUILD=${BUILD:-$BENCH_TOP/build}
+PLUGIN=$BUILD/nbdkit-blockwatch-plugin.so
+BW=$BUILD/blockwatch
+RUNTIME=${RUNTIME:-10}
+RUNS=${RUNS:-3}
+SIZE=${SIZE:-1G}
+
+W=$(mktemp -d /tmp/bw-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+
+fallocate -l "$SIZE" "$W/disk.img"
+# Write it once so no run pays for first-touch allocation.
+dd if=/dev/zero of="$W/disk.img" bs=4M conv=notrunc,fsync status=none count=$(( $(stat -c %s "$W/disk.img") / 4194304 ))
+
+"$BW" tap-recv "unix:$W/tap.sock" 2> "$W/recv.err" &
+PIDS+=($!)
+for _ in $(seq 50); do [ -S "$W/tap.sock" ] && break; sleep 0.1; done
+
+serve() {   # serve CONFIG: start nbdkit for CONFIG on $W/CONFIG.sock
+  local c=$1
+  rm -f "$W/$c.sock"
+  case $c in
+    base) nbdkit -f -U "$W/$c.sock" -P "$W/$c.pid" file "$W/disk.img" &;;
+    none) nbdkit -f -U "$W/$c.sock" -P "$W/$c.pid" "$PLUGIN" "$W/disk.img" tap=none &;;
+    tap)  nbdkit -f -U "$W/$c.sock" -P "$W/$c.pid" "$PLUGIN" "$W/disk.img" tap=unix:"$W/tap.sock" &;;
+  esac
+  for _ in $(seq 50); do [ -S "$W/$c.sock" ] && break; sleep 0.1; done
+}
+unserve() {
+  local pid; pid=$(cat "$W/$1.pid")
+  kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+}
+
+# fio_metric CONFIG KIND: IOPS (rand4k) or KiB/s (seq1m) of one run.
+fio_metric() {
+  local c=$1 kind=$2 args
+  case $kind in
+    rand4k) args="--rw=randwrite --bs=4k --iodepth=32";;
+    seq1m)  args="--rw=write --bs=1M --iodepth=8";;
+  esac
+  # shellcheck disable=SC2086
+  fio --name="$kind" --ioengine=nbd --uri="nbd+unix:///?socket=$W/$c.sock" \
+      --size="$SIZE" $args --time_based --runtime="$RUNTIME" --ramp_time=2 \
+      --output-format=terse --terse-version=3 2>/dev/null |
+    awk -F';' '/^3;/ { print ($1 == "3") ? ((k == "rand4k") ? $49 : $48) : 0 }' k="$kind"
+}
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+declare -A R
+for kind in rand4k seq1m; do
+  for run in $(seq "$RUNS"); do
+    for c in base none tap; do
+      serve "$c"
+      v=$(fio_metric "$c" "$kind")
+      unserve "$c"
+      R[$kind.$c]+="$v "
+      echo "  $kind $c run $run: $v"
+    done
+  done
+done
+
+out=$W/section.md
+{
+  echo "<!-- proxy-fio:begin -->"
+  echo "## Data path: proxy vs \`nbdkit file\`"
+  echo
+  echo "Command: \`RUNTIME=$RUNTIME RUNS=$RUNS SIZE=$SIZE bench/bench-proxy-fio.sh\` (part of \`make bench\`)."
+  echo "fio 3 nbd engine over a Unix socket, ${RUNTIME}s per run after 2s ramp, median of $RUNS interleaved runs,"
+  echo "same preallocated $SIZE image on the same file system. \`tap\` sends every write to \`blockwatch tap-recv\`,"
+  echo "which verifies each record's checksum and acknowledges it (no trace file)."
+  echo
+  echo "| workload | nbdkit file | plugin tap=none | ratio | plugin tap=unix | ratio | target |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for kind in rand4k seq1m; do
+    b=$(echo ${R[$kind.base]} | tr ' ' '\n' | median)
+    n=$(echo ${R[$kind.none]} | tr ' ' '\n' | median)
+    t=$(echo ${R[$kind.tap]} | tr ' ' '\n' | median)
+    case $kind in
+      rand4k) label="4k random write, QD32 (IOPS)"; target=0.95; fmt() { echo "$1"; };;
+      seq1m)  label="1M sequential write, QD8 (MB/s)"; target=0.97; fmt() { awk -v v="$1" 'BEGIN { printf "%.0f", v * 1024 / 1e6 }'; };;
+    esac
+    rn=$(awk -v a="$n" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
+    rt=$(awk -v a="$t" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
+    echo "| $label | $(fmt "$b") | $(fmt "$n") | $rn | $(fmt "$t") | $rt | ≥ $target |"
+  done
+  echo
+  echo "Raw runs (IOPS for rand4k, KiB/s for seq1m):"
+  echo
+  for k in rand4k seq1m; do for c in base none tap; do echo "- $k $c: ${R[$k.$c]}"; done; done
+  echo
+  machine_facts
+  echo "<!-- proxy-fio:end -->"
+} > "$out"
+cat "$out"
+write_section proxy-fio "$out"
