@@ -293,17 +293,21 @@ file_trim (void *hv, uint32_t count, uint64_t offset, uint32_t flags)
   struct fhandle *h = hv;
   int r;
 
-  if (h->is_block) {
+  /* A punched hole reads back as zeroes, which lets the tap say so.
+   * On a block device the kernel punches only when the device can
+   * unmap and zero cheaply (it never falls back to writing zeroes);
+   * otherwise BLKDISCARD, after which blocks read back as whatever the
+   * device likes.
+   */
+  if ((r = punch (h, count, offset)) == -1)
+    return -1;
+  if (r == 0 && h->is_block) {
     uint64_t range[2] = { offset, count };
-    /* Discarded device blocks read back as whatever the device likes. */
     if (ioctl (h->fd, BLKDISCARD, range) == -1 && !unsupported (errno)) {
       nbdkit_error ("file backend: BLKDISCARD %s: %m", path);
       return -1;
     }
-    r = 0;
   }
-  else if ((r = punch (h, count, offset)) == -1)
-    return -1;
   /* A trim the file system cannot do is still a correct trim: the
    * client gave up the contents, it did not ask for zeroes.
    */
@@ -320,23 +324,10 @@ file_zero (void *hv, uint32_t count, uint64_t offset, uint32_t flags)
   int r;
 
   if (flags & NBDKIT_FLAG_MAY_TRIM) {
-    if (h->is_block) {
-      if (h->can_punch &&
-          fallocate (h->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                     offset, count) == 0)
-        goto done;
-      if (h->can_punch && !unsupported (errno)) {
-        nbdkit_error ("file backend: punching %s: %m", path);
-        return -1;
-      }
-      h->can_punch = false;
-    }
-    else {
-      if ((r = punch (h, count, offset)) == -1)
-        return -1;
-      if (r == 1)
-        goto done;
-    }
+    if ((r = punch (h, count, offset)) == -1)
+      return -1;
+    if (r == 1)
+      goto done;
   }
   if (!h->is_block && h->can_zero_range) {
     if (fallocate (h->fd, FALLOC_FL_ZERO_RANGE, offset, count) == 0)
