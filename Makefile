@@ -36,6 +36,7 @@ MANPAGE  := $(BUILD)/nbdkit-blockwatch-plugin.1
 CLI      := $(BUILD)/blockwatch
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
+PRELOAD  := $(BUILD)/tests/asan-early-init.so
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
@@ -69,7 +70,12 @@ $(BUILD)/tests/%: tests/tools/%.c $(call obj,$(TAP_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-test-progs: all $(UNITS) $(TOOLS)
+# Not sanitized itself: it runs before the sanitizer is up (see the file).
+$(PRELOAD): tests/preload/asan-early-init.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
+
+test-progs: all $(UNITS) $(TOOLS) $(PRELOAD)
 
 # libFuzzer targets need clang; they always carry ASan and UBSan.
 build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS)

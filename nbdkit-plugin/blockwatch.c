@@ -144,25 +144,51 @@ bw_config (const char *key, const char *value)
   return 0;
 }
 
-/* The URI without credentials: a stable name for the disk that is safe
- * to put into traces and events.
+/* True for query parameters that carry secrets (libiscsi's
+ * target_password=, or anything named like it).
+ */
+static bool
+secret_param (const char *p, size_t n)
+{
+  return memmem (p, n, "password", 8) || memmem (p, n, "secret", 6);
+}
+
+/* The URI without credentials (user:password@ and secret query
+ * parameters): a stable name for the disk that is safe to put into
+ * traces and events.
  */
 static char *
 redact_uri (const char *uri)
 {
   const char *scheme_end = strstr (uri, "://");
-  const char *at, *authority_end;
-  char *s;
+  const char *authority = scheme_end ? scheme_end + 3 : uri;
+  const char *path = authority + strcspn (authority, "/?");
+  const char *at = memchr (authority, '@', path - authority);
+  const char *query = strchr (path, '?');
+  char *out = malloc (strlen (uri) + 1), *o = out;
+  char sep = '?';
 
-  if (scheme_end == NULL)
+  if (scheme_end == NULL || out == NULL) {   /* a plain path: keep it */
+    free (out);
     return strdup (uri);
-  authority_end = strchr (scheme_end + 3, '/');
-  at = strchr (scheme_end + 3, '@');
-  if (at == NULL || (authority_end && at > authority_end))
-    return strdup (uri);
-  if (asprintf (&s, "%.*s%s", (int) (scheme_end + 3 - uri), uri, at + 1) == -1)
-    return NULL;
-  return s;
+  }
+  o = mempcpy (o, uri, authority - uri);
+  if (at)
+    authority = at + 1;
+  o = mempcpy (o, authority, (query ? query : path + strlen (path)) - authority);
+  if (query) {
+    for (const char *p = query + 1; *p; ) {
+      size_t n = strcspn (p, "&");
+      if (!secret_param (p, n)) {
+        *o++ = sep;
+        o = mempcpy (o, p, n);
+        sep = '&';
+      }
+      p += n + (p[n] == '&');
+    }
+  }
+  *o = '\0';
+  return out;
 }
 
 static int

@@ -24,7 +24,12 @@ skip() { echo "SKIP: $*"; exit 77; }
 # so a mount on a loop on a FUSE file comes apart in the right order.
 at_exit() { _undo+=("$1"); }
 
-_stop_pid() {
+# A process's start time (field 22 of /proc/PID/stat): with the pid it
+# names one process, so a pid reused after ours exited is left alone.
+_start_time() { awk '{ sub(/.*\) /, ""); print $20 }' "/proc/$1/stat" 2>/dev/null; }
+
+_stop_pid() {   # _stop_pid PID START-TIME
+  [ -n "$2" ] && [ "$(_start_time "$1")" = "$2" ] || return 0
   kill -CONT "$1" 2>/dev/null; kill "$1" 2>/dev/null || return 0
   for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
   kill -9 "$1" 2>/dev/null
@@ -44,7 +49,7 @@ _cleanup() {
 trap _cleanup EXIT
 trap 'exit 130' INT TERM
 
-register_pid() { at_exit "_stop_pid $1"; }
+register_pid() { at_exit "_stop_pid $1 $(_start_time "$1")"; }
 register_mount() { at_exit "mountpoint -q '$1' && { umount '$1' || umount -l '$1'; }"; }
 register_loop() { at_exit "losetup -d '$1'"; }
 
@@ -63,13 +68,14 @@ require_loop() {
 }
 
 # Sanitized builds: nbdkit itself is not instrumented, so the ASan
-# runtime has to be loaded first for our plugin to run inside it.
+# runtime has to be loaded first for our plugin to run inside it, and
+# initialized early (tests/preload/asan-early-init.c says why).
 if ldd "$PLUGIN" 2>/dev/null | grep -q libasan; then
   BW_SAN=1
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$BW_SRC/tests/lsan.supp:print_suppressions=0}
-  NBDKIT_PRELOAD=$(gcc -print-file-name=libasan.so)
+  NBDKIT_PRELOAD="$(gcc -print-file-name=libasan.so) $BW_BUILD/tests/asan-early-init.so"
 else
   BW_SAN=0
   NBDKIT_PRELOAD=

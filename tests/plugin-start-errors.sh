@@ -41,7 +41,7 @@ start_proxy ok "$T/disk.img" tap=unix:"$T/nobody.tap"
 nbdinfo --size "$(uri_of ok)" | grep -qx 1048576 || fail "did not serve without a consumer"
 stop_proxy ok
 
-nbdkit "$PLUGIN" --help > "$T/help" 2>&1
+nbdkit_env nbdkit "$PLUGIN" --help > "$T/help" 2>&1
 for key in backend= tap= tap-buffer= tap-overflow= tap-drain= disk-id= user= password= initiator=; do
   grep -q -- "$key" "$T/help" || fail "--help does not mention $key"
 done
