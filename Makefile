@@ -62,7 +62,8 @@ $(CLI): $(call obj,$(CLI_SRCS))
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests link the tap modules and cmocka.
-$(BUILD)/tests/%: tests/unit/%.c $(call obj,$(TAP_SRCS) nbdkit-plugin/tap-ring.c)
+RING_SRCS   := nbdkit-plugin/tap-ring.c nbdkit-plugin/tap-sender.c
+$(BUILD)/tests/%: tests/unit/%.c $(call obj,$(TAP_SRCS) $(RING_SRCS))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 
 #include "commands.h"
 #include "tap-print.h"
+#include "tap/tap-client.h"
 #include "tap/tap-seq.h"
 
 static volatile sig_atomic_t stop;
@@ -142,17 +144,50 @@ listen_on (const char *path)
   return fd;
 }
 
-/* Handles every complete item in the reader.  Returns the number of
+/* Appends an item to the trace.  Records read from the plugin's ring
+ * carry no checksum (they never left memory); a file outlives the
+ * process, so it gets one.
+ */
+static int
+record_item (struct recv_state *st, const struct tap_item *it)
+{
+  uint8_t buf[TAP_HEADER_FIXED + TAP_DISK_ID_MAX];
+  size_t n;
+
+  if (it->kind == TAP_ITEM_HEADER) {
+    struct tap_header h = *it->hdr;
+    h.flags |= TAP_HDR_CHECK;
+    n = tap_encode_header (buf, &h);
+  }
+  else {
+    memcpy (buf, it->raw, TAP_RECORD_HDR);
+    tap_set_record_check (buf, tap_record_check (buf, it->payload,
+                                                 it->rec.payload_len,
+                                                 NULL, 0));
+    n = TAP_RECORD_HDR;
+  }
+  if (fwrite (buf, 1, n, st->trace) != n ||
+      (it->kind == TAP_ITEM_RECORD &&
+       fwrite (it->payload, 1, it->rec.payload_len, st->trace)
+       != it->rec.payload_len)) {
+    fprintf (stderr, "blockwatch tap-recv: writing %s: %s\n",
+             st->trace_path, strerror (errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* Handles every item the doorbells announced.  Returns the number of
  * records seen (new or repeated), or -1 on a protocol violation.
  */
 static int
-consume (struct recv_state *st, struct tap_reader *rd)
+consume (struct recv_state *st, struct tap_client *c)
 {
   struct tap_item it;
   char err[256];
   int r, n = 0;
 
-  while ((r = tap_reader_next (rd, &it, err, sizeof err)) == 1) {
+  while ((r = tap_client_next (c, &it, err, sizeof err)) == 1) {
     enum tap_seq_verdict v;
 
     if (it.kind == TAP_ITEM_HEADER) {
@@ -182,27 +217,22 @@ consume (struct recv_state *st, struct tap_reader *rd)
       st->records++;
       st->bytes += it.rec.payload_len;
     }
-    if (st->trace && fwrite (it.raw, 1, it.raw_len, st->trace) != it.raw_len) {
-      fprintf (stderr, "blockwatch tap-recv: writing %s: %s\n",
-               st->trace_path, strerror (errno));
+    if (st->trace && record_item (st, &it) == -1)
       return -1;
-    }
     if (st->print)
       tap_print_item (stdout, &it);
   }
   if (r == -1) {
-    fprintf (stderr, "blockwatch tap-recv: bad stream at offset %llu: %s\n",
-             tap_reader_offset (rd), err);
+    fprintf (stderr, "blockwatch tap-recv: bad record from the plugin: %s\n",
+             err);
     return -1;
   }
   return n;
 }
 
 static int
-acknowledge (struct recv_state *st, int conn)
+acknowledge (struct recv_state *st, struct tap_client *c)
 {
-  uint8_t ack[TAP_ACK_LEN];
-
   /* Only what is in the kernel's hands may be acknowledged. */
   if (st->trace && fflush (st->trace) == EOF) {
     fprintf (stderr, "blockwatch tap-recv: writing %s: %s\n",
@@ -211,42 +241,42 @@ acknowledge (struct recv_state *st, int conn)
   }
   if (st->print)
     fflush (stdout);
-  tap_encode_ack (ack, st->seq.expected - 1);
-  if (send (conn, ack, sizeof ack, MSG_NOSIGNAL) != (ssize_t) sizeof ack)
-    return -1;                /* the plugin went away; it will come back */
-  return 0;
+  return tap_client_ack (c, st->seq.expected - 1);
 }
 
 /* Serves one plugin connection.  Returns -1 on a protocol violation. */
 static int
-serve (struct recv_state *st, int conn)
+serve (struct recv_state *st, int lfd)
 {
-  struct tap_reader *rd = tap_reader_new ();
+  char err[256];
+  struct tap_client *c = tap_client_accept (lfd, 5000, err, sizeof err);
   int ret = 0;
 
-  if (rd == NULL) {
-    fprintf (stderr, "blockwatch tap-recv: out of memory\n");
-    return -1;
+  if (c == NULL) {
+    if (!stop)
+      fprintf (stderr, "blockwatch tap-recv: %s\n", err);
+    return 0;                 /* a bad hello: wait for the next one */
   }
   while (!stop) {
-    ssize_t got = tap_reader_fill_fd (rd, conn);
-    int n;
+    struct pollfd p = { .fd = tap_client_fd (c), .events = POLLIN };
+    bool closed;
+    int n = consume (st, c);
 
-    if (got <= 0) {
-      if (got == -1 && !stop)
-        fprintf (stderr, "blockwatch tap-recv: reading from the plugin: %s\n",
-                 strerror (errno));
-      break;
-    }
-    n = consume (st, rd);
     if (n == -1) {
       ret = -1;
       break;
     }
-    if (n > 0 && acknowledge (st, conn) == -1)
+    if (n > 0 && acknowledge (st, c) == -1)
+      break;                  /* the plugin went away; it will come back */
+    if (poll (&p, 1, -1) == -1)
+      continue;               /* a signal: check stop */
+    if (tap_client_receive (c, &closed, err, sizeof err) == -1) {
+      if (!closed)
+        fprintf (stderr, "blockwatch tap-recv: %s\n", err);
       break;
+    }
   }
-  tap_reader_free (rd);
+  tap_client_close (c);
   return ret;
 }
 
@@ -294,17 +324,11 @@ cmd_tap_recv (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
 
   while (!stop) {
-    int conn = accept4 (lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (conn == -1) {
-      if (errno == EINTR)
-        continue;
-      fprintf (stderr, "blockwatch tap-recv: accept: %s\n", strerror (errno));
-      ret = 1;
-      break;
-    }
-    if (serve (&st, conn) == -1)
+    struct pollfd p = { .fd = lfd, .events = POLLIN };
+    if (poll (&p, 1, -1) != 1)
+      continue;               /* a signal: check stop */
+    if (serve (&st, lfd) == -1)
       ret = 3;
-    close (conn);
     if (ret || once)
       break;
   }

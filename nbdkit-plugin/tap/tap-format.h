@@ -76,19 +76,42 @@ struct tap_record {
   uint32_t payload_len;       /* WRITE: == length; otherwise 0 */
 };
 
-/* The consumer acknowledges with fixed 16-byte messages on the same
- * socket: every record with seq <= ack.seq has been handled and the
- * plugin may forget it.  Unacknowledged records are sent again after
- * a reconnect, so a consumer restart loses nothing that still fits in
- * the plugin's buffer.
+/* The socket between the plugin and a consumer (tap=unix:PATH) does
+ * not carry the records: they sit in the plugin's ring, a memfd the
+ * consumer maps read-only, so the data is copied once, from the
+ * guest's request into the ring.  The socket carries:
+ *
+ *   plugin -> consumer  HELLO: a stream header, then a ring descriptor,
+ *                       with the ring's read-only descriptor attached
+ *                       (SCM_RIGHTS) to the first byte;
+ *                       DOORBELL: records are complete up to position
+ *                       `value` (a byte count that only grows; the byte
+ *                       at position p is at offset p % ring size).
+ *   consumer -> plugin  ACK: every record with seq <= `value` has been
+ *                       handled and its space may be reused.
+ *
+ * Unacknowledged records are offered again after a reconnect, so a
+ * consumer restart loses nothing that still fits in the ring.
  */
-#define TAP_ACK_MAGIC       0x4b415742u /* "BWAK" read as LE u32 */
-#define TAP_ACK_LEN         16
+#define TAP_RING_MAGIC      0x47525742u /* "BWRG" read as LE u32 */
+#define TAP_RING_DESC_LEN   24
+#define TAP_DOORBELL_MAGIC  0x42445742u /* "BWDB" */
+#define TAP_ACK_MAGIC       0x4b415742u /* "BWAK" */
+#define TAP_WORD_LEN        16          /* doorbell and ack */
+
+struct tap_ring_desc {
+  uint64_t size;              /* bytes, a multiple of the page size */
+  uint64_t start;             /* position of the stream's first record */
+};
 
 /* Encoding: the writers (plugin, trace tools) use these. */
 size_t tap_encode_header (uint8_t *buf, const struct tap_header *h);
 void tap_encode_record (uint8_t buf[TAP_RECORD_HDR], const struct tap_record *r);
-void tap_encode_ack (uint8_t buf[TAP_ACK_LEN], uint64_t seq);
+void tap_encode_ring_desc (uint8_t buf[TAP_RING_DESC_LEN],
+                           const struct tap_ring_desc *d);
+/* A doorbell or an acknowledgement: magic, then a 64-bit value. */
+void tap_encode_word (uint8_t buf[TAP_WORD_LEN], uint32_t magic,
+                      uint64_t value);
 /* Checksum of an encoded record: header bytes (check field as zero)
  * then payload, the payload possibly split in two pieces because it
  * sits in a ring buffer.
@@ -115,8 +138,10 @@ int tap_decode_record (const uint8_t *buf, size_t len,
                        char *err, size_t errlen);
 bool tap_verify_record (const uint8_t *hdr, const uint8_t *payload,
                         const struct tap_record *r);
-int tap_decode_ack (const uint8_t *buf, size_t len, uint64_t *seq,
-                    char *err, size_t errlen);
+int tap_decode_ring_desc (const uint8_t *buf, size_t len,
+                          struct tap_ring_desc *d, char *err, size_t errlen);
+int tap_decode_word (const uint8_t *buf, size_t len, uint32_t magic,
+                     uint64_t *value, char *err, size_t errlen);
 
 const char *tap_type_name (unsigned type);
 

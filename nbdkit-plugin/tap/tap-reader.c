@@ -49,6 +49,14 @@ tap_reader_free (struct tap_reader *rd)
  * starts there might not fit in what is left: moving a megabyte on
  * every read would cost as much as the checksum.
  */
+void
+tap_reader_reset (struct tap_reader *rd)
+{
+  rd->start = rd->end = 0;
+  rd->consumed = 0;
+  rd->have_header = false;
+}
+
 static void
 compact (struct tap_reader *rd)
 {

@@ -29,6 +29,8 @@ struct tap_reader;
 
 struct tap_reader *tap_reader_new (void);
 void tap_reader_free (struct tap_reader *rd);
+/* Forgets all input and the current stream, as if new. */
+void tap_reader_reset (struct tap_reader *rd);
 
 /* One read(2): bytes read, 0 at end of file, -1 with errno. */
 ssize_t tap_reader_fill_fd (struct tap_reader *rd, int fd);

@@ -81,11 +81,21 @@ tap_encode_record (uint8_t buf[TAP_RECORD_HDR], const struct tap_record *r)
 }
 
 void
-tap_encode_ack (uint8_t buf[TAP_ACK_LEN], uint64_t seq)
+tap_encode_ring_desc (uint8_t buf[TAP_RING_DESC_LEN],
+                      const struct tap_ring_desc *d)
 {
-  put32 (buf, TAP_ACK_MAGIC);
+  put32 (buf, TAP_RING_MAGIC);
   put32 (buf + 4, 0);
-  put64 (buf + 8, seq);
+  put64 (buf + 8, d->size);
+  put64 (buf + 16, d->start);
+}
+
+void
+tap_encode_word (uint8_t buf[TAP_WORD_LEN], uint32_t magic, uint64_t value)
+{
+  put32 (buf, magic);
+  put32 (buf + 4, 0);
+  put64 (buf + 8, value);
 }
 
 uint32_t
@@ -248,16 +258,38 @@ tap_verify_record (const uint8_t *hdr, const uint8_t *payload,
 }
 
 int
-tap_decode_ack (const uint8_t *buf, size_t len, uint64_t *seq,
-                char *err, size_t errlen)
+tap_decode_ring_desc (const uint8_t *buf, size_t len,
+                      struct tap_ring_desc *d, char *err, size_t errlen)
 {
-  if (len < TAP_ACK_LEN)
+  if (len < TAP_RING_DESC_LEN)
     return 0;
-  if (get32 (buf) != TAP_ACK_MAGIC) {
-    snprintf (err, errlen, "bad acknowledgement magic");
+  if (get32 (buf) != TAP_RING_MAGIC) {
+    snprintf (err, errlen, "bad ring descriptor magic");
     return -1;
   }
-  *seq = get64 (buf + 8);
+  d->size = get64 (buf + 8);
+  d->start = get64 (buf + 16);
+  /* The ring is mapped twice: keep 2 * size far from overflowing. */
+  if (d->size == 0 || d->size > ((uint64_t) 1 << 40)) {
+    snprintf (err, errlen, "ring size %llu out of range",
+              (unsigned long long) d->size);
+    return -1;
+  }
+  return 1;
+}
+
+int
+tap_decode_word (const uint8_t *buf, size_t len, uint32_t magic,
+                 uint64_t *value, char *err, size_t errlen)
+{
+  if (len < TAP_WORD_LEN)
+    return 0;
+  if (get32 (buf) != magic) {
+    snprintf (err, errlen, "expected a %s message",
+              magic == TAP_ACK_MAGIC ? "acknowledgement" : "doorbell");
+    return -1;
+  }
+  *value = get64 (buf + 8);
   return 1;
 }
 

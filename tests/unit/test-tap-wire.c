@@ -140,20 +140,45 @@ record_rules (void **state)
 }
 
 static void
-ack_round_trip (void **state)
+words_round_trip (void **state)
 {
-  uint8_t buf[TAP_ACK_LEN];
-  uint64_t seq;
+  uint8_t buf[TAP_WORD_LEN];
+  uint64_t v;
   char err[64];
 
   (void) state;
-  tap_encode_ack (buf, 123456789012345ull);
-  assert_int_equal (tap_decode_ack (buf, TAP_ACK_LEN - 1, &seq, err,
-                                    sizeof err), 0);
-  assert_int_equal (tap_decode_ack (buf, TAP_ACK_LEN, &seq, err, sizeof err), 1);
-  assert_int_equal (seq, 123456789012345ull);
-  buf[0] ^= 1;
-  assert_int_equal (tap_decode_ack (buf, TAP_ACK_LEN, &seq, err, sizeof err), -1);
+  tap_encode_word (buf, TAP_ACK_MAGIC, 123456789012345ull);
+  assert_int_equal (tap_decode_word (buf, TAP_WORD_LEN - 1, TAP_ACK_MAGIC, &v,
+                                     err, sizeof err), 0);
+  assert_int_equal (tap_decode_word (buf, TAP_WORD_LEN, TAP_ACK_MAGIC, &v,
+                                     err, sizeof err), 1);
+  assert_int_equal (v, 123456789012345ull);
+  /* An acknowledgement is not a doorbell. */
+  assert_int_equal (tap_decode_word (buf, TAP_WORD_LEN, TAP_DOORBELL_MAGIC,
+                                     &v, err, sizeof err), -1);
+}
+
+static void
+ring_desc_rules (void **state)
+{
+  uint8_t buf[TAP_RING_DESC_LEN];
+  struct tap_ring_desc d = { .size = 1 << 22, .start = 77 }, out;
+  char err[64];
+
+  (void) state;
+  tap_encode_ring_desc (buf, &d);
+  assert_int_equal (tap_decode_ring_desc (buf, sizeof buf, &out, err,
+                                          sizeof err), 1);
+  assert_int_equal (out.size, d.size);
+  assert_int_equal (out.start, 77);
+  d.size = 0;
+  tap_encode_ring_desc (buf, &d);
+  assert_int_equal (tap_decode_ring_desc (buf, sizeof buf, &out, err,
+                                          sizeof err), -1);
+  d.size = (uint64_t) 1 << 62;
+  tap_encode_ring_desc (buf, &d);
+  assert_int_equal (tap_decode_ring_desc (buf, sizeof buf, &out, err,
+                                          sizeof err), -1);
 }
 
 /* The reader gives the same items whether bytes arrive at once or one
@@ -285,7 +310,8 @@ main (void)
     cmocka_unit_test (header_round_trip),
     cmocka_unit_test (header_rejects_garbage),
     cmocka_unit_test (record_rules),
-    cmocka_unit_test (ack_round_trip),
+    cmocka_unit_test (words_round_trip),
+    cmocka_unit_test (ring_desc_rules),
     cmocka_unit_test (reader_streams),
     cmocka_unit_test (seq_accounting),
   };

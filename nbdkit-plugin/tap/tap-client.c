@@ -1,0 +1,249 @@
+/* The consumer's end of a tap connection (see tap-client.h). */
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tap-client.h"
+#include "tap-shm.h"
+
+struct tap_client {
+  int fd;
+  struct tap_shm shm;
+  struct tap_header hdr;
+  bool header_given;
+  uint64_t cursor;            /* ring position of the next record */
+  uint64_t head;              /* complete up to here (last doorbell) */
+  uint8_t in[TAP_WORD_LEN * 64];
+  size_t in_len;
+};
+
+/* Takes the complete doorbells out of the input buffer. */
+static int
+take_doorbells (struct tap_client *c, char *err, size_t errlen)
+{
+  size_t off = 0;
+
+  while (c->in_len - off >= TAP_WORD_LEN) {
+    uint64_t head;
+    if (tap_decode_word (c->in + off, TAP_WORD_LEN, TAP_DOORBELL_MAGIC, &head,
+                         err, errlen) != 1)
+      return -1;
+    /* A doorbell never goes back, and never announces more than the
+     * ring holds beyond what we have not consumed yet.
+     */
+    if (head < c->head || head - c->cursor > c->shm.size) {
+      snprintf (err, errlen, "doorbell at position %llu is impossible (we "
+                "are at %llu, the ring holds %zu bytes)",
+                (unsigned long long) head, (unsigned long long) c->cursor,
+                c->shm.size);
+      return -1;
+    }
+    c->head = head;
+    off += TAP_WORD_LEN;
+  }
+  memmove (c->in, c->in + off, c->in_len - off);
+  c->in_len -= off;
+  return 0;
+}
+
+
+/* Reads the hello: header, ring descriptor, and the ring's descriptor
+ * attached to its first byte.
+ */
+static int
+read_hello (struct tap_client *c, int timeout_ms, char *err, size_t errlen)
+{
+  uint8_t buf[TAP_HEADER_FIXED + TAP_DISK_ID_MAX + TAP_RING_DESC_LEN];
+  size_t have = 0, used = 0;
+  int ring_fd = -1, r;
+  struct tap_ring_desc d;
+
+  for (;;) {
+    struct pollfd p = { .fd = c->fd, .events = POLLIN };
+    char cbuf[CMSG_SPACE (sizeof (int))];
+    struct iovec iov = { buf + have, sizeof buf - have };
+    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+                        .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+    ssize_t n;
+
+    if (poll (&p, 1, timeout_ms) != 1) {
+      snprintf (err, errlen, "no hello from the plugin within %d ms",
+                timeout_ms);
+      goto fail;
+    }
+    n = recvmsg (c->fd, &m, MSG_CMSG_CLOEXEC);
+    if (n <= 0) {
+      snprintf (err, errlen, "the plugin left during its hello");
+      goto fail;
+    }
+    for (struct cmsghdr *h = CMSG_FIRSTHDR (&m); h; h = CMSG_NXTHDR (&m, h))
+      if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+          h->cmsg_len == CMSG_LEN (sizeof (int))) {
+        int fd;
+        memcpy (&fd, CMSG_DATA (h), sizeof fd);
+        if (ring_fd >= 0)
+          close (ring_fd);
+        ring_fd = fd;
+      }
+    have += n;
+    if (used == 0) {
+      r = tap_decode_header (buf, have, &c->hdr, &used, err, errlen);
+      if (r == -1)
+        goto fail;
+      if (r == 0)
+        continue;
+    }
+    r = tap_decode_ring_desc (buf + used, have - used, &d, err, errlen);
+    if (r == -1)
+      goto fail;
+    if (r == 1)
+      break;
+  }
+  /* Doorbells may follow the hello in the same read. */
+  used += TAP_RING_DESC_LEN;
+  if (have - used > sizeof c->in) {
+    snprintf (err, errlen, "the plugin sent too much after its hello");
+    goto fail;
+  }
+  memcpy (c->in, buf + used, have - used);
+  c->in_len = have - used;
+  if (ring_fd == -1) {
+    snprintf (err, errlen, "the plugin's hello carried no ring descriptor");
+    goto fail;
+  }
+  if (tap_shm_map_readonly (&c->shm, ring_fd, d.size, err, errlen) == -1)
+    goto fail;
+  c->cursor = c->head = d.start;
+  return take_doorbells (c, err, errlen);
+
+ fail:
+  if (ring_fd >= 0)
+    close (ring_fd);
+  return -1;
+}
+
+struct tap_client *
+tap_client_accept (int listen_fd, int timeout_ms, char *err, size_t errlen)
+{
+  struct tap_client *c = calloc (1, sizeof *c);
+
+  if (c == NULL) {
+    snprintf (err, errlen, "out of memory");
+    return NULL;
+  }
+  c->shm.fd = -1;
+  c->fd = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+  if (c->fd == -1) {
+    snprintf (err, errlen, "accept: %s", strerror (errno));
+    free (c);
+    return NULL;
+  }
+  if (read_hello (c, timeout_ms, err, errlen) == -1) {
+    tap_client_close (c);
+    return NULL;
+  }
+  return c;
+}
+
+void
+tap_client_close (struct tap_client *c)
+{
+  if (c == NULL)
+    return;
+  if (c->fd >= 0)
+    close (c->fd);
+  tap_shm_destroy (&c->shm);
+  free (c);
+}
+
+int
+tap_client_fd (const struct tap_client *c)
+{
+  return c->fd;
+}
+
+int
+tap_client_receive (struct tap_client *c, bool *closed,
+                    char *err, size_t errlen)
+{
+  *closed = false;
+  for (;;) {
+    size_t room = sizeof c->in - c->in_len;
+    ssize_t n = recv (c->fd, c->in + c->in_len, room, MSG_DONTWAIT);
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n == -1 && errno == EAGAIN)
+      break;
+    if (n <= 0) {
+      *closed = n == 0;
+      snprintf (err, errlen, "%s", n == 0 ? "the plugin closed the connection"
+                                          : strerror (errno));
+      return -1;
+    }
+    c->in_len += n;
+    /* A full buffer may mean more is waiting: make room and read on
+     * (a zero-length read would look like the plugin closing).
+     */
+    if (take_doorbells (c, err, errlen) == -1)
+      return -1;
+    if ((size_t) n < room)
+      break;
+  }
+  return 0;
+}
+
+int
+tap_client_next (struct tap_client *c, struct tap_item *item,
+                 char *err, size_t errlen)
+{
+  const uint8_t *p = c->shm.base + c->cursor % c->shm.size;
+  uint64_t avail = c->head - c->cursor;
+  size_t size;
+  int r;
+
+  if (!c->header_given) {
+    c->header_given = true;
+    *item = (struct tap_item) { .kind = TAP_ITEM_HEADER, .hdr = &c->hdr };
+    return 1;
+  }
+  if (avail == 0)
+    return 0;
+  r = tap_decode_record (p, avail, &c->hdr, &item->rec, err, errlen);
+  if (r == 0)
+    snprintf (err, errlen, "doorbell in the middle of a record header");
+  if (r != 1)
+    return -1;
+  size = TAP_RECORD_HDR + item->rec.payload_len;
+  if (size > avail) {
+    snprintf (err, errlen, "record seq %llu runs past the doorbell",
+              (unsigned long long) item->rec.seq);
+    return -1;
+  }
+  if ((c->hdr.flags & TAP_HDR_CHECK) &&
+      !tap_verify_record (p, p + TAP_RECORD_HDR, &item->rec)) {
+    snprintf (err, errlen, "record seq %llu: checksum mismatch",
+              (unsigned long long) item->rec.seq);
+    return -1;
+  }
+  item->kind = TAP_ITEM_RECORD;
+  item->hdr = &c->hdr;
+  item->payload = p + TAP_RECORD_HDR;
+  item->raw = p;
+  item->raw_len = size;
+  c->cursor += size;
+  return 1;
+}
+
+int
+tap_client_ack (struct tap_client *c, uint64_t seq)
+{
+  uint8_t buf[TAP_WORD_LEN];
+
+  tap_encode_word (buf, TAP_ACK_MAGIC, seq);
+  return send (c->fd, buf, sizeof buf, MSG_NOSIGNAL) == sizeof buf ? 0 : -1;
+}

@@ -1,0 +1,46 @@
+/* The consumer's end of a tap connection (tap=unix:PATH).
+ *
+ * The plugin connects, sends a hello (stream header, ring descriptor
+ * and a read-only descriptor of its ring), then doorbells.  Records are
+ * read in place from the mapped ring and stay valid until they are
+ * acknowledged.  Everything from the plugin is checked before use: a
+ * consumer must survive a broken or hostile peer.
+ */
+#ifndef BLOCKWATCH_TAP_CLIENT_H
+#define BLOCKWATCH_TAP_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tap-reader.h"
+
+struct tap_client;
+
+/* Accepts one connection on a listening socket and reads its hello,
+ * waiting at most timeout_ms for it.  NULL with err on failure.
+ */
+struct tap_client *tap_client_accept (int listen_fd, int timeout_ms,
+                                      char *err, size_t errlen);
+void tap_client_close (struct tap_client *c);
+
+/* The connection, to poll for POLLIN (doorbells, or the plugin going). */
+int tap_client_fd (const struct tap_client *c);
+
+/* Reads the doorbells that have arrived, without blocking.  0 fine,
+ * -1 with err when the plugin went away (*closed set if it closed
+ * cleanly) or broke the protocol.
+ */
+int tap_client_receive (struct tap_client *c, bool *closed,
+                        char *err, size_t errlen);
+
+/* The next item: first the stream header, then each record the
+ * doorbells announced.  1 item, 0 nothing now, -1 malformed (err).
+ * A record's pointers stay valid until it is acknowledged.
+ */
+int tap_client_next (struct tap_client *c, struct tap_item *item,
+                     char *err, size_t errlen);
+
+/* Tells the plugin every record up to seq is handled. */
+int tap_client_ack (struct tap_client *c, uint64_t seq);
+
+#endif /* BLOCKWATCH_TAP_CLIENT_H */
