@@ -20,6 +20,9 @@
 #include "tap-ring-impl.h"
 #include "tap/tap-seq.h"
 
+/* How long the sender stays awake after a doorbell (see below). */
+#define LINGER_NS 200000
+
 struct sender {
   struct tap_ring *r;
   bool connected;
@@ -34,6 +37,7 @@ struct sender {
   uint8_t ackbuf[TAP_WORD_LEN * 64];
   size_t ack_len;
   bool warned_sink;
+  uint64_t rang_ns;           /* when the last doorbell went out */
 };
 
 /* Trace files carry a checksum per record.  It is computed here, not
@@ -316,6 +320,7 @@ tap_sender_main (void *arg)
   for (;;) {
     struct pollfd pfd[2];
     int timeout = -1, np = 0;
+    uint64_t linger_ns = 0;
     bool stopping, pending;
 
     pthread_mutex_lock (&r->lock);
@@ -377,19 +382,36 @@ tap_sender_main (void *arg)
       tap_encode_word (s.out, TAP_DOORBELL_MAGIC, s.head);
       s.out_len = TAP_WORD_LEN;
       s.sent = s.head;
+      s.rang_ns = tap_now_ns (CLOCK_MONOTONIC);
     }
     if (s.out_len && !send_control (&s)) {
       disconnect (&s, strerror (errno));
       continue;
     }
-    if (s.out_len == 0 && s.sent == s.head && go_idle (&s))
-      pfd[np++] = (struct pollfd) { .fd = r->wake_fd, .events = POLLIN };
+    if (s.out_len == 0 && s.sent == s.head) {
+      uint64_t quiet = tap_now_ns (CLOCK_MONOTONIC) - s.rang_ns;
+      /* Right after a doorbell, linger a moment instead of sleeping:
+       * a busy guest then gets one doorbell (and one consumer wake-up)
+       * per burst of records, and request threads need not wake us.
+       */
+      if (quiet < LINGER_NS && !stopping)
+        linger_ns = LINGER_NS - quiet;
+      else if (go_idle (&s))
+        pfd[np++] = (struct pollfd) { .fd = r->wake_fd, .events = POLLIN };
+      else
+        timeout = 0;
+    }
     else if (s.out_len == 0)
       timeout = 0;            /* more to announce: loop at once */
     pfd[np++] = (struct pollfd) {
       .fd = r->sink_fd, .events = POLLIN | (s.out_len ? POLLOUT : 0),
     };
-    if (poll (pfd, np, timeout) == -1 && errno != EINTR) {
+    if (linger_ns) {
+      struct timespec ts = { 0, (long) linger_ns };
+      if (ppoll (pfd, np, &ts, NULL) == -1 && errno != EINTR)
+        r->log (0, "tap: ppoll: %m");
+    }
+    else if (poll (pfd, np, timeout) == -1 && errno != EINTR) {
       r->log (0, "tap: poll: %m");
       continue;
     }
