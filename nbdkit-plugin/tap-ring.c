@@ -271,6 +271,8 @@ tap_ring_start (struct tap_ring *r)
     r->log (0, "tap: cannot start sender thread: %s", strerror (e));
     return -1;
   }
+  /* Named so that top, perf and gdb show the tap's share apart. */
+  pthread_setname_np (r->thread, "blockwatch-tap");
   r->started = true;
   return 0;
 }
