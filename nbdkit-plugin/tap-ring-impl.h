@@ -4,9 +4,13 @@
  * The ring holds encoded records back to back in a memfd mapped twice
  * (tap/tap-shm.h), so every record is contiguous in memory.  Positions
  * are 64-bit byte counts that only grow; pos % cap is the offset.
- * Request threads own [head, tail + cap) while they hold the lock; the
- * sender owns [tail, head) without it, because only the sender moves
- * tail and nobody rewrites committed bytes.
+ * A request thread reserves a record's space and writes its header
+ * under the lock, then copies the payload without it (a megabyte copy
+ * under the lock would serialize every request thread), then takes the
+ * lock again to say it is done.  Records are complete up to "ready":
+ * the first record still being copied, or head.  The sender owns
+ * [tail, ready) without the lock, because only the sender moves tail
+ * and nobody rewrites complete bytes.
  */
 #ifndef BLOCKWATCH_TAP_RING_IMPL_H
 #define BLOCKWATCH_TAP_RING_IMPL_H
@@ -18,6 +22,11 @@
 
 #include "tap-ring.h"
 #include "tap/tap-shm.h"
+
+/* Request threads copying at the same time; beyond this they copy
+ * under the lock (nbdkit runs 16 threads by default).
+ */
+#define TAP_MAX_COPIERS 64
 
 struct tap_ring {
   struct tap_config cfg;
@@ -42,8 +51,22 @@ struct tap_ring {
   bool sender_idle;
   bool stopping;
   uint64_t drop_log_ns;       /* when the last overflow was logged */
+  uint64_t copying[TAP_MAX_COPIERS];  /* positions of records being filled */
+  unsigned ncopying;
   struct tap_stats stats;
 };
+
+/* Records are complete up to here (lock held). */
+static inline uint64_t
+tap_ring_ready_locked (const struct tap_ring *r)
+{
+  uint64_t ready = r->head;
+
+  for (unsigned i = 0; i < r->ncopying; i++)
+    if (r->copying[i] < ready)
+      ready = r->copying[i];
+  return ready;
+}
 
 static inline uint64_t
 tap_now_ns (clockid_t clk)

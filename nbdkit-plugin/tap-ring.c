@@ -37,11 +37,14 @@ tap_ring_wake_sender (struct tap_ring *r)
     r->log (0, "tap: cannot wake sender: %m");
 }
 
-static void
-append_locked (struct tap_ring *r, unsigned type, unsigned flags,
-               uint64_t offset, uint64_t len, const void *data)
+/* Writes a record's header at head and reserves its payload's space;
+ * returns where the payload goes (contiguous: the ring is mapped twice).
+ */
+static uint8_t *
+reserve_locked (struct tap_ring *r, unsigned type, unsigned flags,
+                uint64_t offset, uint64_t len)
 {
-  uint8_t *at = r->buf + r->head % r->cap;   /* contiguous: mapped twice */
+  uint8_t *at = r->buf + r->head % r->cap;
   struct tap_record rec = {
     .seq = r->next_seq++, .time_ns = tap_now_ns (CLOCK_REALTIME),
     .offset = offset, .length = len, .type = type, .flags = flags,
@@ -49,9 +52,8 @@ append_locked (struct tap_ring *r, unsigned type, unsigned flags,
   };
 
   tap_encode_record (at, &rec);
-  if (rec.payload_len)
-    memcpy (at + TAP_RECORD_HDR, data, rec.payload_len);
   r->head += TAP_RECORD_HDR + rec.payload_len;
+  return at + TAP_RECORD_HDR;
 }
 
 void
@@ -59,7 +61,7 @@ tap_ring_flush_loss_locked (struct tap_ring *r)
 {
   if (r->lost_count == 0 || r->cap - (r->head - r->tail) < TAP_RECORD_HDR)
     return;
-  append_locked (r, TAP_OVERFLOW, 0, r->lost_first, r->lost_count, NULL);
+  reserve_locked (r, TAP_OVERFLOW, 0, r->lost_first, r->lost_count);
   r->log (1, "tap: reported %llu lost records from seq %llu",
           (unsigned long long) r->lost_count,
           (unsigned long long) r->lost_first);
@@ -114,12 +116,18 @@ log_drop_locked (struct tap_ring *r)
   r->drop_log_ns = now;
 }
 
-static void
+/* Puts one record.  A payload is copied here under the lock only when
+ * too many threads are copying already; otherwise the record's position
+ * is returned in *copy_pos (registered as being filled) for the caller
+ * to copy it without the lock.  Returns false if nothing is left to do.
+ */
+static bool
 put_one_locked (struct tap_ring *r, int wait_ms, unsigned type,
                 unsigned flags, uint64_t offset, uint64_t len,
-                const void *data)
+                const void *data, uint64_t *copy_pos)
 {
   size_t need = TAP_RECORD_HDR + (type == TAP_WRITE ? len : 0);
+  uint8_t *payload;
 
   /* Once something is lost, everything is lost until the overflow
    * record itself fits: the lost range stays one contiguous run.
@@ -134,13 +142,31 @@ put_one_locked (struct tap_ring *r, int wait_ms, unsigned type,
     r->next_seq++;
     r->lost_count++;
     r->stats.dropped++;
-    return;
+    return false;
   }
   tap_ring_flush_loss_locked (r);
-  append_locked (r, type, flags, offset, len, data);
+  *copy_pos = r->head;
+  payload = reserve_locked (r, type, flags, offset, len);
   r->stats.records++;
-  if (type == TAP_WRITE)
-    r->stats.bytes += len;
+  if (type != TAP_WRITE)
+    return false;
+  r->stats.bytes += len;
+  if (r->ncopying == TAP_MAX_COPIERS) {
+    memcpy (payload, data, len);
+    return false;
+  }
+  r->copying[r->ncopying++] = *copy_pos;
+  return true;
+}
+
+static void
+copied_locked (struct tap_ring *r, uint64_t pos)
+{
+  for (unsigned i = 0; i < r->ncopying; i++)
+    if (r->copying[i] == pos) {
+      r->copying[i] = r->copying[--r->ncopying];
+      return;
+    }
 }
 
 void
@@ -149,7 +175,7 @@ tap_ring_put (struct tap_ring *r, unsigned type, unsigned flags,
 {
   pthread_mutex_lock (&r->lock);
   do {
-    uint64_t n = len;
+    uint64_t n = len, pos;
 
     if (type == TAP_WRITE && n > TAP_MAX_PAYLOAD)
       n = TAP_MAX_PAYLOAD;
@@ -157,8 +183,13 @@ tap_ring_put (struct tap_ring *r, unsigned type, unsigned flags,
      * again until the consumer is back: a dead consumer costs the
      * guest one bounded stall, not one per request.
      */
-    put_one_locked (r, r->lost_count ? -1 : r->cfg.block_ms, type, flags,
-                    offset, n, data);
+    if (put_one_locked (r, r->lost_count ? -1 : r->cfg.block_ms, type, flags,
+                        offset, n, data, &pos)) {
+      pthread_mutex_unlock (&r->lock);
+      memcpy (r->buf + (pos + TAP_RECORD_HDR) % r->cap, data, n);
+      pthread_mutex_lock (&r->lock);
+      copied_locked (r, pos);
+    }
     if (type != TAP_WRITE)
       break;
     offset += n;
@@ -287,7 +318,8 @@ tap_ring_free (struct tap_ring *r)
     /* The end record tells the consumer nothing more will come, so
      * a stream without one is known to be cut short.
      */
-    put_one_locked (r, r->cfg.drain_ms, TAP_END, 0, 0, 0, NULL);
+    uint64_t unused;
+    put_one_locked (r, r->cfg.drain_ms, TAP_END, 0, 0, 0, NULL, &unused);
     r->stopping = true;
     pthread_mutex_unlock (&r->lock);
     tap_ring_wake_sender (r);

@@ -26,7 +26,7 @@
 struct sender {
   struct tap_ring *r;
   bool connected;
-  uint64_t head;              /* snapshot of r->head */
+  uint64_t head;              /* snapshot of the ring's ready position */
   uint64_t tail;              /* mirror of r->tail (we are its only writer) */
   uint64_t sent;              /* written (file) or announced (socket) */
   uint64_t check_pos;         /* file: records below this have a checksum */
@@ -71,7 +71,7 @@ publish_tail (struct sender *s, uint64_t acked_seq)
   if (acked_seq > r->stats.acked_seq)
     r->stats.acked_seq = acked_seq;
   tap_ring_flush_loss_locked (r);
-  s->head = r->head;
+  s->head = tap_ring_ready_locked (r);
   pthread_cond_broadcast (&r->space);
   pthread_mutex_unlock (&r->lock);
 }
@@ -136,7 +136,8 @@ start_stream (struct sender *s)
   s->warned_sink = false;
 
   pthread_mutex_lock (&r->lock);
-  s->head = r->head;
+  s->head = tap_ring_ready_locked (r);
+  /* A record being filled already has its header. */
   if (s->tail < r->head) {
     struct tap_record rec;
     tap_ring_record_at (r, s->tail, &rec);
@@ -303,7 +304,7 @@ go_idle (struct sender *s)
   bool idle;
 
   pthread_mutex_lock (&r->lock);
-  idle = r->head == s->head;
+  idle = tap_ring_ready_locked (r) == s->head;
   r->sender_idle = idle && !r->stopping;
   pthread_mutex_unlock (&r->lock);
   return idle;
@@ -324,7 +325,7 @@ tap_sender_main (void *arg)
     bool stopping, pending;
 
     pthread_mutex_lock (&r->lock);
-    s.head = r->head;
+    s.head = tap_ring_ready_locked (r);
     stopping = r->stopping;
     pending = r->lost_count > 0;
     pthread_mutex_unlock (&r->lock);

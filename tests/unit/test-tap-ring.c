@@ -65,6 +65,7 @@ struct consumer {
   bool ack;                   /* acknowledge what we read */
   unsigned close_after;       /* drop the connection after N records (0: never) */
   unsigned delay_ms;          /* sleep before reading the first doorbell */
+  void (*check) (const struct tap_item *);  /* called on each new record */
   pthread_mutex_t lock;
   struct tap_seq seq;
   unsigned long long fresh, dups;
@@ -104,7 +105,12 @@ consumer_main (void *arg)
         continue;
       }
       switch (tap_seq_record (&c->seq, &it.rec)) {
-      case TAP_SEQ_NEW: c->fresh++; apply (c, &it); break;
+      case TAP_SEQ_NEW:
+        c->fresh++;
+        if (c->check)
+          c->check (&it);
+        apply (c, &it);
+        break;
       case TAP_SEQ_DUPLICATE: c->dups++; break;
       case TAP_SEQ_GAP: fail_msg ("silent gap at seq %llu",
                                   (unsigned long long) it.rec.seq);
@@ -422,6 +428,94 @@ many_doorbells_at_once (void **state)
   consumer_free (c);
 }
 
+/* Request threads copy payloads outside the ring's lock: a consumer must
+ * still never see a record before its payload is complete.  Every
+ * payload carries its generation in its first 8 bytes and is a function
+ * of it, so a torn copy shows.
+ */
+#define WRITERS 8
+#define REGION (DISK / WRITERS)
+
+struct writer {
+  struct tap_ring *r;
+  unsigned id;
+  uint8_t *model;
+};
+
+static uint8_t
+pattern (uint64_t gen, uint64_t j)
+{
+  return (uint8_t) (gen * 31 + j * 7 + (j >> 9));
+}
+
+static void *
+writer_main (void *arg)
+{
+  struct writer *w = arg;
+  uint8_t *buf = malloc (65536);
+  uint64_t x = 1 + w->id;
+
+  for (uint64_t gen = 1; gen <= 400; gen++) {
+    uint64_t len, off;
+    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    len = 8 + x % (65536 - 8);
+    off = w->id * (uint64_t) REGION + (x >> 20) % (REGION - len);
+    memcpy (buf, &gen, 8);
+    for (uint64_t j = 8; j < len; j++)
+      buf[j] = pattern (gen, j);
+    memcpy (w->model + off, buf, len);
+    tap_ring_put (w->r, TAP_WRITE, 0, off, len, buf);
+  }
+  free (buf);
+  return NULL;
+}
+
+static bool torn;
+
+static void
+check_payload (const struct tap_item *it)
+{
+  uint64_t gen;
+
+  if (it->rec.type != TAP_WRITE)
+    return;
+  memcpy (&gen, it->payload, 8);
+  for (uint64_t j = 8; j < it->rec.length; j++)
+    if (it->payload[j] != pattern (gen, j))
+      torn = true;
+}
+
+static void
+parallel_writers_never_torn (void **state)
+{
+  struct tap_config cfg = config (TAP_SINK_UNIX, "par.sock", 30000);
+  char err[256];
+  struct tap_ring *r = tap_ring_new (&cfg, quiet_log, err, sizeof err);
+  struct consumer *c = consumer_new (true);
+  uint8_t *model = calloc (1, DISK);
+  struct writer w[WRITERS];
+  pthread_t th[WRITERS];
+
+  (void) state;
+  c->check = check_payload;
+  consumer_start (c, cfg.path);
+  assert_int_equal (tap_ring_start (r), 0);
+  for (unsigned i = 0; i < WRITERS; i++) {
+    w[i] = (struct writer) { .r = r, .id = i, .model = model };
+    pthread_create (&th[i], NULL, writer_main, &w[i]);
+  }
+  for (unsigned i = 0; i < WRITERS; i++)
+    pthread_join (th[i], NULL);
+  wait_expected (c, WRITERS * 400 + 1);
+  tap_ring_free (r);
+  consumer_join (c);
+  assert_false (torn);
+  assert_int_equal (c->seq.lost, 0);
+  assert_memory_equal (c->image, model, DISK);
+  consumer_free (c);
+  free (model);
+}
+
 static void
 wraparound_integrity (void **state)
 {
@@ -472,6 +566,7 @@ main (void)
     cmocka_unit_test (block_policy_waits_for_consumer),
     cmocka_unit_test (reconnect_resends_unacknowledged),
     cmocka_unit_test (many_doorbells_at_once),
+    cmocka_unit_test (parallel_writers_never_torn),
     cmocka_unit_test (wraparound_integrity),
   };
   int rc;
