@@ -203,7 +203,6 @@ tap_client_next (struct tap_client *c, struct tap_item *item,
 {
   const uint8_t *p = c->shm.base + c->cursor % c->shm.size;
   uint64_t avail = c->head - c->cursor;
-  size_t size;
   int r;
 
   if (!c->header_given) {
@@ -213,29 +212,12 @@ tap_client_next (struct tap_client *c, struct tap_item *item,
   }
   if (avail == 0)
     return 0;
-  r = tap_decode_record (p, avail, &c->hdr, &item->rec, err, errlen);
+  r = tap_parse_record (p, avail, &c->hdr, item, err, errlen);
   if (r == 0)
-    snprintf (err, errlen, "doorbell in the middle of a record header");
+    snprintf (err, errlen, "the doorbell ends inside a record");
   if (r != 1)
     return -1;
-  size = TAP_RECORD_HDR + item->rec.payload_len;
-  if (size > avail) {
-    snprintf (err, errlen, "record seq %llu runs past the doorbell",
-              (unsigned long long) item->rec.seq);
-    return -1;
-  }
-  if ((c->hdr.flags & TAP_HDR_CHECK) &&
-      !tap_verify_record (p, p + TAP_RECORD_HDR, &item->rec)) {
-    snprintf (err, errlen, "record seq %llu: checksum mismatch",
-              (unsigned long long) item->rec.seq);
-    return -1;
-  }
-  item->kind = TAP_ITEM_RECORD;
-  item->hdr = &c->hdr;
-  item->payload = p + TAP_RECORD_HDR;
-  item->raw = p;
-  item->raw_len = size;
-  c->cursor += size;
+  c->cursor += item->raw_len;
   return 1;
 }
 

@@ -101,6 +101,37 @@ looks_like_header (const uint8_t *p, size_t n)
 }
 
 int
+tap_parse_record (const uint8_t *p, size_t avail, const struct tap_header *h,
+                  struct tap_item *item, char *err, size_t errlen)
+{
+  size_t size;
+  int r = tap_decode_record (p, avail, h, &item->rec, err, errlen);
+
+  if (r != 1)
+    return r;
+  size = TAP_RECORD_HDR + item->rec.payload_len;
+  if (avail < size)
+    return 0;
+  /* Fuzzing builds skip the checksum so that mutated records reach the
+   * checks behind it instead of all dying here.
+   */
+#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+  if ((h->flags & TAP_HDR_CHECK) &&
+      !tap_verify_record (p, p + TAP_RECORD_HDR, &item->rec)) {
+    snprintf (err, errlen, "record seq %llu: checksum mismatch",
+              (unsigned long long) item->rec.seq);
+    return -1;
+  }
+#endif
+  item->kind = TAP_ITEM_RECORD;
+  item->hdr = h;
+  item->payload = p + TAP_RECORD_HDR;
+  item->raw = p;
+  item->raw_len = size;
+  return 1;
+}
+
+int
 tap_reader_next (struct tap_reader *rd, struct tap_item *item,
                  char *err, size_t errlen)
 {
@@ -129,30 +160,15 @@ tap_reader_next (struct tap_reader *rd, struct tap_item *item,
               "offset %llu)", rd->consumed);
     return -1;
   }
-  r = tap_decode_record (p, n, &rd->hdr, &item->rec, err, errlen);
+  r = tap_parse_record (p, n, &rd->hdr, item, err, errlen);
+  if (r == -1) {
+    size_t l = strlen (err);
+    snprintf (err + l, errlen - l, " (at offset %llu)", rd->consumed);
+  }
   if (r != 1)
     return r;
-  used = TAP_RECORD_HDR + item->rec.payload_len;
-  if (n < used)
-    return 0;
-  /* Fuzzing builds skip the checksum so that mutated records reach the
-   * checks behind it instead of all dying here.
-   */
-#ifndef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
-  if ((rd->hdr.flags & TAP_HDR_CHECK) &&
-      !tap_verify_record (p, p + TAP_RECORD_HDR, &item->rec)) {
-    snprintf (err, errlen, "record seq %llu at offset %llu: checksum mismatch",
-              (unsigned long long) item->rec.seq, rd->consumed);
-    return -1;
-  }
-#endif
-  item->kind = TAP_ITEM_RECORD;
-  item->hdr = &rd->hdr;
-  item->payload = p + TAP_RECORD_HDR;
-  item->raw = p;
-  item->raw_len = used;
-  rd->start += used;
-  rd->consumed += used;
+  rd->start += item->raw_len;
+  rd->consumed += item->raw_len;
   return 1;
 }
 

@@ -25,6 +25,15 @@ struct tap_item {
   size_t raw_len;
 };
 
+/* Decodes and checks the record at p (up to avail bytes) of the stream
+ * with header h, checksum included when h says so, and fills item
+ * (pointers into p).  1 done, 0 more bytes needed, -1 malformed.
+ * Shared by the trace reader and the ring consumer.
+ */
+int tap_parse_record (const uint8_t *p, size_t avail,
+                      const struct tap_header *h, struct tap_item *item,
+                      char *err, size_t errlen);
+
 struct tap_reader;
 
 struct tap_reader *tap_reader_new (void);
