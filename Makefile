@@ -10,12 +10,12 @@
 BUILD    ?= build
 SAN      ?=
 CC       ?= gcc
-PKGS     := libnbd libiscsi libxxhash
+PKGS     := libnbd libiscsi libxxhash ext2fs com_err jansson
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC \
             -fvisibility=hidden $(shell pkg-config --cflags $(PKGS)) \
-            -Inbdkit-plugin -Iappliance
+            -Inbdkit-plugin -Iintrospector -Iappliance
 LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
 ifeq ($(SAN),1)
 CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -26,12 +26,15 @@ endif
 OBJ      := $(BUILD)/obj
 
 TAP_SRCS    := $(wildcard nbdkit-plugin/tap/*.c)
+INTRO_SRCS  := $(wildcard introspector/*/*.c)
 PLUGIN_SRCS := $(wildcard nbdkit-plugin/*.c) $(TAP_SRCS)
-CLI_SRCS    := $(wildcard appliance/*.c) $(TAP_SRCS)
+CLI_SRCS    := $(wildcard appliance/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
 TOOL_SRCS   := $(wildcard tests/tools/*.c)
 
 PLUGIN   := $(BUILD)/nbdkit-blockwatch-plugin.so
+# Everything downstream of the tap, for the CLI, the daemon and tests.
+LIBBW    := $(BUILD)/libblockwatch.a
 MANPAGE  := $(BUILD)/nbdkit-blockwatch-plugin.1
 CLI      := $(BUILD)/blockwatch
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
@@ -58,16 +61,20 @@ $(OBJ)/%.o: %.c
 $(PLUGIN): $(call obj,$(PLUGIN_SRCS))
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 
-$(CLI): $(call obj,$(CLI_SRCS))
+$(LIBBW): $(call obj,$(TAP_SRCS) $(INTRO_SRCS))
+	rm -f $@
+	ar rcs $@ $^
+
+$(CLI): $(call obj,$(CLI_SRCS)) $(LIBBW)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Unit tests link the tap modules and cmocka.
+# Unit tests link the tap's producer side, libblockwatch and cmocka.
 RING_SRCS   := nbdkit-plugin/tap-ring.c nbdkit-plugin/tap-sender.c
-$(BUILD)/tests/%: tests/unit/%.c $(call obj,$(TAP_SRCS) $(RING_SRCS))
+$(BUILD)/tests/%: tests/unit/%.c $(call obj,$(RING_SRCS)) $(LIBBW)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(BUILD)/tests/%: tests/tools/%.c $(call obj,$(TAP_SRCS))
+$(BUILD)/tests/%: tests/tools/%.c $(LIBBW)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -79,12 +86,13 @@ $(PRELOAD): tests/preload/asan-early-init.c
 test-progs: all $(UNITS) $(TOOLS) $(PRELOAD)
 
 # libFuzzer targets need clang; they always carry ASan and UBSan.
-build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS)
+build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(INTRO_SRCS)
 	@mkdir -p $(dir $@)
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin \
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
+	  $(shell pkg-config --cflags $(PKGS)) \
 	  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $^ -lxxhash
+	  -o $@ $^ $(LDLIBS)
 
 fuzz-targets: $(FUZZERS)
 

@@ -16,6 +16,10 @@ static const struct command commands[] = {
     "trace dump|check|apply TRACE [IMAGE]\n"
     "      dump: print records; check: verify sequence accounting;\n"
     "      apply: replay writes, zeroes and trims onto IMAGE." },
+  { "replay", cmd_replay,
+    "replay [--json] [--data=none|hash|bytes[:N]] BASE_IMAGE TRACE\n"
+    "      Introspect a recorded trace against its base image and print\n"
+    "      the file events (one JSON object per line with --json)." },
 };
 
 static void

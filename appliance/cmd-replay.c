@@ -1,0 +1,227 @@
+/* blockwatch replay BASE_IMAGE TRACE [--json] [--data=POLICY]
+ *
+ * Offline introspection, for forensics and tests: a scratch copy of the
+ * base image is crawled, then each record of the trace is applied to it
+ * and fed to the same engine that runs online; the events go to stdout.
+ * The base image itself is never written.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "engine/engine.h"
+#include "event-print.h"
+
+struct printer {
+  struct bw_sink sink;
+  bool json;
+  struct bw_data_policy_cfg policy;
+  unsigned long long events;
+};
+
+static void
+print_event (struct bw_sink *s, const struct bw_event *ev)
+{
+  struct printer *p = (struct printer *) s;
+
+  p->events++;
+  if (p->json) {
+    char *line = bw_event_to_json (ev, &p->policy);
+    if (line == NULL) {
+      fprintf (stderr, "blockwatch replay: out of memory\n");
+      exit (1);
+    }
+    puts (line);
+    free (line);
+  }
+  else
+    event_print (stdout, ev);
+}
+
+static void
+log_line (void *opaque, const char *fmt, ...)
+{
+  va_list ap;
+
+  (void) opaque;
+  fprintf (stderr, "blockwatch replay: ");
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+}
+
+/* A sparse copy: holes stay holes, so a big mostly empty image costs
+ * what it holds.
+ */
+static int
+copy_sparse (const char *from, int out, char *err, size_t errlen)
+{
+  int in = open (from, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  off_t data = 0, hole;
+
+  if (in == -1 || fstat (in, &st) == -1) {
+    snprintf (err, errlen, "%s: %s", from, strerror (errno));
+    goto fail;
+  }
+  if (ftruncate (out, st.st_size) == -1) {
+    snprintf (err, errlen, "scratch copy: %s", strerror (errno));
+    goto fail;
+  }
+  while ((data = lseek (in, data, SEEK_DATA)) >= 0) {
+    hole = lseek (in, data, SEEK_HOLE);
+    if (hole < 0)
+      hole = st.st_size;
+    while (data < hole) {
+      loff_t src = data, dst = data;
+      ssize_t n = copy_file_range (in, &src, out, &dst, hole - data, 0);
+      if (n <= 0) {
+        snprintf (err, errlen, "copying %s: %s", from,
+                  n == 0 ? "short copy" : strerror (errno));
+        goto fail;
+      }
+      data += n;
+    }
+  }
+  close (in);
+  return 0;
+ fail:
+  if (in >= 0)
+    close (in);
+  return -1;
+}
+
+struct feed {
+  struct engine *e;
+  char err[256];
+};
+
+static int
+feed_item (const struct tap_item *it, void *opaque)
+{
+  struct feed *f = opaque;
+
+  return engine_item (f->e, it, f->err, sizeof f->err);
+}
+
+static int
+parse_policy (const char *s, struct bw_data_policy_cfg *p)
+{
+  char *end;
+
+  if (strcmp (s, "none") == 0)
+    p->policy = BW_DATA_NONE;
+  else if (strcmp (s, "hash") == 0)
+    p->policy = BW_DATA_HASH;
+  else if (strcmp (s, "bytes") == 0)
+    p->policy = BW_DATA_BYTES;
+  else if (strncmp (s, "bytes:", 6) == 0) {
+    p->policy = BW_DATA_BYTES;
+    errno = 0;
+    p->max_bytes = strtoul (s + 6, &end, 10);
+    if (errno || *end || end == s + 6)
+      return -1;
+  }
+  else
+    return -1;
+  return 0;
+}
+
+static int
+usage (void)
+{
+  fprintf (stderr, "usage: blockwatch replay [--json] "
+           "[--data=none|hash|bytes[:N]] [--scratch DIR] BASE_IMAGE TRACE\n");
+  return 2;
+}
+
+int
+cmd_replay (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "json", no_argument, NULL, 'j' },
+    { "data", required_argument, NULL, 'd' },
+    { "scratch", required_argument, NULL, 's' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct printer p = {
+    .sink = { .emit = print_event },
+    .policy = { .policy = BW_DATA_BYTES, .max_bytes = 4096 },
+  };
+  const char *scratch_dir = getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp";
+  char scratch[4096], err[256];
+  struct bw_reader *disk = NULL;
+  struct engine *e = NULL;
+  struct feed f = { 0 };
+  int c, fd, ret = 1;
+
+  while ((c = getopt_long (argc, argv, "jd:s:h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'j': p.json = true; break;
+    case 'd':
+      if (parse_policy (optarg, &p.policy) == -1) {
+        fprintf (stderr, "blockwatch replay: --data=%s: expected none, hash, "
+                 "bytes or bytes:N\n", optarg);
+        return 2;
+      }
+      break;
+    case 's': scratch_dir = optarg; break;
+    case 'h': usage (); return 0;
+    default: return usage ();
+    }
+  }
+  if (optind != argc - 2)
+    return usage ();
+
+  snprintf (scratch, sizeof scratch, "%s/blockwatch-replay.XXXXXX",
+            scratch_dir);
+  fd = mkstemp (scratch);
+  if (fd == -1) {
+    fprintf (stderr, "blockwatch replay: scratch copy in %s: %s\n",
+             scratch_dir, strerror (errno));
+    return 1;
+  }
+  unlink (scratch);           /* gone when we are, however we end */
+  if (copy_sparse (argv[optind], fd, err, sizeof err) == -1)
+    goto out;
+  snprintf (scratch, sizeof scratch, "/proc/self/fd/%d", fd);
+  disk = bw_reader_open_file (scratch, true, err, sizeof err);
+  if (disk == NULL)
+    goto out;
+  {
+    struct engine_cfg cfg = {
+      .sink = &p.sink, .apply = true, .log = log_line,
+    };
+    e = engine_open (disk, &cfg, err, sizeof err);
+  }
+  if (e == NULL)
+    goto out;
+  f.e = e;
+  if (tap_read_file (argv[optind + 1], feed_item, &f, err, sizeof err) == -1) {
+    if (f.err[0])
+      snprintf (err, sizeof err, "%s", f.err);
+    goto out;
+  }
+  engine_finish (e);
+  fflush (stdout);
+  fprintf (stderr, "blockwatch replay: %llu events\n", p.events);
+  ret = 0;
+
+ out:
+  if (ret)
+    fprintf (stderr, "blockwatch replay: %s\n", err);
+  engine_close (e);
+  bw_reader_close (disk);
+  close (fd);
+  return ret;
+}

@@ -1,0 +1,362 @@
+/* The introspector for one disk (see engine.h). */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "engine.h"
+#include "ext4/ext4.h"
+#include "partition/partition.h"
+#include "tap/tap-seq.h"
+
+struct watched {
+  int number;                 /* partition number, 0 = whole disk */
+  uint64_t start, size;       /* bytes on the disk */
+  struct bw_reader *slice;
+  struct ext4fs *fs;          /* NULL: not a file system we follow */
+};
+
+struct engine {
+  struct bw_reader *disk;
+  struct engine_cfg cfg;
+  struct part_table_info table;
+  struct watched w[PART_MAX + 1];
+  int nw;
+  struct tap_seq seq;
+  uint64_t txn, next_id, last_seq, last_time;
+  bool table_dirty;
+};
+
+static void
+say (struct engine *e, const char *fmt, ...)
+{
+  char msg[512];
+  va_list ap;
+
+  if (e->cfg.log == NULL)
+    return;
+  va_start (ap, fmt);
+  vsnprintf (msg, sizeof msg, fmt, ap);
+  va_end (ap);
+  e->cfg.log (e->cfg.opaque, "%s", msg);
+}
+
+static void
+progress (uint64_t done, uint64_t total, void *opaque)
+{
+  struct engine *e = opaque;
+
+  say (e, "crawl: %llu of %llu inodes", (unsigned long long) done,
+       (unsigned long long) total);
+}
+
+static void
+emit (struct engine *e, struct bw_event *ev)
+{
+  ev->id = e->next_id++;
+  ev->seq = e->last_seq;
+  ev->txn = e->txn;
+  ev->time_ns = e->last_time;
+  ev->host = e->cfg.host;
+  ev->vm = e->cfg.vm;
+  ev->disk = e->cfg.disk;
+  e->cfg.sink->emit (e->cfg.sink, ev);
+}
+
+static void
+unwatch_all (struct engine *e)
+{
+  for (int i = 0; i < e->nw; i++) {
+    ext4_close (e->w[i].fs);
+    bw_reader_close (e->w[i].slice);
+  }
+  e->nw = 0;
+}
+
+static void
+watch (struct engine *e, int number, uint64_t start, uint64_t size)
+{
+  struct watched *w = &e->w[e->nw];
+  struct ext4_emit em = {
+    .sink = e->cfg.sink, .host = e->cfg.host, .vm = e->cfg.vm,
+    .disk = e->cfg.disk, .part = number, .next_id = &e->next_id,
+  };
+  char err[256];
+
+  memset (w, 0, sizeof *w);
+  w->number = number;
+  w->start = start;
+  w->size = size;
+  w->slice = bw_reader_slice (e->disk, start, size, err, sizeof err);
+  if (w->slice == NULL) {
+    say (e, "partition %d: %s", number, err);
+    return;
+  }
+  e->nw++;
+  if (!ext4_probe (w->slice)) {
+    say (e, "partition %d: no ext2/3/4 file system, not watched", number);
+    return;
+  }
+  w->fs = ext4_open (w->slice, &em, progress, e, err, sizeof err);
+  if (w->fs == NULL)
+    say (e, "partition %d: not watched: %s", number, err);
+  else {
+    struct ext4_stats st;
+    ext4_get_stats (w->fs, &st);
+    say (e, "partition %d: ext2/3/4, %llu inodes and %llu names in use, "
+         "model ~%llu bytes", number, (unsigned long long) st.inodes,
+         (unsigned long long) st.names, (unsigned long long) st.model_bytes);
+  }
+}
+
+static int
+scan_table (struct engine *e, struct part_table_info *t, char *err,
+            size_t errlen)
+{
+  if (part_scan (e->disk, t, err, errlen) == -1)
+    return -1;
+  if (t->note[0])
+    say (e, "partition table: %s", t->note);
+  return 0;
+}
+
+static void
+watch_all (struct engine *e)
+{
+  if (e->table.table == PART_NONE)
+    watch (e, 0, 0, e->disk->size);
+  else
+    for (int i = 0; i < e->table.count; i++)
+      watch (e, e->table.parts[i].number, e->table.parts[i].start,
+             e->table.parts[i].size);
+}
+
+struct engine *
+engine_open (struct bw_reader *disk, const struct engine_cfg *cfg,
+             char *err, size_t errlen)
+{
+  struct engine *e = calloc (1, sizeof *e);
+  uint32_t r;
+
+  if (e == NULL) {
+    snprintf (err, errlen, "out of memory");
+    return NULL;
+  }
+  e->disk = disk;
+  e->cfg = *cfg;
+  /* Event ids: a random high half per run, a counter below it. */
+  if (getrandom (&r, sizeof r, 0) != sizeof r)
+    r = 0;
+  e->next_id = (uint64_t) r << 32;
+  e->txn = 1;
+  if (scan_table (e, &e->table, err, errlen) == -1) {
+    free (e);
+    return NULL;
+  }
+  say (e, "%s partition table, %d partitions",
+       part_table_name (e->table.table), e->table.count);
+  watch_all (e);
+  return e;
+}
+
+int
+engine_filesystems (const struct engine *e)
+{
+  int n = 0;
+
+  for (int i = 0; i < e->nw; i++)
+    n += e->w[i].fs != NULL;
+  return n;
+}
+
+static bool
+same_table (const struct part_table_info *a, const struct part_table_info *b)
+{
+  if (a->table != b->table || a->count != b->count)
+    return false;
+  for (int i = 0; i < a->count; i++)
+    if (a->parts[i].number != b->parts[i].number ||
+        a->parts[i].start != b->parts[i].start ||
+        a->parts[i].size != b->parts[i].size)
+      return false;
+  return true;
+}
+
+static void
+recheck_table (struct engine *e)
+{
+  struct part_table_info t;
+  char err[256], detail[200];
+
+  e->table_dirty = false;
+  if (scan_table (e, &t, err, sizeof err) == -1) {
+    say (e, "partition table: %s", err);
+    return;
+  }
+  if (same_table (&t, &e->table))
+    return;
+  snprintf (detail, sizeof detail, "%s, %d partitions; file systems "
+            "re-read", part_table_name (t.table), t.count);
+  struct bw_event ev = { .type = BW_EV_PARTITION, .detail = detail };
+  emit (e, &ev);
+  unwatch_all (e);
+  e->table = t;
+  watch_all (e);
+}
+
+static void
+barrier (struct engine *e)
+{
+  if (e->table_dirty)
+    recheck_table (e);
+  for (int i = 0; i < e->nw; i++)
+    if (e->w[i].fs)
+      ext4_reconcile (e->w[i].fs, e->last_seq, e->txn, e->last_time);
+  e->txn++;
+}
+
+static void
+loss (struct engine *e, uint64_t lost)
+{
+  struct bw_event ev = { .type = BW_EV_OVERFLOW, .length = lost };
+
+  emit (e, &ev);
+  e->table_dirty = true;
+  for (int i = 0; i < e->nw; i++)
+    if (e->w[i].fs)
+      ext4_note_loss (e->w[i].fs);
+}
+
+/* Routes bytes [off, off + len) of the disk to the file systems there;
+ * anything outside them may be a partition table.
+ */
+static void
+route (struct engine *e, uint64_t off, uint64_t len, uint64_t seq,
+       uint64_t time_ns)
+{
+  uint64_t covered = 0;
+
+  for (int i = 0; i < e->nw; i++) {
+    struct watched *w = &e->w[i];
+    uint64_t a = off > w->start ? off : w->start;
+    uint64_t b = off + len < w->start + w->size ? off + len
+                                                : w->start + w->size;
+    if (a >= b)
+      continue;
+    covered += b - a;
+    if (w->fs)
+      ext4_note_write (w->fs, a - w->start, b - a, seq, time_ns);
+  }
+  /* The first sectors hold MBR and GPT even under a whole-disk file
+   * system's padding.
+   */
+  if (covered < len || off < 1024)
+    e->table_dirty = true;
+}
+
+static int
+apply (struct engine *e, const struct tap_record *r, const void *data,
+       char *err, size_t errlen)
+{
+  static const uint8_t zero[65536];
+
+  if (!e->cfg.apply)
+    return 0;
+  if (data)
+    return e->disk->pwrite (e->disk, data, r->length, r->offset, err, errlen);
+  for (uint64_t done = 0; done < r->length; ) {
+    size_t n = r->length - done < sizeof zero ? r->length - done : sizeof zero;
+    if (e->disk->pwrite (e->disk, zero, n, r->offset + done, err, errlen))
+      return -1;
+    done += n;
+  }
+  return 0;
+}
+
+int
+engine_item (struct engine *e, const struct tap_item *it, char *err,
+             size_t errlen)
+{
+  const struct tap_record *r = &it->rec;
+  uint64_t unfinished = e->seq.unfinished;
+
+  if (it->kind == TAP_ITEM_HEADER) {
+    if (it->hdr->disk_size != e->disk->size) {
+      snprintf (err, errlen, "the tap stream is of a %llu-byte disk, this "
+                "disk has %llu bytes",
+                (unsigned long long) it->hdr->disk_size,
+                (unsigned long long) e->disk->size);
+      return -1;
+    }
+    if (tap_seq_header (&e->seq, it->hdr) == TAP_SEQ_GAP) {
+      snprintf (err, errlen, "the stream resumes at seq %llu but %llu is "
+                "missing", (unsigned long long) it->hdr->first_seq,
+                (unsigned long long) e->seq.expected);
+      return -1;
+    }
+    /* A plugin instance that went away without its end record may have
+     * written what we never saw.
+     */
+    if (e->seq.unfinished != unfinished)
+      loss (e, 0);
+    return 0;
+  }
+  switch (tap_seq_record (&e->seq, r)) {
+  case TAP_SEQ_DUPLICATE:
+    return 0;
+  case TAP_SEQ_GAP:
+    snprintf (err, errlen, "record seq %llu follows %llu with nothing to "
+              "account for the gap", (unsigned long long) r->seq,
+              (unsigned long long) e->seq.expected - 1);
+    return -1;
+  case TAP_SEQ_NEW:
+    break;
+  }
+  e->last_seq = r->seq;
+  e->last_time = r->time_ns;
+  switch (r->type) {
+  case TAP_WRITE:
+    if (apply (e, r, it->payload, err, errlen) == -1)
+      return -1;
+    route (e, r->offset, r->length, r->seq, r->time_ns);
+    break;
+  case TAP_ZERO:
+  case TAP_TRIM:
+    /* A trim that does not read back as zeroes leaves content the
+     * backend chose: nothing to report, and the view keeps its bytes.
+     */
+    if (r->type == TAP_TRIM && !(r->flags & TAP_F_READS_ZERO))
+      break;
+    if (apply (e, r, NULL, err, errlen) == -1)
+      return -1;
+    route (e, r->offset, r->length, r->seq, r->time_ns);
+    break;
+  case TAP_FLUSH:
+  case TAP_END:
+    barrier (e);
+    break;
+  case TAP_OVERFLOW:
+    loss (e, r->length);
+    break;
+  default:
+    break;                    /* a later minor version's record: skip */
+  }
+  return 0;
+}
+
+void
+engine_finish (struct engine *e)
+{
+  barrier (e);
+}
+
+void
+engine_close (struct engine *e)
+{
+  if (e == NULL)
+    return;
+  unwatch_all (e);
+  free (e);
+}

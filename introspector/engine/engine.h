@@ -1,0 +1,50 @@
+/* The introspector for one disk: tap records in, file events out.
+ *
+ * It finds the partitions and the ext2/3/4 file systems on them,
+ * routes each record to the file systems it touches, and at each
+ * barrier (the tap's FLUSH, or the stream's end) has them reconcile.
+ * Lost records (an overflow, or a plugin instance that ended without
+ * its end record) become an overflow event and a resync of every file
+ * system.  The same engine runs online (the disk is the storage the
+ * proxy writes) and offline (a scratch copy of a base image, to which
+ * the engine applies each record itself).
+ */
+#ifndef BLOCKWATCH_ENGINE_H
+#define BLOCKWATCH_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "disk/reader.h"
+#include "events/event.h"
+#include "tap/tap-reader.h"
+
+struct engine_cfg {
+  struct bw_sink *sink;
+  const char *host, *vm, *disk;
+  /* Offline: write each record's bytes into the disk view first. */
+  bool apply;
+  /* Messages for people (progress, file systems found, refusals). */
+  void (*log) (void *opaque, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+  void *opaque;
+};
+
+struct engine;
+
+struct engine *engine_open (struct bw_reader *disk,
+                            const struct engine_cfg *cfg,
+                            char *err, size_t errlen);
+/* One item of a tap stream or trace (header or record).  -1 with err on
+ * a stream that breaks the tap's rules (a silent gap) or an I/O error.
+ */
+int engine_item (struct engine *e, const struct tap_item *it,
+                 char *err, size_t errlen);
+/* The end of input: a last reconcile. */
+void engine_finish (struct engine *e);
+void engine_close (struct engine *e);
+
+/* How many file systems are watched. */
+int engine_filesystems (const struct engine *e);
+
+#endif /* BLOCKWATCH_ENGINE_H */

@@ -1,0 +1,152 @@
+/* An inode's block map, re-read from the disk into the owner map.
+ *
+ * Extent trees are walked from the inode we decoded ourselves; indirect
+ * maps through libext2fs after dropping its inode cache.  Every range
+ * is checked against the file system's size (a hostile map must not
+ * claim blocks that do not exist), and ranges that were written before
+ * this map existed (gaps) become write events now.
+ */
+
+#include <sys/stat.h>
+
+#include "ext4-impl.h"
+
+/* An inode cannot own more ranges than this; a map that claims more is
+ * corrupt or hostile, and the rest of it is ignored.
+ */
+#define MAX_RANGES (1u << 20)
+
+struct loader {
+  struct ext4fs *fs;
+  struct inode_rec *r;
+  enum bm_kind data_kind;
+  unsigned ranges;
+  /* run being collected (indirect maps give one block at a time) */
+  uint64_t run_start, run_lblk;
+  uint32_t run_len;
+  enum bm_kind run_kind;
+};
+
+static void
+gap_to_write (uint64_t start, uint64_t len, uint64_t seq, void *opaque)
+{
+  struct loader *l = opaque;
+  struct ext4fs *fs = l->fs;
+  /* run_* still describe the range being added */
+  uint64_t file_blk = l->run_lblk + (start - l->run_start);
+
+  queue_write (fs, l->r->ino, file_blk * fs->bs, len * fs->bs,
+               start * fs->bs, seq, fs->time_ns);
+}
+
+static void
+add_range (struct loader *l, uint64_t start, uint32_t len, uint64_t lblk,
+           enum bm_kind kind)
+{
+  struct ext4fs *fs = l->fs;
+
+  if (len == 0 || start < fs->fs->super->s_first_data_block ||
+      start >= fs->nblocks || len > fs->nblocks - start ||
+      l->ranges >= MAX_RANGES)
+    return;
+  l->ranges++;
+  model_add_block (&fs->m, l->r, start, len, lblk, kind);
+  l->run_start = start;
+  l->run_lblk = lblk;
+  bm_gap_cut (&fs->m.gaps, start, len,
+              kind == BM_DATA ? gap_to_write : NULL, l);
+}
+
+static void
+flush_run (struct loader *l)
+{
+  if (l->run_len)
+    add_range (l, l->run_start, l->run_len, l->run_lblk, l->run_kind);
+  l->run_len = 0;
+}
+
+static void
+add_block (struct loader *l, uint64_t blk, uint64_t lblk, enum bm_kind kind)
+{
+  if (l->run_len && kind == l->run_kind && blk == l->run_start + l->run_len &&
+      (kind == BM_MAP || lblk == l->run_lblk + l->run_len) &&
+      l->run_len < UINT32_MAX) {
+    l->run_len++;
+    return;
+  }
+  flush_run (l);
+  l->run_start = blk;
+  l->run_lblk = lblk;
+  l->run_len = 1;
+  l->run_kind = kind;
+}
+
+static int
+load_extents (struct loader *l, struct ext2_inode_large *in)
+{
+  struct ext4fs *fs = l->fs;
+  ext2_extent_handle_t h;
+  struct ext2fs_extent e;
+  errcode_t rc;
+  int op = EXT2_EXTENT_ROOT;
+
+  rc = ext2fs_extent_open2 (fs->fs, l->r->ino, (struct ext2_inode *) in, &h);
+  if (rc)
+    return rc == EXT2_ET_INODE_NOT_EXTENT ? 0 : -1;
+  while ((rc = ext2fs_extent_get (h, op, &e)) == 0) {
+    op = EXT2_EXTENT_NEXT;
+    if (e.e_flags & EXT2_EXTENT_FLAGS_SECOND_VISIT)
+      continue;
+    if (e.e_flags & EXT2_EXTENT_FLAGS_LEAF)
+      add_range (l, e.e_pblk, e.e_len, e.e_lblk, l->data_kind);
+    else
+      add_range (l, e.e_pblk, 1, 0, BM_MAP);  /* an index or leaf block */
+    if (l->ranges >= MAX_RANGES)
+      break;
+  }
+  ext2fs_extent_free (h);
+  /* EXT2_ET_EXTENT_NO_NEXT ends a walk; anything else is a broken tree,
+   * of which we keep what we could read.
+   */
+  return 0;
+}
+
+static int
+indirect_cb (ext2_filsys e, blk64_t *blocknr, e2_blkcnt_t blockcnt,
+             blk64_t ref_blk, int ref_offset, void *priv)
+{
+  struct loader *l = priv;
+
+  (void) e; (void) ref_blk; (void) ref_offset;
+  if (blockcnt < 0)
+    add_block (l, *blocknr, 0, BM_MAP);
+  else
+    add_block (l, *blocknr, blockcnt, l->data_kind);
+  return l->ranges >= MAX_RANGES ? BLOCK_ABORT : 0;
+}
+
+int
+blocks_reload (struct ext4fs *fs, struct inode_rec *r,
+               struct ext2_inode_large *in)
+{
+  struct loader l = { .fs = fs, .r = r };
+
+  model_clear_blocks (&fs->m, r);
+  if (r->ino == fs->journal_ino)
+    l.data_kind = BM_JOURNAL;
+  else if (S_ISDIR (in->i_mode))
+    l.data_kind = BM_DIR;
+  else
+    l.data_kind = BM_DATA;
+  if ((in->i_flags & EXT4_INLINE_DATA_FL) ||
+      !ext2fs_inode_has_valid_blocks2 (fs->fs, (struct ext2_inode *) in))
+    return 0;
+  if (in->i_flags & EXT4_EXTENTS_FL)
+    return load_extents (&l, in);
+  /* libext2fs reads the inode itself here: make it read the disk. */
+  ext2fs_flush_icache (fs->fs);
+  ext2fs_block_iterate3 (fs->fs, r->ino, BLOCK_FLAG_READ_ONLY, NULL,
+                         indirect_cb, &l);
+  flush_run (&l);
+  return 0;
+}

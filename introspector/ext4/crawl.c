@@ -1,0 +1,251 @@
+/* Opening a file system and the first crawl: every inode in use, its
+ * blocks and its names, into the model.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ext2-io.h"
+#include "ext4-impl.h"
+
+#define EXT_MAGIC_OFFSET (1024 + 56)
+
+bool
+ext4_probe (struct bw_reader *view)
+{
+  uint8_t m[2];
+  char err[128];
+
+  return view->size >= 2048 &&
+         bw_pread (view, m, 2, EXT_MAGIC_OFFSET, err, sizeof err) == 0 &&
+         m[0] == 0x53 && m[1] == 0xEF;
+}
+
+/* Features that change what names or blocks mean in ways we cannot
+ * follow; libext2fs refuses what it does not know at all.
+ */
+static int
+check_features (ext2_filsys e, char *err, size_t errlen)
+{
+  static const struct { uint32_t bit; const char *name; } refused[] = {
+    { EXT2_FEATURE_INCOMPAT_COMPRESSION, "compression" },
+    { EXT4_FEATURE_INCOMPAT_DIRDATA, "dirdata" },
+    { EXT4_FEATURE_INCOMPAT_ENCRYPT, "encrypt (file names are encrypted)" },
+  };
+
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+    if (e->super->s_feature_incompat & refused[i].bit) {
+      snprintf (err, errlen, "the file system uses the '%s' feature, which "
+                "blockwatch cannot follow", refused[i].name);
+      return -1;
+    }
+  if (e->blocksize < 1024 || e->blocksize > 65536 ||
+      EXT2_INODE_SIZE (e->super) < EXT2_GOOD_OLD_INODE_SIZE ||
+      EXT2_INODE_SIZE (e->super) > EXT2_MIN_BLOCK_SIZE) {
+    snprintf (err, errlen, "unsupported geometry (block size %u, inode "
+              "size %u)", e->blocksize, EXT2_INODE_SIZE (e->super));
+    return -1;
+  }
+  return 0;
+}
+
+void
+sb_facts_from (const struct ext2_super_block *sb, struct sb_facts *f)
+{
+  f->state = sb->s_state;
+  f->mnt_count = sb->s_mnt_count;
+  f->mtime = sb->s_mtime;
+  f->incompat = sb->s_feature_incompat;
+}
+
+/* (Re)opens the libext2fs handle: at start, and when the group
+ * descriptors change under us.
+ */
+static int
+open_handle (struct ext4fs *fs, char *err, size_t errlen)
+{
+  char name[64];
+  errcode_t rc;
+
+  if (fs->fs)
+    ext2fs_close_free (&fs->fs);
+  bw_io_name (fs->view, name, sizeof name);
+  rc = ext2fs_open2 (name, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP, 0, 0,
+                     bw_io_manager, &fs->fs);
+  if (rc) {
+    snprintf (err, errlen, "not a usable ext2/3/4 file system: %s",
+              error_message (rc));
+    fs->fs = NULL;
+    return -1;
+  }
+  if (check_features (fs->fs, err, errlen) == -1)
+    return -1;
+  fs->bs = fs->fs->blocksize;
+  fs->nblocks = ext2fs_blocks_count (fs->fs->super);
+  fs->isz = EXT2_INODE_SIZE (fs->fs->super);
+  fs->ipg = fs->fs->super->s_inodes_per_group;
+  fs->ngroups = fs->fs->group_desc_count;
+  fs->first_ino = EXT2_FIRST_INODE (fs->fs->super);
+  fs->journal_ino = fs->fs->super->s_journal_inum;
+  if (fs->nblocks > fs->view->size / fs->bs) {
+    snprintf (err, errlen, "the file system claims %llu blocks, but its "
+              "partition holds only %llu", (unsigned long long) fs->nblocks,
+              (unsigned long long) (fs->view->size / fs->bs));
+    return -1;
+  }
+  return layout_build (fs, err, errlen);
+}
+
+/* Inodes that take part in events: the root and everything from the
+ * first ordinary inode on; the journal is tracked for its blocks only.
+ */
+static bool
+watched (const struct ext4fs *fs, uint32_t ino)
+{
+  return ino == MODEL_ROOT_INO || ino >= fs->first_ino;
+}
+
+static int
+crawl_inodes (struct ext4fs *fs,
+              void (*progress) (uint64_t, uint64_t, void *), void *opaque,
+              char *err, size_t errlen)
+{
+  ext2_inode_scan scan;
+  struct ext2_inode_large in;
+  ext2_ino_t ino;
+  uint64_t done = 0, total = fs->fs->super->s_inodes_count;
+  errcode_t rc;
+
+  rc = ext2fs_open_inode_scan (fs->fs, 0, &scan);
+  if (rc) {
+    snprintf (err, errlen, "cannot scan inodes: %s", error_message (rc));
+    return -1;
+  }
+  ext2fs_inode_scan_flags (scan, EXT2_SF_SKIP_MISSING_ITABLE, 0);
+  for (;;) {
+    struct attrs a;
+    struct inode_rec *r;
+
+    rc = ext2fs_get_next_inode_full (scan, &ino, (struct ext2_inode *) &in,
+                                     sizeof in);
+    if (rc == EXT2_ET_INODE_CSUM_INVALID || rc == EXT2_ET_INODE_IS_GARBAGE)
+      continue;               /* a damaged inode: not one we can report */
+    if (rc || ino == 0)
+      break;
+    if (progress && ++done % 65536 == 0)
+      progress (done, total, opaque);
+    if (EXT2_GOOD_OLD_INODE_SIZE + (size_t) in.i_extra_isize > fs->isz)
+      in.i_extra_isize = 0;
+    attrs_decode (fs, &in, &a);
+    if (ino == fs->journal_ino && ino != 0 && !watched (fs, ino)) {
+      r = model_add_inode (&fs->m, ino, &a);
+      blocks_reload (fs, r, &in);
+      continue;
+    }
+    if (!watched (fs, ino) || !attrs_in_use (&a))
+      continue;
+    r = model_add_inode (&fs->m, ino, &a);
+    r->announced = true;
+    blocks_reload (fs, r, &in);
+  }
+  ext2fs_close_inode_scan (scan);
+  if (rc && rc != EXT2_ET_BAD_BLOCK_IN_INODE_TABLE) {
+    snprintf (err, errlen, "scanning inodes: %s", error_message (rc));
+    return -1;
+  }
+  if (progress)
+    progress (total, total, opaque);
+  return 0;
+}
+
+/* Names: every directory's entries that lead to inodes in use. */
+static void
+crawl_names (struct ext4fs *fs)
+{
+  struct dirent_list l = { 0 };
+  struct ext2_inode_large in;
+
+  for (size_t i = 0; i < fs->m.cap; i++) {
+    struct inode_rec *dir = fs->m.slots[i];
+    if (dir == NULL || !S_ISDIR (dir->a.mode) || !watched (fs, dir->ino) ||
+        inode_read (fs, dir->ino, &in) == -1 ||
+        dir_read (fs, dir->ino, &in, &l) == -1)
+      continue;
+    for (size_t j = 0; j < l.n; j++) {
+      const struct inode_rec *child = model_inode (&fs->m, l.v[j].ino);
+      if (child && watched (fs, child->ino) && child->ino != MODEL_ROOT_INO)
+        model_add_name (&fs->m, dir->ino, l.v[j].ino, l.v[j].name, l.v[j].len);
+    }
+  }
+  free (l.v);
+}
+
+struct ext4fs *
+ext4_open (struct bw_reader *view, const struct ext4_emit *em,
+           void (*progress) (uint64_t, uint64_t, void *), void *opaque,
+           char *err, size_t errlen)
+{
+  struct ext4fs *fs = calloc (1, sizeof *fs);
+
+  if (fs == NULL) {
+    snprintf (err, errlen, "out of memory");
+    return NULL;
+  }
+  fs->view = view;
+  fs->em = *em;
+  model_init (&fs->m);
+  if (!ext4_probe (view)) {
+    snprintf (err, errlen, "no ext2/3/4 superblock");
+    goto fail;
+  }
+  if (open_handle (fs, err, errlen) == -1 ||
+      crawl_inodes (fs, progress, opaque, err, errlen) == -1)
+    goto fail;
+  crawl_names (fs);
+  sb_facts_from (fs->fs->super, &fs->sb);
+  return fs;
+
+ fail:
+  ext4_close (fs);
+  return NULL;
+}
+
+int
+ext4_reopen (struct ext4fs *fs)
+{
+  return open_handle (fs, fs->err, sizeof fs->err);
+}
+
+void
+ext4_close (struct ext4fs *fs)
+{
+  if (fs == NULL)
+    return;
+  if (fs->fs)
+    ext2fs_close_free (&fs->fs);
+  model_free (&fs->m);
+  numset_free (&fs->dirty_itable);
+  numset_free (&fs->dirty_dirs);
+  numset_free (&fs->dirty_maps);
+  free (fs->pend);
+  free (fs->wq);
+  free (fs->regions);
+  free (fs);
+}
+
+void
+ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
+{
+  *st = fs->stats;
+  st->inodes = fs->m.count;
+  st->names = fs->m.dcount;
+  st->extents = fs->m.owners.nodes;
+  st->gap_ranges = fs->m.gaps.nodes;
+  st->model_bytes = fs->m.count * (sizeof (struct inode_rec) + 16)
+                    + fs->m.cap * sizeof (void *)
+                    + fs->m.dcount * (sizeof (struct dentry) + 24)
+                    + fs->m.dcap * sizeof (void *)
+                    + (fs->m.owners.nodes + fs->m.gaps.nodes)
+                      * (sizeof (struct bm_node) + 16);
+}

@@ -1,0 +1,213 @@
+/* Events out of the ext4 watcher: the common fields, and write events,
+ * which wait until names and metadata of a barrier are done so that a
+ * file is always created before it is written to.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ext4-impl.h"
+
+/* Write events carry at most this many bytes each; longer runs become
+ * several events (the data policy may cut each further).
+ */
+#define WRITE_EVENT_MAX (1u << 20)
+/* Writes held across barriers (beyond end of file, or of a file not
+ * named yet): at most this many, so a workload that never makes them
+ * visible (blocks preallocated past the end) cannot grow memory.
+ */
+#define HELD_MAX 65536
+
+void
+emit_event (struct ext4fs *fs, struct bw_event *ev)
+{
+  ev->id = (*fs->em.next_id)++;
+  if (ev->seq == 0)
+    ev->seq = fs->seq;
+  ev->txn = fs->txn;
+  if (ev->time_ns == 0)
+    ev->time_ns = fs->time_ns;
+  ev->host = fs->em.host;
+  ev->vm = fs->em.vm;
+  ev->disk = fs->em.disk;
+  ev->part = fs->em.part;
+  fs->em.sink->emit (fs->em.sink, ev);
+}
+
+void
+emit_simple (struct ext4fs *fs, enum bw_event_type type, uint32_t ino,
+             const char *path, size_t path_len)
+{
+  struct bw_event ev = {
+    .type = type, .inode = ino, .path = path, .path_len = path_len,
+  };
+
+  emit_event (fs, &ev);
+}
+
+void
+queue_write (struct ext4fs *fs, uint32_t ino, uint64_t file_off, uint64_t len,
+             uint64_t disk_off, uint64_t seq, uint64_t time_ns)
+{
+  struct queued_write *q;
+
+  /* Extend the previous one when this continues it (a file written in
+   * order is one event, not one per block).
+   */
+  if (fs->nwq) {
+    q = &fs->wq[fs->nwq - 1];
+    if (q->ino == ino && q->file_off + q->len == file_off &&
+        q->disk_off + q->len == disk_off && q->len + len <= WRITE_EVENT_MAX) {
+      q->len += len;
+      if (seq > q->seq)
+        q->seq = seq;
+      return;
+    }
+  }
+  if (fs->nwq == fs->capwq) {
+    size_t ncap = fs->capwq ? fs->capwq * 2 : 256;
+    q = realloc (fs->wq, ncap * sizeof *q);
+    if (q == NULL) {
+      fprintf (stderr, "blockwatch: out of memory for write events\n");
+      abort ();
+    }
+    fs->wq = q;
+    fs->capwq = ncap;
+  }
+  fs->wq[fs->nwq++] = (struct queued_write) {
+    .ino = ino, .file_off = file_off, .len = len, .disk_off = disk_off,
+    .seq = seq, .time_ns = time_ns,
+  };
+}
+
+/* Does the block at disk_off still hold file offset file_off of ino? */
+static bool
+still_owned (const struct ext4fs *fs, const struct queued_write *q)
+{
+  uint64_t blk = q->disk_off / fs->bs;
+  const struct bm_node *n = bm_find (&fs->m.owners, blk);
+
+  return n && n->kind == BM_DATA && n->ino == q->ino &&
+         (n->lblk + (blk - n->start)) * fs->bs + q->disk_off % fs->bs
+         == q->file_off;
+}
+
+/* One queued write as events, its bytes read back from the disk now.
+ * Only bytes below the file's size are reported (never bytes past end
+ * of file); returns how many bytes of q were covered.
+ */
+static uint64_t
+emit_write (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf,
+            const char *path, size_t plen)
+{
+  const struct inode_rec *r = model_inode (&fs->m, q->ino);
+  uint64_t len = q->len;
+
+  if (q->file_off >= r->a.size)
+    return 0;
+  if (len > r->a.size - q->file_off)
+    len = r->a.size - q->file_off;
+  for (uint64_t done = 0; done < len; ) {
+    uint64_t n = len - done < WRITE_EVENT_MAX ? len - done : WRITE_EVENT_MAX;
+    struct bw_event ev = {
+      .type = BW_EV_WRITE, .inode = q->ino, .path = path, .path_len = plen,
+      .offset = q->file_off + done, .length = n, .seq = q->seq,
+      .time_ns = q->time_ns,
+    };
+    if (bw_pread (fs->view, buf, n, q->disk_off + done, fs->err,
+                  sizeof fs->err) == 0) {
+      ev.data = buf;
+      ev.data_len = n;
+    }
+    fs->stats.data_bytes_seen += n;
+    emit_event (fs, &ev);
+    done += n;
+  }
+  return len;
+}
+
+static int
+by_file (const void *a, const void *b)
+{
+  const struct queued_write *x = a, *y = b;
+
+  if (x->ino != y->ino)
+    return x->ino < y->ino ? -1 : 1;
+  if (x->file_off != y->file_off)
+    return x->file_off < y->file_off ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Overlapping or touching writes of one file (the same block written
+ * twice before a barrier) become one: the disk has one content now.
+ */
+static void
+merge_queue (struct ext4fs *fs)
+{
+  size_t j = 0;
+
+  qsort (fs->wq, fs->nwq, sizeof *fs->wq, by_file);
+  for (size_t i = 0; i < fs->nwq; i++) {
+    struct queued_write *q = &fs->wq[i], *p = j ? &fs->wq[j - 1] : NULL;
+    if (p && p->ino == q->ino && q->file_off <= p->file_off + p->len &&
+        q->disk_off - p->disk_off == q->file_off - p->file_off &&
+        q->file_off + q->len - p->file_off <= WRITE_EVENT_MAX) {
+      uint64_t end = q->file_off + q->len;
+      if (end > p->file_off + p->len)
+        p->len = end - p->file_off;
+      if (q->seq > p->seq) {
+        p->seq = q->seq;
+        p->time_ns = q->time_ns;
+      }
+      continue;
+    }
+    fs->wq[j++] = *q;
+  }
+  fs->nwq = j;
+}
+
+void
+flush_writes (struct ext4fs *fs)
+{
+  static char path[MODEL_PATH_MAX];
+  uint8_t *buf;
+  size_t keep = 0;
+
+  if (fs->nwq == 0)
+    return;
+  merge_queue (fs);
+  buf = malloc (WRITE_EVENT_MAX);
+  if (buf == NULL) {
+    fprintf (stderr, "blockwatch: out of memory for write data\n");
+    abort ();
+  }
+  for (size_t i = 0; i < fs->nwq; i++) {
+    struct queued_write q = fs->wq[i];
+    const struct inode_rec *r = model_inode (&fs->m, q.ino);
+    size_t plen;
+    uint64_t done;
+
+    /* Data of a file that is gone, or whose block went elsewhere, is
+     * dropped with it; writes to directories and symlinks are metadata.
+     */
+    if (r == NULL || !S_ISREG (r->a.mode) || !still_owned (fs, &q))
+      continue;
+    plen = r->announced ? model_path (&fs->m, q.ino, path, sizeof path) : 0;
+    /* Not named yet: wait for the create event. */
+    done = plen ? emit_write (fs, &q, buf, path, plen) : 0;
+    /* Bytes past end of file wait for the size that covers them (data
+     * reaches the disk before the inode that says how big the file is).
+     */
+    if (done < q.len && keep < HELD_MAX) {
+      q.file_off += done;
+      q.disk_off += done;
+      q.len -= done;
+      fs->wq[keep++] = q;
+    }
+    else if (done < q.len)
+      fs->stats.held_dropped++;
+  }
+  free (buf);
+  fs->nwq = keep;
+}

@@ -1,0 +1,132 @@
+/* Internals of the ext2/3/4 watcher, shared by its files:
+ * layout.c (where the fixed metadata is), inode.c (inodes from raw
+ * bytes), blocks.c (an inode's block map), crawl.c (open and first
+ * crawl), note.c (tap records), reconcile.c (barriers), emit.c (events).
+ */
+#ifndef BLOCKWATCH_EXT4_IMPL_H
+#define BLOCKWATCH_EXT4_IMPL_H
+
+#include <ext2fs/ext2fs.h>
+
+#include "ext4.h"
+#include "model.h"
+
+/* Fixed metadata, by block. */
+enum region_kind {
+  R_SUPER = 1,                /* the primary superblock's block */
+  R_GDT,                      /* primary group descriptors (and reserved) */
+  R_BACKUP,                   /* backup superblocks and descriptors */
+  R_BBITMAP,
+  R_IBITMAP,
+  R_ITABLE,
+};
+
+struct region {
+  uint64_t start;
+  uint32_t len;
+  uint8_t kind;
+  uint32_t group;
+};
+
+/* A growable array of numbers (block numbers or inode numbers). */
+struct numset {
+  uint64_t *v;
+  size_t n, cap;
+};
+
+/* Bytes written since the last barrier, by disk byte offset. */
+struct pending {
+  uint64_t off, len, seq, time_ns;
+};
+
+/* A write event waiting for the end of the reconcile. */
+struct queued_write {
+  uint32_t ino;
+  uint64_t file_off, len;     /* bytes in the file */
+  uint64_t disk_off;          /* where they are now */
+  uint64_t seq, time_ns;
+};
+
+struct sb_facts {
+  uint16_t state;
+  uint16_t mnt_count;
+  uint32_t mtime;
+  uint32_t incompat;
+};
+
+struct ext4fs {
+  struct bw_reader *view;
+  ext2_filsys fs;
+  struct ext4_emit em;
+  uint32_t bs;                /* block size */
+  uint64_t nblocks;
+  uint32_t isz, ipg, ngroups, first_ino, journal_ino;
+  struct region *regions;
+  size_t nregions;
+  struct model m;
+  struct sb_facts sb;
+
+  /* Noted since the last barrier. */
+  struct numset dirty_itable, dirty_dirs, dirty_maps;
+  struct pending *pend;
+  size_t npend, cappend;
+  bool sb_dirty, gdt_dirty, full_resync;
+
+  /* The barrier being reconciled. */
+  uint64_t seq, txn, time_ns;
+  struct queued_write *wq;
+  size_t nwq, capwq;
+
+  struct ext4_stats stats;
+  char err[256];
+};
+
+/* numset */
+void numset_add (struct numset *s, uint64_t v);
+void numset_sort_unique (struct numset *s);
+void numset_clear (struct numset *s);
+void numset_free (struct numset *s);
+
+/* crawl.c */
+int ext4_reopen (struct ext4fs *fs);
+void sb_facts_from (const struct ext2_super_block *sb, struct sb_facts *f);
+
+/* layout.c */
+int layout_build (struct ext4fs *fs, char *err, size_t errlen);
+const struct region *layout_find (const struct ext4fs *fs, uint64_t blk);
+
+/* inode.c */
+void attrs_decode (const struct ext4fs *fs, const struct ext2_inode_large *in,
+                   struct attrs *a);
+bool attrs_in_use (const struct attrs *a);
+enum bw_file_type attrs_file_type (const struct attrs *a);
+/* Reads inode ino as the disk has it now; -1 with fs->err. */
+int inode_read (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in);
+/* Decodes inode slot idx of an inode table block's raw bytes. */
+void inode_from_block (const struct ext4fs *fs, const uint8_t *blk,
+                       unsigned idx, struct ext2_inode_large *in);
+
+/* blocks.c: rebuilds r's ranges in the owner map from the disk's block
+ * map of the inode; ranges that were gaps become queued writes.
+ */
+int blocks_reload (struct ext4fs *fs, struct inode_rec *r,
+                   struct ext2_inode_large *in);
+
+/* dirent.c: the entries of directory ino as the disk has them now. */
+struct dirent_list {
+  struct dirent_item { uint32_t ino; uint8_t len; char name[255]; } *v;
+  size_t n, cap;
+};
+int dir_read (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in,
+              struct dirent_list *out);
+
+/* emit.c */
+void emit_simple (struct ext4fs *fs, enum bw_event_type type, uint32_t ino,
+                  const char *path, size_t path_len);
+void emit_event (struct ext4fs *fs, struct bw_event *ev);
+void queue_write (struct ext4fs *fs, uint32_t ino, uint64_t file_off,
+                  uint64_t len, uint64_t disk_off, uint64_t seq,
+                  uint64_t time_ns);
+void flush_writes (struct ext4fs *fs);
+
+#endif /* BLOCKWATCH_EXT4_IMPL_H */

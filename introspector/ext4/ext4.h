@@ -1,0 +1,71 @@
+/* One ext2/3/4 file system watched through the tap.
+ *
+ * Open crawls it (libext2fs over a bw_reader) into a model.  Then every
+ * write the tap reports is noted: which metadata became dirty (inode
+ * table blocks, directory blocks, extent and indirect blocks, the
+ * superblock) and which bytes were written.  At a barrier (the tap's
+ * FLUSH, the kernel's own commit point) reconcile re-reads the dirty
+ * metadata from the disk, diffs it with the model and emits events:
+ * names by name (never by position in a block), inodes by state (so a
+ * reused inode number is a delete and a create), and written bytes by
+ * the owner the new metadata gives them.  Bytes written before the
+ * metadata that maps them (the "temporal gap") are held by reference
+ * (block ranges; the bytes are read back when the mapping arrives),
+ * never by a timeout.
+ */
+#ifndef BLOCKWATCH_EXT4_H
+#define BLOCKWATCH_EXT4_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "disk/reader.h"
+#include "events/event.h"
+
+struct ext4fs;
+
+/* Where events go and what they say about their origin. */
+struct ext4_emit {
+  struct bw_sink *sink;
+  const char *host, *vm, *disk;
+  int part;                   /* partition number, 0 = whole disk */
+  uint64_t *next_id;          /* shared counter: ids unique per emitter */
+};
+
+/* True if the reader holds an ext2/3/4 superblock (magic at 1080). */
+bool ext4_probe (struct bw_reader *view);
+
+/* Opens and crawls.  NULL with err for what is not an ext file system
+ * or uses features we cannot follow (the message names them).
+ * progress, if set, is called now and then with (inodes done, total).
+ */
+struct ext4fs *ext4_open (struct bw_reader *view, const struct ext4_emit *em,
+                          void (*progress) (uint64_t done, uint64_t total,
+                                            void *opaque),
+                          void *opaque, char *err, size_t errlen);
+void ext4_close (struct ext4fs *fs);
+
+/* A tap record touched bytes [off, off + len) of this file system (the
+ * view already holds the new content).  zero: the range now reads as
+ * zeroes (a ZERO record, or a TRIM that reads back as zeroes).
+ */
+void ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len,
+                      uint64_t seq, uint64_t time_ns);
+
+/* The tap lost records: at the next reconcile, everything is re-read. */
+void ext4_note_loss (struct ext4fs *fs);
+
+/* A barrier: turn everything noted since the last one into events. */
+void ext4_reconcile (struct ext4fs *fs, uint64_t seq, uint64_t txn,
+                     uint64_t time_ns);
+
+/* Numbers for logs, docs and benchmarks. */
+struct ext4_stats {
+  uint64_t inodes, names, extents, gap_ranges;
+  uint64_t model_bytes;       /* approximate heap use of the model */
+  uint64_t data_bytes_seen, metadata_blocks_diffed;
+  uint64_t held_dropped;      /* writes past EOF given up (HELD_MAX) */
+};
+void ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st);
+
+#endif /* BLOCKWATCH_EXT4_H */

@@ -1,0 +1,281 @@
+/* The in-memory model of one file system (see model.h). */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+static void *
+xcalloc (size_t n, size_t size)
+{
+  void *p = calloc (n, size);
+
+  /* A model with holes would report events that did not happen; there
+   * is no useful way to go on without memory.
+   */
+  if (p == NULL) {
+    fprintf (stderr, "blockwatch: out of memory for the file system model\n");
+    abort ();
+  }
+  return p;
+}
+
+void
+model_init (struct model *m)
+{
+  memset (m, 0, sizeof *m);
+  m->cap = 1024;
+  m->slots = xcalloc (m->cap, sizeof *m->slots);
+  m->dcap = 1024;
+  m->dhash = xcalloc (m->dcap, sizeof *m->dhash);
+}
+
+/* ---- inodes ------------------------------------------------------ */
+
+static size_t
+islot (const struct model *m, uint32_t ino)
+{
+  return (ino * 2654435761u) & (m->cap - 1);
+}
+
+struct inode_rec *
+model_inode (const struct model *m, uint32_t ino)
+{
+  for (size_t i = islot (m, ino); m->slots[i]; i = (i + 1) & (m->cap - 1))
+    if (m->slots[i]->ino == ino)
+      return m->slots[i];
+  return NULL;
+}
+
+static void
+place (struct model *m, struct inode_rec *r)
+{
+  size_t i = islot (m, r->ino);
+
+  while (m->slots[i])
+    i = (i + 1) & (m->cap - 1);
+  m->slots[i] = r;
+}
+
+struct inode_rec *
+model_add_inode (struct model *m, uint32_t ino, const struct attrs *a)
+{
+  struct inode_rec *r = xcalloc (1, sizeof *r);
+
+  if ((m->count + 1) * 4 > m->cap * 3) {
+    struct inode_rec **old = m->slots;
+    size_t oldcap = m->cap;
+    m->cap *= 2;
+    m->slots = xcalloc (m->cap, sizeof *m->slots);
+    for (size_t i = 0; i < oldcap; i++)
+      if (old[i])
+        place (m, old[i]);
+    free (old);
+  }
+  r->ino = ino;
+  r->a = *a;
+  place (m, r);
+  m->count++;
+  return r;
+}
+
+/* Linear probing: refill the hole so every later entry stays reachable. */
+static void
+unslot (struct model *m, uint32_t ino)
+{
+  size_t i = islot (m, ino), j;
+
+  while (m->slots[i]->ino != ino)
+    i = (i + 1) & (m->cap - 1);
+  m->slots[i] = NULL;
+  for (j = (i + 1) & (m->cap - 1); m->slots[j]; j = (j + 1) & (m->cap - 1)) {
+    struct inode_rec *r = m->slots[j];
+    m->slots[j] = NULL;
+    place (m, r);
+  }
+  m->count--;
+}
+
+/* ---- names ------------------------------------------------------- */
+
+static size_t
+dslot (const struct model *m, uint32_t parent, const char *name, size_t len)
+{
+  uint64_t h = 14695981039346656037ull ^ parent;
+
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (uint8_t) name[i]) * 1099511628211ull;
+  return h & (m->dcap - 1);
+}
+
+struct dentry *
+model_lookup (const struct model *m, uint32_t parent, const char *name,
+              size_t len)
+{
+  for (struct dentry *d = m->dhash[dslot (m, parent, name, len)]; d;
+       d = d->next_hash)
+    if (d->parent == parent && d->len == len && memcmp (d->name, name, len) == 0)
+      return d;
+  return NULL;
+}
+
+static void
+grow_names (struct model *m)
+{
+  struct dentry **old = m->dhash;
+  size_t oldcap = m->dcap;
+
+  m->dcap *= 2;
+  m->dhash = xcalloc (m->dcap, sizeof *m->dhash);
+  for (size_t i = 0; i < oldcap; i++)
+    for (struct dentry *d = old[i], *next; d; d = next) {
+      size_t s = dslot (m, d->parent, d->name, d->len);
+      next = d->next_hash;
+      d->next_hash = m->dhash[s];
+      m->dhash[s] = d;
+    }
+  free (old);
+}
+
+struct dentry *
+model_add_name (struct model *m, uint32_t parent, uint32_t ino,
+                const char *name, size_t len)
+{
+  struct inode_rec *dir = model_inode (m, parent);
+  struct inode_rec *r = model_inode (m, ino);
+  struct dentry *d;
+  size_t s;
+
+  if (len == 0 || len > 255 || dir == NULL || r == NULL)
+    return NULL;
+  if (m->dcount + 1 > m->dcap)
+    grow_names (m);
+  d = xcalloc (1, sizeof *d + len);
+  d->parent = parent;
+  d->ino = ino;
+  d->len = len;
+  memcpy (d->name, name, len);
+  s = dslot (m, parent, name, len);
+  d->next_hash = m->dhash[s];
+  m->dhash[s] = d;
+  d->next_name = r->names;
+  r->names = d;
+  d->next_child = dir->children;
+  if (dir->children)
+    dir->children->prev_child = d;
+  dir->children = d;
+  m->dcount++;
+  return d;
+}
+
+void
+model_remove_name (struct model *m, struct dentry *d)
+{
+  struct dentry **pp = &m->dhash[dslot (m, d->parent, d->name, d->len)];
+  struct inode_rec *dir = model_inode (m, d->parent);
+  struct inode_rec *r = model_inode (m, d->ino);
+
+  while (*pp != d)
+    pp = &(*pp)->next_hash;
+  *pp = d->next_hash;
+  if (r) {
+    for (pp = &r->names; *pp != d; pp = &(*pp)->next_name)
+      ;
+    *pp = d->next_name;
+  }
+  if (d->prev_child)
+    d->prev_child->next_child = d->next_child;
+  else if (dir)
+    dir->children = d->next_child;
+  if (d->next_child)
+    d->next_child->prev_child = d->prev_child;
+  m->dcount--;
+  free (d);
+}
+
+/* ---- blocks ------------------------------------------------------ */
+
+void
+model_clear_blocks (struct model *m, struct inode_rec *r)
+{
+  while (r->blocks) {
+    struct bm_node *n = r->blocks;
+    r->blocks = n->next;
+    bm_remove (&m->owners, n);
+  }
+}
+
+void
+model_add_block (struct model *m, struct inode_rec *r, uint64_t start,
+                 uint32_t len, uint64_t lblk, enum bm_kind kind)
+{
+  struct bm_node *n = bm_node_new (start, len, r->ino, lblk, kind);
+
+  n->next = r->blocks;
+  r->blocks = n;
+  bm_insert (&m->owners, n);
+}
+
+void
+model_drop_inode (struct model *m, uint32_t ino)
+{
+  struct inode_rec *r = model_inode (m, ino);
+
+  if (r == NULL)
+    return;
+  while (r->names)
+    model_remove_name (m, r->names);
+  while (r->children)
+    model_remove_name (m, r->children);
+  model_clear_blocks (m, r);
+  unslot (m, ino);
+  free (r);
+}
+
+/* ---- paths ------------------------------------------------------- */
+
+size_t
+model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
+{
+  /* Built from the end: name, then its parent's name, and so on. */
+  size_t pos = bufsize;
+  unsigned depth = 0;
+
+  if (ino == MODEL_ROOT_INO) {
+    if (bufsize < 1)
+      return 0;
+    buf[0] = '/';
+    return 1;
+  }
+  while (ino != MODEL_ROOT_INO) {
+    const struct inode_rec *r = model_inode (m, ino);
+    const struct dentry *d = r ? r->names : NULL;
+
+    if (d == NULL || ++depth > 4096 || pos < (size_t) d->len + 1)
+      return 0;               /* unnamed, a loop, or too long */
+    pos -= d->len;
+    memcpy (buf + pos, d->name, d->len);
+    buf[--pos] = '/';
+    ino = d->parent;
+  }
+  memmove (buf, buf + pos, bufsize - pos);
+  return bufsize - pos;
+}
+
+void
+model_free (struct model *m)
+{
+  for (size_t i = 0; i < m->dcap; i++)
+    for (struct dentry *d = m->dhash[i], *next; d; d = next) {
+      next = d->next_hash;
+      free (d);
+    }
+  for (size_t i = 0; i < m->cap; i++)
+    free (m->slots[i]);
+  free (m->dhash);
+  free (m->slots);
+  bm_free_all (&m->owners);
+  bm_free_all (&m->gaps);
+  memset (m, 0, sizeof *m);
+}

@@ -1,0 +1,84 @@
+/* Tap records as they arrive: which metadata they dirtied, and which
+ * bytes they wrote.  Nothing is decided here; the barrier's reconcile
+ * reads the disk and decides.
+ */
+
+#include <stdlib.h>
+
+#include "ext4-impl.h"
+
+static void
+add_pending (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
+             uint64_t time_ns)
+{
+  struct pending *p;
+
+  if (fs->npend) {
+    p = &fs->pend[fs->npend - 1];
+    if (p->off + p->len == off) {
+      p->len += len;
+      p->seq = seq;
+      p->time_ns = time_ns;
+      return;
+    }
+  }
+  if (fs->npend == fs->cappend) {
+    size_t ncap = fs->cappend ? fs->cappend * 2 : 256;
+    p = realloc (fs->pend, ncap * sizeof *p);
+    if (p == NULL) {
+      fprintf (stderr, "blockwatch: out of memory for pending writes\n");
+      abort ();
+    }
+    fs->pend = p;
+    fs->cappend = ncap;
+  }
+  fs->pend[fs->npend++] = (struct pending) {
+    .off = off, .len = len, .seq = seq, .time_ns = time_ns,
+  };
+}
+
+void
+ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
+                 uint64_t time_ns)
+{
+  uint64_t first, last;
+
+  if (len == 0 || off >= fs->nblocks * fs->bs)
+    return;
+  if (len > fs->nblocks * fs->bs - off)
+    len = fs->nblocks * fs->bs - off;
+  add_pending (fs, off, len, seq, time_ns);
+  first = off / fs->bs;
+  last = (off + len - 1) / fs->bs;
+  for (uint64_t b = first; b <= last; ) {
+    const struct region *rg = layout_find (fs, b);
+    const struct bm_node *n;
+
+    if (rg) {
+      switch (rg->kind) {
+      case R_SUPER: fs->sb_dirty = true; break;
+      case R_GDT: fs->gdt_dirty = true; break;
+      case R_ITABLE: numset_add (&fs->dirty_itable, b); break;
+      default: break;         /* bitmaps, backups: state comes from inodes */
+      }
+      b++;
+      continue;
+    }
+    n = bm_find (&fs->m.owners, b);
+    if (n == NULL) {
+      b++;                    /* unowned: its bytes are in pending */
+      continue;
+    }
+    if (n->kind == BM_DIR)
+      numset_add (&fs->dirty_dirs, n->ino);
+    else if (n->kind == BM_MAP)
+      numset_add (&fs->dirty_maps, n->ino);
+    b = n->start + n->len;
+  }
+}
+
+void
+ext4_note_loss (struct ext4fs *fs)
+{
+  fs->full_resync = true;
+}

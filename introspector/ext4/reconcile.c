@@ -1,0 +1,649 @@
+/* The barrier: what the disk says now against what the model says, as
+ * events, in an order a consumer can replay: deletes and unlinks, then
+ * renames, then creates and links, then metadata, then data.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ext4-impl.h"
+
+enum change_kind { CH_FREED = 1, CH_BORN, CH_REBORN, CH_CHANGED };
+
+struct change {
+  uint32_t ino;
+  uint8_t kind;
+  struct attrs old, now;
+  struct ext2_inode_large in;
+};
+
+/* A name that appeared or disappeared in a directory. */
+struct name_change {
+  uint32_t parent, ino;
+  uint8_t len;
+  bool matched;
+  char name[255];
+  char *path;                 /* removed: the path it had; malloc'd */
+  size_t path_len;
+};
+
+struct work {
+  struct change *ch;
+  size_t nch, capch;
+  struct name_change *rm, *add;
+  size_t nrm, caprm, nadd, capadd;
+};
+
+static char pathbuf[MODEL_PATH_MAX], pathbuf2[MODEL_PATH_MAX];
+
+static void *
+grow (void *v, size_t *cap, size_t n, size_t size)
+{
+  if (n < *cap)
+    return v;
+  *cap = *cap ? *cap * 2 : 64;
+  v = realloc (v, *cap * size);
+  if (v == NULL) {
+    fprintf (stderr, "blockwatch: out of memory in reconcile\n");
+    abort ();
+  }
+  return v;
+}
+
+static bool
+watched (const struct ext4fs *fs, uint32_t ino)
+{
+  return ino == MODEL_ROOT_INO || ino >= fs->first_ino;
+}
+
+/* The path a directory entry names: its directory's path and its name. */
+static size_t
+entry_path (const struct ext4fs *fs, uint32_t parent, const char *name,
+            size_t len, char *buf, size_t size)
+{
+  size_t n = model_path (&fs->m, parent, buf, size);
+
+  if (n == 0 || n + 1 + len > size)
+    return 0;
+  if (n > 1)                  /* the root's path is "/" already */
+    buf[n++] = '/';
+  memcpy (buf + n, name, len);
+  return n + len;
+}
+
+/* ---- superblock --------------------------------------------------- */
+
+static void
+check_superblock (struct ext4fs *fs)
+{
+  struct ext2_super_block sb;
+  struct sb_facts now, was = fs->sb;
+  enum bw_event_type t = 0;
+
+  if (bw_pread (fs->view, &sb, sizeof sb, 1024, fs->err, sizeof fs->err) == -1 ||
+      sb.s_magic != EXT2_SUPER_MAGIC)
+    return;
+  sb_facts_from (&sb, &now);
+  fs->sb = now;
+  if (now.mnt_count != was.mnt_count ||
+      (!(was.incompat & EXT3_FEATURE_INCOMPAT_RECOVER) &&
+       (now.incompat & EXT3_FEATURE_INCOMPAT_RECOVER)))
+    t = BW_EV_MOUNT;
+  else if (((was.incompat & EXT3_FEATURE_INCOMPAT_RECOVER) &&
+            !(now.incompat & EXT3_FEATURE_INCOMPAT_RECOVER)) ||
+           (!(was.state & EXT2_VALID_FS) && (now.state & EXT2_VALID_FS)))
+    t = BW_EV_UNMOUNT;
+  if (t) {
+    struct bw_event ev = {
+      .type = t, .fs_state = now.state, .mount_count = now.mnt_count,
+      .mount_time = now.mtime,
+    };
+    emit_event (fs, &ev);
+  }
+}
+
+/* ---- inodes ------------------------------------------------------- */
+
+static void
+add_change (struct work *w, uint32_t ino, enum change_kind kind,
+            const struct attrs *old, const struct attrs *now,
+            const struct ext2_inode_large *in)
+{
+  struct change *c;
+
+  w->ch = grow (w->ch, &w->capch, w->nch, sizeof *w->ch);
+  c = &w->ch[w->nch++];
+  c->ino = ino;
+  c->kind = kind;
+  if (old)
+    c->old = *old;
+  c->now = *now;
+  c->in = *in;
+}
+
+static void
+scan_itable_block (struct ext4fs *fs, struct work *w, uint64_t blk,
+                   uint8_t *buf)
+{
+  const struct region *rg = layout_find (fs, blk);
+  unsigned per = fs->bs / fs->isz;
+  uint64_t first;
+
+  if (rg == NULL || rg->kind != R_ITABLE ||
+      bw_pread (fs->view, buf, fs->bs, blk * fs->bs, fs->err,
+                sizeof fs->err) == -1)
+    return;
+  fs->stats.metadata_blocks_diffed++;
+  first = (blk - rg->start) * per;
+  for (unsigned i = 0; i < per && first + i < fs->ipg; i++) {
+    uint32_t ino = rg->group * fs->ipg + first + i + 1;
+    struct inode_rec *r = model_inode (&fs->m, ino);
+    struct ext2_inode_large in;
+    struct attrs a;
+    bool used;
+
+    if (!watched (fs, ino))
+      continue;
+    inode_from_block (fs, buf, i, &in);
+    attrs_decode (fs, &in, &a);
+    used = attrs_in_use (&a);
+    if (r == NULL && used)
+      add_change (w, ino, CH_BORN, NULL, &a, &in);
+    else if (r && !used)
+      add_change (w, ino, CH_FREED, &r->a, &a, &in);
+    else if (r && a.generation != r->a.generation)
+      add_change (w, ino, CH_REBORN, &r->a, &a, &in);
+    else if (r && memcmp (&a, &r->a, sizeof a) != 0)
+      add_change (w, ino, CH_CHANGED, &r->a, &a, &in);
+  }
+}
+
+static void
+emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
+{
+  struct inode_rec *r = model_inode (&fs->m, ino);
+  size_t n = r && r->announced
+             ? model_path (&fs->m, ino, pathbuf, sizeof pathbuf) : 0;
+
+  if (n) {
+    struct bw_event ev = {
+      .type = BW_EV_DELETE, .inode = ino, .path = pathbuf, .path_len = n,
+      .file_type = attrs_file_type (a), .mode = a->mode, .uid = a->uid,
+      .gid = a->gid,
+    };
+    emit_event (fs, &ev);
+  }
+  model_drop_inode (&fs->m, ino);
+}
+
+static void
+born (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
+      struct ext2_inode_large *in)
+{
+  struct inode_rec *r = model_add_inode (&fs->m, ino, a);
+
+  blocks_reload (fs, r, in);
+  if (S_ISDIR (a->mode))
+    numset_add (&fs->dirty_dirs, ino);
+}
+
+static void
+apply_inode_changes (struct ext4fs *fs, struct work *w)
+{
+  for (size_t i = 0; i < w->nch; i++) {
+    struct change *c = &w->ch[i];
+    if (c->kind == CH_FREED || c->kind == CH_REBORN)
+      emit_delete (fs, c->ino, &c->old);
+  }
+  for (size_t i = 0; i < w->nch; i++) {
+    struct change *c = &w->ch[i];
+    struct inode_rec *r;
+
+    if (c->kind == CH_BORN || c->kind == CH_REBORN)
+      born (fs, c->ino, &c->now, &c->in);
+    else if (c->kind == CH_CHANGED && (r = model_inode (&fs->m, c->ino))) {
+      bool remap = c->old.iblock_sum != c->now.iblock_sum ||
+                   c->old.size != c->now.size ||
+                   c->old.flags != c->now.flags;
+      r->a = c->now;
+      if (remap) {
+        blocks_reload (fs, r, &c->in);
+        if (S_ISDIR (c->now.mode))
+          numset_add (&fs->dirty_dirs, c->ino);
+      }
+    }
+  }
+}
+
+static void
+reload_dirty_maps (struct ext4fs *fs)
+{
+  numset_sort_unique (&fs->dirty_maps);
+  for (size_t i = 0; i < fs->dirty_maps.n; i++) {
+    struct inode_rec *r = model_inode (&fs->m, fs->dirty_maps.v[i]);
+    struct ext2_inode_large in;
+
+    if (r && inode_read (fs, r->ino, &in) == 0) {
+      blocks_reload (fs, r, &in);
+      if (S_ISDIR (r->a.mode))
+        numset_add (&fs->dirty_dirs, r->ino);
+    }
+  }
+}
+
+/* ---- names -------------------------------------------------------- */
+
+static void
+note_name (struct name_change **v, size_t *n, size_t *cap, uint32_t parent,
+           uint32_t ino, const char *name, size_t len)
+{
+  struct name_change *c;
+
+  *v = grow (*v, cap, *n, sizeof **v);
+  c = &(*v)[(*n)++];
+  memset (c, 0, offsetof (struct name_change, name));
+  c->parent = parent;
+  c->ino = ino;
+  c->len = len;
+  memcpy (c->name, name, len);
+  c->path = NULL;
+}
+
+/* A directory now against its entries in the model, by name. */
+static void
+diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
+          struct dirent_list *l)
+{
+  struct inode_rec *r = model_inode (&fs->m, dir);
+  struct ext2_inode_large in;
+
+  if (r == NULL || !S_ISDIR (r->a.mode) || inode_read (fs, dir, &in) == -1 ||
+      dir_read (fs, dir, &in, l) == -1)
+    return;                   /* unreadable now: the next barrier tries */
+  fs->stats.metadata_blocks_diffed++;
+  /* New names, or names now pointing elsewhere. */
+  for (size_t i = 0; i < l->n; i++) {
+    struct dentry *d = model_lookup (&fs->m, dir, l->v[i].name, l->v[i].len);
+    if (d && d->ino == l->v[i].ino)
+      continue;
+    note_name (&w->add, &w->nadd, &w->capadd, dir, l->v[i].ino, l->v[i].name,
+               l->v[i].len);
+  }
+  /* Entries in the model that the directory no longer has.  The list
+   * is small in the common case; a hash of the new names keeps a huge
+   * directory linear.
+   */
+  size_t hcap = 64;
+  while (hcap < l->n * 2)
+    hcap *= 2;
+  uint32_t *h = calloc (hcap, sizeof *h);     /* index + 1 */
+  if (h == NULL)
+    abort ();
+  for (size_t i = 0; i < l->n; i++) {
+    uint64_t x = 1469598103934665603ull;
+    for (size_t k = 0; k < l->v[i].len; k++)
+      x = (x ^ (uint8_t) l->v[i].name[k]) * 1099511628211ull;
+    size_t s = x & (hcap - 1);
+    while (h[s])
+      s = (s + 1) & (hcap - 1);
+    h[s] = i + 1;
+  }
+  for (struct dentry *d = r->children; d; d = d->next_child) {
+    uint64_t x = 1469598103934665603ull;
+    bool found = false;
+    for (size_t k = 0; k < d->len; k++)
+      x = (x ^ (uint8_t) d->name[k]) * 1099511628211ull;
+    for (size_t s = x & (hcap - 1); h[s]; s = (s + 1) & (hcap - 1)) {
+      const struct dirent_item *e = &l->v[h[s] - 1];
+      if (e->len == d->len && memcmp (e->name, d->name, d->len) == 0) {
+        found = e->ino == d->ino;
+        break;
+      }
+    }
+    if (!found) {
+      struct name_change *c;
+      note_name (&w->rm, &w->nrm, &w->caprm, dir, d->ino, d->name, d->len);
+      c = &w->rm[w->nrm - 1];
+      c->path_len = entry_path (fs, dir, d->name, d->len, pathbuf,
+                                sizeof pathbuf);
+      c->path = c->path_len ? strndup (pathbuf, c->path_len) : NULL;
+    }
+  }
+  free (h);
+}
+
+/* An inode a new name points to, though its own block has not reached
+ * the disk yet in our view: take the disk's word for it.
+ */
+static struct inode_rec *
+inode_for_name (struct ext4fs *fs, uint32_t ino)
+{
+  struct inode_rec *r = model_inode (&fs->m, ino);
+  struct ext2_inode_large in;
+  struct attrs a;
+
+  if (r || !watched (fs, ino) || ino == MODEL_ROOT_INO ||
+      inode_read (fs, ino, &in) == -1)
+    return r;
+  attrs_decode (fs, &in, &a);
+  if (!attrs_in_use (&a))
+    return NULL;
+  born (fs, ino, &a, &in);
+  return model_inode (&fs->m, ino);
+}
+
+static void
+emit_name_event (struct ext4fs *fs, enum bw_event_type t, uint32_t ino,
+                 const char *path, size_t n, const char *old, size_t oldn)
+{
+  const struct inode_rec *r = model_inode (&fs->m, ino);
+  struct bw_event ev = {
+    .type = t, .inode = ino, .path = path, .path_len = n,
+    .old_path = old, .old_path_len = oldn,
+  };
+
+  if (r) {
+    ev.file_type = attrs_file_type (&r->a);
+    ev.mode = r->a.mode;
+    ev.uid = r->a.uid;
+    ev.gid = r->a.gid;
+  }
+  emit_event (fs, &ev);
+}
+
+/* Is the inode gone on disk (its last name went with this barrier)? */
+static bool
+freed_on_disk (struct ext4fs *fs, uint32_t ino)
+{
+  struct ext2_inode_large in;
+  struct attrs a;
+
+  if (inode_read (fs, ino, &in) == -1)
+    return false;
+  attrs_decode (fs, &in, &a);
+  return !attrs_in_use (&a);
+}
+
+static void
+apply_names (struct ext4fs *fs, struct work *w)
+{
+  /* Take the removed names out first, so that a name moved within the
+   * barrier (rename, or an entry shuffled between blocks) can be added
+   * back where it is now.
+   */
+  for (size_t i = 0; i < w->nrm; i++) {
+    struct dentry *d = model_lookup (&fs->m, w->rm[i].parent, w->rm[i].name,
+                                     w->rm[i].len);
+    if (d && d->ino == w->rm[i].ino)
+      model_remove_name (&fs->m, d);
+  }
+  for (size_t i = 0; i < w->nadd; i++) {
+    struct name_change *a = &w->add[i];
+    struct dentry *old = model_lookup (&fs->m, a->parent, a->name, a->len);
+
+    if (old)                  /* replaced: the old name is in w->rm too */
+      model_remove_name (&fs->m, old);
+    if (inode_for_name (fs, a->ino) == NULL) {
+      a->matched = true;      /* points to nothing we know: no event */
+      continue;
+    }
+    model_add_name (&fs->m, a->parent, a->ino, a->name, a->len);
+  }
+
+  /* Renames: a name gone and a name come for the same inode. */
+  for (size_t i = 0; i < w->nrm; i++) {
+    struct name_change *rm = &w->rm[i];
+    for (size_t j = 0; j < w->nadd && !rm->matched; j++) {
+      struct name_change *a = &w->add[j];
+      if (!a->matched && a->ino == rm->ino && model_inode (&fs->m, a->ino)) {
+        rm->matched = a->matched = true;
+        a->path = NULL;
+        a->path_len = entry_path (fs, a->parent, a->name, a->len, pathbuf2,
+                                  sizeof pathbuf2);
+        if (rm->path && a->path_len)
+          emit_name_event (fs, BW_EV_RENAME, a->ino, pathbuf2, a->path_len,
+                           rm->path, rm->path_len);
+      }
+    }
+  }
+  /* Names gone: an unlink, or the delete of an inode whose last name
+   * this was (whichever of its blocks reached the disk first).
+   */
+  for (size_t i = 0; i < w->nrm; i++) {
+    struct name_change *rm = &w->rm[i];
+    struct inode_rec *r = model_inode (&fs->m, rm->ino);
+    if (rm->matched || r == NULL || rm->path == NULL)
+      continue;
+    if (r->names == NULL && freed_on_disk (fs, rm->ino)) {
+      struct bw_event ev = {
+        .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
+        .path_len = rm->path_len, .file_type = attrs_file_type (&r->a),
+        .mode = r->a.mode, .uid = r->a.uid, .gid = r->a.gid,
+      };
+      emit_event (fs, &ev);
+      model_drop_inode (&fs->m, rm->ino);
+    }
+    else
+      emit_name_event (fs, BW_EV_UNLINK, rm->ino, rm->path, rm->path_len,
+                       NULL, 0);
+  }
+  /* Names come: the create of a new inode, or another link. */
+  for (size_t i = 0; i < w->nadd; i++) {
+    struct name_change *a = &w->add[i];
+    struct inode_rec *r = model_inode (&fs->m, a->ino);
+    size_t n;
+
+    if (a->matched || r == NULL)
+      continue;
+    n = entry_path (fs, a->parent, a->name, a->len, pathbuf2, sizeof pathbuf2);
+    if (n == 0)
+      continue;
+    emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, a->ino,
+                     pathbuf2, n, NULL, 0);
+    r->announced = true;
+  }
+}
+
+/* ---- metadata ----------------------------------------------------- */
+
+static void
+emit_field (struct ext4fs *fs, uint32_t ino, const char *path, size_t n,
+            const char *field, struct bw_value old, struct bw_value now)
+{
+  struct bw_event ev = {
+    .type = BW_EV_METADATA, .inode = ino, .path = path, .path_len = n,
+    .field = field, .old_value = old, .new_value = now,
+  };
+
+  emit_event (fs, &ev);
+}
+
+#define NUM(v) ((struct bw_value) { .sec = (v) })
+#define TIME(s, ns) ((struct bw_value) { .is_time = true, .sec = (s), .nsec = (ns) })
+
+static void
+emit_metadata (struct ext4fs *fs, struct work *w)
+{
+  for (size_t i = 0; i < w->nch; i++) {
+    const struct change *c = &w->ch[i];
+    const struct attrs *o = &c->old, *a = &c->now;
+    const struct inode_rec *r = model_inode (&fs->m, c->ino);
+    size_t n;
+
+    if (c->kind != CH_CHANGED || r == NULL || !r->announced ||
+        (n = model_path (&fs->m, c->ino, pathbuf, sizeof pathbuf)) == 0)
+      continue;
+    if (a->size < o->size) {
+      struct bw_event ev = {
+        .type = BW_EV_TRUNCATE, .inode = c->ino, .path = pathbuf,
+        .path_len = n, .length = a->size,
+      };
+      emit_event (fs, &ev);
+    }
+    if (a->size != o->size)
+      emit_field (fs, c->ino, pathbuf, n, "size", NUM (o->size), NUM (a->size));
+    if (a->mode != o->mode)
+      emit_field (fs, c->ino, pathbuf, n, "mode", NUM (o->mode), NUM (a->mode));
+    if (a->uid != o->uid)
+      emit_field (fs, c->ino, pathbuf, n, "uid", NUM (o->uid), NUM (a->uid));
+    if (a->gid != o->gid)
+      emit_field (fs, c->ino, pathbuf, n, "gid", NUM (o->gid), NUM (a->gid));
+    if (a->links != o->links)
+      emit_field (fs, c->ino, pathbuf, n, "links", NUM (o->links),
+                  NUM (a->links));
+    if (a->flags != o->flags)
+      emit_field (fs, c->ino, pathbuf, n, "flags", NUM (o->flags),
+                  NUM (a->flags));
+    if (a->atime != o->atime || a->atime_ns != o->atime_ns)
+      emit_field (fs, c->ino, pathbuf, n, "atime", TIME (o->atime, o->atime_ns),
+                  TIME (a->atime, a->atime_ns));
+    if (a->mtime != o->mtime || a->mtime_ns != o->mtime_ns)
+      emit_field (fs, c->ino, pathbuf, n, "mtime", TIME (o->mtime, o->mtime_ns),
+                  TIME (a->mtime, a->mtime_ns));
+    if (a->ctime != o->ctime || a->ctime_ns != o->ctime_ns)
+      emit_field (fs, c->ino, pathbuf, n, "ctime", TIME (o->ctime, o->ctime_ns),
+                  TIME (a->ctime, a->ctime_ns));
+    if (a->crtime != o->crtime || a->crtime_ns != o->crtime_ns)
+      emit_field (fs, c->ino, pathbuf, n, "crtime",
+                  TIME (o->crtime, o->crtime_ns), TIME (a->crtime, a->crtime_ns));
+  }
+}
+
+/* ---- data --------------------------------------------------------- */
+
+static void
+resolve_pending (struct ext4fs *fs)
+{
+  for (size_t i = 0; i < fs->npend; i++) {
+    const struct pending *p = &fs->pend[i];
+    uint64_t off = p->off, end = p->off + p->len;
+
+    while (off < end) {
+      uint64_t blk = off / fs->bs;
+      const struct bm_node *n = bm_find (&fs->m.owners, blk);
+      uint64_t blk_end = (blk + 1) * fs->bs;
+
+      if (n == NULL) {
+        if (layout_find (fs, blk) == NULL)
+          bm_gap_add (&fs->m.gaps, blk, 1, p->seq);
+      }
+      else if (n->kind == BM_DATA) {
+        /* the whole owned run at once */
+        uint64_t run_end = (n->start + n->len) * fs->bs;
+        uint64_t stop = run_end < end ? run_end : end;
+        uint64_t file_off = (n->lblk + (blk - n->start)) * fs->bs
+                            + off % fs->bs;
+        queue_write (fs, n->ino, file_off, stop - off, off, p->seq,
+                     p->time_ns);
+        off = stop;
+        continue;
+      }
+      off = blk_end < end ? blk_end : end;
+    }
+  }
+  fs->npend = 0;
+}
+
+/* ---- the barrier -------------------------------------------------- */
+
+static bool
+same_layout (const struct region *was, size_t n, const struct ext4fs *fs)
+{
+  if (n != fs->nregions)
+    return false;
+  for (size_t i = 0; i < n; i++)
+    if (was[i].start != fs->regions[i].start ||
+        was[i].len != fs->regions[i].len ||
+        was[i].kind != fs->regions[i].kind)
+      return false;
+  return true;
+}
+
+static void
+mark_everything (struct ext4fs *fs)
+{
+  for (size_t i = 0; i < fs->nregions; i++)
+    if (fs->regions[i].kind == R_ITABLE)
+      for (uint32_t b = 0; b < fs->regions[i].len; b++)
+        numset_add (&fs->dirty_itable, fs->regions[i].start + b);
+  for (size_t i = 0; i < fs->m.cap; i++) {
+    const struct inode_rec *r = fs->m.slots[i];
+    if (r == NULL)
+      continue;
+    numset_add (&fs->dirty_maps, r->ino);
+    if (S_ISDIR (r->a.mode))
+      numset_add (&fs->dirty_dirs, r->ino);
+  }
+}
+
+void
+ext4_reconcile (struct ext4fs *fs, uint64_t seq, uint64_t txn,
+                uint64_t time_ns)
+{
+  struct work w = { 0 };
+  struct dirent_list l = { 0 };
+  bool resync = fs->full_resync;
+  uint8_t *buf;
+
+  fs->seq = seq;
+  fs->txn = txn;
+  fs->time_ns = time_ns;
+  if (fs->gdt_dirty) {
+    /* Descriptors change all the time (free counts, checksums); only
+     * moved tables or bitmaps (a resize) make us re-read everything.
+     */
+    size_t n = fs->nregions;
+    struct region *was = malloc (n * sizeof *was);
+    fs->gdt_dirty = false;
+    if (was == NULL)
+      abort ();
+    memcpy (was, fs->regions, n * sizeof *was);
+    if (ext4_reopen (fs) == 0 && !same_layout (was, n, fs))
+      resync = true;
+    free (was);
+  }
+  if (fs->sb_dirty) {
+    fs->sb_dirty = false;
+    check_superblock (fs);
+  }
+  if (resync)
+    mark_everything (fs);
+
+  buf = malloc (fs->bs);
+  if (buf == NULL)
+    abort ();
+  numset_sort_unique (&fs->dirty_itable);
+  for (size_t i = 0; i < fs->dirty_itable.n; i++)
+    scan_itable_block (fs, &w, fs->dirty_itable.v[i], buf);
+  free (buf);
+  apply_inode_changes (fs, &w);
+  reload_dirty_maps (fs);
+
+  numset_sort_unique (&fs->dirty_dirs);
+  for (size_t i = 0; i < fs->dirty_dirs.n; i++)
+    diff_dir (fs, &w, fs->dirty_dirs.v[i], &l);
+  apply_names (fs, &w);
+  emit_metadata (fs, &w);
+  resolve_pending (fs);
+  flush_writes (fs);
+
+  if (resync) {
+    struct bw_event ev = {
+      .type = BW_EV_RESYNC,
+      .detail = "metadata re-read from the disk after lost tap records; "
+                "data written while records were lost is not reported",
+    };
+    emit_event (fs, &ev);
+    fs->full_resync = false;
+  }
+  numset_clear (&fs->dirty_itable);
+  numset_clear (&fs->dirty_dirs);
+  numset_clear (&fs->dirty_maps);
+  for (size_t i = 0; i < w.nrm; i++)
+    free (w.rm[i].path);
+  free (w.rm);
+  free (w.add);
+  free (w.ch);
+  free (l.v);
+}
