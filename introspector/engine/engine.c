@@ -149,7 +149,7 @@ engine_open (struct bw_reader *disk, const struct engine_cfg *cfg,
   /* Event ids: a random high half per run, a counter below it. */
   if (getrandom (&r, sizeof r, 0) != sizeof r)
     r = 0;
-  e->next_id = (uint64_t) r << 32;
+  e->next_id = (uint64_t) r << 32 | 1;
   e->txn = 1;
   if (scan_table (e, &e->table, err, errlen) == -1) {
     free (e);

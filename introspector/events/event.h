@@ -63,6 +63,7 @@ struct bw_event {
   enum bw_file_type file_type;
   uint32_t mode;              /* permission bits and type, as st_mode */
   uint32_t uid, gid;          /* with the high 16 bits */
+  uint64_t size;              /* the size when it was created or deleted */
 
   /* rename */
   const char *old_path;

@@ -170,7 +170,7 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
     struct bw_event ev = {
       .type = BW_EV_DELETE, .inode = ino, .path = pathbuf, .path_len = n,
       .file_type = attrs_file_type (a), .mode = a->mode, .uid = a->uid,
-      .gid = a->gid,
+      .gid = a->gid, .size = a->size,
     };
     emit_event (fs, &ev);
   }
@@ -348,6 +348,7 @@ emit_name_event (struct ext4fs *fs, enum bw_event_type t, uint32_t ino,
     ev.mode = r->a.mode;
     ev.uid = r->a.uid;
     ev.gid = r->a.gid;
+    ev.size = r->a.size;
   }
   emit_event (fs, &ev);
 }
@@ -420,6 +421,7 @@ apply_names (struct ext4fs *fs, struct work *w)
         .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
         .path_len = rm->path_len, .file_type = attrs_file_type (&r->a),
         .mode = r->a.mode, .uid = r->a.uid, .gid = r->a.gid,
+        .size = r->a.size,
       };
       emit_event (fs, &ev);
       model_drop_inode (&fs->m, rm->ino);
