@@ -7,6 +7,7 @@
  * this map existed (gaps) become write events now.
  */
 
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "ext4-impl.h"
@@ -125,9 +126,8 @@ indirect_cb (ext2_filsys e, blk64_t *blocknr, e2_blkcnt_t blockcnt,
   return l->ranges >= MAX_RANGES ? BLOCK_ABORT : 0;
 }
 
-int
-blocks_reload (struct ext4fs *fs, struct inode_rec *r,
-               struct ext2_inode_large *in)
+static int
+load_map (struct ext4fs *fs, struct inode_rec *r, struct ext2_inode_large *in)
 {
   struct loader l = { .fs = fs, .r = r };
 
@@ -150,3 +150,80 @@ blocks_reload (struct ext4fs *fs, struct inode_rec *r,
   flush_run (&l);
   return 0;
 }
+
+/* The file ranges an inode's data blocks cover, in file order. */
+struct span { uint64_t lblk, len; };
+
+static int
+by_lblk (const void *a, const void *b)
+{
+  const struct span *x = a, *y = b;
+
+  return x->lblk < y->lblk ? -1 : x->lblk > y->lblk;
+}
+
+static struct span *
+data_spans (const struct inode_rec *r, size_t *n)
+{
+  size_t cap = 0;
+  struct span *v = NULL;
+
+  *n = 0;
+  for (const struct bm_node *b = r->blocks; b; b = b->next) {
+    if (b->kind != BM_DATA)
+      continue;
+    if (*n == cap) {
+      cap = cap ? cap * 2 : 16;
+      v = realloc (v, cap * sizeof *v);
+      if (v == NULL)
+        abort ();
+    }
+    v[(*n)++] = (struct span) { b->lblk, b->len };
+  }
+  if (*n)
+    qsort (v, *n, sizeof *v, by_lblk);
+  return v;
+}
+
+/* File ranges that had blocks and have none now (a truncate and regrow,
+ * a punched hole) read as zeroes: that is a change of content, and the
+ * only sign of it may be the block map, so it is reported as a write of
+ * zeroes.
+ */
+static void
+queue_new_holes (struct ext4fs *fs, struct inode_rec *r,
+                 const struct span *old, size_t nold)
+{
+  size_t nnew, j = 0;
+  struct span *now = data_spans (r, &nnew);
+
+  for (size_t i = 0; i < nold; i++) {
+    uint64_t a = old[i].lblk, end = old[i].lblk + old[i].len;
+    while (a < end) {
+      while (j < nnew && now[j].lblk + now[j].len <= a)
+        j++;
+      uint64_t b = j < nnew && now[j].lblk < end ? now[j].lblk : end;
+      if (b > a)
+        queue_write (fs, r->ino, a * fs->bs, (b - a) * fs->bs, ZERO_WRITE,
+                     fs->seq, fs->time_ns);
+      a = j < nnew && now[j].lblk < end ? now[j].lblk + now[j].len : end;
+    }
+  }
+  free (now);
+}
+
+int
+blocks_reload (struct ext4fs *fs, struct inode_rec *r,
+               struct ext2_inode_large *in)
+{
+  size_t nold = 0;
+  struct span *old = S_ISREG (r->a.mode) ? data_spans (r, &nold) : NULL;
+  int ret;
+
+  ret = load_map (fs, r, in);
+  if (nold)
+    queue_new_holes (fs, r, old, nold);
+  free (old);
+  return ret;
+}
+

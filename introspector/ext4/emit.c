@@ -58,7 +58,9 @@ queue_write (struct ext4fs *fs, uint32_t ino, uint64_t file_off, uint64_t len,
   if (fs->nwq) {
     q = &fs->wq[fs->nwq - 1];
     if (q->ino == ino && q->file_off + q->len == file_off &&
-        q->disk_off + q->len == disk_off && q->len + len <= WRITE_EVENT_MAX) {
+        (disk_off == ZERO_WRITE ? q->disk_off == ZERO_WRITE
+                                : q->disk_off + q->len == disk_off) &&
+        q->len + len <= WRITE_EVENT_MAX) {
       q->len += len;
       if (seq > q->seq)
         q->seq = seq;
@@ -86,7 +88,11 @@ static bool
 still_owned (const struct ext4fs *fs, const struct queued_write *q)
 {
   uint64_t blk = q->disk_off / fs->bs;
-  const struct bm_node *n = bm_find (&fs->m.owners, blk);
+  const struct bm_node *n;
+
+  if (q->disk_off == ZERO_WRITE)
+    return true;
+  n = bm_find (&fs->m.owners, blk);
 
   return n && n->kind == BM_DATA && n->ino == q->ino &&
          (n->lblk + (blk - n->start)) * fs->bs + q->disk_off % fs->bs
@@ -115,8 +121,13 @@ emit_write (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf,
       .offset = q->file_off + done, .length = n, .seq = q->seq,
       .time_ns = q->time_ns,
     };
-    if (bw_pread (fs->view, buf, n, q->disk_off + done, fs->err,
-                  sizeof fs->err) == 0) {
+    if (q->disk_off == ZERO_WRITE) {
+      memset (buf, 0, n);
+      ev.data = buf;
+      ev.data_len = n;
+    }
+    else if (bw_pread (fs->view, buf, n, q->disk_off + done, fs->err,
+                       sizeof fs->err) == 0) {
       ev.data = buf;
       ev.data_len = n;
     }
@@ -151,7 +162,9 @@ merge_queue (struct ext4fs *fs)
   for (size_t i = 0; i < fs->nwq; i++) {
     struct queued_write *q = &fs->wq[i], *p = j ? &fs->wq[j - 1] : NULL;
     if (p && p->ino == q->ino && q->file_off <= p->file_off + p->len &&
-        q->disk_off - p->disk_off == q->file_off - p->file_off &&
+        (p->disk_off == ZERO_WRITE) == (q->disk_off == ZERO_WRITE) &&
+        (q->disk_off == ZERO_WRITE ||
+         q->disk_off - p->disk_off == q->file_off - p->file_off) &&
         q->file_off + q->len - p->file_off <= WRITE_EVENT_MAX) {
       uint64_t end = q->file_off + q->len;
       if (end > p->file_off + p->len)
@@ -201,7 +214,8 @@ flush_writes (struct ext4fs *fs)
      */
     if (done < q.len && keep < HELD_MAX) {
       q.file_off += done;
-      q.disk_off += done;
+      if (q.disk_off != ZERO_WRITE)
+        q.disk_off += done;
       q.len -= done;
       fs->wq[keep++] = q;
     }

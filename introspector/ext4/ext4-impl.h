@@ -39,11 +39,14 @@ struct pending {
   uint64_t off, len, seq, time_ns;
 };
 
+/* A queued write of zeroes (a range whose blocks went away). */
+#define ZERO_WRITE UINT64_MAX
+
 /* A write event waiting for the end of the reconcile. */
 struct queued_write {
   uint32_t ino;
   uint64_t file_off, len;     /* bytes in the file */
-  uint64_t disk_off;          /* where they are now */
+  uint64_t disk_off;          /* where they are now, or ZERO_WRITE */
   uint64_t seq, time_ns;
 };
 

@@ -309,6 +309,8 @@ apply_event (json_t *ev)
     n->uid = json_integer_value (json_object_get (ev, "uid"));
     n->gid = json_integer_value (json_object_get (ev, "gid"));
     resize (n, json_integer_value (json_object_get (ev, "size")));
+    /* Born during the run: every byte of it must come from events. */
+    n->written = true;
     name_set (path, n);
   }
   else if (strcmp (type, "delete") == 0) {
