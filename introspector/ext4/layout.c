@@ -79,7 +79,8 @@ layout_build (struct ext4fs *fs, char *err, size_t errlen)
     snprintf (err, errlen, "out of memory for the layout");
     return -1;
   }
-  qsort (fs->regions, fs->nregions, sizeof *fs->regions, by_start);
+  if (fs->nregions)
+    qsort (fs->regions, fs->nregions, sizeof *fs->regions, by_start);
   return 0;
 }
 
@@ -130,6 +131,8 @@ numset_sort_unique (struct numset *s)
 {
   size_t j = 0;
 
+  if (s->n == 0)
+    return;
   qsort (s->v, s->n, sizeof *s->v, cmp_u64);
   for (size_t i = 0; i < s->n; i++)
     if (j == 0 || s->v[j - 1] != s->v[i])

@@ -596,11 +596,12 @@ ext4_reconcile (struct ext4fs *fs, uint64_t seq, uint64_t txn,
      * moved tables or bitmaps (a resize) make us re-read everything.
      */
     size_t n = fs->nregions;
-    struct region *was = malloc (n * sizeof *was);
+    struct region *was = malloc ((n + 1) * sizeof *was);
     fs->gdt_dirty = false;
     if (was == NULL)
       abort ();
-    memcpy (was, fs->regions, n * sizeof *was);
+    if (n)
+      memcpy (was, fs->regions, n * sizeof *was);
     if (ext4_reopen (fs) == 0 && !same_layout (was, n, fs))
       resync = true;
     free (was);
