@@ -45,6 +45,10 @@ workload() {   # workload MOUNTPOINT
   for i in $(seq 0 2 400); do
     dd if=/dev/urandom of="$m/home/u/frag" bs=4k seek=$i count=1 conv=notrunc status=none
   done
+  # preallocated (unwritten) extents, partly written; a sparse file
+  fallocate -l 1M "$m/home/u/prealloc" 2>/dev/null || truncate -s 1M "$m/home/u/prealloc"  # ext2/3: no extents
+  printf 'written into an unwritten extent' | dd of="$m/home/u/prealloc" bs=1 seek=5000 conv=notrunc status=none
+  dd if=/dev/urandom of="$m/home/u/sparse" bs=4k seek=300 count=2 status=none
   # many files in one directory (htree), then deletes and inode reuse
   mkdir "$m/many"
   for i in $(seq 1500); do echo "$i" > "$m/many/file-$i"; done
@@ -93,13 +97,15 @@ run_variant() {   # run_variant NAME MKFS-OPTIONS...
   grep -q '"field":"uid","old":0,"new":70000' "$v/events.jsonl" || fail "$name: 32-bit uid change missing"
 }
 
-variants=${BW_EXT4_VARIANTS:-"ext4 ext4-1k ext4-old ext4-nocsum ext3 ext2"}
+variants=${BW_EXT4_VARIANTS:-"ext4 ext4-1k ext4-old ext4-nocsum ext4-inline ext4-metabg ext3 ext2"}
 for v in $variants; do
   case $v in
     ext4)        run_variant ext4 -b 4096;;
     ext4-1k)     run_variant ext4-1k -b 1024;;
     ext4-old)    run_variant ext4-old -O ^64bit,^flex_bg,^metadata_csum;;
     ext4-nocsum) run_variant ext4-nocsum -O ^metadata_csum,^huge_file;;
+    ext4-inline) run_variant ext4-inline -O inline_data;;
+    ext4-metabg) run_variant ext4-metabg -O meta_bg,^resize_inode;;
     ext3)        run_variant ext3 -t ext3;;
     ext2)        run_variant ext2 -t ext2;;
   esac

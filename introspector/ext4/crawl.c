@@ -138,6 +138,7 @@ crawl_inodes (struct ext4fs *fs,
     if (EXT2_GOOD_OLD_INODE_SIZE + (size_t) in.i_extra_isize > fs->isz)
       in.i_extra_isize = 0;
     attrs_decode (fs, &in, &a);
+    attrs_inline (fs, ino, &in, &a);
     if (ino == fs->journal_ino && ino != 0 && !watched (fs, ino)) {
       r = model_add_inode (&fs->m, ino, &a);
       blocks_reload (fs, r, &in);

@@ -30,8 +30,10 @@ entry_cb (ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset,
   unsigned len = ext2fs_dirent_name_len (d);
 
   (void) dir; (void) offset; (void) blocksize; (void) buf;
+  /* Inline directories report "." and ".." as ordinary entries. */
   if (entry == DIRENT_DOT_FILE || entry == DIRENT_DOT_DOT_FILE ||
-      d->inode == 0 || len == 0)
+      d->inode == 0 || len == 0 || (len == 1 && d->name[0] == '.') ||
+      (len == 2 && d->name[0] == '.' && d->name[1] == '.'))
     return 0;
   if (l->n == MAX_ENTRIES) {
     w->full = true;

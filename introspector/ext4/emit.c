@@ -58,8 +58,8 @@ queue_write (struct ext4fs *fs, uint32_t ino, uint64_t file_off, uint64_t len,
   if (fs->nwq) {
     q = &fs->wq[fs->nwq - 1];
     if (q->ino == ino && q->file_off + q->len == file_off &&
-        (disk_off == ZERO_WRITE ? q->disk_off == ZERO_WRITE
-                                : q->disk_off + q->len == disk_off) &&
+        (disk_off >= INLINE_WRITE ? q->disk_off == disk_off
+                                  : q->disk_off + q->len == disk_off) &&
         q->len + len <= WRITE_EVENT_MAX) {
       q->len += len;
       if (seq > q->seq)
@@ -90,7 +90,7 @@ still_owned (const struct ext4fs *fs, const struct queued_write *q)
   uint64_t blk = q->disk_off / fs->bs;
   const struct bm_node *n;
 
-  if (q->disk_off == ZERO_WRITE)
+  if (q->disk_off == ZERO_WRITE || q->disk_off == INLINE_WRITE)
     return true;
   n = bm_find (&fs->m.owners, blk);
 
@@ -110,10 +110,22 @@ emit_write (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf,
   const struct inode_rec *r = model_inode (&fs->m, q->ino);
   uint64_t len = q->len;
 
+  ssize_t inl = -1;
+
   if (q->file_off >= r->a.size)
     return 0;
   if (len > r->a.size - q->file_off)
     len = r->a.size - q->file_off;
+  if (q->disk_off == INLINE_WRITE) {
+    struct ext2_inode_large in;
+    if (inode_read (fs, q->ino, &in) == 0)
+      inl = inline_read (fs, q->ino, &in, buf);
+    if (inl < 0 || q->file_off >= (uint64_t) inl)
+      return len;             /* no longer inline: its blocks tell */
+    memmove (buf, buf + q->file_off, inl - q->file_off);
+    if (len > inl - q->file_off)
+      len = inl - q->file_off;
+  }
   for (uint64_t done = 0; done < len; ) {
     uint64_t n = len - done < WRITE_EVENT_MAX ? len - done : WRITE_EVENT_MAX;
     struct bw_event ev = {
@@ -121,7 +133,11 @@ emit_write (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf,
       .offset = q->file_off + done, .length = n, .seq = q->seq,
       .time_ns = q->time_ns,
     };
-    if (q->disk_off == ZERO_WRITE) {
+    if (q->disk_off == INLINE_WRITE) {
+      ev.data = buf + done;
+      ev.data_len = n;
+    }
+    else if (q->disk_off == ZERO_WRITE) {
       memset (buf, 0, n);
       ev.data = buf;
       ev.data_len = n;
@@ -150,6 +166,17 @@ by_file (const void *a, const void *b)
   return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* Can q be read as a continuation of p?  Both zeroes, both inline, or
+ * both on the disk at the same distance as in the file.
+ */
+static bool
+same_source (const struct queued_write *p, const struct queued_write *q)
+{
+  if (p->disk_off >= INLINE_WRITE || q->disk_off >= INLINE_WRITE)
+    return p->disk_off == q->disk_off;
+  return q->disk_off - p->disk_off == q->file_off - p->file_off;
+}
+
 /* Overlapping or touching writes of one file (the same block written
  * twice before a barrier) become one: the disk has one content now.
  */
@@ -162,9 +189,7 @@ merge_queue (struct ext4fs *fs)
   for (size_t i = 0; i < fs->nwq; i++) {
     struct queued_write *q = &fs->wq[i], *p = j ? &fs->wq[j - 1] : NULL;
     if (p && p->ino == q->ino && q->file_off <= p->file_off + p->len &&
-        (p->disk_off == ZERO_WRITE) == (q->disk_off == ZERO_WRITE) &&
-        (q->disk_off == ZERO_WRITE ||
-         q->disk_off - p->disk_off == q->file_off - p->file_off) &&
+        same_source (p, q) &&
         q->file_off + q->len - p->file_off <= WRITE_EVENT_MAX) {
       uint64_t end = q->file_off + q->len;
       if (end > p->file_off + p->len)
@@ -214,7 +239,7 @@ flush_writes (struct ext4fs *fs)
      */
     if (done < q.len && keep < HELD_MAX) {
       q.file_off += done;
-      if (q.disk_off != ZERO_WRITE)
+      if (q.disk_off < INLINE_WRITE)
         q.disk_off += done;
       q.len -= done;
       fs->wq[keep++] = q;

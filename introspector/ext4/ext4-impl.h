@@ -39,8 +39,11 @@ struct pending {
   uint64_t off, len, seq, time_ns;
 };
 
-/* A queued write of zeroes (a range whose blocks went away). */
+/* A queued write of zeroes (a range whose blocks went away), and one
+ * whose bytes live in the inode itself (inline_data).
+ */
 #define ZERO_WRITE UINT64_MAX
+#define INLINE_WRITE (UINT64_MAX - 1)
 
 /* A write event waiting for the end of the reconcile. */
 struct queued_write {
@@ -103,6 +106,14 @@ void attrs_decode (const struct ext4fs *fs, const struct ext2_inode_large *in,
                    struct attrs *a);
 bool attrs_in_use (const struct attrs *a);
 enum bw_file_type attrs_file_type (const struct attrs *a);
+/* Reads an inline_data file's bytes as the disk has them now: the
+ * length, or -1.  buf holds at least the inode size.
+ */
+ssize_t inline_read (struct ext4fs *fs, uint32_t ino,
+                     struct ext2_inode_large *in, void *buf);
+/* Fills a->inline_sum for inline_data files. */
+void attrs_inline (struct ext4fs *fs, uint32_t ino,
+                   struct ext2_inode_large *in, struct attrs *a);
 /* Reads inode ino as the disk has it now; -1 with fs->err. */
 int inode_read (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in);
 /* Decodes inode slot idx of an inode table block's raw bytes. */

@@ -125,3 +125,40 @@ inode_read (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
   inode_from_block (fs, raw, 0, in);
   return 0;
 }
+
+ssize_t
+inline_read (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in,
+             void *buf)
+{
+  size_t size = 0;
+
+  /* libext2fs reads the extended attributes by inode number. */
+  ext2fs_flush_icache (fs->fs);
+  if (!(in->i_flags & EXT4_INLINE_DATA_FL) ||
+      ext2fs_inline_data_size (fs->fs, ino, &size) || size > fs->isz)
+    return -1;
+  if (ext2fs_inline_data_get (fs->fs, ino, (struct ext2_inode *) in, buf,
+                              &size))
+    return -1;
+  return size;
+}
+
+void
+attrs_inline (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in,
+              struct attrs *a)
+{
+  uint8_t buf[EXT2_MIN_BLOCK_SIZE];
+  uint32_t sum = 2166136261u;
+  ssize_t n;
+
+  if (!(S_ISREG (in->i_mode) || S_ISDIR (in->i_mode)) ||
+      !(in->i_flags & EXT4_INLINE_DATA_FL) ||
+      fs->isz > sizeof buf)
+    return;
+  n = inline_read (fs, ino, in, buf);
+  for (ssize_t i = 0; i < n; i++) {
+    sum ^= buf[i];
+    sum *= 16777619u;
+  }
+  a->inline_sum = n >= 0 ? sum : 0;
+}

@@ -24,6 +24,7 @@ struct attrs {
   uint32_t atime_ns, mtime_ns, ctime_ns, crtime_ns;
   uint32_t dtime;
   uint32_t iblock_sum;        /* hash of i_block: the map's root changed */
+  uint32_t inline_sum;        /* hash of inline data (inline_data files) */
 };
 
 struct dentry;

@@ -147,6 +147,7 @@ scan_itable_block (struct ext4fs *fs, struct work *w, uint64_t blk,
       continue;
     inode_from_block (fs, buf, i, &in);
     attrs_decode (fs, &in, &a);
+    attrs_inline (fs, ino, &in, &a);
     used = attrs_in_use (&a);
     if (r == NULL && used)
       add_change (w, ino, CH_BORN, NULL, &a, &in);
@@ -184,6 +185,9 @@ born (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
   struct inode_rec *r = model_add_inode (&fs->m, ino, a);
 
   blocks_reload (fs, r, in);
+  /* Bytes kept in the inode itself are written with the inode. */
+  if ((in->i_flags & EXT4_INLINE_DATA_FL) && S_ISREG (a->mode) && a->size)
+    queue_write (fs, ino, 0, a->size, INLINE_WRITE, fs->seq, fs->time_ns);
   if (S_ISDIR (a->mode))
     numset_add (&fs->dirty_dirs, ino);
 }
@@ -207,6 +211,16 @@ apply_inode_changes (struct ext4fs *fs, struct work *w)
                    c->old.size != c->now.size ||
                    c->old.flags != c->now.flags;
       r->a = c->now;
+      /* Inline data: a file's bytes or a directory's entries changed in
+       * the inode itself.
+       */
+      if (c->now.inline_sum != c->old.inline_sum) {
+        if (S_ISDIR (c->now.mode))
+          numset_add (&fs->dirty_dirs, c->ino);
+        else if (c->now.size)
+          queue_write (fs, c->ino, 0, c->now.size, INLINE_WRITE, fs->seq,
+                       fs->time_ns);
+      }
       if (remap) {
         blocks_reload (fs, r, &c->in);
         if (S_ISDIR (c->now.mode))
@@ -327,6 +341,7 @@ inode_for_name (struct ext4fs *fs, uint32_t ino)
       inode_read (fs, ino, &in) == -1)
     return r;
   attrs_decode (fs, &in, &a);
+  attrs_inline (fs, ino, &in, &a);
   if (!attrs_in_use (&a))
     return NULL;
   born (fs, ino, &a, &in);
