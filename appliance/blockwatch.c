@@ -20,6 +20,11 @@ static const struct command commands[] = {
     "replay [--json] [--data=none|hash|bytes[:N]] BASE_IMAGE TRACE\n"
     "      Introspect a recorded trace against its base image and print\n"
     "      the file events (one JSON object per line with --json)." },
+  { "watch", cmd_watch,
+    "watch [--json] [--data=P] [--host H] [--vm V] [--disk N] [--once]\n"
+    "      --storage PATH unix:SOCKET\n"
+    "      The online introspector: crawl the storage, take the plugin's\n"
+    "      tap on SOCKET, print file events as they happen." },
 };
 
 static void

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,46 +17,7 @@
 
 #include "commands.h"
 #include "engine/engine.h"
-#include "event-print.h"
-
-struct printer {
-  struct bw_sink sink;
-  bool json;
-  struct bw_data_policy_cfg policy;
-  unsigned long long events;
-};
-
-static void
-print_event (struct bw_sink *s, const struct bw_event *ev)
-{
-  struct printer *p = (struct printer *) s;
-
-  p->events++;
-  if (p->json) {
-    char *line = bw_event_to_json (ev, &p->policy);
-    if (line == NULL) {
-      fprintf (stderr, "blockwatch replay: out of memory\n");
-      exit (1);
-    }
-    puts (line);
-    free (line);
-  }
-  else
-    event_print (stdout, ev);
-}
-
-static void
-log_line (void *opaque, const char *fmt, ...)
-{
-  va_list ap;
-
-  (void) opaque;
-  fprintf (stderr, "blockwatch replay: ");
-  va_start (ap, fmt);
-  vfprintf (stderr, fmt, ap);
-  va_end (ap);
-  fputc ('\n', stderr);
-}
+#include "event-sink.h"
 
 /* A sparse copy: holes stay holes, so a big mostly empty image costs
  * what it holds.
@@ -114,29 +74,6 @@ feed_item (const struct tap_item *it, void *opaque)
 }
 
 static int
-parse_policy (const char *s, struct bw_data_policy_cfg *p)
-{
-  char *end;
-
-  if (strcmp (s, "none") == 0)
-    p->policy = BW_DATA_NONE;
-  else if (strcmp (s, "hash") == 0)
-    p->policy = BW_DATA_HASH;
-  else if (strcmp (s, "bytes") == 0)
-    p->policy = BW_DATA_BYTES;
-  else if (strncmp (s, "bytes:", 6) == 0) {
-    p->policy = BW_DATA_BYTES;
-    errno = 0;
-    p->max_bytes = strtoul (s + 6, &end, 10);
-    if (errno || *end || end == s + 6)
-      return -1;
-  }
-  else
-    return -1;
-  return 0;
-}
-
-static int
 usage (void)
 {
   fprintf (stderr, "usage: blockwatch replay [--json] "
@@ -154,10 +91,7 @@ cmd_replay (int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
-  struct printer p = {
-    .sink = { .emit = print_event },
-    .policy = { .policy = BW_DATA_BYTES, .max_bytes = 4096 },
-  };
+  struct printer p;
   const char *scratch_dir = getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp";
   char scratch[4096], err[256];
   struct bw_reader *disk = NULL;
@@ -165,11 +99,12 @@ cmd_replay (int argc, char **argv)
   struct feed f = { 0 };
   int c, fd, ret = 1;
 
+  printer_init (&p, stdout);
   while ((c = getopt_long (argc, argv, "jd:s:h", opts, NULL)) != -1) {
     switch (c) {
     case 'j': p.json = true; break;
     case 'd':
-      if (parse_policy (optarg, &p.policy) == -1) {
+      if (parse_data_policy (optarg, &p.policy) == -1) {
         fprintf (stderr, "blockwatch replay: --data=%s: expected none, hash, "
                  "bytes or bytes:N\n", optarg);
         return 2;
@@ -200,7 +135,8 @@ cmd_replay (int argc, char **argv)
     goto out;
   {
     struct engine_cfg cfg = {
-      .sink = &p.sink, .apply = true, .log = log_line,
+      .sink = &p.sink, .apply = true, .log = log_stderr,
+      .opaque = (void *) "blockwatch replay",
     };
     e = engine_open (disk, &cfg, err, sizeof err);
   }

@@ -1,0 +1,223 @@
+/* blockwatch watch: the online introspector for one disk.
+ *
+ *   blockwatch watch [--json] [--data=POLICY] [--host H] [--vm V]
+ *                    [--disk NAME] [--once] --storage PATH unix:SOCKET
+ *
+ * Crawls the storage the proxy serves (a file or block device, read
+ * only), then listens for the plugin's tap (tap=unix:SOCKET) and turns
+ * its records into events on stdout.  Reads go to the storage itself,
+ * so after lost records the resync sees what the guest really wrote.
+ * Records are acknowledged as soon as the engine has taken them: it
+ * holds written data by reference (block ranges on the storage), never
+ * the bytes.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "engine/engine.h"
+#include "event-sink.h"
+#include "tap/tap-client.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal (int sig)
+{
+  stop = sig;
+}
+
+static int
+listen_unix (const char *path)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  struct stat sb;
+  int fd;
+
+  if (strlen (path) >= sizeof sa.sun_path) {
+    fprintf (stderr, "blockwatch watch: socket path too long: %s\n", path);
+    return -1;
+  }
+  strcpy (sa.sun_path, path);
+  if (lstat (path, &sb) == 0 && S_ISSOCK (sb.st_mode))
+    unlink (path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd == -1 || bind (fd, (struct sockaddr *) &sa, sizeof sa) == -1 ||
+      listen (fd, 4) == -1) {
+    fprintf (stderr, "blockwatch watch: listen on %s: %s\n", path,
+             strerror (errno));
+    if (fd >= 0)
+      close (fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* One plugin connection; -1 when the stream breaks the tap's rules. */
+static int
+serve (struct engine *e, struct printer *p, int lfd)
+{
+  char err[256];
+  struct tap_client *c = tap_client_accept (lfd, 5000, err, sizeof err);
+  int ret = 0;
+
+  if (c == NULL) {
+    fprintf (stderr, "blockwatch watch: %s\n", err);
+    return 0;
+  }
+  while (!stop) {
+    struct pollfd pfd = { .fd = tap_client_fd (c), .events = POLLIN };
+    struct tap_item it;
+    bool closed, any = false, ended = false;
+    uint64_t last = 0;
+    int r;
+
+    while ((r = tap_client_next (c, &it, err, sizeof err)) == 1) {
+      if (engine_item (e, &it, err, sizeof err) == -1) {
+        fprintf (stderr, "blockwatch watch: %s\n", err);
+        ret = -1;
+        goto out;
+      }
+      if (it.kind == TAP_ITEM_RECORD) {
+        any = true;
+        last = it.rec.seq;
+        ended |= it.rec.type == TAP_END;
+      }
+    }
+    if (r == -1) {
+      fprintf (stderr, "blockwatch watch: bad record from the plugin: %s\n",
+               err);
+      ret = -1;
+      break;
+    }
+    fflush (p->out);
+    if (any && tap_client_ack (c, last) == -1)
+      break;
+    if (ended)
+      break;
+    if (poll (&pfd, 1, -1) == -1)
+      continue;
+    if (tap_client_receive (c, &closed, err, sizeof err) == -1) {
+      if (!closed)
+        fprintf (stderr, "blockwatch watch: %s\n", err);
+      break;
+    }
+  }
+ out:
+  tap_client_close (c);
+  return ret;
+}
+
+static int
+usage (void)
+{
+  fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
+           " [--host H] [--vm V] [--disk NAME] [--once] --storage PATH "
+           "unix:SOCKET\n");
+  return 2;
+}
+
+int
+cmd_watch (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    { "json", no_argument, NULL, 'j' },
+    { "data", required_argument, NULL, 'd' },
+    { "host", required_argument, NULL, 'H' },
+    { "vm", required_argument, NULL, 'V' },
+    { "disk", required_argument, NULL, 'D' },
+    { "storage", required_argument, NULL, 's' },
+    { "once", no_argument, NULL, '1' },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct printer p;
+  struct engine_cfg cfg = {
+    .log = log_stderr, .opaque = (void *) "blockwatch watch",
+  };
+  struct sigaction sa = { .sa_handler = on_signal };
+  const char *storage = NULL;
+  struct bw_reader *disk;
+  struct engine *e;
+  char err[256];
+  bool once = false;
+  int c, lfd, ret = 0;
+
+  printer_init (&p, stdout);
+  while ((c = getopt_long (argc, argv, "jd:H:V:D:s:1h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'j': p.json = true; break;
+    case 'd':
+      if (parse_data_policy (optarg, &p.policy) == -1) {
+        fprintf (stderr, "blockwatch watch: --data=%s: expected none, hash, "
+                 "bytes or bytes:N\n", optarg);
+        return 2;
+      }
+      break;
+    case 'H': cfg.host = optarg; break;
+    case 'V': cfg.vm = optarg; break;
+    case 'D': cfg.disk = optarg; break;
+    case 's': storage = optarg; break;
+    case '1': once = true; break;
+    case 'h': usage (); return 0;
+    default: return usage ();
+    }
+  }
+  if (storage == NULL || optind != argc - 1 ||
+      strncmp (argv[optind], "unix:", 5) != 0)
+    return usage ();
+
+  disk = bw_reader_open_file (storage, false, err, sizeof err);
+  if (disk == NULL) {
+    fprintf (stderr, "blockwatch watch: %s\n", err);
+    return 1;
+  }
+  cfg.sink = &p.sink;
+  e = engine_open (disk, &cfg, err, sizeof err);
+  if (e == NULL) {
+    fprintf (stderr, "blockwatch watch: %s\n", err);
+    bw_reader_close (disk);
+    return 1;
+  }
+  lfd = listen_unix (argv[optind] + 5);
+  if (lfd == -1) {
+    engine_close (e);
+    bw_reader_close (disk);
+    return 1;
+  }
+  /* No SA_RESTART: a signal must interrupt poll. */
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  signal (SIGPIPE, SIG_IGN);
+  fprintf (stderr, "blockwatch watch: ready on %s\n", argv[optind] + 5);
+
+  while (!stop) {
+    struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+    if (poll (&pfd, 1, -1) != 1)
+      continue;
+    if (serve (e, &p, lfd) == -1) {
+      ret = 3;
+      break;
+    }
+    if (once)
+      break;
+  }
+  engine_finish (e);
+  fflush (stdout);
+  fprintf (stderr, "blockwatch watch: %llu events\n", p.events);
+  close (lfd);
+  unlink (argv[optind] + 5);
+  engine_close (e);
+  bw_reader_close (disk);
+  return ret;
+}

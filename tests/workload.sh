@@ -1,0 +1,48 @@
+# The file-system workload the introspector tests run through the real
+# kernel driver: every kind of change an event describes.  Sourced.
+
+workload() {   # workload MOUNTPOINT
+  local m=$1 i
+  mkdir -p "$m/etc" "$m/var/log" "$m/home/u/docs" "$m/tmp"
+  for i in $(seq 20); do echo "setting $i = $RANDOM" > "$m/etc/conf$i"; done
+  head -c 300000 /dev/urandom > "$m/home/u/blob"
+  sync
+  # appends, overwrites, truncation and regrowth
+  for i in $(seq 50); do echo "line $i" >> "$m/var/log/app.log"; done
+  printf 'XXXX' | dd of="$m/home/u/blob" bs=1 seek=1000 conv=notrunc status=none
+  truncate -s 100000 "$m/home/u/blob"
+  truncate -s 120000 "$m/home/u/blob"
+  truncate -s 5000 "$m/etc/conf3"
+  sync
+  # renames within and across directories, save-by-rename, links
+  mv "$m/etc/conf1" "$m/etc/conf1.old"
+  mv "$m/etc/conf2" "$m/home/u/docs/conf2"
+  echo "new version" > "$m/etc/conf4.tmp" && mv "$m/etc/conf4.tmp" "$m/etc/conf4"
+  ln "$m/etc/conf5" "$m/home/u/conf5.hard"
+  ln -s ../etc/conf6 "$m/tmp/conf6.link"
+  ln -s "$(printf 'x%.0s' $(seq 100))" "$m/tmp/long.link"
+  mkdir "$m/tmp/gone"; rmdir "$m/tmp/gone"
+  sync
+  # ownership, permissions, times
+  chmod 600 "$m/etc/conf7"
+  chown 1234:5678 "$m/etc/conf8"
+  chown 70000:80000 "$m/etc/conf9"
+  touch -d '2001-02-03 04:05:06.123456789' "$m/etc/conf10"
+  sync
+  # a large, fragmented file: extent tree of depth >= 1
+  for i in $(seq 0 2 400); do
+    dd if=/dev/urandom of="$m/home/u/frag" bs=4k seek=$i count=1 conv=notrunc status=none
+  done
+  # preallocated (unwritten) extents, partly written; a sparse file
+  fallocate -l 1M "$m/home/u/prealloc" 2>/dev/null || truncate -s 1M "$m/home/u/prealloc"  # ext2/3: no extents
+  printf 'written into an unwritten extent' | dd of="$m/home/u/prealloc" bs=1 seek=5000 conv=notrunc status=none
+  dd if=/dev/urandom of="$m/home/u/sparse" bs=4k seek=300 count=2 status=none
+  # many files in one directory (htree), then deletes and inode reuse
+  mkdir "$m/many"
+  for i in $(seq 1500); do echo "$i" > "$m/many/file-$i"; done
+  sync
+  rm -f "$m"/many/file-1?? "$m/etc/conf11" "$m/etc/conf12"
+  for i in $(seq 30); do echo "reuse $i" > "$m/tmp/reuse-$i"; done
+  sync
+}
+
