@@ -1,12 +1,11 @@
 #!/bin/bash
 # make demo: a fresh ext4 disk image behind the blockwatch proxy, a real
 # Linux ext4 mount on it (nbdfuse + loop), a small scripted workload, and
-# the tap's live stream of acknowledged writes on screen.  Ctrl-C, or
-# DEMO_SECONDS (default 30), ends it; everything is torn down and the
-# trace is checked against the final image.
+# the introspector's live file events on screen (blockwatch watch on the
+# plugin's tap).  Ctrl-C, or DEMO_SECONDS (default 30), ends it;
+# everything is torn down and the file system checked.
 #
-# This is the data-path demo; the file-event pipeline (introspector,
-# MQTT) plugs into the same tap socket as it lands.
+# The MQTT bridge and the appliance daemon plug in here as they land.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$top/build}
@@ -34,14 +33,8 @@ cleanup() {
   [ -n "$RECV" ] && kill "$RECV" 2>/dev/null
   echo
   echo "== teardown done"
-  if [ -s "$W/trace.bw" ]; then
-    e2fsck -fn "$W/disk.img" >/dev/null 2>&1 && echo "   e2fsck -fn disk.img: clean"
-    "$BW" trace check "$W/trace.bw" | sed 's/^/   /'
-    cp --sparse=always "$W/base.img" "$W/replay.img"
-    "$BW" trace apply "$W/trace.bw" "$W/replay.img" >/dev/null 2>&1 &&
-      cmp -s "$W/replay.img" "$W/disk.img" &&
-      echo "   replaying the trace onto the initial image gives the final image, byte for byte"
-  fi
+  e2fsck -fn "$W/disk.img" >/dev/null 2>&1 && echo "   e2fsck -fn disk.img: clean"
+  grep -h "events$" "$W/watch.err" 2>/dev/null | sed 's/^/   /'
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -52,14 +45,14 @@ step() { printf '\n\033[1;34mguest$ %s\033[0m\n' "$*"; }
 echo "== blockwatch proxy demo (work dir $W)"
 truncate -s 256M "$W/disk.img"
 mkfs.ext4 -q -F -b 4096 -L demo "$W/disk.img"
-cp --sparse=always "$W/disk.img" "$W/base.img"
 mkdir "$W/fuse" "$W/mnt"
 
-# The consumer: prints every record it receives and keeps a trace.
-"$BW" tap-recv --once --print --record "$W/trace.bw" "unix:$W/tap.sock" \
-  2>"$W/recv.err" > >(sed -u 's/^/  tap │ /') &
+# The introspector: crawls the disk, then turns the tap into events.
+"$BW" watch --once --host demo --vm demo-vm --disk demo-disk \
+  --storage "$W/disk.img" "unix:$W/tap.sock" \
+  2>"$W/watch.err" > >(sed -u 's/^/  event │ /') &
 RECV=$!
-for _ in $(seq 50); do [ -S "$W/tap.sock" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -S "$W/tap.sock" ] && break; sleep 0.1; done
 
 nbdkit -f -U "$W/nbd.sock" -P "$W/nbdkit.pid" "$PLUGIN" "$W/disk.img" \
   tap=unix:"$W/tap.sock" disk-id=demo-disk 2>"$W/nbdkit.log" &
