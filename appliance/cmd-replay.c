@@ -136,6 +136,7 @@ cmd_replay (int argc, char **argv)
   {
     struct engine_cfg cfg = {
       .sink = &p.sink, .apply = true, .log = log_stderr,
+      .data_max = data_needed (&p.policy),
       .opaque = (void *) "blockwatch replay",
     };
     e = engine_open (disk, &cfg, err, sizeof err);

@@ -183,6 +183,7 @@ cmd_watch (int argc, char **argv)
     return 1;
   }
   cfg.sink = &p.sink;
+  cfg.data_max = data_needed (&p.policy);
   e = engine_open (disk, &cfg, err, sizeof err);
   if (e == NULL) {
     fprintf (stderr, "blockwatch watch: %s\n", err);

@@ -60,6 +60,18 @@ parse_data_policy (const char *s, struct bw_data_policy_cfg *p)
   return 0;
 }
 
+uint64_t
+data_needed (const struct bw_data_policy_cfg *p)
+{
+  switch (p->policy) {
+  case BW_DATA_NONE: return 0;
+  case BW_DATA_HASH: return UINT64_MAX;
+  /* one more than shown, so that the JSON can say it was cut */
+  case BW_DATA_BYTES: return p->max_bytes + 1;
+  }
+  return 0;
+}
+
 void
 log_stderr (void *prefix, const char *fmt, ...)
 {

@@ -20,6 +20,8 @@ struct printer {
 void printer_init (struct printer *p, FILE *out);
 /* --data=none|hash|bytes|bytes:N; -1 if s is none of these. */
 int parse_data_policy (const char *s, struct bw_data_policy_cfg *p);
+/* How many bytes of write data the policy needs (engine_cfg.data_max). */
+uint64_t data_needed (const struct bw_data_policy_cfg *p);
 /* The log callback of the engine: a line on stderr with a prefix. */
 void log_stderr (void *prefix, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));

@@ -82,6 +82,7 @@ watch (struct engine *e, int number, uint64_t start, uint64_t size)
   struct ext4_emit em = {
     .sink = e->cfg.sink, .host = e->cfg.host, .vm = e->cfg.vm,
     .disk = e->cfg.disk, .part = number, .next_id = &e->next_id,
+    .data_max = e->cfg.data_max,
   };
   char err[256];
 

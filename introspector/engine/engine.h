@@ -28,6 +28,10 @@ struct engine_cfg {
   void (*log) (void *opaque, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
   void *opaque;
+  /* How many bytes of each write event's data the sink wants: 0 for
+   * none, UINT64_MAX for all.  Data not wanted is not read.
+   */
+  uint64_t data_max;
 };
 
 struct engine;

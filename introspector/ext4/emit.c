@@ -133,19 +133,23 @@ emit_write (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf,
       .offset = q->file_off + done, .length = n, .seq = q->seq,
       .time_ns = q->time_ns,
     };
-    if (q->disk_off == INLINE_WRITE) {
+    /* Only what the data policy will use is read. */
+    uint64_t want = n < fs->em.data_max ? n : fs->em.data_max;
+    if (want == 0)
+      ;
+    else if (q->disk_off == INLINE_WRITE) {
       ev.data = buf + done;
-      ev.data_len = n;
+      ev.data_len = want;
     }
     else if (q->disk_off == ZERO_WRITE) {
-      memset (buf, 0, n);
+      memset (buf, 0, want);
       ev.data = buf;
-      ev.data_len = n;
+      ev.data_len = want;
     }
-    else if (bw_pread (fs->view, buf, n, q->disk_off + done, fs->err,
+    else if (bw_pread (fs->view, buf, want, q->disk_off + done, fs->err,
                        sizeof fs->err) == 0) {
       ev.data = buf;
-      ev.data_len = n;
+      ev.data_len = want;
     }
     fs->stats.data_bytes_seen += n;
     emit_event (fs, &ev);

@@ -30,6 +30,8 @@ struct ext4_emit {
   const char *host, *vm, *disk;
   int part;                   /* partition number, 0 = whole disk */
   uint64_t *next_id;          /* shared counter: ids unique per emitter */
+  uint64_t data_max;          /* bytes of written data to read per write
+                               * event (the data policy's need) */
 };
 
 /* True if the reader holds an ext2/3/4 superblock (magic at 1080). */
