@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "engine/engine.h"
+#include "ext4/ext4.h"
 #include "event-sink.h"
 
 /* A sparse copy: holes stay holes, so a big mostly empty image costs
@@ -62,6 +64,7 @@ copy_sparse (const char *from, int out, char *err, size_t errlen)
 
 struct feed {
   struct engine *e;
+  unsigned long long records, write_bytes;
   char err[256];
 };
 
@@ -70,7 +73,35 @@ feed_item (const struct tap_item *it, void *opaque)
 {
   struct feed *f = opaque;
 
+  if (it->kind == TAP_ITEM_RECORD) {
+    f->records++;
+    if (it->rec.type == TAP_WRITE)
+      f->write_bytes += it->rec.length;
+  }
   return engine_item (f->e, it, f->err, sizeof f->err);
+}
+
+/* Machine-readable numbers for benchmarks: key=value on stderr. */
+static void
+print_stats (struct engine *e, const struct feed *f)
+{
+  struct ext4_stats st;
+  struct rusage ru;
+
+  engine_stats (e, &st);
+  getrusage (RUSAGE_SELF, &ru);
+  fprintf (stderr, "stats: records=%llu write_bytes=%llu data_bytes_reported=%llu "
+           "metadata_diffed=%llu inodes=%llu names=%llu extents=%llu "
+           "model_bytes=%llu cpu_s=%.3f maxrss_kb=%ld\n",
+           f->records, f->write_bytes,
+           (unsigned long long) st.data_bytes_seen,
+           (unsigned long long) st.metadata_blocks_diffed,
+           (unsigned long long) st.inodes, (unsigned long long) st.names,
+           (unsigned long long) st.extents,
+           (unsigned long long) st.model_bytes,
+           ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
+           ru.ru_maxrss);
 }
 
 static int
@@ -88,6 +119,7 @@ cmd_replay (int argc, char **argv)
     { "json", no_argument, NULL, 'j' },
     { "data", required_argument, NULL, 'd' },
     { "scratch", required_argument, NULL, 's' },
+    { "stats", no_argument, NULL, 'S' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -97,10 +129,11 @@ cmd_replay (int argc, char **argv)
   struct bw_reader *disk = NULL;
   struct engine *e = NULL;
   struct feed f = { 0 };
+  bool stats = false;
   int c, fd, ret = 1;
 
   printer_init (&p, stdout);
-  while ((c = getopt_long (argc, argv, "jd:s:h", opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "jd:s:Sh", opts, NULL)) != -1) {
     switch (c) {
     case 'j': p.json = true; break;
     case 'd':
@@ -111,6 +144,7 @@ cmd_replay (int argc, char **argv)
       }
       break;
     case 's': scratch_dir = optarg; break;
+    case 'S': stats = true; break;
     case 'h': usage (); return 0;
     default: return usage ();
     }
@@ -152,6 +186,8 @@ cmd_replay (int argc, char **argv)
   engine_finish (e);
   fflush (stdout);
   fprintf (stderr, "blockwatch replay: %llu events\n", p.events);
+  if (stats)
+    print_stats (e, &f);
   ret = 0;
 
  out:

@@ -172,6 +172,26 @@ engine_filesystems (const struct engine *e)
   return n;
 }
 
+void
+engine_stats (const struct engine *e, struct ext4_stats *sum)
+{
+  memset (sum, 0, sizeof *sum);
+  for (int i = 0; i < e->nw; i++) {
+    struct ext4_stats st;
+    if (e->w[i].fs == NULL)
+      continue;
+    ext4_get_stats (e->w[i].fs, &st);
+    sum->inodes += st.inodes;
+    sum->names += st.names;
+    sum->extents += st.extents;
+    sum->gap_ranges += st.gap_ranges;
+    sum->model_bytes += st.model_bytes;
+    sum->data_bytes_seen += st.data_bytes_seen;
+    sum->metadata_blocks_diffed += st.metadata_blocks_diffed;
+    sum->held_dropped += st.held_dropped;
+  }
+}
+
 static bool
 same_table (const struct part_table_info *a, const struct part_table_info *b)
 {

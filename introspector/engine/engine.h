@@ -51,4 +51,8 @@ void engine_close (struct engine *e);
 /* How many file systems are watched. */
 int engine_filesystems (const struct engine *e);
 
+/* Totals over the watched file systems (benchmarks, logs). */
+struct ext4_stats;
+void engine_stats (const struct engine *e, struct ext4_stats *sum);
+
 #endif /* BLOCKWATCH_ENGINE_H */
