@@ -70,7 +70,9 @@ require_loop() {
 # Sanitized builds: nbdkit itself is not instrumented, so the ASan
 # runtime has to be loaded first for our plugin to run inside it, and
 # initialized early (tests/preload/asan-early-init.c says why).
-if ldd "$PLUGIN" 2>/dev/null | grep -q libasan; then
+# Not grep -q: under pipefail, grep leaving early can SIGPIPE ldd and
+# make the test fail (seen in CI).
+if ldd "$PLUGIN" 2>/dev/null | grep libasan >/dev/null; then
   BW_SAN=1
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
