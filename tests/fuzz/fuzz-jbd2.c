@@ -1,0 +1,135 @@
+/* libFuzzer target: arbitrary bytes as a jbd2 journal.
+ *
+ * The first byte is flags: bit 0 has every block that looks like a
+ * journal superblock, descriptor, revoke or commit block get a correct
+ * checksum before the log is read, so the fuzzer gets past the checksums
+ * into the tags, counts and sequence numbers instead of only ever
+ * testing the crc.  The rest is the journal, in 1 KiB blocks, block 0
+ * its superblock.  The follower reads the log, applies what it finds to
+ * an overlay, re-reads the superblock (tail moves, emptied log) and
+ * reads the log again; then the overlay's view is read end to end.
+ * Any crash, sanitizer report or hang is a bug.
+ */
+
+#include <endian.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ext2fs/ext2fs.h>
+
+#include "disk/reader-mem.h"
+#include "jbd2/log.h"
+
+#define BS 1024
+#define FS_BLOCKS 32768       /* the file system the tags point into */
+#define READ_BACK 1024        /* blocks of the view read at the end */
+
+struct journal {
+  const uint8_t *blocks;
+  size_t n;
+};
+
+static int
+read_jblk (void *opaque, uint32_t jblk, uint8_t *buf)
+{
+  const struct journal *j = opaque;
+
+  if (jblk >= j->n)
+    return -1;
+  memcpy (buf, j->blocks + (size_t) jblk * BS, BS);
+  return 0;
+}
+
+static uint32_t
+be32 (const uint8_t *p)
+{
+  uint32_t v;
+
+  memcpy (&v, p, 4);
+  return be32toh (v);
+}
+
+static void
+put_be32 (uint8_t *p, uint32_t v)
+{
+  v = htobe32 (v);
+  memcpy (p, &v, 4);
+}
+
+/* Correct checksums where the block's header asks for them, with the
+ * seed of the UUID in block 0 (the superblock's own checksum first).
+ */
+static void
+fix_checksums (uint8_t *j, size_t n)
+{
+  uint32_t seed;
+
+  if (n == 0)
+    return;
+  put_be32 (j + 0xfc, 0);
+  put_be32 (j + 0xfc, ext2fs_crc32c_le (~0u, j, 1024));
+  seed = ext2fs_crc32c_le (~0u, j + 0x30, 16);
+  for (size_t i = 1; i < n; i++) {
+    uint8_t *b = j + i * BS;
+    if (be32 (b) != JBD2_MAGIC)
+      continue;
+    switch (be32 (b + 4)) {
+    case JBD2_DESCRIPTOR_BLOCK:
+    case JBD2_REVOKE_BLOCK:
+      put_be32 (b + BS - 4, 0);
+      put_be32 (b + BS - 4, ext2fs_crc32c_le (seed, b, BS));
+      break;
+    case JBD2_COMMIT_BLOCK:
+      put_be32 (b + 0x10, 0);
+      put_be32 (b + 0x10, ext2fs_crc32c_le (seed, b, BS));
+      break;
+    }
+  }
+}
+
+static void
+ignore (void *opaque, const struct jbd2_txn *t, const uint64_t *changed,
+        size_t n)
+{
+  (void) opaque; (void) t; (void) changed; (void) n;
+}
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  static uint8_t fsbuf[FS_BLOCKS * BS];
+  struct journal j;
+  struct bw_reader *fs;
+  struct overlay *ov;
+  struct jbd2_log log;
+  uint8_t *copy, buf[BS];
+  char err[256];
+
+  if (size < 1 + BS)
+    return 0;
+  j.n = (size - 1) / BS;
+  copy = malloc (j.n * BS);
+  if (copy == NULL)
+    return 0;
+  memcpy (copy, data + 1, j.n * BS);
+  if (data[0] & 1)
+    fix_checksums (copy, j.n);
+  j.blocks = copy;
+  fs = bw_reader_open_memory (fsbuf, sizeof fsbuf, 512, err, sizeof err);
+  ov = overlay_new (fs, BS);
+  if (jbd2_log_open (&log, BS, FS_BLOCKS, read_jblk, &j, ov, err,
+                     sizeof err) == 0) {
+    jbd2_log_advance (&log, ignore, NULL, err, sizeof err);
+    jbd2_log_super (&log, err, sizeof err);
+    jbd2_log_advance (&log, ignore, NULL, err, sizeof err);
+    for (uint64_t b = 0; b < READ_BACK; b++)
+      bw_pread (overlay_view (ov), buf, BS, b * BS, err, sizeof err);
+    jbd2_log_close (&log);
+  }
+  overlay_free (ov);
+  bw_reader_close (fs);
+  free (copy);
+  return 0;
+}
