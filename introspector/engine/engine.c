@@ -82,7 +82,8 @@ watch (struct engine *e, int number, uint64_t start, uint64_t size)
   struct ext4_emit em = {
     .sink = e->cfg.sink, .host = e->cfg.host, .vm = e->cfg.vm,
     .disk = e->cfg.disk, .part = number, .next_id = &e->next_id,
-    .data_max = e->cfg.data_max,
+    .data_max = e->cfg.data_max, .log = e->cfg.log,
+    .log_opaque = e->cfg.opaque,
   };
   char err[256];
 
@@ -189,6 +190,9 @@ engine_stats (const struct engine *e, struct ext4_stats *sum)
     sum->data_bytes_seen += st.data_bytes_seen;
     sum->metadata_blocks_diffed += st.metadata_blocks_diffed;
     sum->held_dropped += st.held_dropped;
+    sum->journal_txns += st.journal_txns;
+    sum->journal_blocks += st.journal_blocks;
+    sum->journal_images += st.journal_images;
   }
 }
 

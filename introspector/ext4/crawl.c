@@ -193,15 +193,24 @@ ext4_open (struct bw_reader *view, const struct ext4_emit *em,
     snprintf (err, errlen, "out of memory");
     return NULL;
   }
-  fs->view = view;
+  fs->disk = fs->view = view;
   fs->em = *em;
   model_init (&fs->m);
   if (!ext4_probe (view)) {
     snprintf (err, errlen, "no ext2/3/4 superblock");
     goto fail;
   }
-  if (open_handle (fs, err, errlen) == -1 ||
-      crawl_inodes (fs, progress, opaque, err, errlen) == -1)
+  if (open_handle (fs, err, errlen) == -1 || journal_open (fs) == -1)
+    goto fail;
+  /* From now on the file system is read as the kernel sees it, with the
+   * journal's committed blocks over the disk.
+   */
+  if (fs->journal_on) {
+    fs->view = overlay_view (fs->ov);
+    if (open_handle (fs, err, errlen) == -1)
+      goto fail;
+  }
+  if (crawl_inodes (fs, progress, opaque, err, errlen) == -1)
     goto fail;
   crawl_names (fs);
   sb_facts_from (fs->fs->super, &fs->sb);
@@ -225,6 +234,7 @@ ext4_close (struct ext4fs *fs)
     return;
   if (fs->fs)
     ext2fs_close_free (&fs->fs);
+  journal_close (fs);
   model_free (&fs->m);
   numset_free (&fs->dirty_itable);
   numset_free (&fs->dirty_dirs);
@@ -243,6 +253,11 @@ ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
   st->names = fs->m.dcount;
   st->extents = fs->m.owners.nodes;
   st->gap_ranges = fs->m.gaps.nodes;
+  if (fs->journal_on) {
+    st->journal_txns = fs->log.txns;
+    st->journal_blocks = fs->log.blocks_applied;
+    st->journal_images = overlay_count (fs->ov);
+  }
   st->model_bytes = fs->m.count * (sizeof (struct inode_rec) + 16)
                     + fs->m.cap * sizeof (void *)
                     + fs->m.dcount * (sizeof (struct dentry) + 24)

@@ -9,6 +9,7 @@
 #include <ext2fs/ext2fs.h>
 
 #include "ext4.h"
+#include "jbd2/log.h"
 #include "model.h"
 
 /* Fixed metadata, by block. */
@@ -60,8 +61,16 @@ struct sb_facts {
   uint32_t incompat;
 };
 
+/* A run of the journal inode: logical blocks lblk.. at phys.. */
+struct jrun {
+  uint32_t lblk, len;
+  uint64_t phys;
+};
+
 struct ext4fs {
-  struct bw_reader *view;
+  struct bw_reader *disk;     /* the partition, as the guest wrote it */
+  struct bw_reader *view;     /* what the kernel sees: the disk, with the
+                               * journal's committed blocks over it */
   ext2_filsys fs;
   struct ext4_emit em;
   uint32_t bs;                /* block size */
@@ -82,6 +91,14 @@ struct ext4fs {
   uint64_t seq, txn, time_ns;
   struct queued_write *wq;
   size_t nwq, capwq;
+
+  /* The journal (journal.c), followed when journal_on. */
+  bool journal_on;
+  struct overlay *ov;
+  struct jbd2_log log;
+  struct jrun *jmap, *jmap_phys;  /* by logical block; by disk block */
+  size_t njmap;
+  bool jlog_written, jsb_written; /* since the log was last read */
 
   struct ext4_stats stats;
   char err[256];
@@ -133,6 +150,34 @@ struct dirent_list {
 };
 int dir_read (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in,
               struct dirent_list *out);
+
+/* note.c: marks what bytes [off, off + len) dirtied, keeps them as
+ * pending data (no journal logic: see ext4_note_write).
+ */
+void note_range (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
+                 uint64_t time_ns);
+
+/* reconcile.c: the barrier itself, with this txn. */
+void reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
+                    uint64_t time_ns);
+
+/* journal.c */
+void ext4_say (struct ext4fs *fs, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+int journal_open (struct ext4fs *fs);
+void journal_close (struct ext4fs *fs);
+/* Is blk the journal's, and which of its blocks? */
+bool journal_block (const struct ext4fs *fs, uint64_t blk, uint32_t *jblk);
+/* Does blk now hold the commit block the log waits for? */
+bool journal_commit_written (struct ext4fs *fs, uint64_t blk);
+/* blk, which has a committed image, was written home: true if with the
+ * same bytes (a checkpoint: nothing new); the image leaves either way.
+ */
+bool journal_checkpointed (struct ext4fs *fs, uint64_t blk);
+/* Reads the log (and its superblock, if written) and reconciles each
+ * newly committed transaction.
+ */
+void journal_poll (struct ext4fs *fs, uint64_t seq, uint64_t time_ns);
 
 /* emit.c */
 void emit_simple (struct ext4fs *fs, enum bw_event_type type, uint32_t ino,

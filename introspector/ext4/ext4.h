@@ -32,6 +32,10 @@ struct ext4_emit {
   uint64_t *next_id;          /* shared counter: ids unique per emitter */
   uint64_t data_max;          /* bytes of written data to read per write
                                * event (the data policy's need) */
+  /* Messages for people (what is not followed, and why). */
+  void (*log) (void *opaque, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+  void *log_opaque;
 };
 
 /* True if the reader holds an ext2/3/4 superblock (magic at 1080). */
@@ -67,6 +71,9 @@ struct ext4_stats {
   uint64_t model_bytes;       /* approximate heap use of the model */
   uint64_t data_bytes_seen, metadata_blocks_diffed;
   uint64_t held_dropped;      /* writes past EOF given up (HELD_MAX) */
+  uint64_t journal_txns;      /* transactions taken from the journal */
+  uint64_t journal_blocks;    /* blocks those applied */
+  uint64_t journal_images;    /* committed blocks not yet home: now */
 };
 void ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st);
 

@@ -38,15 +38,11 @@ add_pending (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
 }
 
 void
-ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
-                 uint64_t time_ns)
+note_range (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
+            uint64_t time_ns)
 {
   uint64_t first, last;
 
-  if (len == 0 || off >= fs->nblocks * fs->bs)
-    return;
-  if (len > fs->nblocks * fs->bs - off)
-    len = fs->nblocks * fs->bs - off;
   add_pending (fs, off, len, seq, time_ns);
   first = off / fs->bs;
   last = (off + len - 1) / fs->bs;
@@ -75,6 +71,60 @@ ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
       numset_add (&fs->dirty_maps, n->ino);
     b = n->start + n->len;
   }
+}
+
+/* With a journal, a write is one of three things, block by block: the
+ * log itself (read at its commit, never data), a checkpoint of a
+ * committed block (already reported), or anything else.
+ */
+static void
+note_journaled (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
+                uint64_t time_ns)
+{
+  uint64_t end = off + len, from = off, commit_blk = UINT64_MAX;
+
+  for (uint64_t b = off / fs->bs; b * fs->bs < end; b++) {
+    uint64_t bstart = b * fs->bs, bend = bstart + fs->bs;
+    uint32_t jblk;
+    bool skip = false;
+
+    if (journal_block (fs, b, &jblk)) {
+      if (jblk == 0)
+        fs->jsb_written = true;
+      else {
+        fs->jlog_written = true;
+        commit_blk = b;
+      }
+      skip = true;
+    }
+    else if (overlay_get (fs->ov, b))
+      skip = journal_checkpointed (fs, b);
+    if (!skip)
+      continue;
+    if (from < bstart)
+      note_range (fs, from, bstart - from, seq, time_ns);
+    from = bend < end ? bend : end;
+  }
+  if (from < end)
+    note_range (fs, from, end - from, seq, time_ns);
+  /* A commit block is the last the kernel writes of a transaction. */
+  if (fs->jsb_written ||
+      (commit_blk != UINT64_MAX && journal_commit_written (fs, commit_blk)))
+    journal_poll (fs, seq, time_ns);
+}
+
+void
+ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
+                 uint64_t time_ns)
+{
+  if (len == 0 || off >= fs->nblocks * fs->bs)
+    return;
+  if (len > fs->nblocks * fs->bs - off)
+    len = fs->nblocks * fs->bs - off;
+  if (fs->journal_on)
+    note_journaled (fs, off, len, seq, time_ns);
+  else
+    note_range (fs, off, len, seq, time_ns);
 }
 
 void

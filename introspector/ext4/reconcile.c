@@ -598,6 +598,21 @@ void
 ext4_reconcile (struct ext4fs *fs, uint64_t seq, uint64_t txn,
                 uint64_t time_ns)
 {
+  if (fs->journal_on) {
+    if (fs->jlog_written || fs->jsb_written)
+      journal_poll (fs, seq, time_ns);
+    /* What lands between two commits belongs, in the journal's time, to
+     * the transaction running then: the one committed next.
+     */
+    txn = fs->log.tid;
+  }
+  reconcile_now (fs, seq, txn, time_ns);
+}
+
+void
+reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
+               uint64_t time_ns)
+{
   struct work w = { 0 };
   struct dirent_list l = { 0 };
   bool resync = fs->full_resync;
