@@ -112,7 +112,8 @@ static int
 usage (void)
 {
   fprintf (stderr, "usage: blockwatch replay [--json] "
-           "[--data=none|hash|bytes[:N]] [--scratch DIR] BASE_IMAGE TRACE\n");
+           "[--data=none|hash|bytes[:N]] [--scratch DIR] [--stats]\n"
+           "       [--no-journal] BASE_IMAGE TRACE\n");
   return 2;
 }
 
@@ -124,6 +125,7 @@ cmd_replay (int argc, char **argv)
     { "data", required_argument, NULL, 'd' },
     { "scratch", required_argument, NULL, 's' },
     { "stats", no_argument, NULL, 'S' },
+    { "no-journal", no_argument, NULL, 'J' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -133,11 +135,11 @@ cmd_replay (int argc, char **argv)
   struct bw_reader *disk = NULL;
   struct engine *e = NULL;
   struct feed f = { 0 };
-  bool stats = false;
+  bool stats = false, no_journal = false;
   int c, fd, ret = 1;
 
   printer_init (&p, stdout);
-  while ((c = getopt_long (argc, argv, "jd:s:Sh", opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "jd:s:SJh", opts, NULL)) != -1) {
     switch (c) {
     case 'j': p.json = true; break;
     case 'd':
@@ -149,6 +151,7 @@ cmd_replay (int argc, char **argv)
       break;
     case 's': scratch_dir = optarg; break;
     case 'S': stats = true; break;
+    case 'J': no_journal = true; break;
     case 'h': usage (); return 0;
     default: return usage ();
     }
@@ -175,7 +178,7 @@ cmd_replay (int argc, char **argv)
     struct engine_cfg cfg = {
       .sink = &p.sink, .apply = true, .log = log_stderr,
       .data_max = data_needed (&p.policy),
-      .opaque = (void *) "blockwatch replay",
+      .opaque = (void *) "blockwatch replay", .no_journal = no_journal,
     };
     e = engine_open (disk, &cfg, err, sizeof err);
   }

@@ -51,7 +51,9 @@ trap 'exit 130' INT TERM
 
 register_pid() { at_exit "_stop_pid $1 $(_start_time "$1")"; }
 register_mount() { at_exit "mountpoint -q '$1' && { umount '$1' || umount -l '$1'; }"; }
-register_loop() { at_exit "losetup -d '$1'"; }
+# register_loop DEV FILE: detach DEV at exit, but only while it is still
+# FILE's: a loop detached earlier may be another test's by then.
+register_loop() { at_exit "losetup -j '$2' | grep '^$1:' >/dev/null && losetup -d '$1'"; }
 
 require() {
   local c
@@ -168,7 +170,7 @@ attach_loop() {
   wait_for 20 -f "$T/$name.fuse/nbd" || { cat "$T/$name.nbdfuse.log" >&2; fail "nbdfuse did not start"; }
   register_mount "$T/$name.fuse"
   LOOP=$(losetup -f --show "$T/$name.fuse/nbd")
-  register_loop "$LOOP"
+  register_loop "$LOOP" "$T/$name.fuse/nbd"
   eval "${name}_loop=$LOOP"
 }
 

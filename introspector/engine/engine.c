@@ -82,7 +82,8 @@ watch (struct engine *e, int number, uint64_t start, uint64_t size)
   struct ext4_emit em = {
     .sink = e->cfg.sink, .host = e->cfg.host, .vm = e->cfg.vm,
     .disk = e->cfg.disk, .part = number, .next_id = &e->next_id,
-    .data_max = e->cfg.data_max, .log = e->cfg.log,
+    .data_max = e->cfg.data_max, .no_journal = e->cfg.no_journal,
+    .log = e->cfg.log,
     .log_opaque = e->cfg.opaque,
   };
   char err[256];

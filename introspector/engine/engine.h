@@ -32,6 +32,11 @@ struct engine_cfg {
    * none, UINT64_MAX for all.  Data not wanted is not read.
    */
   uint64_t data_max;
+  /* Events from home-location writes only, not from the journal's
+   * commits (for comparison, and a way out should the journal reader
+   * ever be wrong).
+   */
+  bool no_journal;
 };
 
 struct engine;

@@ -83,6 +83,8 @@ struct ext4fs {
 
   /* Noted since the last barrier. */
   struct numset dirty_itable, dirty_dirs, dirty_maps;
+  struct numset waiting;      /* names whose inode is not in use yet */
+  size_t waiting_sorted;      /* how many of them are in order */
   struct pending *pend;
   size_t npend, cappend;
   bool sb_dirty, gdt_dirty, full_resync;

@@ -32,6 +32,7 @@ struct ext4_emit {
   uint64_t *next_id;          /* shared counter: ids unique per emitter */
   uint64_t data_max;          /* bytes of written data to read per write
                                * event (the data policy's need) */
+  bool no_journal;            /* do not follow the journal */
   /* Messages for people (what is not followed, and why). */
   void (*log) (void *opaque, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));

@@ -180,6 +180,11 @@ journal_open (struct ext4fs *fs)
 
   if (!ext2fs_has_feature_journal (sb))
     return 0;
+  if (fs->em.no_journal) {
+    ext4_say (fs, "the journal is not followed (as asked): events come "
+              "when metadata reaches its home location");
+    return 0;
+  }
   if (sb->s_journal_inum == 0 || ext2fs_has_feature_journal_dev (sb)) {
     ext4_say (fs, "the journal is on an external device, which is not "
               "followed: events come when metadata reaches its home "
@@ -199,7 +204,8 @@ journal_open (struct ext4fs *fs)
     return 0;
   }
   fs->journal_on = true;
-  if (fs->log.sb.incompat & JBD2_INCOMPAT_FAST_COMMIT)
+  if (ext2fs_has_feature_fast_commit (sb) ||
+      (fs->log.sb.incompat & JBD2_INCOMPAT_FAST_COMMIT))
     ext4_say (fs, "fast commits are not read: what a fast commit makes "
               "durable is reported at the next full commit");
   n = jbd2_log_advance (&fs->log, taken_at_open, NULL, err, sizeof err);

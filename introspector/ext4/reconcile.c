@@ -178,11 +178,56 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
   model_drop_inode (&fs->m, ino);
 }
 
+/* Names seen before their inode was in use on the disk (home writes
+ * come in any order): (ino << 32 | parent), sorted at the end of each
+ * barrier.  When the inode is born, its directories are read again.
+ */
+#define WAITING_MAX (1u << 20)
+
+static void
+wait_for_inode (struct ext4fs *fs, uint32_t ino, uint32_t parent)
+{
+  if (fs->waiting.n < WAITING_MAX)
+    numset_add (&fs->waiting, (uint64_t) ino << 32 | parent);
+}
+
+/* Marks the names waiting for ino: their directories are read again.
+ * A woken entry's parent becomes 0 (never a directory), which keeps
+ * the sorted part in order; woken entries leave at the next sort.
+ */
+static void
+wake_names (struct ext4fs *fs, uint32_t ino)
+{
+  uint64_t key = (uint64_t) ino << 32, *v = fs->waiting.v;
+  size_t lo = 0, hi = fs->waiting_sorted;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (v[mid] < key)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  for (size_t i = lo; i < fs->waiting_sorted && v[i] >> 32 == ino; i++)
+    if ((uint32_t) v[i]) {
+      numset_add (&fs->dirty_dirs, (uint32_t) v[i]);
+      v[i] = key;
+    }
+  for (size_t i = fs->waiting_sorted; i < fs->waiting.n; i++)
+    if (v[i] >> 32 == ino && (uint32_t) v[i]) {
+      numset_add (&fs->dirty_dirs, (uint32_t) v[i]);
+      v[i] = key;
+    }
+}
+
 static void
 born (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
       struct ext2_inode_large *in)
 {
   struct inode_rec *r = model_add_inode (&fs->m, ino, a);
+
+  if (fs->waiting.n)
+    wake_names (fs, ino);
 
   blocks_reload (fs, r, in);
   /* Bytes kept in the inode itself are written with the inode. */
@@ -402,6 +447,8 @@ apply_names (struct ext4fs *fs, struct work *w)
       model_remove_name (&fs->m, old);
     if (inode_for_name (fs, a->ino) == NULL) {
       a->matched = true;      /* points to nothing we know: no event */
+      if (watched (fs, a->ino))
+        wait_for_inode (fs, a->ino, a->parent);
       continue;
     }
     model_add_name (&fs->m, a->parent, a->ino, a->name, a->len);
@@ -640,8 +687,11 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
     fs->sb_dirty = false;
     check_superblock (fs);
   }
-  if (resync)
+  if (resync) {
+    numset_clear (&fs->waiting);      /* every directory is read anyway */
+    fs->waiting_sorted = 0;
     mark_everything (fs);
+  }
 
   buf = malloc (fs->bs);
   if (buf == NULL)
@@ -673,6 +723,14 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   numset_clear (&fs->dirty_itable);
   numset_clear (&fs->dirty_dirs);
   numset_clear (&fs->dirty_maps);
+  numset_sort_unique (&fs->waiting);
+  {
+    size_t k = 0;
+    for (size_t i = 0; i < fs->waiting.n; i++)
+      if ((uint32_t) fs->waiting.v[i])        /* not woken */
+        fs->waiting.v[k++] = fs->waiting.v[i];
+    fs->waiting.n = fs->waiting_sorted = k;
+  }
   for (size_t i = 0; i < w.nrm; i++)
     free (w.rm[i].path);
   free (w.rm);
