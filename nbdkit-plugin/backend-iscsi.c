@@ -39,8 +39,8 @@
 #define DEFAULT_INITIATOR   "iqn.2024-01.io.blockwatch:proxy"
 /* One WRITE SAME or UNMAP covers at most this much when the Block
  * Limits page sets no limit, so each command stays well inside
- * COMMAND_TIMEOUT_MS (iscsi-session.c) even on a target that writes
- * every block.
+ * COMMAND_TIMEOUT_MS (storage/iscsi-session.c) even on a target that
+ * writes every block.
  */
 #define DEFAULT_MAX_SAME    (256u * 1024 * 1024)
 #define LBA_STATUS_ALLOC    (8 + 16 * 128)
