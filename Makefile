@@ -26,8 +26,11 @@ endif
 OBJ      := $(BUILD)/obj
 
 TAP_SRCS    := $(wildcard nbdkit-plugin/tap/*.c)
+# How the storage is reached (URIs, the iSCSI client): the plugin's
+# backends and the introspector's readers share it.
+STORAGE_SRCS := $(wildcard nbdkit-plugin/storage/*.c)
 INTRO_SRCS  := $(wildcard introspector/*/*.c)
-PLUGIN_SRCS := $(wildcard nbdkit-plugin/*.c) $(TAP_SRCS)
+PLUGIN_SRCS := $(wildcard nbdkit-plugin/*.c) $(TAP_SRCS) $(STORAGE_SRCS)
 CLI_SRCS    := $(wildcard appliance/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
 TOOL_SRCS   := $(wildcard tests/tools/*.c)
@@ -61,7 +64,7 @@ $(OBJ)/%.o: %.c
 $(PLUGIN): $(call obj,$(PLUGIN_SRCS))
 	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 
-$(LIBBW): $(call obj,$(TAP_SRCS) $(INTRO_SRCS))
+$(LIBBW): $(call obj,$(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS))
 	rm -f $@
 	ar rcs $@ $^
 
@@ -86,7 +89,7 @@ $(PRELOAD): tests/preload/asan-early-init.c
 test-progs: all $(UNITS) $(TOOLS) $(PRELOAD)
 
 # libFuzzer targets need clang; they always carry ASan and UBSan.
-build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(INTRO_SRCS)
+build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
 	  $(shell pkg-config --cflags $(PKGS)) \

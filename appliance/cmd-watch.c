@@ -1,12 +1,13 @@
 /* blockwatch watch: the online introspector for one disk.
  *
  *   blockwatch watch [--json] [--data=POLICY] [--host H] [--vm V]
- *                    [--disk NAME] [--once] --storage PATH unix:SOCKET
+ *                    [--disk NAME] [--once] --storage URI unix:SOCKET
  *
- * Crawls the storage the proxy serves (a file or block device, read
- * only), then listens for the plugin's tap (tap=unix:SOCKET) and turns
- * its records into events on stdout.  Reads go to the storage itself,
- * so after lost records the resync sees what the guest really wrote.
+ * Crawls the storage the proxy serves, named as the plugin's backend
+ * is (a path or file:, nbd://..., iscsi://...; read only), then
+ * listens for the plugin's tap (tap=unix:SOCKET) and turns its records
+ * into events on stdout.  Reads go to the storage itself, so after
+ * lost records the resync sees what the guest really wrote.
  * Records are acknowledged as soon as the engine has taken them: it
  * holds written data by reference (block ranges on the storage), never
  * the bytes.
@@ -122,8 +123,12 @@ static int
 usage (void)
 {
   fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
-           " [--host H] [--vm V] [--disk NAME] [--once] --storage PATH "
-           "unix:SOCKET\n");
+           " [--host H] [--vm V] [--disk NAME] [--once] --storage URI "
+           "unix:SOCKET\n"
+           "  URI: the storage behind the proxy, as its backend names it: a "
+           "path or file:PATH,\n"
+           "  nbd://, nbds://, nbd+unix://, nbds+unix://, or "
+           "iscsi://[USER[%%PASSWORD]@]HOST[:PORT]/IQN/LUN\n");
   return 2;
 }
 
@@ -177,7 +182,7 @@ cmd_watch (int argc, char **argv)
       strncmp (argv[optind], "unix:", 5) != 0)
     return usage ();
 
-  disk = bw_reader_open_file (storage, false, err, sizeof err);
+  disk = bw_reader_open_uri (storage, false, err, sizeof err);
   if (disk == NULL) {
     fprintf (stderr, "blockwatch watch: %s\n", err);
     return 1;

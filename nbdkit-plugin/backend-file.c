@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "storage/storage-uri.h"
 
 static char *path;              /* absolute */
 
@@ -27,25 +28,10 @@ struct fhandle {
   bool can_zero_range;
 };
 
-static const char *
-strip_scheme (const char *uri)
-{
-  if (strncmp (uri, "file://", 7) == 0) {
-    uri += 7;
-    /* file://localhost/x and file:///x both name /x */
-    if (strncmp (uri, "localhost/", 10) == 0)
-      uri += 9;
-    return uri;
-  }
-  if (strncmp (uri, "file:", 5) == 0)
-    return uri + 5;
-  return uri;
-}
-
 static int
 file_setup (const struct backend_config *cfg, struct backend_info *info)
 {
-  const char *p = strip_scheme (cfg->uri);
+  const char *p = storage_file_path (cfg->uri);
   struct stat st;
   int fd;
 

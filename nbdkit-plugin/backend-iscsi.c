@@ -2,9 +2,10 @@
  *
  *   iscsi://[USER[%PASSWORD]@]HOST[:PORT]/TARGET-IQN/LUN
  *
- * This file probes the LUN and serves nbdkit's requests; the URI and
- * the credentials are read in iscsi-uri.c, and sessions and the SCSI
- * commands run on them are iscsi-session.c's.
+ * This file probes the LUN and serves nbdkit's requests; the URI, the
+ * credentials, sessions and the SCSI commands run on them are the
+ * iSCSI client's (storage/iscsi-client.h), which the introspector's
+ * iscsi reader shares.
  *
  * setup() logs in once before nbdkit forks to learn the LUN's size,
  * block size and provisioning (READ CAPACITY(16), the Block Limits and
@@ -30,85 +31,128 @@
 #include <iscsi/scsi-lowlevel.h>
 
 #include "backend.h"
-#include "iscsi-lun.h"
-#include "iscsi-session.h"
+#include "storage/iscsi-client.h"
 
-#define MAX_IO              (32u * 1024 * 1024)
+/* One fixed initiator name by default, so a target's ACL can admit
+ * "the blockwatch proxy" without knowing which host it runs on.
+ */
+#define DEFAULT_INITIATOR   "iqn.2024-01.io.blockwatch:proxy"
 /* One WRITE SAME or UNMAP covers at most this much when the Block
  * Limits page sets no limit, so each command stays well inside
- * COMMAND_TIMEOUT_MS (iscsi-session.c) even on a target that writes
- * every block.
+ * COMMAND_TIMEOUT_MS (storage/iscsi-session.c) even on a target that
+ * writes every block.
  */
 #define DEFAULT_MAX_SAME    (256u * 1024 * 1024)
-#define MAX_BLOCK_SIZE      65536       /* nbdkit's largest minimum */
 #define LBA_STATUS_ALLOC    (8 + 16 * 128)
 #define MODE_SENSE_WP       0x80
 #define MODE_SENSE_DPOFUA   0x10
 
-/* What setup() learnt (iscsi-lun.h). */
-struct iscsi_lun lun;
+/* The LUN served.  setup() alone writes it, so the connections'
+ * threads read it without a lock once nbdkit has forked.
+ */
+static struct {
+  struct iscsi_where where;     /* from the URI and the config */
+  uint64_t size;
+  uint32_t block_size;
+  uint32_t phys_block_size;
+  uint32_t max_io;              /* bytes per READ or WRITE */
+  uint32_t max_same_blocks;     /* blocks per WRITE SAME */
+  uint32_t max_unmap_blocks;    /* blocks per UNMAP */
+  uint32_t unmap_granularity;   /* blocks */
+  uint32_t unmap_alignment;     /* blocks */
+  bool lbpme;                   /* provisioning management: GET LBA STATUS */
+  bool lbprz;                   /* unmapped blocks read as zeroes */
+  bool lbpu;                    /* UNMAP */
+  bool lbpws;                   /* WRITE SAME(16) with the UNMAP bit */
+  bool write_protected;
+  bool fua;                     /* the FUA bit is honoured (DPOFUA) */
+} lun;
 
-static const unsigned char zero_block[MAX_BLOCK_SIZE];
+/* One NBD connection (or setup()'s probing) and its session. */
+struct ihandle {
+  struct iscsi_session s;
+  bool no_write_same;           /* the target rejected WRITE SAME(16) */
+};
+
+static int
+fail_with (int err)
+{
+  nbdkit_set_error (err);
+  errno = err;
+  return -1;
+}
+
+/* A failure of the iSCSI client (errno set), told to nbdkit. */
+static void
+report (const char *err)
+{
+  nbdkit_error ("iscsi backend: %s", err);
+  nbdkit_set_error (errno);
+}
+
+/* Runs c on h's session.  NULL after an error was reported, except
+ * that a quiet command's CHECK CONDITION is left to the caller.
+ */
+static struct scsi_task *
+cmd_run (struct ihandle *h, struct iscsi_cmd *c)
+{
+  char err[MAX_STRING_SIZE + 256];
+  struct scsi_task *task = iscsi_cmd_run (&h->s, c, err, sizeof err);
+
+  if (task == NULL && !(c->quiet && c->check_condition))
+    report (err);
+  return task;
+}
+
+static void
+cmd_report_sense (const struct ihandle *h, const struct iscsi_cmd *c)
+{
+  char err[MAX_STRING_SIZE + 256];
+
+  iscsi_cmd_describe_sense (&h->s, c, err, sizeof err);
+  nbdkit_error ("iscsi backend: %s", err);
+}
+
+static void
+session_init (struct ihandle *h, uint16_t isid_qualifier)
+{
+  h->s.where = &lun.where;
+  h->s.isid_qualifier = isid_qualifier;
+  h->s.debug = nbdkit_debug;
+}
+
+static int
+session_login (struct ihandle *h)
+{
+  char err[MAX_STRING_SIZE + 256];
+
+  if (iscsi_session_login (&h->s, err, sizeof err) == -1) {
+    report (err);
+    return -1;
+  }
+  return 0;
+}
+
+static const unsigned char zero_block[ISCSI_MAX_BLOCK];
 
 /* ---- setup: what the LUN can do ---- */
-
-static bool
-is_power_of_2 (uint32_t n)
-{
-  return n && !(n & (n - 1));
-}
 
 static int
 probe_capacity (struct ihandle *h)
 {
-  struct cmd c = { .name = "READ CAPACITY(16)",
-                   .cdb = scsi_cdb_readcapacity16 () };
-  struct scsi_task *task = cmd_run (h, &c);
-  struct scsi_readcapacity16 *rc;
-  int r = -1;
+  struct iscsi_capacity cap;
+  char err[MAX_STRING_SIZE + 256];
 
-  if (task == NULL)
+  if (iscsi_read_capacity (&h->s, &cap, err, sizeof err) == -1) {
+    report (err);
     return -1;
-  rc = scsi_datain_unmarshall (task);
-  if (rc == NULL)
-    nbdkit_error ("iscsi backend: %s: cannot parse the READ CAPACITY(16) "
-                  "answer", lun.name);
-  else if (!is_power_of_2 (rc->block_length) || rc->block_length < 512 ||
-           rc->block_length > MAX_BLOCK_SIZE ||
-           rc->returned_lba >= INT64_MAX / MAX_BLOCK_SIZE)
-    nbdkit_error ("iscsi backend: %s: unsupported geometry: %" PRIu64
-                  " blocks of %" PRIu32 " bytes", lun.name,
-                  rc->returned_lba + 1, rc->block_length);
-  else {
-    lun.block_size = rc->block_length;
-    /* Only a hint for the preferred request size. */
-    lun.phys_block_size = rc->lbppbe < 16 &&
-      ((uint64_t) rc->block_length << rc->lbppbe) <= MAX_IO
-      ? rc->block_length << rc->lbppbe : rc->block_length;
-    lun.size = (rc->returned_lba + 1) * rc->block_length;
-    lun.lbpme = rc->lbpme;
-    lun.lbprz = rc->lbprz;
-    r = 0;
   }
-  scsi_free_scsi_task (task);
-  return r;
-}
-
-/* A VPD page, unmarshalled; NULL if the LUN lacks it.  Free *task. */
-static void *
-inquire_vpd (struct ihandle *h, int page, const char *name,
-             struct scsi_task **task)
-{
-  struct cmd c = { .name = name, .cdb = scsi_cdb_inquiry (1, page, 255),
-                   .quiet = true };
-  void *data = NULL;
-
-  *task = cmd_run (h, &c);
-  if (*task)
-    data = scsi_datain_unmarshall (*task);
-  if (data == NULL)
-    nbdkit_debug ("iscsi backend: %s: no usable %s page", lun.name, name);
-  return data;
+  lun.size = cap.size;
+  lun.block_size = cap.block_size;
+  lun.phys_block_size = cap.phys_block_size;
+  lun.lbpme = cap.lbpme;
+  lun.lbprz = cap.lbprz;
+  return 0;
 }
 
 static uint32_t
@@ -126,9 +170,9 @@ probe_vpd (struct ihandle *h)
   struct scsi_inquiry_logical_block_provisioning *lbp;
   struct scsi_task *task;
 
-  bl = inquire_vpd (h, SCSI_INQUIRY_PAGECODE_BLOCK_LIMITS, "Block Limits VPD",
+  bl = iscsi_inquire_vpd (&h->s, SCSI_INQUIRY_PAGECODE_BLOCK_LIMITS, "Block Limits VPD",
                     &task);
-  lun.max_io = clamp_blocks (bl ? bl->max_xfer_len : 0, MAX_IO)
+  lun.max_io = clamp_blocks (bl ? bl->max_xfer_len : 0, ISCSI_MAX_IO)
                * lun.block_size;
   lun.max_same_blocks = clamp_blocks (bl ? bl->max_ws_len : 0,
                                       DEFAULT_MAX_SAME);
@@ -139,7 +183,7 @@ probe_vpd (struct ihandle *h)
   if (task)
     scsi_free_scsi_task (task);
 
-  lbp = inquire_vpd (h, SCSI_INQUIRY_PAGECODE_LOGICAL_BLOCK_PROVISIONING,
+  lbp = iscsi_inquire_vpd (&h->s, SCSI_INQUIRY_PAGECODE_LOGICAL_BLOCK_PROVISIONING,
                      "Logical Block Provisioning VPD", &task);
   lun.lbpu = lbp && lbp->lbpu;
   lun.lbpws = lbp && lbp->lbpws;
@@ -154,7 +198,7 @@ probe_vpd (struct ihandle *h)
 static void
 probe_mode (struct ihandle *h)
 {
-  struct cmd c = { .name = "MODE SENSE(6)", .quiet = true,
+  struct iscsi_cmd c = { .name = "MODE SENSE(6)", .quiet = true,
                    .cdb = scsi_cdb_modesense6 (1, SCSI_MODESENSE_PC_CURRENT,
                                                SCSI_MODEPAGE_RETURN_ALL_PAGES,
                                                0, 255) };
@@ -174,10 +218,21 @@ ib_setup (const struct backend_config *cfg, struct backend_info *info)
   struct ihandle h = { 0 };
   int r;
 
-  if (lun_configure (cfg) == -1)
+  char err[MAX_STRING_SIZE + 256];
+
+  if (cfg->initiator && !*cfg->initiator) {
+    nbdkit_error ("iscsi backend: initiator= must not be empty");
     return -1;
-  session_init_isids ();
-  if ((h.iscsi = session_login (0)) == NULL)
+  }
+  if (iscsi_where_parse (&lun.where, cfg->uri, cfg->user, cfg->password,
+                         cfg->initiator ? cfg->initiator : DEFAULT_INITIATOR,
+                         err, sizeof err) == -1) {
+    nbdkit_error ("iscsi backend: %s", err);
+    return -1;
+  }
+  iscsi_init_isids ();
+  session_init (&h, 0);
+  if (session_login (&h) == -1)
     return -1;
   r = probe_capacity (&h);
   if (r == 0) {
@@ -188,22 +243,18 @@ ib_setup (const struct backend_config *cfg, struct backend_info *info)
     nbdkit_debug ("iscsi backend: %s: %" PRIu64 " bytes, block %" PRIu32
                   " (physical %" PRIu32 "), max I/O %" PRIu32 ", lbpme %d "
                   "lbprz %d lbpu %d lbpws %d, write-protected %d, fua %d",
-                  lun.name, lun.size, lun.block_size, lun.phys_block_size,
+                  lun.where.name, lun.size, lun.block_size, lun.phys_block_size,
                   lun.max_io, lun.lbpme, lun.lbprz, lun.lbpu, lun.lbpws,
                   lun.write_protected, lun.fua);
   }
-  if (h.iscsi)
-    session_logout (h.iscsi);
+  iscsi_session_logout (&h.s);
   return r;
 }
 
 static void
 ib_unload (void)
 {
-  explicit_bzero (lun.password, sizeof lun.password);
-  explicit_bzero (lun.target_password, sizeof lun.target_password);
-  free (lun.name);
-  lun.name = NULL;
+  iscsi_where_clear (&lun.where);
 }
 
 /* ---- connections ---- */
@@ -218,9 +269,8 @@ ib_open (int readonly)
     nbdkit_error ("iscsi backend: calloc: %m");
     return NULL;
   }
-  h->isid_qualifier = session_next_isid_qualifier ();
-  h->iscsi = session_login (h->isid_qualifier);
-  if (h->iscsi == NULL) {
+  session_init (h, iscsi_next_isid_qualifier ());
+  if (session_login (h) == -1) {
     free (h);
     return NULL;
   }
@@ -232,8 +282,7 @@ ib_close (void *hv)
 {
   struct ihandle *h = hv;
 
-  if (h->iscsi)
-    session_logout (h->iscsi);
+  iscsi_session_logout (&h->s);
   free (h);
 }
 
@@ -353,7 +402,7 @@ static int
 ib_flush (void *hv, uint32_t flags)
 {
   /* LBA 0 and 0 blocks: the whole LUN, whatever its size. */
-  struct cmd c = { .name = "SYNCHRONIZE CACHE(10)",
+  struct iscsi_cmd c = { .name = "SYNCHRONIZE CACHE(10)",
                    .cdb = scsi_cdb_synchronizecache10 (0, 0, 0, 0) };
   struct scsi_task *task = cmd_run (hv, &c);
 
@@ -368,27 +417,16 @@ static int
 ib_pread (void *hv, void *buf, uint32_t count, uint64_t offset,
           uint32_t flags)
 {
-  struct cmd c = { .name = "READ(16)", .in = buf, .len = count,
-                   .offset = offset, .count = count };
-  struct scsi_task *task;
-  bool short_read;
+  struct ihandle *h = hv;
+  char err[MAX_STRING_SIZE + 256];
 
   (void) flags;
   if (check_io ("read", count, offset) == -1)
     return -1;
-  c.cdb = scsi_cdb_read16 (offset / lun.block_size, count, lun.block_size,
-                           0, 0, 0, 0, 0);
-  task = cmd_run (hv, &c);
-  if (task == NULL)
+  if (iscsi_read (&h->s, buf, count, offset, lun.block_size,
+                  err, sizeof err) == -1) {
+    report (err);
     return -1;
-  short_read = task->residual_status == SCSI_RESIDUAL_UNDERFLOW &&
-               task->residual > 0;
-  scsi_free_scsi_task (task);
-  if (short_read) {
-    nbdkit_error ("iscsi backend: READ(16) of %" PRIu32 " bytes at offset %"
-                  PRIu64 " on %s: the target sent less data", count, offset,
-                  lun.name);
-    return fail_with (EIO);
   }
   return 0;
 }
@@ -397,7 +435,7 @@ static int
 ib_pwrite (void *hv, const void *buf, uint32_t count, uint64_t offset,
            uint32_t flags)
 {
-  struct cmd c = { .name = "WRITE(16)", .out = buf, .len = count,
+  struct iscsi_cmd c = { .name = "WRITE(16)", .out = buf, .len = count,
                    .offset = offset, .count = count };
   struct scsi_task *task;
 
@@ -426,7 +464,7 @@ unmap_blocks (struct ihandle *h, uint64_t lba, uint32_t blocks)
 {
   /* Parameter list: an 8-byte header and one 16-byte block descriptor. */
   unsigned char list[24] = { 0 };
-  struct cmd c = { .name = "UNMAP", .out = list, .len = sizeof list,
+  struct iscsi_cmd c = { .name = "UNMAP", .out = list, .len = sizeof list,
                    .offset = lba * lun.block_size,
                    .count = (uint64_t) blocks * lun.block_size,
                    .cdb = scsi_cdb_unmap (0, 0, sizeof list) };
@@ -482,7 +520,7 @@ static int
 write_same_zero (struct ihandle *h, uint64_t lba, uint32_t blocks,
                  bool unmap)
 {
-  struct cmd c = { .name = "WRITE SAME(16)", .out = zero_block,
+  struct iscsi_cmd c = { .name = "WRITE SAME(16)", .out = zero_block,
                    .len = lun.block_size, .quiet = true,
                    .offset = lba * lun.block_size,
                    .count = (uint64_t) blocks * lun.block_size,
@@ -501,7 +539,7 @@ write_same_zero (struct ihandle *h, uint64_t lba, uint32_t blocks,
   if (c.sense.key == SCSI_SENSE_ILLEGAL_REQUEST &&
       (asc == 0x20 || asc == 0x24))
     return 1;
-  cmd_report_sense (&c);
+  cmd_report_sense (h, &c);
   return -1;
 }
 
@@ -534,7 +572,7 @@ ib_zero (void *hv, uint32_t count, uint64_t offset, uint32_t flags)
       return -1;
     if (r == 1) {
       nbdkit_debug ("iscsi backend: %s rejects WRITE SAME(16)%s; zeroing "
-                    "by writing", lun.name, unmap ? " with UNMAP" : "");
+                    "by writing", lun.where.name, unmap ? " with UNMAP" : "");
       h->no_write_same = true;
       return fail_with (ENOTSUP);
     }
@@ -582,7 +620,7 @@ ib_extents (void *hv, uint32_t count, uint64_t offset, uint32_t flags,
   const uint64_t end = offset + count;
 
   while (lba * lun.block_size < end) {
-    struct cmd c = { .name = "GET LBA STATUS",
+    struct iscsi_cmd c = { .name = "GET LBA STATUS",
                      .offset = lba * lun.block_size,
                      .count = end - lba * lun.block_size,
                      .cdb = scsi_cdb_get_lba_status (lba, LBA_STATUS_ALLOC) };
@@ -601,7 +639,7 @@ ib_extents (void *hv, uint32_t count, uint64_t offset, uint32_t flags,
       return -1;
     if (lba == start) {
       nbdkit_error ("iscsi backend: GET LBA STATUS at LBA %" PRIu64 " on %s: "
-                    "no usable descriptor in the answer", start, lun.name);
+                    "no usable descriptor in the answer", start, lun.where.name);
       return fail_with (EIO);
     }
     if (flags & NBDKIT_FLAG_REQ_ONE)

@@ -29,6 +29,7 @@
 #include <libnbd.h>
 
 #include "backend.h"
+#include "storage/storage-uri.h"
 
 static char *uri;
 static char *password;          /* from nbd://USER:PASSWORD@..., never shown */
@@ -47,31 +48,6 @@ struct request {
   struct nbdkit_extents *extents;       /* block status only */
 };
 
-/* Returns msg with every occurrence of the password replaced. */
-static char *
-scrub (char *msg)
-{
-  size_t len, n = password ? strlen (password) : 0;
-  char *out, *p, *s = msg;
-  FILE *f;
-
-  if (n == 0 || strstr (msg, password) == NULL)
-    return msg;
-  f = open_memstream (&out, &len);
-  if (f == NULL)
-    return msg;
-  while ((p = strstr (s, password)) != NULL) {
-    fwrite (s, 1, p - s, f);
-    fputs ("***", f);
-    s = p + n;
-  }
-  fputs (s, f);
-  if (fclose (f) != 0)
-    return msg;
-  free (msg);
-  return out;
-}
-
 /* nbdkit_error with the backend's name in front and the password out:
  * libnbd quotes the URI in some of its messages.
  */
@@ -89,28 +65,9 @@ upstream_error (const char *fmt, ...)
     nbdkit_error ("nbd backend: out of memory formatting an error");
     return;
   }
-  msg = scrub (msg);
+  msg = storage_scrub (msg, password);
   nbdkit_error ("nbd backend: %s", msg);
   free (msg);
-}
-
-/* The password in the URI's authority (USER:PASSWORD@HOST), or NULL. */
-static char *
-find_password (const char *u)
-{
-  const char *auth = strstr (u, "://"), *end, *at, *colon;
-
-  if (auth == NULL)
-    return NULL;
-  auth += 3;
-  end = auth + strcspn (auth, "/?#");
-  at = memrchr (auth, '@', end - auth);
-  if (at == NULL)
-    return NULL;
-  colon = memchr (auth, ':', at - auth);
-  if (colon == NULL || colon + 1 == at)
-    return NULL;
-  return strndup (colon + 1, at - colon - 1);
 }
 
 /* A connected handle with base:allocation requested, or NULL with the
@@ -153,7 +110,7 @@ upstream_setup (const struct backend_config *cfg, struct backend_info *info)
   free (uri);
   free (password);
   uri = strdup (cfg->uri);
-  password = find_password (cfg->uri);
+  password = storage_uri_password (cfg->uri);
   if (uri == NULL) {
     nbdkit_error ("nbd backend: strdup: %m");
     return -1;

@@ -1,41 +1,27 @@
 /* Chooses the backend from the URI's scheme. */
 
-#include <stdbool.h>
-#include <string.h>
+#include <stddef.h>
 
 #include "backend.h"
-
-static bool
-has_scheme (const char *uri, const char *scheme)
-{
-  size_t n = strlen (scheme);
-
-  return strncmp (uri, scheme, n) == 0 && uri[n] == ':';
-}
+#include "storage/storage-uri.h"
 
 const struct backend *
 backend_for_uri (const char *uri)
 {
-  const char *colon = strchr (uri, ':');
-  const char *slash = strchr (uri, '/');
-
-  if (*uri == '\0') {
+  switch (storage_kind (uri)) {
+  case STORAGE_EMPTY:
     nbdkit_error ("empty backend URI");
     return NULL;
-  }
-  /* No scheme (or a colon only after the first slash, as in
-   * ./a:b.img): a plain path.
-   */
-  if (colon == NULL || (slash && slash < colon) || has_scheme (uri, "file"))
+  case STORAGE_FILE:
     return &backend_file;
-  if (has_scheme (uri, "nbd") || has_scheme (uri, "nbds") ||
-      has_scheme (uri, "nbd+unix") || has_scheme (uri, "nbds+unix") ||
-      has_scheme (uri, "nbd+vsock") || has_scheme (uri, "nbds+vsock"))
+  case STORAGE_NBD:
     return &backend_nbd;
-  if (has_scheme (uri, "iscsi"))
+  case STORAGE_ISCSI:
     return &backend_iscsi;
-  nbdkit_error ("backend URI '%s': unknown scheme '%.*s' (use a path, file:, "
-                "nbd://, nbds://, nbd+unix://, nbds+unix:// or iscsi://)",
-                uri, (int) (colon - uri), uri);
+  case STORAGE_UNKNOWN:
+    break;
+  }
+  nbdkit_error ("backend URI '%s': unknown scheme '%.*s' (use "
+                STORAGE_URI_FORMS ")", uri, storage_scheme_len (uri), uri);
   return NULL;
 }

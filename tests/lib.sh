@@ -182,3 +182,97 @@ detach_loop() {
   pid=$(cat "$T/$name.nbdfuse.pid")
   wait_for 20 ! -d "/proc/$pid" || fail "nbdfuse did not exit"
 }
+
+# A loopback TCP port nothing listens on.
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+# iSCSI targets: tgtd, a user-space target.  start_tgtd runs one on
+# loopback and sets PORT (its portal) and CPORT (its control port);
+# tgt runs tgtadm on it.
+tgt() { tgtadm -C "$CPORT" "$@"; }
+
+# stop_tgtd CPORT PID: tgtd ignores SIGTERM; it stops once its targets
+# are force-deleted.  Its control socket /var/run/tgtd/socket.N stays.
+stop_tgtd() {
+  local tid
+  for tid in $(tgtadm -C "$1" --lld iscsi --op show --mode target | sed -n 's/^Target \([0-9]*\):.*/\1/p'); do
+    tgtadm -C "$1" --lld iscsi --op delete --mode target --tid "$tid" --force || true
+  done
+  tgtadm -C "$1" --op delete --mode system --force || true
+  wait_for 5 ! -d "/proc/$2" || kill -9 "$2" 2>/dev/null || true
+  rm -f "/var/run/tgtd/socket.$1" "/var/run/tgtd/socket.$1.lock"
+}
+
+tgtd_ready() {
+  local i
+  for i in $(seq 50); do
+    tgt --op show --mode sys > /dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# tgtd on a free portal port and control port (its management socket
+# is /var/run/tgtd/socket.CPORT).  The portal is probed because tgtd
+# keeps running when it cannot bind it.
+start_tgtd() {
+  local try pid
+  require tgtd tgtadm
+  for try in 1 2 3; do
+    PORT=$(free_port) || break
+    CPORT=$((10000 + RANDOM % 22000))   # tgtd takes at most 32767
+    [ ! -e "/var/run/tgtd/socket.$CPORT" ] || continue
+    tgtd -f -C "$CPORT" --iscsi "portal=127.0.0.1:$PORT" > "$T/tgtd.log" 2>&1 &
+    pid=$!
+    register_pid $pid
+    at_exit "stop_tgtd $CPORT $pid"     # runs before _stop_pid: last in, first out
+    if tgtd_ready && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+      return 0
+    fi
+    stop_tgtd "$CPORT" $pid > /dev/null 2>&1
+  done
+  skip "tgtd does not start: $(tail -3 "$T/tgtd.log" 2>/dev/null | tr '\n' ' ')"
+}
+
+# new_target TID IQN [USER PASSWORD]: a target open to every
+# initiator, behind CHAP when USER and PASSWORD are given.
+new_target() {
+  tgt --lld iscsi --op new --mode target --tid "$1" -T "$2"
+  if [ $# -ge 4 ]; then
+    tgt --lld iscsi --op new --mode account --user "$3" --password "$4"
+    tgt --lld iscsi --op bind --mode account --tid "$1" --user "$3"
+  fi
+  tgt --lld iscsi --op bind --mode target --tid "$1" -I ALL
+}
+
+# new_lun TID LUN FILE [PARAMS]
+new_lun() {
+  tgt --lld iscsi --op new --mode logicalunit --tid "$1" --lun "$2" -b "$3"
+  [ -z "${4:-}" ] || tgt --lld iscsi --op update --mode logicalunit --tid "$1" --lun "$2" --params "$4"
+}
+
+# start_upstream NAME CMD...: an NBD server that listens on $T/NAME.sock
+# (CMD must say so); its output goes to $T/NAME.log.
+start_upstream() {
+  local name=$1; shift
+  rm -f "$T/$name.sock"
+  "$@" > "$T/$name.log" 2>&1 &
+  register_pid $!
+  eval "${name}_pid=$!"
+  wait_for 20 -S "$T/$name.sock" || { cat "$T/$name.log" >&2; fail "upstream $name did not start"; }
+}
+
+stop_upstream() {
+  local pid
+  pid=$(eval echo "\$${1}_pid")
+  kill "$pid" 2>/dev/null || true
+  wait_for 20 ! -d "/proc/$pid" || fail "upstream $1 did not exit"
+  wait "$pid" 2>/dev/null || true
+}

@@ -16,64 +16,6 @@ CHAP_USER=bwuser
 CHAP_PASS=Chap-Secret-42x
 WRONG_PASS=Not-The-Secret-99
 
-# A loopback TCP port nothing listens on.
-free_port() {
-  local p
-  for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  return 1
-}
-
-tgt() { tgtadm -C "$CPORT" "$@"; }
-
-# stop_tgtd CPORT PID: tgtd ignores SIGTERM; it stops once its targets
-# are force-deleted.  Its control socket /var/run/tgtd/socket.N stays.
-stop_tgtd() {
-  local tid
-  for tid in 1 2; do tgtadm -C "$1" --lld iscsi --op delete --mode target --tid $tid --force || true; done
-  tgtadm -C "$1" --op delete --mode system --force || true
-  wait_for 5 ! -d "/proc/$2" || kill -9 "$2" 2>/dev/null || true
-  rm -f "/var/run/tgtd/socket.$1" "/var/run/tgtd/socket.$1.lock"
-}
-
-tgtd_ready() {
-  local i
-  for i in $(seq 50); do
-    tgt --op show --mode sys > /dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-# tgtd on a free portal port and control port (its management socket
-# is /var/run/tgtd/socket.CPORT).  The portal is probed because tgtd
-# keeps running when it cannot bind it.
-start_tgtd() {
-  local try pid
-  for try in 1 2 3; do
-    PORT=$(free_port) || break
-    CPORT=$((10000 + RANDOM % 22000))   # tgtd takes at most 32767
-    [ ! -e "/var/run/tgtd/socket.$CPORT" ] || continue
-    tgtd -f -C "$CPORT" --iscsi "portal=127.0.0.1:$PORT" > "$T/tgtd.log" 2>&1 &
-    pid=$!
-    register_pid $pid
-    at_exit "stop_tgtd $CPORT $pid"     # runs before _stop_pid: last in, first out
-    if tgtd_ready && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-      return 0
-    fi
-    stop_tgtd "$CPORT" $pid > /dev/null 2>&1
-  done
-  skip "tgtd does not start: $(tail -3 "$T/tgtd.log" 2>/dev/null | tr '\n' ' ')"
-}
-
-# new_lun TID LUN FILE [PARAMS]
-new_lun() {
-  tgt --lld iscsi --op new --mode logicalunit --tid "$1" --lun "$2" -b "$3"
-  [ -z "${4:-}" ] || tgt --lld iscsi --op update --mode logicalunit --tid "$1" --lun "$2" --params "$4"
-}
-
 # expect_cap NAME KEY VALUE: nbdinfo's $T/NAME.json must say "KEY": VALUE.
 expect_cap() {
   grep -q "\"$2\": $3" "$T/$1.json" || fail "$1: expected $2 $3, got: $(grep "\"$2\"" "$T/$1.json")"
@@ -137,15 +79,11 @@ head -c 8M /dev/urandom | dd of="$T/thin.img" bs=1M seek=4 conv=notrunc status=n
 cp "$T/thin.img" "$T/base.img"
 truncate -s 8M "$T/ro.img"
 truncate -s 32M "$T/thick.img"
-tgt --lld iscsi --op new --mode target --tid 1 -T "$IQN_THIN"
+new_target 1 "$IQN_THIN"
 new_lun 1 1 "$T/thin.img" thin_provisioning=1
 new_lun 1 2 "$T/ro.img" readonly=1
-tgt --lld iscsi --op bind --mode target --tid 1 -I ALL
-tgt --lld iscsi --op new --mode target --tid 2 -T "$IQN_CHAP"
+new_target 2 "$IQN_CHAP" "$CHAP_USER" "$CHAP_PASS"
 new_lun 2 1 "$T/thick.img"
-tgt --lld iscsi --op new --mode account --user "$CHAP_USER" --password "$CHAP_PASS"
-tgt --lld iscsi --op bind --mode account --tid 2 --user "$CHAP_USER"
-tgt --lld iscsi --op bind --mode target --tid 2 -I ALL
 printf '%s\n' "$CHAP_PASS" > "$T/chap.pw"
 printf '%s\n' "$WRONG_PASS" > "$T/chap.wrong"
 

@@ -8,25 +8,6 @@
 . "$(dirname "$0")/lib.sh"
 require nbdkit nbdinfo qemu-nbd qemu-img qemu-io fio openssl
 
-# start_upstream NAME CMD...: an NBD server that listens on $T/NAME.sock
-# (CMD must say so); its output goes to $T/NAME.log.
-start_upstream() {
-  local name=$1; shift
-  rm -f "$T/$name.sock"
-  "$@" > "$T/$name.log" 2>&1 &
-  register_pid $!
-  eval "${name}_pid=$!"
-  wait_for 20 -S "$T/$name.sock" || { cat "$T/$name.log" >&2; fail "upstream $name did not start"; }
-}
-
-stop_upstream() {
-  local pid
-  pid=$(eval echo "\$${1}_pid")
-  kill "$pid" 2>/dev/null || true
-  wait_for 20 ! -d "/proc/$pid" || fail "upstream $1 did not exit"
-  wait "$pid" 2>/dev/null || true
-}
-
 # What a client learns at handshake, one line per fact.
 caps() {
   nbdinfo --json "$1" | grep -E '"(can_flush|can_fua|can_trim|can_zero|can_fast_zero|can_cache|can_multi_conn|is_read_only|is_rotational|export-size|block_size_[a-z]+)"|"base:allocation"'

@@ -46,3 +46,45 @@ workload() {   # workload MOUNTPOINT
   sync
 }
 
+
+# watch_workload NAME STORAGE: blockwatch watch reads STORAGE (a path or
+# a URI, as the plugin's backend takes it) and takes the tap of a proxy
+# in front of the same STORAGE, while the kernel's ext4 runs the
+# workload through the proxy.  STORAGE must hold an ext4 file system;
+# the events go to $T/NAME.jsonl.
+watch_workload() {
+  local name=$1 storage=$2 pid
+  "$BW" watch --json --data=bytes:1048576 --once --storage "$storage" \
+    --host lab --vm vm1 --disk "$name" "unix:$T/$name.tap" \
+    > "$T/$name.jsonl" 2> "$T/$name.watch.err" &
+  pid=$!
+  register_pid $pid
+  wait_for 30 -S "$T/$name.tap" || { cat "$T/$name.watch.err"; fail "watch on $storage did not start"; }
+  start_proxy "$name" "$storage" tap=unix:"$T/$name.tap"
+  attach_loop "$name"
+  mkdir -p "$T/$name.mnt"
+  mount "$LOOP" "$T/$name.mnt"
+  register_mount "$T/$name.mnt"
+  workload "$T/$name.mnt"
+  umount "$T/$name.mnt"
+  detach_loop "$name"
+  stop_proxy "$name"
+  wait $pid || { cat "$T/$name.watch.err"; fail "watch on $storage failed"; }
+  check_san_log "$T/$name.watch.err"
+  grep -q "\"host\":\"lab\",\"vm\":\"vm1\",\"disk\":\"$name\"" "$T/$name.jsonl" ||
+    fail "$name: the events do not name host, vm and disk"
+}
+
+# check_events NAME BASE_IMAGE FINAL_IMAGE: the events in $T/NAME.jsonl,
+# applied to the tree of BASE_IMAGE, rebuild the tree of FINAL_IMAGE,
+# content included (tests/tools/event-tree is the oracle).
+check_events() {
+  local name=$1
+  mkdir -p "$T/$name.base" "$T/$name.final"
+  mount -o ro,loop,noload "$2" "$T/$name.base"; register_mount "$T/$name.base"
+  mount -o ro,loop,noload "$3" "$T/$name.final"; register_mount "$T/$name.final"
+  "$BW_BUILD/tests/event-tree" --base "$T/$name.base" --check "$T/$name.final" \
+    "$T/$name.jsonl" > "$T/$name.oracle" 2>&1 ||
+    { head -30 "$T/$name.oracle"; fail "$name: the events do not rebuild the final tree"; }
+  say "$name: $(tail -1 "$T/$name.oracle")"
+}

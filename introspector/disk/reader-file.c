@@ -25,12 +25,8 @@ file_pread (struct bw_reader *r, void *buf, size_t n, uint64_t off,
   struct file_reader *f = (struct file_reader *) r;
   char *p = buf;
 
-  if (off > r->size || n > r->size - off) {
-    snprintf (err, errlen, "%s: read of %zu bytes at %llu is past the end "
-              "(%llu bytes)", f->path, n, (unsigned long long) off,
-              (unsigned long long) r->size);
+  if (!bw_read_in_range (r, f->path, n, off, err, errlen))
     return -1;
-  }
   while (n > 0) {
     ssize_t got = pread (f->fd, p, n, off);
     if (got == -1 && errno == EINTR)

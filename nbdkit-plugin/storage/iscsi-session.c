@@ -1,12 +1,12 @@
-/* iSCSI backend: sessions with the LUN and the SCSI commands run on
- * them.
+/* iSCSI: sessions with a LUN and the SCSI commands run on them (see
+ * iscsi-client.h).
  *
  * Every wait on the target is bounded (LOGIN_TIMEOUT_MS,
  * COMMAND_TIMEOUT_MS): we drive libiscsi's async API with our own
  * poll loop instead of its *_sync calls, which poll forever.  When a
- * session fails mid-request we log in again once and resend the
+ * session fails mid-command we log in again once and resend the
  * command (READ, WRITE, UNMAP and WRITE SAME are idempotent); if that
- * fails too the request fails with EIO.  libiscsi's built-in
+ * fails too the command fails with EIO.  libiscsi's built-in
  * reconnection is switched off because it retries without limit.
  *
  * A connection logs in again with the ISID it had, which makes the new
@@ -27,11 +27,10 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
-#include "iscsi-lun.h"
-#include "iscsi-session.h"
+#include "iscsi-client.h"
 
 /* TCP connect, login and TEST UNIT READY: generous for a LAN, short
- * enough that an unreachable portal fails nbdkit's start-up promptly.
+ * enough that an unreachable portal fails a start-up promptly.
  */
 #define LOGIN_TIMEOUT_MS    (15 * 1000)
 #define LOGOUT_TIMEOUT_MS   (3 * 1000)
@@ -46,9 +45,9 @@
  */
 #define ASCQ_SPACE_ALLOCATION_FAILED 0x2707
 
-/* ISIDs: a random part for this process, so that proxies sharing the
- * default initiator name do not reinstate each other's sessions, and a
- * qualifier per connection (setup's session uses 0).
+/* ISIDs: a random part for this process, so that clients sharing an
+ * initiator name do not reinstate each other's sessions, and a
+ * qualifier per connection.
  */
 static uint32_t isid_random;
 static unsigned isid_count;
@@ -63,14 +62,14 @@ struct waiter {
 };
 
 void
-session_init_isids (void)
+iscsi_init_isids (void)
 {
   if (getrandom (&isid_random, sizeof isid_random, 0) != sizeof isid_random)
     isid_random = getpid () ^ time (NULL);
 }
 
 uint16_t
-session_next_isid_qualifier (void)
+iscsi_next_isid_qualifier (void)
 {
   /* Connections open in parallel threads. */
   return __atomic_add_fetch (&isid_count, 1, __ATOMIC_RELAXED);
@@ -141,70 +140,78 @@ wait_error (char *buf, size_t n, struct iscsi_context *iscsi,
 }
 
 static int
-configure_context (struct iscsi_context *iscsi, uint16_t isid_qualifier)
+configure_context (struct iscsi_context *iscsi, const struct iscsi_where *w,
+                   uint16_t isid_qualifier)
 {
   if (iscsi_set_isid_random (iscsi, isid_random, isid_qualifier) == -1 ||
-      iscsi_set_targetname (iscsi, lun.target) == -1 ||
+      iscsi_set_targetname (iscsi, w->target) == -1 ||
       iscsi_set_session_type (iscsi, ISCSI_SESSION_NORMAL) == -1 ||
-      iscsi_set_initiator_username_pwd (iscsi, lun.user, lun.password) == -1 ||
-      iscsi_set_target_username_pwd (iscsi, lun.target_user,
-                                     lun.target_password) == -1)
+      iscsi_set_initiator_username_pwd (iscsi, w->user, w->password) == -1 ||
+      iscsi_set_target_username_pwd (iscsi, w->target_user,
+                                     w->target_password) == -1)
     return -1;
-  /* Its reconnection retries forever; cmd_run() reconnects once instead. */
+  /* Its reconnection retries forever; iscsi_cmd_run reconnects once. */
   iscsi_set_noautoreconnect (iscsi, 1);
   return 0;
 }
 
-struct iscsi_context *
-session_login (uint16_t isid_qualifier)
+int
+iscsi_session_login (struct iscsi_session *s, char *err, size_t errlen)
 {
-  struct iscsi_context *iscsi = iscsi_create_context (lun.initiator);
+  const struct iscsi_where *where = s->where;
+  struct iscsi_context *iscsi = iscsi_create_context (where->initiator);
   struct waiter w = { 0 };
   char why[MAX_STRING_SIZE + 64];
 
   if (iscsi == NULL) {
-    nbdkit_error ("iscsi backend: cannot create a libiscsi context for "
-                  "initiator %s", lun.initiator);
-    return NULL;
+    snprintf (err, errlen, "cannot create a libiscsi context for "
+              "initiator %s", where->initiator);
+    errno = ENOMEM;
+    return -1;
   }
-  if (configure_context (iscsi, isid_qualifier) == 0 &&
-      iscsi_full_connect_async (iscsi, lun.portal, lun.lun,
+  if (configure_context (iscsi, where, s->isid_qualifier) == 0 &&
+      iscsi_full_connect_async (iscsi, where->portal, where->lun,
                                 done_cb, &w) == 0 &&
       wait_for (iscsi, &w, LOGIN_TIMEOUT_MS) == 0 &&
-      w.status == SCSI_STATUS_GOOD)
-    return iscsi;
-
+      w.status == SCSI_STATUS_GOOD) {
+    s->iscsi = iscsi;
+    return 0;
+  }
   wait_error (why, sizeof why, iscsi, &w, LOGIN_TIMEOUT_MS);
-  nbdkit_error ("iscsi backend: cannot log in to %s: %s", lun.name, why);
+  snprintf (err, errlen, "cannot log in to %s: %s", where->name, why);
   iscsi_destroy_context (iscsi);
-  return NULL;
-}
-
-void
-session_logout (struct iscsi_context *iscsi)
-{
-  struct waiter w = { 0 };
-
-  /* Polite but bounded: a dead target must not hold up a close. */
-  if (iscsi_is_logged_in (iscsi) &&
-      iscsi_logout_async (iscsi, done_cb, &w) == 0)
-    wait_for (iscsi, &w, LOGOUT_TIMEOUT_MS);
-  iscsi_destroy_context (iscsi);
+  errno = EIO;
+  return -1;
 }
 
 static void
-drop_session (struct ihandle *h)
+drop_session (struct iscsi_session *s)
 {
-  iscsi_destroy_context (h->iscsi);
-  h->iscsi = NULL;
+  iscsi_destroy_context (s->iscsi);
+  s->iscsi = NULL;
 }
 
-/* Sends C once on h's session.  Returns the finished task when the
+void
+iscsi_session_logout (struct iscsi_session *s)
+{
+  struct waiter w = { 0 };
+
+  if (s->iscsi == NULL)
+    return;
+  /* Polite but bounded: a dead target must not hold up a close. */
+  if (iscsi_is_logged_in (s->iscsi) &&
+      iscsi_logout_async (s->iscsi, done_cb, &w) == 0)
+    wait_for (s->iscsi, &w, LOGOUT_TIMEOUT_MS);
+  drop_session (s);
+}
+
+/* Sends C once on s's session.  Returns the finished task when the
  * target gave a SCSI status; otherwise the session is dropped and why
  * says what went wrong.
  */
 static struct scsi_task *
-send_once (struct ihandle *h, const struct cmd *c, char *why, size_t n)
+send_once (struct iscsi_session *s, const struct iscsi_cmd *c, char *why,
+           size_t n)
 {
   struct scsi_task *task = scsi_create_task (c->cdb->cdb_size, c->cdb->cdb,
                                              c->cdb->xfer_dir,
@@ -218,13 +225,13 @@ send_once (struct ihandle *h, const struct cmd *c, char *why, size_t n)
     snprintf (why, n, "out of memory");
     goto failed;
   }
-  if (iscsi_scsi_command_async (h->iscsi, lun.lun, task, done_cb,
+  if (iscsi_scsi_command_async (s->iscsi, s->where->lun, task, done_cb,
                                 c->out ? &out : NULL, &w) == -1) {
-    snprintf (why, n, "%s", iscsi_get_error (h->iscsi));
+    snprintf (why, n, "%s", iscsi_get_error (s->iscsi));
     goto failed;
   }
-  if (wait_for (h->iscsi, &w, COMMAND_TIMEOUT_MS) == -1) {
-    wait_error (why, n, h->iscsi, &w, COMMAND_TIMEOUT_MS);
+  if (wait_for (s->iscsi, &w, COMMAND_TIMEOUT_MS) == -1) {
+    wait_error (why, n, s->iscsi, &w, COMMAND_TIMEOUT_MS);
     goto failed;
   }
   /* The async API hands the status to the callback only; libiscsi's
@@ -246,7 +253,7 @@ send_once (struct ihandle *h, const struct cmd *c, char *why, size_t n)
     snprintf (why, n, "%s", w.error);
 
  failed:
-  drop_session (h);             /* first: it cancels what is in flight */
+  drop_session (s);             /* first: it cancels what is in flight */
   if (task)
     scsi_free_scsi_task (task);
   return NULL;
@@ -275,7 +282,7 @@ sense_errno (const struct scsi_sense *sense)
 
 /* " (4096 bytes at offset 8192)", or "" for a command on no range. */
 static void
-describe_range (char *buf, size_t n, const struct cmd *c)
+describe_range (char *buf, size_t n, const struct iscsi_cmd *c)
 {
   if (c->count)
     snprintf (buf, n, " (%" PRIu64 " bytes at offset %" PRIu64 ")",
@@ -285,69 +292,73 @@ describe_range (char *buf, size_t n, const struct cmd *c)
 }
 
 void
-cmd_report_sense (const struct cmd *c)
+iscsi_cmd_describe_sense (const struct iscsi_session *s,
+                          const struct iscsi_cmd *c, char *err, size_t errlen)
 {
   const char *ascq = scsi_sense_ascq_str (c->sense.ascq);
   char range[80];
 
   describe_range (range, sizeof range, c);
-  nbdkit_error ("iscsi backend: %s%s on %s: %s, %s (ASC/ASCQ %02x/%02x)",
-                c->name, range, lun.name, scsi_sense_key_str (c->sense.key),
-                ascq ? ascq : "unknown condition",
-                c->sense.ascq >> 8, c->sense.ascq & 0xff);
+  snprintf (err, errlen, "%s%s on %s: %s, %s (ASC/ASCQ %02x/%02x)",
+            c->name, range, s->where->name,
+            scsi_sense_key_str (c->sense.key),
+            ascq ? ascq : "unknown condition",
+            c->sense.ascq >> 8, c->sense.ascq & 0xff);
 }
 
-/* Reports a command that got a SCSI status other than GOOD and
+/* Describes a command that got a SCSI status other than GOOD and
  * returns the errno that fits it.
  */
 static int
-report_status (struct cmd *c, const struct scsi_task *task)
+status_error (const struct iscsi_session *s, struct iscsi_cmd *c,
+              const struct scsi_task *task, char *err, size_t errlen)
 {
   char range[80];
 
   if (task->status == SCSI_STATUS_RESERVATION_CONFLICT) {
     describe_range (range, sizeof range, c);
-    nbdkit_error ("iscsi backend: %s%s on %s: reservation conflict "
-                  "(another initiator holds the LUN)",
-                  c->name, range, lun.name);
+    snprintf (err, errlen, "%s%s on %s: reservation conflict "
+              "(another initiator holds the LUN)",
+              c->name, range, s->where->name);
     return EPERM;
   }
   c->check_condition = true;
   c->sense = task->sense;
-  if (!c->quiet)
-    cmd_report_sense (c);
+  iscsi_cmd_describe_sense (s, c, err, errlen);
   return sense_errno (&c->sense);
 }
 
 struct scsi_task *
-cmd_run (struct ihandle *h, struct cmd *c)
+iscsi_cmd_run (struct iscsi_session *s, struct iscsi_cmd *c, char *err,
+               size_t errlen)
 {
   struct scsi_task *task = NULL;
   bool logged_in_again = false;
   char why[MAX_STRING_SIZE + 64], range[80];
   const char *cause = why;
-  int sends, err;
+  int sends, e;
 
   describe_range (range, sizeof range, c);
   if (c->cdb == NULL) {
-    nbdkit_error ("iscsi backend: %s: out of memory", c->name);
-    fail_with (ENOMEM);
+    snprintf (err, errlen, "%s: out of memory", c->name);
+    errno = ENOMEM;
     return NULL;
   }
   for (sends = 1; sends <= MAX_SENDS; sends++) {
-    if (h->iscsi == NULL) {
+    if (s->iscsi == NULL) {
       logged_in_again = true;
-      if ((h->iscsi = session_login (h->isid_qualifier)) == NULL) {
+      if (iscsi_session_login (s, why, sizeof why) == -1) {
         cause = "the session is down and logging in again failed";
         goto lost;
       }
     }
-    task = send_once (h, c, why, sizeof why);
+    task = send_once (s, c, why, sizeof why);
     if (task == NULL) {
       if (logged_in_again)
         goto lost;
-      nbdkit_debug ("iscsi backend: %s%s on %s: %s; logging in again",
-                    c->name, range, lun.name, why);
+      if (s->debug)
+        s->debug ("iscsi: %s%s on %s: %s; logging in again",
+                  c->name, range, s->where->name, why);
       continue;
     }
     if (task->status == SCSI_STATUS_GOOD) {
@@ -356,24 +367,115 @@ cmd_run (struct ihandle *h, struct cmd *c)
     }
     if (sends == MAX_SENDS || !worth_resending (task))
       break;
-    nbdkit_debug ("iscsi backend: %s%s on %s: %s, sending it again",
-                  c->name, range, lun.name,
-                  scsi_sense_key_str (task->sense.key));
+    if (s->debug)
+      s->debug ("iscsi: %s%s on %s: %s, sending it again", c->name, range,
+                s->where->name, scsi_sense_key_str (task->sense.key));
     scsi_free_scsi_task (task);
     task = NULL;
   }
   if (task == NULL)
     goto lost;
-  err = report_status (c, task);
+  e = status_error (s, c, task, err, errlen);
   scsi_free_scsi_task (task);
   scsi_free_scsi_task (c->cdb);
-  fail_with (err);
+  errno = e;
   return NULL;
 
  lost:
-  nbdkit_error ("iscsi backend: %s%s on %s failed: %s", c->name, range,
-                lun.name, cause);
+  /* After a failed login, why holds the login's error. */
+  snprintf (err, errlen, "%s%s on %s failed: %s%s%s", c->name, range,
+            s->where->name, cause, cause == why ? "" : "; ",
+            cause == why ? "" : why);
   scsi_free_scsi_task (c->cdb);
-  fail_with (EIO);
+  errno = EIO;
   return NULL;
+}
+
+static bool
+is_power_of_2 (uint32_t n)
+{
+  return n && !(n & (n - 1));
+}
+
+int
+iscsi_read_capacity (struct iscsi_session *s, struct iscsi_capacity *cap,
+                     char *err, size_t errlen)
+{
+  struct iscsi_cmd c = { .name = "READ CAPACITY(16)",
+                         .cdb = scsi_cdb_readcapacity16 () };
+  struct scsi_task *task = iscsi_cmd_run (s, &c, err, errlen);
+  struct scsi_readcapacity16 *rc;
+  int r = -1;
+
+  if (task == NULL)
+    return -1;
+  rc = scsi_datain_unmarshall (task);
+  if (rc == NULL)
+    snprintf (err, errlen, "%s: cannot parse the READ CAPACITY(16) answer",
+              s->where->name);
+  else if (!is_power_of_2 (rc->block_length) || rc->block_length < 512 ||
+           rc->block_length > ISCSI_MAX_BLOCK ||
+           rc->returned_lba >= INT64_MAX / ISCSI_MAX_BLOCK)
+    snprintf (err, errlen, "%s: unsupported geometry: %" PRIu64
+              " blocks of %" PRIu32 " bytes", s->where->name,
+              rc->returned_lba + 1, rc->block_length);
+  else {
+    cap->block_size = rc->block_length;
+    /* Only a hint for the preferred request size. */
+    cap->phys_block_size = rc->lbppbe < 16 &&
+      ((uint64_t) rc->block_length << rc->lbppbe) <= ISCSI_MAX_IO
+      ? rc->block_length << rc->lbppbe : rc->block_length;
+    cap->size = (rc->returned_lba + 1) * rc->block_length;
+    cap->lbpme = rc->lbpme;
+    cap->lbprz = rc->lbprz;
+    r = 0;
+  }
+  scsi_free_scsi_task (task);
+  if (r == -1)
+    errno = EIO;
+  return r;
+}
+
+void *
+iscsi_inquire_vpd (struct iscsi_session *s, int page, const char *name,
+                   struct scsi_task **task)
+{
+  struct iscsi_cmd c = { .name = name, .cdb = scsi_cdb_inquiry (1, page, 255),
+                         .quiet = true };
+  char err[MAX_STRING_SIZE + 256];
+  void *data = NULL;
+
+  *task = iscsi_cmd_run (s, &c, err, sizeof err);
+  if (*task)
+    data = scsi_datain_unmarshall (*task);
+  if (data == NULL && s->debug)
+    s->debug ("iscsi: %s: no usable %s page%s%s", s->where->name, name,
+              *task ? "" : ": ", *task ? "" : err);
+  return data;
+}
+
+int
+iscsi_read (struct iscsi_session *s, void *buf, uint32_t count,
+            uint64_t offset, uint32_t block_size, char *err, size_t errlen)
+{
+  struct iscsi_cmd c = { .name = "READ(16)", .in = buf, .len = count,
+                         .offset = offset, .count = count,
+                         .cdb = scsi_cdb_read16 (offset / block_size, count,
+                                                 block_size, 0, 0, 0, 0, 0) };
+  struct scsi_task *task = iscsi_cmd_run (s, &c, err, errlen);
+  bool short_read;
+
+  if (task == NULL)
+    return -1;
+  short_read = task->residual_status == SCSI_RESIDUAL_UNDERFLOW &&
+               task->residual > 0;
+  scsi_free_scsi_task (task);
+  if (short_read) {
+    snprintf (err, errlen, "READ(16) of %" PRIu32 " bytes at offset %" PRIu64
+              " on %s: the target sent less data", count, offset,
+              s->where->name);
+    errno = EIO;
+    return -1;
+  }
+  return 0;
 }
