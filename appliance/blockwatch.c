@@ -17,12 +17,13 @@ static const struct command commands[] = {
     "      dump: print records; check: verify sequence accounting;\n"
     "      apply: replay writes, zeroes and trims onto IMAGE." },
   { "replay", cmd_replay,
-    "replay [--json] [--data=none|hash|bytes[:N]] BASE_IMAGE TRACE\n"
+    "replay [--json] [--data=none|hash|bytes[:N]] [--stats] [--no-journal]\n"
+    "      BASE_IMAGE TRACE\n"
     "      Introspect a recorded trace against its base image and print\n"
     "      the file events (one JSON object per line with --json)." },
   { "watch", cmd_watch,
     "watch [--json] [--data=P] [--host H] [--vm V] [--disk N] [--once]\n"
-    "      --storage URI unix:SOCKET\n"
+    "      [--no-journal] --storage URI unix:SOCKET\n"
     "      The online introspector: crawl the storage (a path, nbd://...,\n"
     "      iscsi://..., as the plugin's backend), take the plugin's tap on\n"
     "      SOCKET, print file events as they happen." },

@@ -1,7 +1,8 @@
 /* blockwatch watch: the online introspector for one disk.
  *
  *   blockwatch watch [--json] [--data=POLICY] [--host H] [--vm V]
- *                    [--disk NAME] [--once] --storage URI unix:SOCKET
+ *                    [--disk NAME] [--once] [--no-journal]
+ *                    --storage URI unix:SOCKET
  *
  * Crawls the storage the proxy serves, named as the plugin's backend
  * is (a path or file:, nbd://..., iscsi://...; read only), then
@@ -123,8 +124,8 @@ static int
 usage (void)
 {
   fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
-           " [--host H] [--vm V] [--disk NAME] [--once] --storage URI "
-           "unix:SOCKET\n"
+           " [--host H] [--vm V] [--disk NAME] [--once] [--no-journal]\n"
+           "       --storage URI unix:SOCKET\n"
            "  URI: the storage behind the proxy, as its backend names it: a "
            "path or file:PATH,\n"
            "  nbd://, nbds://, nbd+unix://, nbds+unix://, or "
@@ -143,6 +144,7 @@ cmd_watch (int argc, char **argv)
     { "disk", required_argument, NULL, 'D' },
     { "storage", required_argument, NULL, 's' },
     { "once", no_argument, NULL, '1' },
+    { "no-journal", no_argument, NULL, 'J' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -159,7 +161,7 @@ cmd_watch (int argc, char **argv)
   int c, lfd, ret = 0;
 
   printer_init (&p, stdout);
-  while ((c = getopt_long (argc, argv, "jd:H:V:D:s:1h", opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "jd:H:V:D:s:1Jh", opts, NULL)) != -1) {
     switch (c) {
     case 'j': p.json = true; break;
     case 'd':
@@ -174,6 +176,7 @@ cmd_watch (int argc, char **argv)
     case 'D': cfg.disk = optarg; break;
     case 's': storage = optarg; break;
     case '1': once = true; break;
+    case 'J': cfg.no_journal = true; break;
     case 'h': usage (); return 0;
     default: return usage ();
     }
