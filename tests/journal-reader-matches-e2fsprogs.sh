@@ -11,7 +11,9 @@
 #    `debugfs -R "logdump -a"` lists;
 #  * the image with our committed blocks written home must be byte for
 #    byte the image debugfs's own replay (`jr`) makes, but for the two
-#    superblocks, which a replay marks clean.
+#    superblocks, which a replay marks clean;
+#  * hostile blocks (bad checksums of commit, copy, descriptor and revoke
+#    blocks, a lost magic) are never applied (see "hostile" below).
 . "$(dirname "$0")/lib.sh"
 require_loop
 require mkfs.ext4 debugfs
@@ -46,8 +48,23 @@ logdump() {
     /type 2 \(commit block\)/ { s = $4; sub(/,/, "", s); print "commit " s " at block " $NF }'
 }
 
+# same_outside_journal A B IMAGE: A and B are the same but for the ext4
+# superblock (a replay marks it clean) and IMAGE's journal blocks.
+same_outside_journal() {
+  local bs
+  bs=$(dumpe2fs -h "$3" 2>/dev/null | awk '/^Block size:/ { print $3 }')
+  # (cmp says 1 when the files differ at all: pipefail must not see it)
+  { debugfs -R "blocks <8>" "$3" 2>/dev/null | tr ' ' '\n' | awk 'NF { print "J", $1 }'
+    cmp -l "$1" "$2" || true; } | awk -v bs="$bs" '
+      $1 == "J" { j[$2] = 1; next }
+      { o = $1 - 1
+        if ((o >= 1024 && o < 2048) || (int(o / bs) in j)) next
+        bad++ }
+      END { exit bad > 0 }'
+}
+
 check_snapshot() {   # check_snapshot NAME IMAGE
-  local name=$1 img=$2 jsb
+  local name=$1 img=$2
   "$TOOL" --dump "$img" "$img.ours" > "$img.dump" 2> "$img.err" ||
     { cat "$img.err"; fail "$name: jbd2-replay failed"; }
   check_san_log "$img.err"
@@ -57,16 +74,8 @@ check_snapshot() {   # check_snapshot NAME IMAGE
     { head -20 "$img.diff"; fail "$name: transactions differ from logdump (< logdump, > ours)"; }
   cp --sparse=always "$img" "$img.e2"
   debugfs -w -R jr "$img.e2" > /dev/null 2>&1 || fail "$name: debugfs could not replay"
-  # The bytes allowed to differ: the ext4 superblock, the journal's.
-  jsb=$(debugfs -R "bmap <8> 0" "$img" 2>/dev/null)
-  local bs
-  bs=$(dumpe2fs -h "$img" 2>/dev/null | awk '/^Block size:/ { print $3 }')
-  # (cmp says 1 when the files differ at all: pipefail must not see it)
-  if { cmp -l "$img.ours" "$img.e2" || true; } | awk -v bs="$bs" -v jsb="$jsb" '
-       { o = $1 - 1; if ((o >= 1024 && o < 2048) || int(o / bs) == jsb) next; bad++ }
-       END { exit bad > 0 }'; then :; else
+  same_outside_journal "$img.ours" "$img.e2" "$img" ||
     fail "$name: our replay differs from debugfs's outside the superblocks"
-  fi
   say "$name: $(grep -c '^commit' "$img.dump") transactions, $(grep -c 'logged at' "$img.dump") blocks, $(grep -c '^Revoke' "$img.dump") revokes agree"
 }
 
@@ -111,4 +120,48 @@ for r in $(seq 6); do
     "$T/wrap/snap$r.img.dump" && wrapped=1
 done
 [ $wrapped = 1 ] || fail "wrap: no snapshot caught the log wrapping around"
+# Hostile journal blocks: what fails its checks is never applied.
+# Where e2fsprogs and the kernel agree (a commit or a copy that fails
+# its checksum: the log ends before that transaction; the copy is
+# skipped) our replay equals debugfs's.  A descriptor or revoke block
+# that fails its checksum, or a block without the magic, makes the
+# kernel refuse the whole journal, and e2fsprogs goes on to other
+# repairs; we keep what was committed before it and stop there: the
+# same as our replay of the sound log cut before that transaction
+# (whose equality with debugfs's is shown above).
+hostile() {   # hostile NAME JBLK OFFSET BYTES [CUT-AT-JBLK]
+  local name=$1 jblk=$2 off=$3 bytes=$4 cut=${5:-} src=$T/csum-v3/snap1.img img=$T/hostile-$1.img
+  local bs
+  bs=$(dumpe2fs -h "$src" 2>/dev/null | awk '/^Block size:/ { print $3 }')
+  jphys() { debugfs -R "bmap <8> $1" "$src" 2>/dev/null; }
+  cp --sparse=always "$src" "$img"
+  printf "$bytes" | dd of="$img" bs=1 seek=$(( $(jphys "$jblk") * bs + off )) conv=notrunc status=none
+  "$TOOL" "$img" "$img.ours" > /dev/null 2> "$img.err" || true
+  check_san_log "$img.err"
+  if [ -z "$cut" ]; then
+    cp --sparse=always "$img" "$img.e2"
+    debugfs -w -R jr "$img.e2" > /dev/null 2>&1 || true
+  else
+    cp --sparse=always "$src" "$img.cut"
+    dd if=/dev/zero of="$img.cut" bs="$bs" seek="$(jphys "$cut")" count=1 conv=notrunc status=none
+    "$TOOL" "$img.cut" "$img.e2" 2> /dev/null || fail "hostile $name: the cut log does not replay"
+  fi
+  same_outside_journal "$img.ours" "$img.e2" "$src" ||
+    fail "hostile $name: our replay differs from the expected one"
+  say "hostile $name: $(tail -1 "$img.err")"
+}
+d=$T/csum-v3/snap1.img.dump
+commits=($(awk '/^commit/ { print $NF }' "$d"))
+[ ${#commits[@]} -ge 4 ] || fail "hostile: the csum-v3 snapshot has too few transactions"
+c2=${commits[1]} c3=${commits[2]} last=${commits[-1]}
+hostile commit-checksum "$last" 100 '\x55'
+hostile copy-checksum $((c2 + 2)) 100 '\x55'
+hostile descriptor-checksum $((c2 + 1)) 20 '\x55' "$c3"
+hostile bad-magic $((c2 + 1)) 0 '\x00\x00' "$c3"
+rev=$(debugfs -R "logdump" "$T/csum-v3/snap1.img" 2>/dev/null | awk '/type 5 \(revoke table\)/ { print $NF; exit }')
+if [ -n "$rev" ]; then
+  # the commit that ends the revoke block's transaction
+  rc=$(printf '%s\n' "${commits[@]}" | awk -v r="$rev" '$1 > r { print; exit }')
+  hostile revoke-count "$rev" 14 '\x7f' "$rc"
+fi
 say "ok"
