@@ -106,7 +106,7 @@ check:
 demo: deps all
 	appliance/demo.sh
 
-bench: all
+bench: all $(TOOLS)
 	bench/run
 
 fuzz:
