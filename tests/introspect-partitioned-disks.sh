@@ -54,13 +54,13 @@ mount_ro() {   # an image, read-only, without replaying any journal
 # use_part DISK N: mount partition N of the proxied disk (a loop device
 # with its offset over the nbdfuse file), run the workload, unmount.
 # losetup, not mount -o loop: mount refuses a loop device that overlaps
-# the whole-disk one.  Detached at exit only if the device is still ours.
+# the whole-disk one.
 use_part() {
   local m=$v/mnt$2 l
   part_of "$1" "$2"
   mkdir -p "$m"
   l=$(losetup -f --show -o "$off" --sizelimit "$size" "$1")
-  at_exit "losetup -j '$1' | grep '^$l:' >/dev/null && losetup -d '$l'"
+  register_loop "$l"
   mount "$l" "$m"
   register_mount "$m"
   workload "$m"

@@ -51,7 +51,14 @@ trap 'exit 130' INT TERM
 
 register_pid() { at_exit "_stop_pid $1 $(_start_time "$1")"; }
 register_mount() { at_exit "mountpoint -q '$1' && { umount '$1' || umount -l '$1'; }"; }
-register_loop() { at_exit "losetup -d '$1'"; }
+# register_loop DEV: detach DEV at exit if it is still ours (bound to
+# the same file): a test may detach it itself, and by then the number
+# may be another test's, even one of another run on this machine.
+register_loop() {
+  local f
+  f=$(losetup -nO BACK-FILE "$1")
+  at_exit "[ \"\$(losetup -nO BACK-FILE '$1' 2>/dev/null)\" = '$f' ] && losetup -d '$1'"
+}
 
 require() {
   local c
