@@ -381,6 +381,46 @@ freed_on_disk (struct ext4fs *fs, uint32_t ino)
   return !attrs_in_use (&a);
 }
 
+/* The entries of directory dir that were added while it had no path
+ * are reported now that it has one, and theirs in turn.  That happens
+ * when the block with a directory's own name reaches the disk after
+ * blocks of its entries (write-back order is the kernel's; ext3 leaves
+ * metadata in the journal until a checkpoint): without this, files
+ * made in a new directory before its name came would never be created.
+ */
+static void
+report_waiting (struct ext4fs *fs, uint32_t dir)
+{
+  uint32_t *todo = NULL;
+  size_t ntodo = 0, cap = 0;
+
+  todo = grow (todo, &cap, ntodo, sizeof *todo);
+  todo[ntodo++] = dir;
+  while (ntodo) {
+    struct inode_rec *d = model_inode (&fs->m, todo[--ntodo]);
+    for (struct dentry *c = d ? d->children : NULL; c; c = c->next_child) {
+      struct inode_rec *r = model_inode (&fs->m, c->ino);
+      size_t n;
+
+      if (!c->unreported || r == NULL)
+        continue;
+      n = entry_path (fs, c->parent, c->name, c->len, pathbuf2,
+                      sizeof pathbuf2);
+      if (n == 0)
+        continue;
+      c->unreported = false;
+      emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, c->ino,
+                       pathbuf2, n, NULL, 0);
+      r->announced = true;
+      if (S_ISDIR (r->a.mode)) {
+        todo = grow (todo, &cap, ntodo, sizeof *todo);
+        todo[ntodo++] = c->ino;
+      }
+    }
+  }
+  free (todo);
+}
+
 static void
 apply_names (struct ext4fs *fs, struct work *w)
 {
@@ -413,13 +453,18 @@ apply_names (struct ext4fs *fs, struct work *w)
     for (size_t j = 0; j < w->nadd && !rm->matched; j++) {
       struct name_change *a = &w->add[j];
       if (!a->matched && a->ino == rm->ino && model_inode (&fs->m, a->ino)) {
-        rm->matched = a->matched = true;
         a->path = NULL;
         a->path_len = entry_path (fs, a->parent, a->name, a->len, pathbuf2,
                                   sizeof pathbuf2);
-        if (rm->path && a->path_len)
-          emit_name_event (fs, BW_EV_RENAME, a->ino, pathbuf2, a->path_len,
-                           rm->path, rm->path_len);
+        /* A move into or out of a directory that has no path yet is,
+         * seen from here, the unlink or the link below; a rename event
+         * would lose the name that is known.
+         */
+        if (rm->path == NULL || a->path_len == 0)
+          continue;
+        rm->matched = a->matched = true;
+        emit_name_event (fs, BW_EV_RENAME, a->ino, pathbuf2, a->path_len,
+                         rm->path, rm->path_len);
       }
     }
   }
@@ -454,11 +499,18 @@ apply_names (struct ext4fs *fs, struct work *w)
     if (a->matched || r == NULL)
       continue;
     n = entry_path (fs, a->parent, a->name, a->len, pathbuf2, sizeof pathbuf2);
-    if (n == 0)
+    if (n == 0) {
+      /* Its directory has no path yet: report_waiting, later. */
+      struct dentry *d = model_lookup (&fs->m, a->parent, a->name, a->len);
+      if (d && d->ino == a->ino)
+        d->unreported = true;
       continue;
+    }
     emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, a->ino,
                      pathbuf2, n, NULL, 0);
     r->announced = true;
+    if (S_ISDIR (r->a.mode))
+      report_waiting (fs, a->ino);
   }
 }
 
