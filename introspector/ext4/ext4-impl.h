@@ -77,6 +77,10 @@ struct ext4fs {
   struct pending *pend;
   size_t npend, cappend;
   bool sb_dirty, gdt_dirty, full_resync;
+  /* Entries seen pointing to an inode not in use on disk yet (its
+   * inode table block comes later): directory << 32 | inode.
+   */
+  struct numset dangling;
 
   /* The barrier being reconciled. */
   uint64_t seq, txn, time_ns;

@@ -230,6 +230,26 @@ apply_inode_changes (struct ext4fs *fs, struct work *w)
   }
 }
 
+/* A directory entry can reach the disk before the inode it names: the
+ * name was left out then.  Once that inode is born, its directory is
+ * read again and the name comes.
+ */
+static void
+recheck_dangling (struct ext4fs *fs)
+{
+  size_t keep = 0;
+
+  numset_sort_unique (&fs->dangling);
+  for (size_t i = 0; i < fs->dangling.n; i++) {
+    uint64_t v = fs->dangling.v[i];
+    if (model_inode (&fs->m, (uint32_t) v))
+      numset_add (&fs->dirty_dirs, v >> 32);
+    else
+      fs->dangling.v[keep++] = v;
+  }
+  fs->dangling.n = keep;
+}
+
 static void
 reload_dirty_maps (struct ext4fs *fs)
 {
@@ -442,6 +462,8 @@ apply_names (struct ext4fs *fs, struct work *w)
       model_remove_name (&fs->m, old);
     if (inode_for_name (fs, a->ino) == NULL) {
       a->matched = true;      /* points to nothing we know: no event */
+      if (watched (fs, a->ino) && a->ino <= fs->fs->super->s_inodes_count)
+        numset_add (&fs->dangling, (uint64_t) a->parent << 32 | a->ino);
       continue;
     }
     model_add_name (&fs->m, a->parent, a->ino, a->name, a->len);
@@ -688,6 +710,7 @@ ext4_reconcile (struct ext4fs *fs, uint64_t seq, uint64_t txn,
     scan_itable_block (fs, &w, fs->dirty_itable.v[i], buf);
   free (buf);
   apply_inode_changes (fs, &w);
+  recheck_dangling (fs);
   reload_dirty_maps (fs);
 
   numset_sort_unique (&fs->dirty_dirs);
