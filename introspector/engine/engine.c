@@ -70,13 +70,12 @@ emit (struct engine *e, struct bw_event *ev)
 }
 
 static void
-unwatch_all (struct engine *e)
+close_watchers (struct watched *w, int n)
 {
-  for (int i = 0; i < e->nw; i++) {
-    ext4_close (e->w[i].fs);
-    bw_reader_close (e->w[i].slice);
+  for (int i = 0; i < n; i++) {
+    ext4_close (w[i].fs);
+    bw_reader_close (w[i].slice);
   }
-  e->nw = 0;
 }
 
 /* Whether the slice holds a file system we can follow, and if so the
@@ -307,10 +306,7 @@ recheck_table (struct engine *e)
   e->nw = 0;
   e->table = t;
   watch_all (e, prev, nprev);
-  for (int i = 0; i < nprev; i++) {
-    ext4_close (prev[i].fs);
-    bw_reader_close (prev[i].slice);
-  }
+  close_watchers (prev, nprev);
 }
 
 static void
@@ -480,6 +476,6 @@ engine_close (struct engine *e)
 {
   if (e == NULL)
     return;
-  unwatch_all (e);
+  close_watchers (e->w, e->nw);
   free (e);
 }
