@@ -51,9 +51,14 @@ trap 'exit 130' INT TERM
 
 register_pid() { at_exit "_stop_pid $1 $(_start_time "$1")"; }
 register_mount() { at_exit "mountpoint -q '$1' && { umount '$1' || umount -l '$1'; }"; }
-# register_loop DEV FILE: detach DEV at exit, but only while it is still
-# FILE's: a loop detached earlier may be another test's by then.
-register_loop() { at_exit "losetup -j '$2' | grep '^$1:' >/dev/null && losetup -d '$1'"; }
+# register_loop DEV: detach DEV at exit if it is still ours (bound to
+# the same file): a test may detach it itself, and by then the number
+# may be another test's, even one of another run on this machine.
+register_loop() {
+  local f
+  f=$(losetup -nO BACK-FILE "$1")
+  at_exit "[ \"\$(losetup -nO BACK-FILE '$1' 2>/dev/null)\" = '$f' ] && losetup -d '$1'"
+}
 
 require() {
   local c
@@ -170,7 +175,7 @@ attach_loop() {
   wait_for 20 -f "$T/$name.fuse/nbd" || { cat "$T/$name.nbdfuse.log" >&2; fail "nbdfuse did not start"; }
   register_mount "$T/$name.fuse"
   LOOP=$(losetup -f --show "$T/$name.fuse/nbd")
-  register_loop "$LOOP" "$T/$name.fuse/nbd"
+  register_loop "$LOOP"
   eval "${name}_loop=$LOOP"
 }
 

@@ -11,7 +11,7 @@ truncate -s 64M "$T/backing.img"
 head -c 16M /dev/urandom | dd of="$T/backing.img" conv=notrunc status=none
 cp "$T/backing.img" "$T/base.img"
 DEV=$(losetup -f --show "$T/backing.img")
-register_loop "$DEV" "$T/backing.img"
+register_loop "$DEV"
 
 start_proxy p "$DEV" tap=record:"$T/trace.bw"
 [ "$(nbdinfo --size "$(uri_of p)")" = $((64 << 20)) ] || fail "wrong size for $DEV"

@@ -16,6 +16,10 @@ struct watched {
   uint64_t start, size;       /* bytes on the disk */
   struct bw_reader *slice;
   struct ext4fs *fs;          /* NULL: not a file system we follow */
+  /* Not followed, and its primary superblock was written since we last
+   * looked (a mkfs, a tune2fs): look again at the next barrier.
+   */
+  bool look_again;
 };
 
 struct engine {
@@ -66,26 +70,49 @@ emit (struct engine *e, struct bw_event *ev)
 }
 
 static void
-unwatch_all (struct engine *e)
+close_watchers (struct watched *w, int n)
 {
-  for (int i = 0; i < e->nw; i++) {
-    ext4_close (e->w[i].fs);
-    bw_reader_close (e->w[i].slice);
+  for (int i = 0; i < n; i++) {
+    ext4_close (w[i].fs);
+    bw_reader_close (w[i].slice);
   }
-  e->nw = 0;
+}
+
+/* Whether the slice holds a file system we can follow, and if so the
+ * crawl that starts following it.
+ */
+static void
+look (struct engine *e, struct watched *w)
+{
+  struct ext4_emit em = {
+    .sink = e->cfg.sink, .host = e->cfg.host, .vm = e->cfg.vm,
+    .disk = e->cfg.disk, .part = w->number, .next_id = &e->next_id,
+    .data_max = e->cfg.data_max, .no_journal = e->cfg.no_journal,
+    .log = e->cfg.log, .log_opaque = e->cfg.opaque,
+  };
+  char err[256];
+
+  w->look_again = false;
+  if (!ext4_probe (w->slice)) {
+    say (e, "partition %d: no ext2/3/4 file system, not watched", w->number);
+    return;
+  }
+  w->fs = ext4_open (w->slice, &em, progress, e, err, sizeof err);
+  if (w->fs == NULL)
+    say (e, "partition %d: not watched: %s", w->number, err);
+  else {
+    struct ext4_stats st;
+    ext4_get_stats (w->fs, &st);
+    say (e, "partition %d: ext2/3/4, %llu inodes and %llu names in use, "
+         "model ~%llu bytes", w->number, (unsigned long long) st.inodes,
+         (unsigned long long) st.names, (unsigned long long) st.model_bytes);
+  }
 }
 
 static void
 watch (struct engine *e, int number, uint64_t start, uint64_t size)
 {
   struct watched *w = &e->w[e->nw];
-  struct ext4_emit em = {
-    .sink = e->cfg.sink, .host = e->cfg.host, .vm = e->cfg.vm,
-    .disk = e->cfg.disk, .part = number, .next_id = &e->next_id,
-    .data_max = e->cfg.data_max, .no_journal = e->cfg.no_journal,
-    .log = e->cfg.log,
-    .log_opaque = e->cfg.opaque,
-  };
   char err[256];
 
   memset (w, 0, sizeof *w);
@@ -98,20 +125,7 @@ watch (struct engine *e, int number, uint64_t start, uint64_t size)
     return;
   }
   e->nw++;
-  if (!ext4_probe (w->slice)) {
-    say (e, "partition %d: no ext2/3/4 file system, not watched", number);
-    return;
-  }
-  w->fs = ext4_open (w->slice, &em, progress, e, err, sizeof err);
-  if (w->fs == NULL)
-    say (e, "partition %d: not watched: %s", number, err);
-  else {
-    struct ext4_stats st;
-    ext4_get_stats (w->fs, &st);
-    say (e, "partition %d: ext2/3/4, %llu inodes and %llu names in use, "
-         "model ~%llu bytes", number, (unsigned long long) st.inodes,
-         (unsigned long long) st.names, (unsigned long long) st.model_bytes);
-  }
+  look (e, w);
 }
 
 static int
@@ -125,15 +139,35 @@ scan_table (struct engine *e, struct part_table_info *t, char *err,
   return 0;
 }
 
+/* Watches one partition of the table.  One the previous table had at
+ * the same place under the same number keeps its watcher: the model,
+ * and what was noted since the last barrier, stay, with no new crawl.
+ */
 static void
-watch_all (struct engine *e)
+watch_part (struct engine *e, int number, uint64_t start, uint64_t size,
+            struct watched *prev, int nprev)
+{
+  for (int i = 0; i < nprev; i++)
+    if (prev[i].slice && prev[i].number == number &&
+        prev[i].start == start && prev[i].size == size) {
+      e->w[e->nw++] = prev[i];
+      prev[i].slice = NULL;
+      prev[i].fs = NULL;
+      return;
+    }
+  watch (e, number, start, size);
+}
+
+/* Watches what e->table lists, taking over from prev what fits. */
+static void
+watch_all (struct engine *e, struct watched *prev, int nprev)
 {
   if (e->table.table == PART_NONE)
-    watch (e, 0, 0, e->disk->size);
+    watch_part (e, 0, 0, e->disk->size, prev, nprev);
   else
     for (int i = 0; i < e->table.count; i++)
-      watch (e, e->table.parts[i].number, e->table.parts[i].start,
-             e->table.parts[i].size);
+      watch_part (e, e->table.parts[i].number, e->table.parts[i].start,
+                  e->table.parts[i].size, prev, nprev);
 }
 
 struct engine *
@@ -160,7 +194,7 @@ engine_open (struct bw_reader *disk, const struct engine_cfg *cfg,
   }
   say (e, "%s partition table, %d partitions",
        part_table_name (e->table.table), e->table.count);
-  watch_all (e);
+  watch_all (e, NULL, 0);
   return e;
 }
 
@@ -197,6 +231,21 @@ engine_stats (const struct engine *e, struct ext4_stats *sum)
   }
 }
 
+static const struct part *
+find_part (const struct part_table_info *t, int number)
+{
+  for (int i = 0; i < t->count; i++)
+    if (t->parts[i].number == number)
+      return &t->parts[i];
+  return NULL;
+}
+
+static bool
+same_place (const struct part *a, const struct part *b)
+{
+  return a->start == b->start && a->size == b->size;
+}
+
 static bool
 same_table (const struct part_table_info *a, const struct part_table_info *b)
 {
@@ -204,17 +253,42 @@ same_table (const struct part_table_info *a, const struct part_table_info *b)
     return false;
   for (int i = 0; i < a->count; i++)
     if (a->parts[i].number != b->parts[i].number ||
-        a->parts[i].start != b->parts[i].start ||
-        a->parts[i].size != b->parts[i].size)
+        !same_place (&a->parts[i], &b->parts[i]))
       return false;
   return true;
+}
+
+/* Appends to the detail "; WHAT N, M..." for the partitions of a that
+ * b lacks (moved false) or has at another place (moved true).
+ */
+static size_t
+list_changed (char *buf, size_t len, size_t n, const char *what,
+              const struct part_table_info *a,
+              const struct part_table_info *b, bool moved)
+{
+  bool first = true;
+
+  for (int i = 0; i < a->count && n < len; i++) {
+    const struct part *p = &a->parts[i], *q = find_part (b, p->number);
+    if (moved ? q == NULL || same_place (p, q) : q != NULL)
+      continue;
+    if (first)
+      n += snprintf (buf + n, len - n, "; %s %d", what, p->number);
+    else
+      n += snprintf (buf + n, len - n, ", %d", p->number);
+    first = false;
+  }
+  return n;
 }
 
 static void
 recheck_table (struct engine *e)
 {
   struct part_table_info t;
+  struct watched prev[PART_MAX + 1];
+  int nprev = e->nw;
   char err[256], detail[200];
+  size_t n;
 
   e->table_dirty = false;
   if (scan_table (e, &t, err, sizeof err) == -1) {
@@ -223,23 +297,38 @@ recheck_table (struct engine *e)
   }
   if (same_table (&t, &e->table))
     return;
-  snprintf (detail, sizeof detail, "%s, %d partitions; file systems "
-            "re-read", part_table_name (t.table), t.count);
+  n = snprintf (detail, sizeof detail, "%s, %d partitions",
+                part_table_name (t.table), t.count);
+  n = list_changed (detail, sizeof detail, n, "added", &t, &e->table, false);
+  n = list_changed (detail, sizeof detail, n, "removed", &e->table, &t,
+                    false);
+  list_changed (detail, sizeof detail, n, "moved or resized", &t, &e->table,
+                true);
   struct bw_event ev = { .type = BW_EV_PARTITION, .detail = detail };
   emit (e, &ev);
-  unwatch_all (e);
+  memcpy (prev, e->w, nprev * sizeof *prev);
+  e->nw = 0;
   e->table = t;
-  watch_all (e);
+  watch_all (e, prev, nprev);
+  close_watchers (prev, nprev);
 }
 
 static void
 barrier (struct engine *e)
 {
-  if (e->table_dirty)
-    recheck_table (e);
+  /* File systems first: what they noted since the last barrier becomes
+   * events under the table it was routed by.  A table change closes
+   * the watchers of the partitions it moves or removes, and would lose
+   * their part of the batch that changed the table.
+   */
   for (int i = 0; i < e->nw; i++)
     if (e->w[i].fs)
       ext4_reconcile (e->w[i].fs, e->last_seq, e->txn, e->last_time);
+  if (e->table_dirty)
+    recheck_table (e);
+  for (int i = 0; i < e->nw; i++)
+    if (e->w[i].fs == NULL && e->w[i].look_again)
+      look (e, &e->w[i]);
   e->txn++;
 }
 
@@ -253,6 +342,8 @@ loss (struct engine *e, uint64_t lost)
   for (int i = 0; i < e->nw; i++)
     if (e->w[i].fs)
       ext4_note_loss (e->w[i].fs);
+    else
+      e->w[i].look_again = true;  /* a mkfs may be among the lost */
 }
 
 /* Routes bytes [off, off + len) of the disk to the file systems there;
@@ -274,6 +365,12 @@ route (struct engine *e, uint64_t off, uint64_t len, uint64_t seq,
     covered += b - a;
     if (w->fs)
       ext4_note_write (w->fs, a - w->start, b - a, seq, time_ns);
+    /* A partition not followed becomes an ext2/3/4 file system (mkfs)
+     * when its primary superblock, bytes 1024-2047, is written: the
+     * only writes after which looking again can change the answer.
+     */
+    else if (a < w->start + 2048 && b > w->start + 1024)
+      w->look_again = true;
   }
   /* The first sectors hold MBR and GPT even under a whole-disk file
    * system's padding.
@@ -383,6 +480,6 @@ engine_close (struct engine *e)
 {
   if (e == NULL)
     return;
-  unwatch_all (e);
+  close_watchers (e->w, e->nw);
   free (e);
 }

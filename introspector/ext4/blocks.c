@@ -141,10 +141,14 @@ load_map (struct ext4fs *fs, struct inode_rec *r, struct ext2_inode_large *in)
   if ((in->i_flags & EXT4_INLINE_DATA_FL) ||
       !ext2fs_inode_has_valid_blocks2 (fs->fs, (struct ext2_inode *) in))
     return 0;
+  /* libext2fs reads the inode itself: for an indirect map, and for the
+   * generation that extent block checksums cover.  Make it read the
+   * disk, not an inode it cached earlier (a stale generation fails
+   * every checksum, and the tree below the root would be lost).
+   */
+  ext2fs_flush_icache (fs->fs);
   if (in->i_flags & EXT4_EXTENTS_FL)
     return load_extents (&l, in);
-  /* libext2fs reads the inode itself here: make it read the disk. */
-  ext2fs_flush_icache (fs->fs);
   ext2fs_block_iterate3 (fs->fs, r->ino, BLOCK_FLAG_READ_ONLY, NULL,
                          indirect_cb, &l);
   flush_run (&l);

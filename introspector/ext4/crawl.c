@@ -239,7 +239,7 @@ ext4_close (struct ext4fs *fs)
   numset_free (&fs->dirty_itable);
   numset_free (&fs->dirty_dirs);
   numset_free (&fs->dirty_maps);
-  numset_free (&fs->waiting);
+  numset_free (&fs->dangling);
   free (fs->pend);
   free (fs->wq);
   free (fs->regions);

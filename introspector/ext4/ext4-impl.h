@@ -83,11 +83,13 @@ struct ext4fs {
 
   /* Noted since the last barrier. */
   struct numset dirty_itable, dirty_dirs, dirty_maps;
-  struct numset waiting;      /* names whose inode is not in use yet */
-  size_t waiting_sorted;      /* how many of them are in order */
   struct pending *pend;
   size_t npend, cappend;
   bool sb_dirty, gdt_dirty, full_resync;
+  /* Entries seen pointing to an inode not in use on disk yet (its
+   * inode table block comes later): directory << 32 | inode.
+   */
+  struct numset dangling;
 
   /* The barrier being reconciled. */
   uint64_t seq, txn, time_ns;

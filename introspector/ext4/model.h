@@ -47,6 +47,8 @@ struct dentry {
   struct dentry *prev_child;  /* linked, as directories can be huge */
   struct dentry *next_hash;
   uint8_t len;
+  bool unreported;            /* added while its directory had no path:
+                               * no event yet (reconcile.c) */
   char name[];                /* not NUL-terminated; up to 255 bytes */
 };
 

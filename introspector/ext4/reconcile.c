@@ -178,56 +178,12 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
   model_drop_inode (&fs->m, ino);
 }
 
-/* Names seen before their inode was in use on the disk (home writes
- * come in any order): (ino << 32 | parent), sorted at the end of each
- * barrier.  When the inode is born, its directories are read again.
- */
-#define WAITING_MAX (1u << 20)
-
-static void
-wait_for_inode (struct ext4fs *fs, uint32_t ino, uint32_t parent)
-{
-  if (fs->waiting.n < WAITING_MAX)
-    numset_add (&fs->waiting, (uint64_t) ino << 32 | parent);
-}
-
-/* Marks the names waiting for ino: their directories are read again.
- * A woken entry's parent becomes 0 (never a directory), which keeps
- * the sorted part in order; woken entries leave at the next sort.
- */
-static void
-wake_names (struct ext4fs *fs, uint32_t ino)
-{
-  uint64_t key = (uint64_t) ino << 32, *v = fs->waiting.v;
-  size_t lo = 0, hi = fs->waiting_sorted;
-
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (v[mid] < key)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  for (size_t i = lo; i < fs->waiting_sorted && v[i] >> 32 == ino; i++)
-    if ((uint32_t) v[i]) {
-      numset_add (&fs->dirty_dirs, (uint32_t) v[i]);
-      v[i] = key;
-    }
-  for (size_t i = fs->waiting_sorted; i < fs->waiting.n; i++)
-    if (v[i] >> 32 == ino && (uint32_t) v[i]) {
-      numset_add (&fs->dirty_dirs, (uint32_t) v[i]);
-      v[i] = key;
-    }
-}
-
 static void
 born (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
       struct ext2_inode_large *in)
 {
   struct inode_rec *r = model_add_inode (&fs->m, ino, a);
 
-  if (fs->waiting.n)
-    wake_names (fs, ino);
 
   blocks_reload (fs, r, in);
   /* Bytes kept in the inode itself are written with the inode. */
@@ -273,6 +229,31 @@ apply_inode_changes (struct ext4fs *fs, struct work *w)
       }
     }
   }
+}
+
+/* A directory entry can reach the disk before the inode it names: the
+ * name was left out then.  Once that inode is born, its directory is
+ * read again and the name comes.
+ */
+/* A bound: a hostile directory full of names of unused inodes must not
+ * make every barrier slower.
+ */
+#define DANGLING_MAX (1u << 20)
+
+static void
+recheck_dangling (struct ext4fs *fs)
+{
+  size_t keep = 0;
+
+  numset_sort_unique (&fs->dangling);
+  for (size_t i = 0; i < fs->dangling.n; i++) {
+    uint64_t v = fs->dangling.v[i];
+    if (model_inode (&fs->m, (uint32_t) v))
+      numset_add (&fs->dirty_dirs, v >> 32);
+    else
+      fs->dangling.v[keep++] = v;
+  }
+  fs->dangling.n = keep;
 }
 
 static void
@@ -426,6 +407,46 @@ freed_on_disk (struct ext4fs *fs, uint32_t ino)
   return !attrs_in_use (&a);
 }
 
+/* The entries of directory dir that were added while it had no path
+ * are reported now that it has one, and theirs in turn.  That happens
+ * when the block with a directory's own name reaches the disk after
+ * blocks of its entries (write-back order is the kernel's; ext3 leaves
+ * metadata in the journal until a checkpoint): without this, files
+ * made in a new directory before its name came would never be created.
+ */
+static void
+report_waiting (struct ext4fs *fs, uint32_t dir)
+{
+  uint32_t *todo = NULL;
+  size_t ntodo = 0, cap = 0;
+
+  todo = grow (todo, &cap, ntodo, sizeof *todo);
+  todo[ntodo++] = dir;
+  while (ntodo) {
+    struct inode_rec *d = model_inode (&fs->m, todo[--ntodo]);
+    for (struct dentry *c = d ? d->children : NULL; c; c = c->next_child) {
+      struct inode_rec *r = model_inode (&fs->m, c->ino);
+      size_t n;
+
+      if (!c->unreported || r == NULL)
+        continue;
+      n = entry_path (fs, c->parent, c->name, c->len, pathbuf2,
+                      sizeof pathbuf2);
+      if (n == 0)
+        continue;
+      c->unreported = false;
+      emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, c->ino,
+                       pathbuf2, n, NULL, 0);
+      r->announced = true;
+      if (S_ISDIR (r->a.mode)) {
+        todo = grow (todo, &cap, ntodo, sizeof *todo);
+        todo[ntodo++] = c->ino;
+      }
+    }
+  }
+  free (todo);
+}
+
 static void
 apply_names (struct ext4fs *fs, struct work *w)
 {
@@ -447,8 +468,9 @@ apply_names (struct ext4fs *fs, struct work *w)
       model_remove_name (&fs->m, old);
     if (inode_for_name (fs, a->ino) == NULL) {
       a->matched = true;      /* points to nothing we know: no event */
-      if (watched (fs, a->ino))
-        wait_for_inode (fs, a->ino, a->parent);
+      if (watched (fs, a->ino) && a->ino <= fs->fs->super->s_inodes_count &&
+          fs->dangling.n < DANGLING_MAX)
+        numset_add (&fs->dangling, (uint64_t) a->parent << 32 | a->ino);
       continue;
     }
     model_add_name (&fs->m, a->parent, a->ino, a->name, a->len);
@@ -460,13 +482,18 @@ apply_names (struct ext4fs *fs, struct work *w)
     for (size_t j = 0; j < w->nadd && !rm->matched; j++) {
       struct name_change *a = &w->add[j];
       if (!a->matched && a->ino == rm->ino && model_inode (&fs->m, a->ino)) {
-        rm->matched = a->matched = true;
         a->path = NULL;
         a->path_len = entry_path (fs, a->parent, a->name, a->len, pathbuf2,
                                   sizeof pathbuf2);
-        if (rm->path && a->path_len)
-          emit_name_event (fs, BW_EV_RENAME, a->ino, pathbuf2, a->path_len,
-                           rm->path, rm->path_len);
+        /* A move into or out of a directory that has no path yet is,
+         * seen from here, the unlink or the link below; a rename event
+         * would lose the name that is known.
+         */
+        if (rm->path == NULL || a->path_len == 0)
+          continue;
+        rm->matched = a->matched = true;
+        emit_name_event (fs, BW_EV_RENAME, a->ino, pathbuf2, a->path_len,
+                         rm->path, rm->path_len);
       }
     }
   }
@@ -501,11 +528,18 @@ apply_names (struct ext4fs *fs, struct work *w)
     if (a->matched || r == NULL)
       continue;
     n = entry_path (fs, a->parent, a->name, a->len, pathbuf2, sizeof pathbuf2);
-    if (n == 0)
+    if (n == 0) {
+      /* Its directory has no path yet: report_waiting, later. */
+      struct dentry *d = model_lookup (&fs->m, a->parent, a->name, a->len);
+      if (d && d->ino == a->ino)
+        d->unreported = true;
       continue;
+    }
     emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, a->ino,
                      pathbuf2, n, NULL, 0);
     r->announced = true;
+    if (S_ISDIR (r->a.mode))
+      report_waiting (fs, a->ino);
   }
 }
 
@@ -687,11 +721,8 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
     fs->sb_dirty = false;
     check_superblock (fs);
   }
-  if (resync) {
-    numset_clear (&fs->waiting);      /* every directory is read anyway */
-    fs->waiting_sorted = 0;
+  if (resync)
     mark_everything (fs);
-  }
 
   buf = malloc (fs->bs);
   if (buf == NULL)
@@ -701,6 +732,7 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
     scan_itable_block (fs, &w, fs->dirty_itable.v[i], buf);
   free (buf);
   apply_inode_changes (fs, &w);
+  recheck_dangling (fs);
   reload_dirty_maps (fs);
 
   numset_sort_unique (&fs->dirty_dirs);
@@ -723,14 +755,6 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   numset_clear (&fs->dirty_itable);
   numset_clear (&fs->dirty_dirs);
   numset_clear (&fs->dirty_maps);
-  numset_sort_unique (&fs->waiting);
-  {
-    size_t k = 0;
-    for (size_t i = 0; i < fs->waiting.n; i++)
-      if ((uint32_t) fs->waiting.v[i])        /* not woken */
-        fs->waiting.v[k++] = fs->waiting.v[i];
-    fs->waiting.n = fs->waiting_sorted = k;
-  }
   for (size_t i = 0; i < w.nrm; i++)
     free (w.rm[i].path);
   free (w.rm);

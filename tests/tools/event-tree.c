@@ -1,6 +1,7 @@
 /* event-tree: the fidelity oracle of the introspector tests.
  *
- *   event-tree [--base DIR] [--metadata-only] --check DIR EVENTS.jsonl
+ *   event-tree [--base DIR] [--metadata-only] [--part N] --check DIR
+ *              EVENTS.jsonl
  *
  * Starts from the tree of the base image (mounted read-only at --base,
  * or empty), replays the JSON events (create, delete, rename, link,
@@ -8,6 +9,10 @@
  * final image (mounted read-only at --check): every path, its type,
  * mode, owner, size and link count, and the content of every file the
  * events wrote to.  Anything that differs is printed; exit 1.
+ *
+ * --part N takes only the events of partition N (their "part" field):
+ * on a partitioned disk, each file system is checked on its own, and an
+ * event given to the wrong partition shows up as a mismatch in both.
  */
 
 #include <errno.h>
@@ -48,6 +53,7 @@ static size_t nnodes, capnodes;
 static unsigned long long mismatches;
 static const char *root;      /* the directory being walked */
 static bool metadata_only;    /* lost tap records: contents are unknown */
+static long long only_part = -1;  /* --part: the partition checked */
 
 static void *
 xrealloc (void *p, size_t n)
@@ -443,27 +449,37 @@ main (int argc, char **argv)
     { "base", required_argument, NULL, 'b' },
     { "check", required_argument, NULL, 'c' },
     { "metadata-only", no_argument, NULL, 'm' },
+    { "part", required_argument, NULL, 'p' },
     { 0 }
   };
   const char *base = NULL, *check = NULL;
   char *big = NULL;
   size_t bigcap = 0;
-  unsigned long long events = 0;
+  unsigned long long lines = 0, events = 0;
+  char *end;
   FILE *f;
   int c;
 
-  while ((c = getopt_long (argc, argv, "b:c:m", opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "b:c:mp:", opts, NULL)) != -1) {
     if (c == 'b')
       base = optarg;
     else if (c == 'c')
       check = optarg;
     else if (c == 'm')
       metadata_only = true;
+    else if (c == 'p') {
+      only_part = strtoll (optarg, &end, 10);
+      if (*optarg == '\0' || *end || only_part < 0) {
+        fprintf (stderr, "event-tree: --part wants a partition number\n");
+        return 2;
+      }
+    }
     else
       return 2;
   }
   if (check == NULL || optind != argc - 1) {
-    fprintf (stderr, "usage: event-tree [--base DIR] --check DIR EVENTS\n");
+    fprintf (stderr, "usage: event-tree [--base DIR] [--metadata-only] "
+             "[--part N] --check DIR EVENTS\n");
     return 2;
   }
   if (base) {
@@ -481,13 +497,17 @@ main (int argc, char **argv)
     json_error_t je;
     json_t *ev = json_loads (big, 0, &je);
     if (ev == NULL) {
-      fprintf (stderr, "event-tree: bad JSON line %llu: %s\n", events + 1,
+      fprintf (stderr, "event-tree: bad JSON line %llu: %s\n", lines + 1,
                je.text);
       return 2;
     }
-    apply_event (ev);
+    if (only_part < 0 ||
+        json_integer_value (json_object_get (ev, "part")) == only_part) {
+      apply_event (ev);
+      events++;
+    }
     json_decref (ev);
-    events++;
+    lines++;
   }
   fclose (f);
   free (big);
