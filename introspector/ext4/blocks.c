@@ -46,9 +46,12 @@ add_range (struct loader *l, uint64_t start, uint32_t len, uint64_t lblk,
 {
   struct ext4fs *fs = l->fs;
 
+  /* Logical blocks are 32-bit in ext4: a map that claims more is
+   * corrupt, and no file offset could reach such blocks.
+   */
   if (len == 0 || start < fs->fs->super->s_first_data_block ||
       start >= fs->nblocks || len > fs->nblocks - start ||
-      l->ranges >= MAX_RANGES)
+      lblk + len > (uint64_t) UINT32_MAX + 1 || l->ranges >= MAX_RANGES)
     return;
   l->ranges++;
   model_add_block (&fs->m, l->r, start, len, lblk, kind);
@@ -163,13 +166,16 @@ by_lblk (const void *a, const void *b)
 }
 
 static struct span *
-data_spans (const struct inode_rec *r, size_t *n)
+data_spans (const struct ext4fs *fs, const struct inode_rec *r, size_t *n)
 {
   size_t cap = 0;
   struct span *v = NULL;
 
   *n = 0;
-  for (const struct bm_node *b = r->blocks; b; b = b->next) {
+  for (uint32_t id = r->blocks; id; ) {
+    const struct bm_node *b = bm_get (&fs->m.owners, id);
+
+    id = b->next;
     if (b->kind != BM_DATA)
       continue;
     if (*n == cap) {
@@ -195,7 +201,7 @@ queue_new_holes (struct ext4fs *fs, struct inode_rec *r,
                  const struct span *old, size_t nold)
 {
   size_t nnew, j = 0;
-  struct span *now = data_spans (r, &nnew);
+  struct span *now = data_spans (fs, r, &nnew);
 
   for (size_t i = 0; i < nold; i++) {
     uint64_t a = old[i].lblk, end = old[i].lblk + old[i].len;
@@ -217,7 +223,7 @@ blocks_reload (struct ext4fs *fs, struct inode_rec *r,
                struct ext2_inode_large *in)
 {
   size_t nold = 0;
-  struct span *old = S_ISREG (r->a.mode) ? data_spans (r, &nold) : NULL;
+  struct span *old = S_ISREG (r->a.mode) ? data_spans (fs, r, &nold) : NULL;
   int ret;
 
   ret = load_map (fs, r, in);

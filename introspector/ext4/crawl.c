@@ -263,6 +263,5 @@ ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
                     + fs->m.cap * sizeof (void *)
                     + fs->m.dcount * (sizeof (struct dentry) + 24)
                     + fs->m.dcap * sizeof (void *)
-                    + (fs->m.owners.nodes + fs->m.gaps.nodes)
-                      * (sizeof (struct bm_node) + 16);
+                    + bm_bytes (&fs->m.owners) + bm_bytes (&fs->m.gaps);
 }

@@ -200,21 +200,27 @@ void
 model_clear_blocks (struct model *m, struct inode_rec *r)
 {
   while (r->blocks) {
-    struct bm_node *n = r->blocks;
-    r->blocks = n->next;
-    bm_remove (&m->owners, n);
+    uint32_t id = r->blocks;
+    r->blocks = bm_get (&m->owners, id)->next;
+    bm_remove (&m->owners, id);
   }
 }
 
 void
 model_add_block (struct model *m, struct inode_rec *r, uint64_t start,
-                 uint32_t len, uint64_t lblk, enum bm_kind kind)
+                 uint32_t len, uint32_t lblk, enum bm_kind kind)
 {
-  struct bm_node *n = bm_node_new (start, len, r->ino, lblk, kind);
+  while (len) {
+    uint32_t n = len < BM_LEN_MAX ? len : BM_LEN_MAX;
+    uint32_t id = bm_insert (&m->owners, start, n, r->ino, lblk, kind);
 
-  n->next = r->blocks;
-  r->blocks = n;
-  bm_insert (&m->owners, n);
+    bm_get (&m->owners, id)->next = r->blocks;
+    r->blocks = id;
+    start += n;
+    if (kind != BM_MAP)
+      lblk += n;
+    len -= n;
+  }
 }
 
 void

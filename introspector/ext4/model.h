@@ -34,7 +34,8 @@ struct inode_rec {
   struct attrs a;
   struct dentry *names;       /* names of this inode (hard links) */
   struct dentry *children;    /* a directory's entries */
-  struct bm_node *blocks;     /* ranges this inode owns, chained by next */
+  uint32_t blocks;            /* ranges this inode owns (owner-map ids,
+                               * chained by next) */
   bool announced;             /* its create event is out (or it was there
                                * at the crawl); false while an inode is
                                * allocated but not yet named */
@@ -80,7 +81,7 @@ void model_remove_name (struct model *m, struct dentry *d);
 /* Replaces the blocks inode ino owns. */
 void model_clear_blocks (struct model *m, struct inode_rec *r);
 void model_add_block (struct model *m, struct inode_rec *r, uint64_t start,
-                      uint32_t len, uint64_t lblk, enum bm_kind kind);
+                      uint32_t len, uint32_t lblk, enum bm_kind kind);
 
 /* The path of an inode (its first name, up to the root), as bytes in
  * buf; returns its length, or 0 if the inode has no path (unnamed, or
