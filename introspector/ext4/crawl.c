@@ -259,9 +259,5 @@ ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
     st->journal_blocks = fs->log.blocks_applied;
     st->journal_images = overlay_count (fs->ov);
   }
-  st->model_bytes = fs->m.count * (sizeof (struct inode_rec) + 16)
-                    + fs->m.cap * sizeof (void *)
-                    + fs->m.dcount * (sizeof (struct dentry) + 24)
-                    + fs->m.dcap * sizeof (void *)
-                    + bm_bytes (&fs->m.owners) + bm_bytes (&fs->m.gaps);
+  st->model_bytes = model_bytes (&fs->m);
 }

@@ -27,8 +27,6 @@ model_init (struct model *m)
   memset (m, 0, sizeof *m);
   m->cap = 1024;
   m->slots = xcalloc (m->cap, sizeof *m->slots);
-  m->dcap = 1024;
-  m->dhash = xcalloc (m->dcap, sizeof *m->dhash);
 }
 
 /* ---- inodes ------------------------------------------------------ */
@@ -97,103 +95,6 @@ unslot (struct model *m, uint32_t ino)
   m->count--;
 }
 
-/* ---- names ------------------------------------------------------- */
-
-static size_t
-dslot (const struct model *m, uint32_t parent, const char *name, size_t len)
-{
-  uint64_t h = 14695981039346656037ull ^ parent;
-
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ (uint8_t) name[i]) * 1099511628211ull;
-  return h & (m->dcap - 1);
-}
-
-struct dentry *
-model_lookup (const struct model *m, uint32_t parent, const char *name,
-              size_t len)
-{
-  for (struct dentry *d = m->dhash[dslot (m, parent, name, len)]; d;
-       d = d->next_hash)
-    if (d->parent == parent && d->len == len && memcmp (d->name, name, len) == 0)
-      return d;
-  return NULL;
-}
-
-static void
-grow_names (struct model *m)
-{
-  struct dentry **old = m->dhash;
-  size_t oldcap = m->dcap;
-
-  m->dcap *= 2;
-  m->dhash = xcalloc (m->dcap, sizeof *m->dhash);
-  for (size_t i = 0; i < oldcap; i++)
-    for (struct dentry *d = old[i], *next; d; d = next) {
-      size_t s = dslot (m, d->parent, d->name, d->len);
-      next = d->next_hash;
-      d->next_hash = m->dhash[s];
-      m->dhash[s] = d;
-    }
-  free (old);
-}
-
-struct dentry *
-model_add_name (struct model *m, uint32_t parent, uint32_t ino,
-                const char *name, size_t len)
-{
-  struct inode_rec *dir = model_inode (m, parent);
-  struct inode_rec *r = model_inode (m, ino);
-  struct dentry *d;
-  size_t s;
-
-  if (len == 0 || len > 255 || dir == NULL || r == NULL)
-    return NULL;
-  if (m->dcount + 1 > m->dcap)
-    grow_names (m);
-  d = xcalloc (1, sizeof *d + len);
-  d->parent = parent;
-  d->ino = ino;
-  d->len = len;
-  memcpy (d->name, name, len);
-  s = dslot (m, parent, name, len);
-  d->next_hash = m->dhash[s];
-  m->dhash[s] = d;
-  d->next_name = r->names;
-  r->names = d;
-  d->next_child = dir->children;
-  if (dir->children)
-    dir->children->prev_child = d;
-  dir->children = d;
-  m->dcount++;
-  return d;
-}
-
-void
-model_remove_name (struct model *m, struct dentry *d)
-{
-  struct dentry **pp = &m->dhash[dslot (m, d->parent, d->name, d->len)];
-  struct inode_rec *dir = model_inode (m, d->parent);
-  struct inode_rec *r = model_inode (m, d->ino);
-
-  while (*pp != d)
-    pp = &(*pp)->next_hash;
-  *pp = d->next_hash;
-  if (r) {
-    for (pp = &r->names; *pp != d; pp = &(*pp)->next_name)
-      ;
-    *pp = d->next_name;
-  }
-  if (d->prev_child)
-    d->prev_child->next_child = d->next_child;
-  else if (dir)
-    dir->children = d->next_child;
-  if (d->next_child)
-    d->next_child->prev_child = d->prev_child;
-  m->dcount--;
-  free (d);
-}
-
 /* ---- blocks ------------------------------------------------------ */
 
 void
@@ -230,10 +131,7 @@ model_drop_inode (struct model *m, uint32_t ino)
 
   if (r == NULL)
     return;
-  while (r->names)
-    model_remove_name (m, r->names);
-  while (r->children)
-    model_remove_name (m, r->children);
+  model_drop_names (m, ino);
   model_clear_blocks (m, r);
   unslot (m, ino);
   free (r);
@@ -256,7 +154,8 @@ model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
   }
   while (ino != MODEL_ROOT_INO) {
     const struct inode_rec *r = model_inode (m, ino);
-    const struct dentry *d = r ? r->names : NULL;
+    const struct dentry *d = r && r->names ? arena_ptr (&m->names, r->names)
+                                           : NULL;
 
     if (d == NULL || ++depth > 4096 || pos < (size_t) d->len + 1)
       return 0;               /* unnamed, a loop, or too long */
@@ -269,18 +168,22 @@ model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
   return bufsize - pos;
 }
 
+size_t
+model_bytes (const struct model *m)
+{
+  return m->count * (sizeof (struct inode_rec) + 16)
+         + m->cap * sizeof *m->slots
+         + model_names_bytes (m)
+         + bm_bytes (&m->owners) + bm_bytes (&m->gaps);
+}
+
 void
 model_free (struct model *m)
 {
-  for (size_t i = 0; i < m->dcap; i++)
-    for (struct dentry *d = m->dhash[i], *next; d; d = next) {
-      next = d->next_hash;
-      free (d);
-    }
   for (size_t i = 0; i < m->cap; i++)
     free (m->slots[i]);
-  free (m->dhash);
   free (m->slots);
+  model_free_names (m);
   bm_free_all (&m->owners);
   bm_free_all (&m->gaps);
   memset (m, 0, sizeof *m);

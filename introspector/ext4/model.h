@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "blockmap.h"
+#include "idmap.h"
 
 /* What events are made of: one inode's reportable state. */
 struct attrs {
@@ -27,13 +29,11 @@ struct attrs {
   uint32_t inline_sum;        /* hash of inline data (inline_data files) */
 };
 
-struct dentry;
-
 struct inode_rec {
   uint32_t ino;
   struct attrs a;
-  struct dentry *names;       /* names of this inode (hard links) */
-  struct dentry *children;    /* a directory's entries */
+  uint32_t names;             /* its names (hard links), newest first: a
+                               * dentry id, 0 if it has none */
   uint32_t blocks;            /* ranges this inode owns (owner-map ids,
                                * chained by next) */
   bool announced;             /* its create event is out (or it was there
@@ -41,23 +41,39 @@ struct inode_rec {
                                * allocated but not yet named */
 };
 
+/* A name: an entry of directory parent.  Names live in an arena, linked
+ * by 32-bit ids: a directory's entries in a list, an inode's other
+ * names through the model's more_names map (hard links are rare).
+ */
 struct dentry {
-  uint32_t parent, ino;
-  struct dentry *next_name;   /* the inode's other names */
-  struct dentry *next_child;  /* the directory's other entries: doubly */
-  struct dentry *prev_child;  /* linked, as directories can be huge */
-  struct dentry *next_hash;
+  uint32_t ino;               /* 0: removed, until model_settle */
+  uint32_t parent;
+  uint32_t next_child;        /* the directory's next entry */
   uint8_t len;
   char name[];                /* not NUL-terminated; up to 255 bytes */
+};
+
+/* (parent, name) -> dentry for the directories looked up since the
+ * last model_settle: reconcile diffs a few directories at a time, so
+ * names need no index the rest of the time.
+ */
+struct name_index {
+  uint32_t *slot;             /* dentry ids, 0: empty */
+  size_t cap, n;
+  struct idmap dirs;          /* the directories indexed */
 };
 
 struct model {
   /* inodes: open addressing, power-of-two capacity */
   struct inode_rec **slots;
   size_t cap, count;
-  /* names: chained hash on (parent, name) */
-  struct dentry **dhash;
-  size_t dcap, dcount;
+  /* names */
+  struct arena names;
+  size_t dcount;
+  struct idmap kids;          /* directory -> its first entry */
+  struct idmap more_names;    /* name -> the inode's next (older) name */
+  struct name_index index;
+  struct idmap sweep;         /* directories with removed entries */
   struct blockmap owners;     /* block -> owning inode */
   struct blockmap gaps;       /* written blocks without an owner */
 };
@@ -72,11 +88,25 @@ struct inode_rec *model_add_inode (struct model *m, uint32_t ino,
 /* Forgets an inode: its names, its entries' links and its blocks. */
 void model_drop_inode (struct model *m, uint32_t ino);
 
-struct dentry *model_lookup (const struct model *m, uint32_t parent,
-                             const char *name, size_t len);
-struct dentry *model_add_name (struct model *m, uint32_t parent, uint32_t ino,
-                               const char *name, size_t len);
-void model_remove_name (struct model *m, struct dentry *d);
+/* The inode that directory parent's entry name leads to, or 0. */
+uint32_t model_lookup (struct model *m, uint32_t parent, const char *name,
+                       size_t len);
+/* Adds an entry (both inodes must be in the model); false if not. */
+bool model_add_name (struct model *m, uint32_t parent, uint32_t ino,
+                     const char *name, size_t len);
+/* Removes directory parent's entry name, if there is one. */
+void model_remove_name (struct model *m, uint32_t parent, const char *name,
+                        size_t len);
+/* A directory's entries: the first, and the one after d; NULL at the
+ * end.  Valid until the next change of the directory's names.
+ */
+const struct dentry *model_first_child (const struct model *m, uint32_t dir);
+const struct dentry *model_next_child (const struct model *m,
+                                       const struct dentry *d);
+/* The end of a batch of changes (a barrier): lookups built an index,
+ * removals left entries behind in their directories; both are cleared.
+ */
+void model_settle (struct model *m);
 
 /* Replaces the blocks inode ino owns. */
 void model_clear_blocks (struct model *m, struct inode_rec *r);
@@ -89,6 +119,16 @@ void model_add_block (struct model *m, struct inode_rec *r, uint64_t start,
  */
 size_t model_path (const struct model *m, uint32_t ino, char *buf,
                    size_t bufsize);
+
+/* Bytes allocated for the model: what model_bytes reports. */
+size_t model_bytes (const struct model *m);
+
+/* names.c, for model.c: an inode's names and (a directory's) entries
+ * forgotten; the bytes names take; all names freed.
+ */
+void model_drop_names (struct model *m, uint32_t ino);
+size_t model_names_bytes (const struct model *m);
+void model_free_names (struct model *m);
 
 #define MODEL_ROOT_INO 2
 #define MODEL_PATH_MAX 65536

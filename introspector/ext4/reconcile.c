@@ -323,8 +323,7 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
   fs->stats.metadata_blocks_diffed++;
   /* New names, or names now pointing elsewhere. */
   for (size_t i = 0; i < l->n; i++) {
-    struct dentry *d = model_lookup (&fs->m, dir, l->v[i].name, l->v[i].len);
-    if (d && d->ino == l->v[i].ino)
+    if (model_lookup (&fs->m, dir, l->v[i].name, l->v[i].len) == l->v[i].ino)
       continue;
     note_name (&w->add, &w->nadd, &w->capadd, dir, l->v[i].ino, l->v[i].name,
                l->v[i].len);
@@ -348,7 +347,8 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
       s = (s + 1) & (hcap - 1);
     h[s] = i + 1;
   }
-  for (struct dentry *d = r->children; d; d = d->next_child) {
+  for (const struct dentry *d = model_first_child (&fs->m, dir); d;
+       d = model_next_child (&fs->m, d)) {
     uint64_t x = 1469598103934665603ull;
     bool found = false;
     for (size_t k = 0; k < d->len; k++)
@@ -433,18 +433,16 @@ apply_names (struct ext4fs *fs, struct work *w)
    * barrier (rename, or an entry shuffled between blocks) can be added
    * back where it is now.
    */
-  for (size_t i = 0; i < w->nrm; i++) {
-    struct dentry *d = model_lookup (&fs->m, w->rm[i].parent, w->rm[i].name,
-                                     w->rm[i].len);
-    if (d && d->ino == w->rm[i].ino)
-      model_remove_name (&fs->m, d);
-  }
+  for (size_t i = 0; i < w->nrm; i++)
+    if (model_lookup (&fs->m, w->rm[i].parent, w->rm[i].name, w->rm[i].len)
+        == w->rm[i].ino)
+      model_remove_name (&fs->m, w->rm[i].parent, w->rm[i].name,
+                         w->rm[i].len);
   for (size_t i = 0; i < w->nadd; i++) {
     struct name_change *a = &w->add[i];
-    struct dentry *old = model_lookup (&fs->m, a->parent, a->name, a->len);
 
-    if (old)                  /* replaced: the old name is in w->rm too */
-      model_remove_name (&fs->m, old);
+    /* replaced: the old name is in w->rm too */
+    model_remove_name (&fs->m, a->parent, a->name, a->len);
     if (inode_for_name (fs, a->ino) == NULL) {
       a->matched = true;      /* points to nothing we know: no event */
       if (watched (fs, a->ino))
@@ -478,7 +476,7 @@ apply_names (struct ext4fs *fs, struct work *w)
     struct inode_rec *r = model_inode (&fs->m, rm->ino);
     if (rm->matched || r == NULL || rm->path == NULL)
       continue;
-    if (r->names == NULL && freed_on_disk (fs, rm->ino)) {
+    if (r->names == 0 && freed_on_disk (fs, rm->ino)) {
       struct bw_event ev = {
         .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
         .path_len = rm->path_len, .file_type = attrs_file_type (&r->a),
@@ -710,6 +708,7 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   emit_metadata (fs, &w);
   resolve_pending (fs);
   flush_writes (fs);
+  model_settle (&fs->m);
 
   if (resync) {
     struct bw_event ev = {

@@ -1,6 +1,8 @@
 /* The introspector's in-memory model of a file system, against simple
  * references: the owner and gap maps (random ranges inserted, found and
- * removed; gap writes and cuts block by block).
+ * removed; gap writes and cuts block by block), and names (entries
+ * added, looked up, removed, with hard links, directories dropped with
+ * their entries, paths).
  */
 
 #include <setjmp.h>
@@ -8,11 +10,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "ext4/blockmap.h"
+#include "ext4/model.h"
 
 static uint32_t rng = 12345;
 
@@ -178,6 +182,153 @@ long_gap (void **state)
   bm_free_all (&g);
 }
 
+/* ---- names ------------------------------------------------------- */
+
+#define INODES 64
+#define ROOT MODEL_ROOT_INO
+
+/* The reference: every entry, with the order it was made in. */
+static struct ref { uint32_t parent, ino; char name[8]; uint64_t made; } refs[4096];
+static size_t nrefs;
+static uint64_t made;
+static bool alive[INODES + 1];
+
+static bool
+is_dir (uint32_t ino)
+{
+  return ino == ROOT || ino % 4 == 0;
+}
+
+static struct ref *
+ref_find (uint32_t parent, const char *name)
+{
+  for (size_t i = 0; i < nrefs; i++)
+    if (refs[i].parent == parent && strcmp (refs[i].name, name) == 0)
+      return &refs[i];
+  return NULL;
+}
+
+static void
+ref_remove (struct ref *r)
+{
+  *r = refs[--nrefs];
+}
+
+static void
+add_inode (struct model *m, uint32_t ino)
+{
+  struct attrs a = { .mode = is_dir (ino) ? 040755 : 0100644, .links = 1 };
+
+  model_add_inode (m, ino, &a);
+  alive[ino] = true;
+}
+
+/* Everything the model says about names, against the reference. */
+static void
+check_names (struct model *m)
+{
+  static char buf[MODEL_PATH_MAX];
+  size_t n = 0;
+
+  for (size_t i = 0; i < nrefs; i++)
+    assert_int_equal (model_lookup (m, refs[i].parent, refs[i].name,
+                                    strlen (refs[i].name)), refs[i].ino);
+  for (uint32_t dir = 1; dir <= INODES; dir++) {
+    if (!alive[dir] || !is_dir (dir))
+      continue;
+    for (const struct dentry *d = model_first_child (m, dir); d;
+         d = model_next_child (m, d)) {
+      char name[8] = "";
+      const struct ref *r;
+
+      memcpy (name, d->name, d->len);
+      r = ref_find (dir, name);
+      assert_non_null (r);
+      assert_int_equal (r->ino, d->ino);
+      n++;
+    }
+  }
+  assert_int_equal (n, nrefs);
+  assert_int_equal (m->dcount, nrefs);
+  /* An inode's path is its newest name's. */
+  for (uint32_t ino = 1; ino <= INODES; ino++) {
+    const struct ref *newest = NULL;
+    const struct inode_rec *r = model_inode (m, ino);
+
+    if (!alive[ino])
+      continue;
+    for (size_t i = 0; i < nrefs; i++)
+      if (refs[i].ino == ino && (newest == NULL || refs[i].made > newest->made))
+        newest = &refs[i];
+    assert_int_equal (r->names != 0, newest != NULL);
+    if (newest && model_path (m, ino, buf, sizeof buf)) {
+      size_t len = strlen (newest->name), plen;
+      plen = model_path (m, ino, buf, sizeof buf);
+      assert_true (plen > len && buf[plen - len - 1] == '/');
+      assert_memory_equal (buf + plen - len, newest->name, len);
+    }
+  }
+}
+
+static void
+names (void **state)
+{
+  struct model m;
+
+  (void) state;
+  model_init (&m);
+  memset (alive, 0, sizeof alive);
+  nrefs = 0;
+  add_inode (&m, ROOT);
+  for (uint32_t ino = 11; ino <= INODES; ino++)
+    add_inode (&m, ino);
+  for (int step = 0; step < 6000; step++) {
+    uint32_t parent = rnd (INODES + 1), ino = 11 + rnd (INODES - 10);
+    char name[8];
+    struct ref *r;
+
+    if (!is_dir (parent) || !alive[parent])
+      parent = ROOT;
+    snprintf (name, sizeof name, "n%u", rnd (40));
+    r = ref_find (parent, name);
+    switch (rnd (8)) {
+    case 0: case 1: case 2:           /* a new entry or link */
+      if (r || !alive[ino])
+        break;
+      assert_true (model_add_name (&m, parent, ino, name, strlen (name)));
+      refs[nrefs++] = (struct ref) { parent, ino, "", ++made };
+      strcpy (refs[nrefs - 1].name, name);
+      break;
+    case 3: case 4:                   /* an entry removed */
+      model_remove_name (&m, parent, name, strlen (name));
+      if (r)
+        ref_remove (r);
+      break;
+    case 5:                           /* an inode dropped, and made again */
+      if (!alive[ino])
+        break;
+      model_drop_inode (&m, ino);
+      alive[ino] = false;
+      for (size_t i = 0; i < nrefs; )
+        if (refs[i].ino == ino || refs[i].parent == ino)
+          ref_remove (&refs[i]);
+        else
+          i++;
+      add_inode (&m, ino);
+      break;
+    case 6:                           /* the end of a barrier */
+      model_settle (&m);
+      break;
+    default:
+      check_names (&m);
+    }
+  }
+  check_names (&m);
+  model_settle (&m);
+  check_names (&m);
+  model_free (&m);
+}
+
 int
 main (void)
 {
@@ -186,6 +337,7 @@ main (void)
     cmocka_unit_test (same_start),
     cmocka_unit_test (gap_map),
     cmocka_unit_test (long_gap),
+    cmocka_unit_test (names),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);
