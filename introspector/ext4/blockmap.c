@@ -5,9 +5,15 @@
 
 #include "blockmap.h"
 
-#define NODE_WORDS (sizeof (struct bm_node) / sizeof (uint32_t))
-
 _Static_assert (sizeof (struct bm_node) == 32, "owner-map nodes are 32 bytes");
+
+void
+bm_init (struct blockmap *m)
+{
+  m->root = 0;
+  m->nodes = 0;
+  arena_init (&m->nodes_arena, sizeof (struct bm_node), BM_ID_BITS);
+}
 
 static struct bm_node *
 node (const struct blockmap *m, uint32_t id)
@@ -85,7 +91,7 @@ uint32_t
 bm_insert (struct blockmap *m, uint64_t start, uint32_t len, uint32_t ino,
            uint32_t lblk, enum bm_kind kind)
 {
-  uint32_t id = arena_alloc (&m->nodes_arena, NODE_WORDS);
+  uint32_t id = arena_alloc (&m->nodes_arena, 1);
   struct bm_node *n = node (m, id);
   uint32_t *link;
 
@@ -115,7 +121,7 @@ bm_remove (struct blockmap *m, uint32_t id)
     link = toward (m, *link, n->start, id);
   *link = merge (m, n->left, n->right);
   m->nodes--;
-  arena_free (&m->nodes_arena, id, NODE_WORDS);
+  arena_free (&m->nodes_arena, id, 1);
 }
 
 /* The last node starting at or before b. */

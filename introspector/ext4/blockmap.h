@@ -41,6 +41,9 @@ struct bm_node {
   uint32_t next;              /* id: the owner's other ranges */
 };
 
+/* Node ids have 31 bits: the model keeps a flag next to one. */
+#define BM_ID_BITS 31
+
 struct blockmap {
   struct arena nodes_arena;
   uint32_t root;
@@ -53,6 +56,7 @@ bm_get (const struct blockmap *m, uint32_t id)
   return arena_ptr (&m->nodes_arena, id);
 }
 
+void bm_init (struct blockmap *m);
 /* The range containing block b, or NULL. */
 struct bm_node *bm_find (const struct blockmap *m, uint64_t b);
 /* Adds a range of at most BM_LEN_MAX blocks; returns its id. */

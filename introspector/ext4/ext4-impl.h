@@ -123,14 +123,16 @@ const struct region *layout_find (const struct ext4fs *fs, uint64_t blk);
 /* inode.c */
 void attrs_decode (const struct ext4fs *fs, const struct ext2_inode_large *in,
                    struct attrs *a);
-bool attrs_in_use (const struct attrs *a);
+bool inode_in_use (const struct ext2_inode_large *in);
+/* A time for an event: seconds with the epoch bits, and nanoseconds. */
+struct bw_value attrs_time (struct xtime t);
 enum bw_file_type attrs_file_type (const struct attrs *a);
 /* Reads an inline_data file's bytes as the disk has them now: the
  * length, or -1.  buf holds at least the inode size.
  */
 ssize_t inline_read (struct ext4fs *fs, uint32_t ino,
                      struct ext2_inode_large *in, void *buf);
-/* Fills a->inline_sum for inline_data files. */
+/* Adds the inline bytes of inline_data files to a->sum. */
 void attrs_inline (struct ext4fs *fs, uint32_t ino,
                    struct ext2_inode_large *in, struct attrs *a);
 /* Reads inode ino as the disk has it now; -1 with fs->err. */
@@ -139,10 +141,10 @@ int inode_read (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in);
 void inode_from_block (const struct ext4fs *fs, const uint8_t *blk,
                        unsigned idx, struct ext2_inode_large *in);
 
-/* blocks.c: rebuilds r's ranges in the owner map from the disk's block
+/* blocks.c: rebuilds ino's ranges in the owner map from the disk's block
  * map of the inode; ranges that were gaps become queued writes.
  */
-int blocks_reload (struct ext4fs *fs, struct inode_rec *r,
+int blocks_reload (struct ext4fs *fs, uint32_t ino,
                    struct ext2_inode_large *in);
 
 /* dirent.c: the entries of directory ino as the disk has them now. */

@@ -14,30 +14,39 @@
 #include "blockmap.h"
 #include "idmap.h"
 
-/* What events are made of: one inode's reportable state. */
+/* A time as the inode keeps it: the low 32 bits of the seconds, and the
+ * extra field (2 epoch bits, then the nanoseconds), 0 when the inode
+ * has none.
+ */
+struct xtime {
+  uint32_t sec;
+  uint32_t extra;
+};
+
+/* What events are made of: one inode's reportable state, packed as on
+ * the disk (64 bytes: the model holds one per inode).
+ */
 struct attrs {
   uint16_t mode;              /* type and permissions, as st_mode */
   uint16_t links;
   uint32_t uid, gid;          /* with the high 16 bits */
   uint32_t flags;
   uint32_t generation;
-  uint64_t size;
-  int64_t atime, mtime, ctime, crtime;    /* seconds, extra epoch bits in */
-  uint32_t atime_ns, mtime_ns, ctime_ns, crtime_ns;
-  uint32_t dtime;
-  uint32_t iblock_sum;        /* hash of i_block: the map's root changed */
-  uint32_t inline_sum;        /* hash of inline data (inline_data files) */
+  uint32_t sum;               /* hash of i_block and of inline data: the
+                               * map's root or the inline bytes changed */
+  u64_a4 size;
+  struct xtime atime, mtime, ctime, crtime;
 };
 
+/* An inode in use (72 bytes). */
 struct inode_rec {
-  uint32_t ino;
   struct attrs a;
   uint32_t names;             /* its names (hard links), newest first: a
                                * dentry id, 0 if it has none */
-  uint32_t blocks;            /* ranges this inode owns (owner-map ids,
-                               * chained by next) */
-  bool announced;             /* its create event is out (or it was there
-                               * at the crawl); false while an inode is
+  uint32_t blocks : BM_ID_BITS;  /* ranges this inode owns (owner-map
+                                  * ids, chained by next) */
+  uint32_t announced : 1;     /* its create event is out (or it was there
+                               * at the crawl); 0 while an inode is
                                * allocated but not yet named */
 };
 
@@ -63,10 +72,20 @@ struct name_index {
   struct idmap dirs;          /* the directories indexed */
 };
 
+/* Inodes by number: a leaf of record ids for each 1024 inode numbers
+ * that has any in use, allocated when the first one comes.
+ */
+#define MODEL_LEAF_SHIFT 10
+struct model_leaf {
+  uint32_t used;
+  uint32_t rec[1u << MODEL_LEAF_SHIFT];    /* 0: not in use */
+};
+
 struct model {
-  /* inodes: open addressing, power-of-two capacity */
-  struct inode_rec **slots;
-  size_t cap, count;
+  struct model_leaf **leaves;
+  uint32_t nleaves;
+  struct arena recs;          /* struct inode_rec */
+  size_t count;
   /* names */
   struct arena names;
   size_t dcount;
@@ -81,7 +100,12 @@ struct model {
 void model_init (struct model *m);
 void model_free (struct model *m);
 
+/* An inode's record, or NULL.  Records do not move: a pointer stays
+ * valid until the inode is dropped.
+ */
 struct inode_rec *model_inode (const struct model *m, uint32_t ino);
+/* The first inode in the model after ino (0 starts), or 0. */
+uint32_t model_next_inode (const struct model *m, uint32_t ino);
 /* Adds an inode record (ino not present yet). */
 struct inode_rec *model_add_inode (struct model *m, uint32_t ino,
                                    const struct attrs *a);
@@ -98,7 +122,7 @@ bool model_add_name (struct model *m, uint32_t parent, uint32_t ino,
 void model_remove_name (struct model *m, uint32_t parent, const char *name,
                         size_t len);
 /* A directory's entries: the first, and the one after d; NULL at the
- * end.  Valid until the next change of the directory's names.
+ * end.  An entry removed meanwhile stays readable until model_settle.
  */
 const struct dentry *model_first_child (const struct model *m, uint32_t dir);
 const struct dentry *model_next_child (const struct model *m,
@@ -108,19 +132,19 @@ const struct dentry *model_next_child (const struct model *m,
  */
 void model_settle (struct model *m);
 
-/* Replaces the blocks inode ino owns. */
+/* An inode's ranges in the owner map: all removed; one added. */
 void model_clear_blocks (struct model *m, struct inode_rec *r);
-void model_add_block (struct model *m, struct inode_rec *r, uint64_t start,
+void model_add_block (struct model *m, uint32_t ino, uint64_t start,
                       uint32_t len, uint32_t lblk, enum bm_kind kind);
 
-/* The path of an inode (its first name, up to the root), as bytes in
+/* The path of an inode (its newest name, up to the root), as bytes in
  * buf; returns its length, or 0 if the inode has no path (unnamed, or
  * a loop in a corrupt tree).  The root is "/".
  */
 size_t model_path (const struct model *m, uint32_t ino, char *buf,
                    size_t bufsize);
 
-/* Bytes allocated for the model: what model_bytes reports. */
+/* Bytes allocated for the model (ext4_get_stats' model_bytes). */
 size_t model_bytes (const struct model *m);
 
 /* names.c, for model.c: an inode's names and (a directory's) entries

@@ -28,7 +28,7 @@ dwords (unsigned len)
 }
 
 _Static_assert ((offsetof (struct dentry, name) + 255 + 3) / 4
-                <= ARENA_MAX_WORDS, "a dentry fits an arena run");
+                <= ARENA_MAX_RUN, "a dentry fits an arena run");
 
 /* ---- the index ---------------------------------------------------- */
 

@@ -148,7 +148,7 @@ scan_itable_block (struct ext4fs *fs, struct work *w, uint64_t blk,
     inode_from_block (fs, buf, i, &in);
     attrs_decode (fs, &in, &a);
     attrs_inline (fs, ino, &in, &a);
-    used = attrs_in_use (&a);
+    used = inode_in_use (&in);
     if (r == NULL && used)
       add_change (w, ino, CH_BORN, NULL, &a, &in);
     else if (r && !used)
@@ -224,12 +224,11 @@ static void
 born (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
       struct ext2_inode_large *in)
 {
-  struct inode_rec *r = model_add_inode (&fs->m, ino, a);
-
+  model_add_inode (&fs->m, ino, a);
   if (fs->waiting.n)
     wake_names (fs, ino);
 
-  blocks_reload (fs, r, in);
+  blocks_reload (fs, ino, in);
   /* Bytes kept in the inode itself are written with the inode. */
   if ((in->i_flags & EXT4_INLINE_DATA_FL) && S_ISREG (a->mode) && a->size)
     queue_write (fs, ino, 0, a->size, INLINE_WRITE, fs->seq, fs->time_ns);
@@ -252,14 +251,15 @@ apply_inode_changes (struct ext4fs *fs, struct work *w)
     if (c->kind == CH_BORN || c->kind == CH_REBORN)
       born (fs, c->ino, &c->now, &c->in);
     else if (c->kind == CH_CHANGED && (r = model_inode (&fs->m, c->ino))) {
-      bool remap = c->old.iblock_sum != c->now.iblock_sum ||
+      bool remap = c->old.sum != c->now.sum ||
                    c->old.size != c->now.size ||
                    c->old.flags != c->now.flags;
       r->a = c->now;
       /* Inline data: a file's bytes or a directory's entries changed in
-       * the inode itself.
+       * the inode itself (or left it).
        */
-      if (c->now.inline_sum != c->old.inline_sum) {
+      if (c->now.sum != c->old.sum &&
+          ((c->now.flags | c->old.flags) & EXT4_INLINE_DATA_FL)) {
         if (S_ISDIR (c->now.mode))
           numset_add (&fs->dirty_dirs, c->ino);
         else if (c->now.size)
@@ -267,7 +267,7 @@ apply_inode_changes (struct ext4fs *fs, struct work *w)
                        fs->time_ns);
       }
       if (remap) {
-        blocks_reload (fs, r, &c->in);
+        blocks_reload (fs, c->ino, &c->in);
         if (S_ISDIR (c->now.mode))
           numset_add (&fs->dirty_dirs, c->ino);
       }
@@ -280,13 +280,14 @@ reload_dirty_maps (struct ext4fs *fs)
 {
   numset_sort_unique (&fs->dirty_maps);
   for (size_t i = 0; i < fs->dirty_maps.n; i++) {
-    struct inode_rec *r = model_inode (&fs->m, fs->dirty_maps.v[i]);
+    uint32_t ino = fs->dirty_maps.v[i];
+    struct inode_rec *r = model_inode (&fs->m, ino);
     struct ext2_inode_large in;
 
-    if (r && inode_read (fs, r->ino, &in) == 0) {
-      blocks_reload (fs, r, &in);
+    if (r && inode_read (fs, ino, &in) == 0) {
+      blocks_reload (fs, ino, &in);
       if (S_ISDIR (r->a.mode))
-        numset_add (&fs->dirty_dirs, r->ino);
+        numset_add (&fs->dirty_dirs, ino);
     }
   }
 }
@@ -387,7 +388,7 @@ inode_for_name (struct ext4fs *fs, uint32_t ino)
     return r;
   attrs_decode (fs, &in, &a);
   attrs_inline (fs, ino, &in, &a);
-  if (!attrs_in_use (&a))
+  if (!inode_in_use (&in))
     return NULL;
   born (fs, ino, &a, &in);
   return model_inode (&fs->m, ino);
@@ -418,12 +419,10 @@ static bool
 freed_on_disk (struct ext4fs *fs, uint32_t ino)
 {
   struct ext2_inode_large in;
-  struct attrs a;
 
   if (inode_read (fs, ino, &in) == -1)
     return false;
-  attrs_decode (fs, &in, &a);
-  return !attrs_in_use (&a);
+  return !inode_in_use (&in);
 }
 
 static void
@@ -522,7 +521,14 @@ emit_field (struct ext4fs *fs, uint32_t ino, const char *path, size_t n,
 }
 
 #define NUM(v) ((struct bw_value) { .sec = (v) })
-#define TIME(s, ns) ((struct bw_value) { .is_time = true, .sec = (s), .nsec = (ns) })
+
+static void
+emit_time (struct ext4fs *fs, uint32_t ino, const char *path, size_t n,
+           const char *field, struct xtime old, struct xtime now)
+{
+  if (old.sec != now.sec || old.extra != now.extra)
+    emit_field (fs, ino, path, n, field, attrs_time (old), attrs_time (now));
+}
 
 static void
 emit_metadata (struct ext4fs *fs, struct work *w)
@@ -557,18 +563,10 @@ emit_metadata (struct ext4fs *fs, struct work *w)
     if (a->flags != o->flags)
       emit_field (fs, c->ino, pathbuf, n, "flags", NUM (o->flags),
                   NUM (a->flags));
-    if (a->atime != o->atime || a->atime_ns != o->atime_ns)
-      emit_field (fs, c->ino, pathbuf, n, "atime", TIME (o->atime, o->atime_ns),
-                  TIME (a->atime, a->atime_ns));
-    if (a->mtime != o->mtime || a->mtime_ns != o->mtime_ns)
-      emit_field (fs, c->ino, pathbuf, n, "mtime", TIME (o->mtime, o->mtime_ns),
-                  TIME (a->mtime, a->mtime_ns));
-    if (a->ctime != o->ctime || a->ctime_ns != o->ctime_ns)
-      emit_field (fs, c->ino, pathbuf, n, "ctime", TIME (o->ctime, o->ctime_ns),
-                  TIME (a->ctime, a->ctime_ns));
-    if (a->crtime != o->crtime || a->crtime_ns != o->crtime_ns)
-      emit_field (fs, c->ino, pathbuf, n, "crtime",
-                  TIME (o->crtime, o->crtime_ns), TIME (a->crtime, a->crtime_ns));
+    emit_time (fs, c->ino, pathbuf, n, "atime", o->atime, a->atime);
+    emit_time (fs, c->ino, pathbuf, n, "mtime", o->mtime, a->mtime);
+    emit_time (fs, c->ino, pathbuf, n, "ctime", o->ctime, a->ctime);
+    emit_time (fs, c->ino, pathbuf, n, "crtime", o->crtime, a->crtime);
   }
 }
 
@@ -629,13 +627,11 @@ mark_everything (struct ext4fs *fs)
     if (fs->regions[i].kind == R_ITABLE)
       for (uint32_t b = 0; b < fs->regions[i].len; b++)
         numset_add (&fs->dirty_itable, fs->regions[i].start + b);
-  for (size_t i = 0; i < fs->m.cap; i++) {
-    const struct inode_rec *r = fs->m.slots[i];
-    if (r == NULL)
-      continue;
-    numset_add (&fs->dirty_maps, r->ino);
-    if (S_ISDIR (r->a.mode))
-      numset_add (&fs->dirty_dirs, r->ino);
+  for (uint32_t ino = model_next_inode (&fs->m, 0); ino;
+       ino = model_next_inode (&fs->m, ino)) {
+    numset_add (&fs->dirty_maps, ino);
+    if (S_ISDIR (model_inode (&fs->m, ino)->a.mode))
+      numset_add (&fs->dirty_dirs, ino);
   }
 }
 

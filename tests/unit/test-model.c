@@ -2,7 +2,8 @@
  * references: the owner and gap maps (random ranges inserted, found and
  * removed; gap writes and cuts block by block), and names (entries
  * added, looked up, removed, with hard links, directories dropped with
- * their entries, paths).
+ * their entries, paths), and the model's size: at most 100 bytes per
+ * small file (docs/introspector.md, "Memory").
  */
 
 #include <setjmp.h>
@@ -40,9 +41,10 @@ static void
 owner_map (void **state)
 {
   static uint32_t owner[BLOCKS];      /* reference: range id or 0 */
-  struct blockmap m = { 0 };
+  struct blockmap m;
 
   (void) state;
+  bm_init (&m);
   for (int step = 0; step < 10000; step++) {
     uint64_t start = rnd (BLOCKS);
     uint32_t len = 1 + rnd (16), id;
@@ -84,10 +86,11 @@ owner_map (void **state)
 static void
 same_start (void **state)
 {
-  struct blockmap m = { 0 };
+  struct blockmap m;
   uint32_t id[50];
 
   (void) state;
+  bm_init (&m);
   for (int i = 0; i < 50; i++)
     id[i] = bm_insert (&m, 100, 1 + i, i, 0, BM_MAP);
   for (int i = 0; i < 50; i += 2)
@@ -126,9 +129,10 @@ gap_map (void **state)
 {
   static uint64_t ref[BLOCKS];        /* seq of the last write, or 0 */
   static struct cut c;
-  struct blockmap g = { 0 };
+  struct blockmap g;
 
   (void) state;
+  bm_init (&g);
   for (uint64_t seq = 1; seq < 6000; seq++) {
     uint64_t start = rnd (BLOCKS), len = 1 + rnd (40), runs = 0;
 
@@ -165,10 +169,11 @@ gap_map (void **state)
 static void
 long_gap (void **state)
 {
-  struct blockmap g = { 0 };
+  struct blockmap g;
   uint64_t len = 3ull * BM_LEN_MAX + 5;
 
   (void) state;
+  bm_init (&g);
   bm_gap_add (&g, 10, len, 7);
   assert_int_equal (g.nodes, 4);
   bm_gap_cut (&g, 0, UINT64_MAX / 2, NULL, NULL);
@@ -329,6 +334,42 @@ names (void **state)
   model_free (&m);
 }
 
+/* ---- memory ------------------------------------------------------ */
+
+/* 100 directories of 1000 empty files with short names, as the crawl
+ * of such a file system builds them: what the model costs per file.
+ */
+static void
+bytes_per_file (void **state)
+{
+  struct attrs dir = { .mode = 040755, .links = 2 };
+  struct attrs file = { .mode = 0100644, .links = 1 };
+  uint32_t ino = 12;
+  struct model m;
+
+  (void) state;
+  model_init (&m);
+  model_add_inode (&m, ROOT, &dir);
+  for (int d = 0; d < 100; d++) {
+    uint32_t parent = ino++;
+    char name[16];
+
+    model_add_inode (&m, parent, &dir);
+    snprintf (name, sizeof name, "d%d", d);
+    model_add_name (&m, ROOT, parent, name, strlen (name));
+    model_add_block (&m, parent, 1000 + d, 1, 0, BM_DIR);
+    for (int f = 1; f <= 1000; f++) {
+      model_add_inode (&m, ino, &file);
+      snprintf (name, sizeof name, "f%d", f);
+      model_add_name (&m, parent, ino++, name, strlen (name));
+    }
+  }
+  print_message ("model: %zu inodes, %zu bytes, %.1f bytes per inode\n",
+                 m.count, model_bytes (&m), (double) model_bytes (&m) / m.count);
+  assert_true (model_bytes (&m) <= 100 * m.count);
+  model_free (&m);
+}
+
 int
 main (void)
 {
@@ -338,6 +379,7 @@ main (void)
     cmocka_unit_test (gap_map),
     cmocka_unit_test (long_gap),
     cmocka_unit_test (names),
+    cmocka_unit_test (bytes_per_file),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);
