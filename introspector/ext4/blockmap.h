@@ -2,14 +2,17 @@
  * file system (an inode's data, directory, extent or indirect blocks,
  * the journal), and which written blocks have no owner yet.
  *
- * A treap keyed by the first block.  Lookups are O(log n); nodes are
- * small because there is one per extent, not per block.
+ * A treap keyed by the first block.  Lookups are O(log n).  There is a
+ * node per extent, not per block, and nodes are 32 bytes in an arena,
+ * linked by 32-bit ids; a node's treap priority is a hash of its id.
  */
 #ifndef BLOCKWATCH_BLOCKMAP_H
 #define BLOCKWATCH_BLOCKMAP_H
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "arena.h"
 
 enum bm_kind {
   BM_DATA = 1,                /* file data at logical block lblk */
@@ -19,41 +22,51 @@ enum bm_kind {
   BM_GAP,                     /* written, no owner yet (seq of last write) */
 };
 
+/* The longest range a node holds; longer ones take several nodes. */
+#define BM_LEN_MAX ((1u << 24) - 1)
+
 struct bm_node {
-  uint64_t start;             /* first block */
-  uint64_t lblk;              /* BM_DATA/BM_DIR: logical block of start;
-                               * BM_GAP: sequence number of the write */
-  uint32_t len;               /* blocks */
-  uint32_t ino;
-  uint8_t kind;
-  uint32_t prio;
-  struct bm_node *left, *right;
-  struct bm_node *next;       /* the owner's other ranges */
+  u64_a4 start;               /* first block */
+  uint32_t len : 24;          /* blocks */
+  uint32_t kind : 8;
+  union {
+    struct {
+      uint32_t ino;
+      uint32_t lblk;          /* BM_DATA/BM_DIR: logical block of start
+                               * (ext4's logical blocks are 32-bit) */
+    };
+    u64_a4 seq;               /* BM_GAP: sequence number of the write */
+  };
+  uint32_t left, right;       /* ids: the treap */
+  uint32_t next;              /* id: the owner's other ranges */
 };
 
+/* Node ids have 31 bits: the model keeps a flag next to one. */
+#define BM_ID_BITS 31
+
 struct blockmap {
-  struct bm_node *root;
+  struct arena nodes_arena;
+  uint32_t root;
   uint64_t nodes;
 };
 
+static inline struct bm_node *
+bm_get (const struct blockmap *m, uint32_t id)
+{
+  return arena_ptr (&m->nodes_arena, id);
+}
+
+void bm_init (struct blockmap *m);
 /* The range containing block b, or NULL. */
 struct bm_node *bm_find (const struct blockmap *m, uint64_t b);
-/* The first range that ends after block b (contains b or starts after). */
-struct bm_node *bm_next (const struct blockmap *m, uint64_t b);
-/* Adds a range (takes ownership of n; start, len, ino, lblk, kind set). */
-void bm_insert (struct blockmap *m, struct bm_node *n);
-/* Removes and frees a range. */
-void bm_remove (struct blockmap *m, struct bm_node *n);
-/* Calls fn for every range, in block order. */
-void bm_walk (const struct blockmap *m,
-              void (*fn) (struct bm_node *n, void *opaque), void *opaque);
+/* Adds a range of at most BM_LEN_MAX blocks; returns its id. */
+uint32_t bm_insert (struct blockmap *m, uint64_t start, uint32_t len,
+                    uint32_t ino, uint32_t lblk, enum bm_kind kind);
+/* Removes a range. */
+void bm_remove (struct blockmap *m, uint32_t id);
+/* Bytes allocated for the map. */
+size_t bm_bytes (const struct blockmap *m);
 void bm_free_all (struct blockmap *m);
-
-/* A new node (never NULL: aborts on out-of-memory like the rest of the
- * model, which cannot go on with a partial view).
- */
-struct bm_node *bm_node_new (uint64_t start, uint32_t len, uint32_t ino,
-                             uint64_t lblk, enum bm_kind kind);
 
 /* Gap ranges: written blocks without an owner.  bm_gap_add merges with
  * neighbours; bm_gap_cut removes [start, start + len) from the gaps and

@@ -19,7 +19,7 @@
 
 struct loader {
   struct ext4fs *fs;
-  struct inode_rec *r;
+  uint32_t ino;
   enum bm_kind data_kind;
   unsigned ranges;
   /* run being collected (indirect maps give one block at a time) */
@@ -36,7 +36,7 @@ gap_to_write (uint64_t start, uint64_t len, uint64_t seq, void *opaque)
   /* run_* still describe the range being added */
   uint64_t file_blk = l->run_lblk + (start - l->run_start);
 
-  queue_write (fs, l->r->ino, file_blk * fs->bs, len * fs->bs,
+  queue_write (fs, l->ino, file_blk * fs->bs, len * fs->bs,
                start * fs->bs, seq, fs->time_ns);
 }
 
@@ -50,8 +50,13 @@ add_range (struct loader *l, uint64_t start, uint32_t len, uint64_t lblk,
       start >= fs->nblocks || len > fs->nblocks - start ||
       l->ranges >= MAX_RANGES)
     return;
+  /* Logical blocks are 32-bit in ext4: a map that claims more is
+   * corrupt, and no file offset could reach such blocks.
+   */
+  if (lblk + len > (uint64_t) UINT32_MAX + 1)
+    return;
   l->ranges++;
-  model_add_block (&fs->m, l->r, start, len, lblk, kind);
+  model_add_block (&fs->m, l->ino, start, len, lblk, kind);
   l->run_start = start;
   l->run_lblk = lblk;
   bm_gap_cut (&fs->m.gaps, start, len,
@@ -91,7 +96,7 @@ load_extents (struct loader *l, struct ext2_inode_large *in)
   errcode_t rc;
   int op = EXT2_EXTENT_ROOT;
 
-  rc = ext2fs_extent_open2 (fs->fs, l->r->ino, (struct ext2_inode *) in, &h);
+  rc = ext2fs_extent_open2 (fs->fs, l->ino, (struct ext2_inode *) in, &h);
   if (rc)
     return rc == EXT2_ET_INODE_NOT_EXTENT ? 0 : -1;
   while ((rc = ext2fs_extent_get (h, op, &e)) == 0) {
@@ -127,12 +132,13 @@ indirect_cb (ext2_filsys e, blk64_t *blocknr, e2_blkcnt_t blockcnt,
 }
 
 static int
-load_map (struct ext4fs *fs, struct inode_rec *r, struct ext2_inode_large *in)
+load_map (struct ext4fs *fs, uint32_t ino, struct inode_rec *r,
+          struct ext2_inode_large *in)
 {
-  struct loader l = { .fs = fs, .r = r };
+  struct loader l = { .fs = fs, .ino = ino };
 
   model_clear_blocks (&fs->m, r);
-  if (r->ino == fs->journal_ino)
+  if (ino == fs->journal_ino)
     l.data_kind = BM_JOURNAL;
   else if (S_ISDIR (in->i_mode))
     l.data_kind = BM_DIR;
@@ -149,7 +155,7 @@ load_map (struct ext4fs *fs, struct inode_rec *r, struct ext2_inode_large *in)
   ext2fs_flush_icache (fs->fs);
   if (in->i_flags & EXT4_EXTENTS_FL)
     return load_extents (&l, in);
-  ext2fs_block_iterate3 (fs->fs, r->ino, BLOCK_FLAG_READ_ONLY, NULL,
+  ext2fs_block_iterate3 (fs->fs, ino, BLOCK_FLAG_READ_ONLY, NULL,
                          indirect_cb, &l);
   flush_run (&l);
   return 0;
@@ -167,13 +173,16 @@ by_lblk (const void *a, const void *b)
 }
 
 static struct span *
-data_spans (const struct inode_rec *r, size_t *n)
+data_spans (const struct ext4fs *fs, const struct inode_rec *r, size_t *n)
 {
   size_t cap = 0;
   struct span *v = NULL;
 
   *n = 0;
-  for (const struct bm_node *b = r->blocks; b; b = b->next) {
+  for (uint32_t id = r->blocks; id; ) {
+    const struct bm_node *b = bm_get (&fs->m.owners, id);
+
+    id = b->next;
     if (b->kind != BM_DATA)
       continue;
     if (*n == cap) {
@@ -195,11 +204,11 @@ data_spans (const struct inode_rec *r, size_t *n)
  * zeroes.
  */
 static void
-queue_new_holes (struct ext4fs *fs, struct inode_rec *r,
+queue_new_holes (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
                  const struct span *old, size_t nold)
 {
   size_t nnew, j = 0;
-  struct span *now = data_spans (r, &nnew);
+  struct span *now = data_spans (fs, r, &nnew);
 
   for (size_t i = 0; i < nold; i++) {
     uint64_t a = old[i].lblk, end = old[i].lblk + old[i].len;
@@ -208,7 +217,7 @@ queue_new_holes (struct ext4fs *fs, struct inode_rec *r,
         j++;
       uint64_t b = j < nnew && now[j].lblk < end ? now[j].lblk : end;
       if (b > a)
-        queue_write (fs, r->ino, a * fs->bs, (b - a) * fs->bs, ZERO_WRITE,
+        queue_write (fs, ino, a * fs->bs, (b - a) * fs->bs, ZERO_WRITE,
                      fs->seq, fs->time_ns);
       a = j < nnew && now[j].lblk < end ? now[j].lblk + now[j].len : end;
     }
@@ -217,16 +226,16 @@ queue_new_holes (struct ext4fs *fs, struct inode_rec *r,
 }
 
 int
-blocks_reload (struct ext4fs *fs, struct inode_rec *r,
-               struct ext2_inode_large *in)
+blocks_reload (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
 {
+  struct inode_rec *r = model_inode (&fs->m, ino);
   size_t nold = 0;
-  struct span *old = S_ISREG (r->a.mode) ? data_spans (r, &nold) : NULL;
+  struct span *old = S_ISREG (r->a.mode) ? data_spans (fs, r, &nold) : NULL;
   int ret;
 
-  ret = load_map (fs, r, in);
+  ret = load_map (fs, ino, r, in);
   if (nold)
-    queue_new_holes (fs, r, old, nold);
+    queue_new_holes (fs, ino, r, old, nold);
   free (old);
   return ret;
 }

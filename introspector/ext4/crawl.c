@@ -125,7 +125,6 @@ crawl_inodes (struct ext4fs *fs,
   ext2fs_inode_scan_flags (scan, EXT2_SF_SKIP_MISSING_ITABLE, 0);
   for (;;) {
     struct attrs a;
-    struct inode_rec *r;
 
     rc = ext2fs_get_next_inode_full (scan, &ino, (struct ext2_inode *) &in,
                                      sizeof in);
@@ -140,15 +139,14 @@ crawl_inodes (struct ext4fs *fs,
     attrs_decode (fs, &in, &a);
     attrs_inline (fs, ino, &in, &a);
     if (ino == fs->journal_ino && ino != 0 && !watched (fs, ino)) {
-      r = model_add_inode (&fs->m, ino, &a);
-      blocks_reload (fs, r, &in);
+      model_add_inode (&fs->m, ino, &a);
+      blocks_reload (fs, ino, &in);
       continue;
     }
-    if (!watched (fs, ino) || !attrs_in_use (&a))
+    if (!watched (fs, ino) || !inode_in_use (&in))
       continue;
-    r = model_add_inode (&fs->m, ino, &a);
-    r->announced = true;
-    blocks_reload (fs, r, &in);
+    model_add_inode (&fs->m, ino, &a)->announced = true;
+    blocks_reload (fs, ino, &in);
   }
   ext2fs_close_inode_scan (scan);
   if (rc && rc != EXT2_ET_BAD_BLOCK_IN_INODE_TABLE) {
@@ -167,16 +165,16 @@ crawl_names (struct ext4fs *fs)
   struct dirent_list l = { 0 };
   struct ext2_inode_large in;
 
-  for (size_t i = 0; i < fs->m.cap; i++) {
-    struct inode_rec *dir = fs->m.slots[i];
-    if (dir == NULL || !S_ISDIR (dir->a.mode) || !watched (fs, dir->ino) ||
-        inode_read (fs, dir->ino, &in) == -1 ||
-        dir_read (fs, dir->ino, &in, &l) == -1)
+  for (uint32_t dir = model_next_inode (&fs->m, 0); dir;
+       dir = model_next_inode (&fs->m, dir)) {
+    if (!S_ISDIR (model_inode (&fs->m, dir)->a.mode) || !watched (fs, dir) ||
+        inode_read (fs, dir, &in) == -1 || dir_read (fs, dir, &in, &l) == -1)
       continue;
     for (size_t j = 0; j < l.n; j++) {
-      const struct inode_rec *child = model_inode (&fs->m, l.v[j].ino);
-      if (child && watched (fs, child->ino) && child->ino != MODEL_ROOT_INO)
-        model_add_name (&fs->m, dir->ino, l.v[j].ino, l.v[j].name, l.v[j].len);
+      uint32_t child = l.v[j].ino;
+      if (model_inode (&fs->m, child) && watched (fs, child) &&
+          child != MODEL_ROOT_INO)
+        model_add_name (&fs->m, dir, child, l.v[j].name, l.v[j].len);
     }
   }
   free (l.v);
@@ -240,6 +238,7 @@ ext4_close (struct ext4fs *fs)
   numset_free (&fs->dirty_dirs);
   numset_free (&fs->dirty_maps);
   numset_free (&fs->dangling);
+  numset_free (&fs->unreported);
   free (fs->pend);
   free (fs->wq);
   free (fs->regions);
@@ -259,10 +258,5 @@ ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
     st->journal_blocks = fs->log.blocks_applied;
     st->journal_images = overlay_count (fs->ov);
   }
-  st->model_bytes = fs->m.count * (sizeof (struct inode_rec) + 16)
-                    + fs->m.cap * sizeof (void *)
-                    + fs->m.dcount * (sizeof (struct dentry) + 24)
-                    + fs->m.dcap * sizeof (void *)
-                    + (fs->m.owners.nodes + fs->m.gaps.nodes)
-                      * (sizeof (struct bm_node) + 16);
+  st->model_bytes = model_bytes (&fs->m);
 }

@@ -90,6 +90,10 @@ struct ext4fs {
    * inode table block comes later): directory << 32 | inode.
    */
   struct numset dangling;
+  /* (dir << 32 | ino): names added while their directory had no path,
+   * reported once it has one (reconcile.c, report_waiting).
+   */
+  struct numset unreported;
 
   /* The barrier being reconciled. */
   uint64_t seq, txn, time_ns;
@@ -111,6 +115,8 @@ struct ext4fs {
 /* numset */
 void numset_add (struct numset *s, uint64_t v);
 void numset_sort_unique (struct numset *s);
+/* v in a sorted set, or NULL. */
+uint64_t *numset_find (struct numset *s, uint64_t v);
 void numset_clear (struct numset *s);
 void numset_free (struct numset *s);
 
@@ -125,14 +131,16 @@ const struct region *layout_find (const struct ext4fs *fs, uint64_t blk);
 /* inode.c */
 void attrs_decode (const struct ext4fs *fs, const struct ext2_inode_large *in,
                    struct attrs *a);
-bool attrs_in_use (const struct attrs *a);
+bool inode_in_use (const struct ext2_inode_large *in);
+/* A time for an event: seconds with the epoch bits, and nanoseconds. */
+struct bw_value attrs_time (struct xtime t);
 enum bw_file_type attrs_file_type (const struct attrs *a);
 /* Reads an inline_data file's bytes as the disk has them now: the
  * length, or -1.  buf holds at least the inode size.
  */
 ssize_t inline_read (struct ext4fs *fs, uint32_t ino,
                      struct ext2_inode_large *in, void *buf);
-/* Fills a->inline_sum for inline_data files. */
+/* Adds the inline bytes of inline_data files to a->sum. */
 void attrs_inline (struct ext4fs *fs, uint32_t ino,
                    struct ext2_inode_large *in, struct attrs *a);
 /* Reads inode ino as the disk has it now; -1 with fs->err. */
@@ -141,10 +149,10 @@ int inode_read (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in);
 void inode_from_block (const struct ext4fs *fs, const uint8_t *blk,
                        unsigned idx, struct ext2_inode_large *in);
 
-/* blocks.c: rebuilds r's ranges in the owner map from the disk's block
+/* blocks.c: rebuilds ino's ranges in the owner map from the disk's block
  * map of the inode; ranges that were gaps become queued writes.
  */
-int blocks_reload (struct ext4fs *fs, struct inode_rec *r,
+int blocks_reload (struct ext4fs *fs, uint32_t ino,
                    struct ext2_inode_large *in);
 
 /* dirent.c: the entries of directory ino as the disk has them now. */

@@ -15,17 +15,29 @@
    (size_t) EXT2_GOOD_OLD_INODE_SIZE + (in)->i_extra_isize >=           \
    offsetof (struct ext2_inode_large, f) + sizeof (in)->f)
 
-/* Seconds with the two epoch bits of the extra field, and nanoseconds. */
-static void
-xtime (uint32_t lo, uint32_t extra, bool has_extra, int64_t *sec,
-       uint32_t *nsec)
+/* A time as the inode has it; the nanoseconds kept modulo 10^9, so that
+ * two times that read the same compare equal.
+ */
+static struct xtime
+xtime (uint32_t sec, uint32_t extra, bool has_extra)
 {
-  *sec = (int32_t) lo;
-  *nsec = 0;
-  if (has_extra) {
-    *sec += (int64_t) (extra & EXT4_EPOCH_MASK) << 32;
-    *nsec = (extra >> EXT4_EPOCH_BITS) % 1000000000;
-  }
+  uint32_t ns = (extra >> EXT4_EPOCH_BITS) % 1000000000;
+
+  if (!has_extra)
+    return (struct xtime) { sec, 0 };
+  return (struct xtime) { sec, (extra & EXT4_EPOCH_MASK) |
+                               ns << EXT4_EPOCH_BITS };
+}
+
+struct bw_value
+attrs_time (struct xtime t)
+{
+  /* Seconds with the two epoch bits of the extra field. */
+  return (struct bw_value) {
+    .is_time = true,
+    .sec = (int32_t) t.sec + ((int64_t) (t.extra & EXT4_EPOCH_MASK) << 32),
+    .nsec = t.extra >> EXT4_EPOCH_BITS,
+  };
 }
 
 void
@@ -42,15 +54,14 @@ attrs_decode (const struct ext4fs *fs, const struct ext2_inode_large *in,
   a->flags = in->i_flags;
   a->generation = in->i_generation;
   a->size = in->i_size | (uint64_t) in->i_size_high << 32;
-  a->dtime = in->i_dtime;
-  xtime (in->i_atime, in->i_atime_extra, HAS_EXTRA (in, fs->isz, i_atime_extra),
-         &a->atime, &a->atime_ns);
-  xtime (in->i_mtime, in->i_mtime_extra, HAS_EXTRA (in, fs->isz, i_mtime_extra),
-         &a->mtime, &a->mtime_ns);
-  xtime (in->i_ctime, in->i_ctime_extra, HAS_EXTRA (in, fs->isz, i_ctime_extra),
-         &a->ctime, &a->ctime_ns);
+  a->atime = xtime (in->i_atime, in->i_atime_extra,
+                    HAS_EXTRA (in, fs->isz, i_atime_extra));
+  a->mtime = xtime (in->i_mtime, in->i_mtime_extra,
+                    HAS_EXTRA (in, fs->isz, i_mtime_extra));
+  a->ctime = xtime (in->i_ctime, in->i_ctime_extra,
+                    HAS_EXTRA (in, fs->isz, i_ctime_extra));
   if (HAS_EXTRA (in, fs->isz, i_crtime_extra))
-    xtime (in->i_crtime, in->i_crtime_extra, true, &a->crtime, &a->crtime_ns);
+    a->crtime = xtime (in->i_crtime, in->i_crtime_extra, true);
   /* The map's root (extent header and root entries, or direct and
    * indirect pointers): when it changes, the block map is re-read.
    */
@@ -58,13 +69,13 @@ attrs_decode (const struct ext4fs *fs, const struct ext2_inode_large *in,
     sum ^= ((const uint8_t *) in->i_block)[i];
     sum *= 16777619u;
   }
-  a->iblock_sum = sum;
+  a->sum = sum;
 }
 
 bool
-attrs_in_use (const struct attrs *a)
+inode_in_use (const struct ext2_inode_large *in)
 {
-  return a->mode != 0 && a->links > 0 && a->dtime == 0;
+  return in->i_mode != 0 && in->i_links_count > 0 && in->i_dtime == 0;
 }
 
 enum bw_file_type
@@ -148,7 +159,6 @@ attrs_inline (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in,
               struct attrs *a)
 {
   uint8_t buf[EXT2_MIN_BLOCK_SIZE];
-  uint32_t sum = 2166136261u;
   ssize_t n;
 
   if (!(S_ISREG (in->i_mode) || S_ISDIR (in->i_mode)) ||
@@ -156,9 +166,9 @@ attrs_inline (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in,
       fs->isz > sizeof buf)
     return;
   n = inline_read (fs, ino, in, buf);
+  /* The hash goes on from i_block's over the inline bytes. */
   for (ssize_t i = 0; i < n; i++) {
-    sum ^= buf[i];
-    sum *= 16777619u;
+    a->sum ^= buf[i];
+    a->sum *= 16777619u;
   }
-  a->inline_sum = n >= 0 ? sum : 0;
 }

@@ -140,6 +140,12 @@ numset_sort_unique (struct numset *s)
   s->n = j;
 }
 
+uint64_t *
+numset_find (struct numset *s, uint64_t v)
+{
+  return s->n ? bsearch (&v, s->v, s->n, sizeof v, cmp_u64) : NULL;
+}
+
 void
 numset_clear (struct numset *s)
 {

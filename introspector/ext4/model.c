@@ -6,192 +6,107 @@
 
 #include "model.h"
 
-static void *
-xcalloc (size_t n, size_t size)
-{
-  void *p = calloc (n, size);
+#define LEAF_INODES (1u << MODEL_LEAF_SHIFT)
 
+_Static_assert (sizeof (struct inode_rec) == 72, "inode records are 72 bytes");
+
+static void
+out_of_memory (void)
+{
   /* A model with holes would report events that did not happen; there
    * is no useful way to go on without memory.
    */
-  if (p == NULL) {
-    fprintf (stderr, "blockwatch: out of memory for the file system model\n");
-    abort ();
-  }
-  return p;
+  fprintf (stderr, "blockwatch: out of memory for the file system model\n");
+  abort ();
 }
 
 void
 model_init (struct model *m)
 {
   memset (m, 0, sizeof *m);
-  m->cap = 1024;
-  m->slots = xcalloc (m->cap, sizeof *m->slots);
-  m->dcap = 1024;
-  m->dhash = xcalloc (m->dcap, sizeof *m->dhash);
+  arena_init (&m->recs, sizeof (struct inode_rec), 32);
+  arena_init (&m->names, sizeof (uint32_t), 32);
+  bm_init (&m->owners);
+  bm_init (&m->gaps);
 }
 
 /* ---- inodes ------------------------------------------------------ */
 
-static size_t
-islot (const struct model *m, uint32_t ino)
+static uint32_t
+rec_id (const struct model *m, uint32_t ino)
 {
-  return (ino * 2654435761u) & (m->cap - 1);
+  uint32_t leaf = ino >> MODEL_LEAF_SHIFT;
+
+  return leaf < m->nleaves && m->leaves[leaf]
+         ? m->leaves[leaf]->rec[ino & (LEAF_INODES - 1)] : 0;
 }
 
 struct inode_rec *
 model_inode (const struct model *m, uint32_t ino)
 {
-  for (size_t i = islot (m, ino); m->slots[i]; i = (i + 1) & (m->cap - 1))
-    if (m->slots[i]->ino == ino)
-      return m->slots[i];
-  return NULL;
+  uint32_t id = rec_id (m, ino);
+
+  return id ? arena_ptr (&m->recs, id) : NULL;
 }
 
-static void
-place (struct model *m, struct inode_rec *r)
+uint32_t
+model_next_inode (const struct model *m, uint32_t ino)
 {
-  size_t i = islot (m, r->ino);
+  uint64_t i = (uint64_t) ino + 1;
 
-  while (m->slots[i])
-    i = (i + 1) & (m->cap - 1);
-  m->slots[i] = r;
+  while (i >> MODEL_LEAF_SHIFT < m->nleaves) {
+    const struct model_leaf *l = m->leaves[i >> MODEL_LEAF_SHIFT];
+    if (l == NULL) {
+      i = (i | (LEAF_INODES - 1)) + 1;
+      continue;
+    }
+    if (l->rec[i & (LEAF_INODES - 1)])
+      return i;
+    i++;
+  }
+  return 0;
 }
 
 struct inode_rec *
 model_add_inode (struct model *m, uint32_t ino, const struct attrs *a)
 {
-  struct inode_rec *r = xcalloc (1, sizeof *r);
+  uint32_t leaf = ino >> MODEL_LEAF_SHIFT, id;
+  struct inode_rec *r;
 
-  if ((m->count + 1) * 4 > m->cap * 3) {
-    struct inode_rec **old = m->slots;
-    size_t oldcap = m->cap;
-    m->cap *= 2;
-    m->slots = xcalloc (m->cap, sizeof *m->slots);
-    for (size_t i = 0; i < oldcap; i++)
-      if (old[i])
-        place (m, old[i]);
-    free (old);
+  if (leaf >= m->nleaves) {
+    /* Grown to the highest inode number seen: a pointer per 1024. */
+    uint32_t n = leaf + 1 > m->nleaves * 2 ? leaf + 1 : m->nleaves * 2;
+    struct model_leaf **v = realloc (m->leaves, n * sizeof *v);
+    if (v == NULL)
+      out_of_memory ();
+    memset (v + m->nleaves, 0, (n - m->nleaves) * sizeof *v);
+    m->leaves = v;
+    m->nleaves = n;
   }
-  r->ino = ino;
-  r->a = *a;
-  place (m, r);
+  if (m->leaves[leaf] == NULL &&
+      (m->leaves[leaf] = calloc (1, sizeof **m->leaves)) == NULL)
+    out_of_memory ();
+  id = arena_alloc (&m->recs, 1);
+  m->leaves[leaf]->rec[ino & (LEAF_INODES - 1)] = id;
+  m->leaves[leaf]->used++;
   m->count++;
+  r = arena_ptr (&m->recs, id);
+  r->a = *a;
   return r;
 }
 
-/* Linear probing: refill the hole so every later entry stays reachable. */
 static void
 unslot (struct model *m, uint32_t ino)
 {
-  size_t i = islot (m, ino), j;
+  struct model_leaf **l = &m->leaves[ino >> MODEL_LEAF_SHIFT];
 
-  while (m->slots[i]->ino != ino)
-    i = (i + 1) & (m->cap - 1);
-  m->slots[i] = NULL;
-  for (j = (i + 1) & (m->cap - 1); m->slots[j]; j = (j + 1) & (m->cap - 1)) {
-    struct inode_rec *r = m->slots[j];
-    m->slots[j] = NULL;
-    place (m, r);
+  arena_free (&m->recs, (*l)->rec[ino & (LEAF_INODES - 1)], 1);
+  (*l)->rec[ino & (LEAF_INODES - 1)] = 0;
+  if (--(*l)->used == 0) {
+    free (*l);
+    *l = NULL;
   }
   m->count--;
-}
-
-/* ---- names ------------------------------------------------------- */
-
-static size_t
-dslot (const struct model *m, uint32_t parent, const char *name, size_t len)
-{
-  uint64_t h = 14695981039346656037ull ^ parent;
-
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ (uint8_t) name[i]) * 1099511628211ull;
-  return h & (m->dcap - 1);
-}
-
-struct dentry *
-model_lookup (const struct model *m, uint32_t parent, const char *name,
-              size_t len)
-{
-  for (struct dentry *d = m->dhash[dslot (m, parent, name, len)]; d;
-       d = d->next_hash)
-    if (d->parent == parent && d->len == len && memcmp (d->name, name, len) == 0)
-      return d;
-  return NULL;
-}
-
-static void
-grow_names (struct model *m)
-{
-  struct dentry **old = m->dhash;
-  size_t oldcap = m->dcap;
-
-  m->dcap *= 2;
-  m->dhash = xcalloc (m->dcap, sizeof *m->dhash);
-  for (size_t i = 0; i < oldcap; i++)
-    for (struct dentry *d = old[i], *next; d; d = next) {
-      size_t s = dslot (m, d->parent, d->name, d->len);
-      next = d->next_hash;
-      d->next_hash = m->dhash[s];
-      m->dhash[s] = d;
-    }
-  free (old);
-}
-
-struct dentry *
-model_add_name (struct model *m, uint32_t parent, uint32_t ino,
-                const char *name, size_t len)
-{
-  struct inode_rec *dir = model_inode (m, parent);
-  struct inode_rec *r = model_inode (m, ino);
-  struct dentry *d;
-  size_t s;
-
-  if (len == 0 || len > 255 || dir == NULL || r == NULL)
-    return NULL;
-  if (m->dcount + 1 > m->dcap)
-    grow_names (m);
-  d = xcalloc (1, sizeof *d + len);
-  d->parent = parent;
-  d->ino = ino;
-  d->len = len;
-  memcpy (d->name, name, len);
-  s = dslot (m, parent, name, len);
-  d->next_hash = m->dhash[s];
-  m->dhash[s] = d;
-  d->next_name = r->names;
-  r->names = d;
-  d->next_child = dir->children;
-  if (dir->children)
-    dir->children->prev_child = d;
-  dir->children = d;
-  m->dcount++;
-  return d;
-}
-
-void
-model_remove_name (struct model *m, struct dentry *d)
-{
-  struct dentry **pp = &m->dhash[dslot (m, d->parent, d->name, d->len)];
-  struct inode_rec *dir = model_inode (m, d->parent);
-  struct inode_rec *r = model_inode (m, d->ino);
-
-  while (*pp != d)
-    pp = &(*pp)->next_hash;
-  *pp = d->next_hash;
-  if (r) {
-    for (pp = &r->names; *pp != d; pp = &(*pp)->next_name)
-      ;
-    *pp = d->next_name;
-  }
-  if (d->prev_child)
-    d->prev_child->next_child = d->next_child;
-  else if (dir)
-    dir->children = d->next_child;
-  if (d->next_child)
-    d->next_child->prev_child = d->prev_child;
-  m->dcount--;
-  free (d);
 }
 
 /* ---- blocks ------------------------------------------------------ */
@@ -200,21 +115,29 @@ void
 model_clear_blocks (struct model *m, struct inode_rec *r)
 {
   while (r->blocks) {
-    struct bm_node *n = r->blocks;
-    r->blocks = n->next;
-    bm_remove (&m->owners, n);
+    uint32_t id = r->blocks;
+    r->blocks = bm_get (&m->owners, id)->next;
+    bm_remove (&m->owners, id);
   }
 }
 
 void
-model_add_block (struct model *m, struct inode_rec *r, uint64_t start,
-                 uint32_t len, uint64_t lblk, enum bm_kind kind)
+model_add_block (struct model *m, uint32_t ino, uint64_t start,
+                 uint32_t len, uint32_t lblk, enum bm_kind kind)
 {
-  struct bm_node *n = bm_node_new (start, len, r->ino, lblk, kind);
+  struct inode_rec *r = model_inode (m, ino);
 
-  n->next = r->blocks;
-  r->blocks = n;
-  bm_insert (&m->owners, n);
+  while (len) {
+    uint32_t n = len < BM_LEN_MAX ? len : BM_LEN_MAX;
+    uint32_t id = bm_insert (&m->owners, start, n, ino, lblk, kind);
+
+    bm_get (&m->owners, id)->next = r->blocks;
+    r->blocks = id;
+    start += n;
+    if (kind != BM_MAP)
+      lblk += n;
+    len -= n;
+  }
 }
 
 void
@@ -224,13 +147,9 @@ model_drop_inode (struct model *m, uint32_t ino)
 
   if (r == NULL)
     return;
-  while (r->names)
-    model_remove_name (m, r->names);
-  while (r->children)
-    model_remove_name (m, r->children);
+  model_drop_names (m, ino);
   model_clear_blocks (m, r);
   unslot (m, ino);
-  free (r);
 }
 
 /* ---- paths ------------------------------------------------------- */
@@ -250,7 +169,8 @@ model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
   }
   while (ino != MODEL_ROOT_INO) {
     const struct inode_rec *r = model_inode (m, ino);
-    const struct dentry *d = r ? r->names : NULL;
+    const struct dentry *d = r && r->names ? arena_ptr (&m->names, r->names)
+                                           : NULL;
 
     if (d == NULL || ++depth > 4096 || pos < (size_t) d->len + 1)
       return 0;               /* unnamed, a loop, or too long */
@@ -263,18 +183,26 @@ model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
   return bufsize - pos;
 }
 
+size_t
+model_bytes (const struct model *m)
+{
+  size_t leaves = 0;
+
+  for (uint32_t i = 0; i < m->nleaves; i++)
+    leaves += m->leaves[i] ? sizeof **m->leaves : 0;
+  return leaves + m->nleaves * sizeof *m->leaves + arena_bytes (&m->recs)
+         + model_names_bytes (m)
+         + bm_bytes (&m->owners) + bm_bytes (&m->gaps);
+}
+
 void
 model_free (struct model *m)
 {
-  for (size_t i = 0; i < m->dcap; i++)
-    for (struct dentry *d = m->dhash[i], *next; d; d = next) {
-      next = d->next_hash;
-      free (d);
-    }
-  for (size_t i = 0; i < m->cap; i++)
-    free (m->slots[i]);
-  free (m->dhash);
-  free (m->slots);
+  for (uint32_t i = 0; i < m->nleaves; i++)
+    free (m->leaves[i]);
+  free (m->leaves);
+  arena_release (&m->recs);
+  model_free_names (m);
   bm_free_all (&m->owners);
   bm_free_all (&m->gaps);
   memset (m, 0, sizeof *m);

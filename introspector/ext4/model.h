@@ -10,55 +10,91 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "blockmap.h"
+#include "idmap.h"
 
-/* What events are made of: one inode's reportable state. */
+/* A time as the inode keeps it: the low 32 bits of the seconds, and the
+ * extra field (2 epoch bits, then the nanoseconds), 0 when the inode
+ * has none.
+ */
+struct xtime {
+  uint32_t sec;
+  uint32_t extra;
+};
+
+/* What events are made of: one inode's reportable state, packed as on
+ * the disk (64 bytes: the model holds one per inode).
+ */
 struct attrs {
   uint16_t mode;              /* type and permissions, as st_mode */
   uint16_t links;
   uint32_t uid, gid;          /* with the high 16 bits */
   uint32_t flags;
   uint32_t generation;
-  uint64_t size;
-  int64_t atime, mtime, ctime, crtime;    /* seconds, extra epoch bits in */
-  uint32_t atime_ns, mtime_ns, ctime_ns, crtime_ns;
-  uint32_t dtime;
-  uint32_t iblock_sum;        /* hash of i_block: the map's root changed */
-  uint32_t inline_sum;        /* hash of inline data (inline_data files) */
+  uint32_t sum;               /* hash of i_block and of inline data: the
+                               * map's root or the inline bytes changed */
+  u64_a4 size;
+  struct xtime atime, mtime, ctime, crtime;
 };
 
-struct dentry;
-
+/* An inode in use (72 bytes). */
 struct inode_rec {
-  uint32_t ino;
   struct attrs a;
-  struct dentry *names;       /* names of this inode (hard links) */
-  struct dentry *children;    /* a directory's entries */
-  struct bm_node *blocks;     /* ranges this inode owns, chained by next */
-  bool announced;             /* its create event is out (or it was there
-                               * at the crawl); false while an inode is
+  uint32_t names;             /* its names (hard links), newest first: a
+                               * dentry id, 0 if it has none */
+  uint32_t blocks : BM_ID_BITS;  /* ranges this inode owns (owner-map
+                                  * ids, chained by next) */
+  uint32_t announced : 1;     /* its create event is out (or it was there
+                               * at the crawl); 0 while an inode is
                                * allocated but not yet named */
 };
 
+/* A name: an entry of directory parent.  Names live in an arena, linked
+ * by 32-bit ids: a directory's entries in a list, an inode's other
+ * names through the model's more_names map (hard links are rare).
+ */
 struct dentry {
-  uint32_t parent, ino;
-  struct dentry *next_name;   /* the inode's other names */
-  struct dentry *next_child;  /* the directory's other entries: doubly */
-  struct dentry *prev_child;  /* linked, as directories can be huge */
-  struct dentry *next_hash;
+  uint32_t ino;               /* 0: removed, until model_settle */
+  uint32_t parent;
+  uint32_t next_child;        /* the directory's next entry */
   uint8_t len;
   bool unreported;            /* added while its directory had no path:
                                * no event yet (reconcile.c) */
   char name[];                /* not NUL-terminated; up to 255 bytes */
 };
 
+/* (parent, name) -> dentry for the directories looked up since the
+ * last model_settle: reconcile diffs a few directories at a time, so
+ * names need no index the rest of the time.
+ */
+struct name_index {
+  uint32_t *slot;             /* dentry ids, 0: empty */
+  size_t cap, n;
+  struct idmap dirs;          /* the directories indexed */
+};
+
+/* Inodes by number: a leaf of record ids for each 1024 inode numbers
+ * that has any in use, allocated when the first one comes.
+ */
+#define MODEL_LEAF_SHIFT 10
+struct model_leaf {
+  uint32_t used;
+  uint32_t rec[1u << MODEL_LEAF_SHIFT];    /* 0: not in use */
+};
+
 struct model {
-  /* inodes: open addressing, power-of-two capacity */
-  struct inode_rec **slots;
-  size_t cap, count;
-  /* names: chained hash on (parent, name) */
-  struct dentry **dhash;
-  size_t dcap, dcount;
+  struct model_leaf **leaves;
+  uint32_t nleaves;
+  struct arena recs;          /* struct inode_rec */
+  size_t count;
+  /* names */
+  struct arena names;
+  size_t dcount;
+  struct idmap kids;          /* directory -> its first entry */
+  struct idmap more_names;    /* name -> the inode's next (older) name */
+  struct name_index index;
+  struct idmap sweep;         /* directories with removed entries */
   struct blockmap owners;     /* block -> owning inode */
   struct blockmap gaps;       /* written blocks without an owner */
 };
@@ -66,30 +102,59 @@ struct model {
 void model_init (struct model *m);
 void model_free (struct model *m);
 
+/* An inode's record, or NULL.  Records do not move: a pointer stays
+ * valid until the inode is dropped.
+ */
 struct inode_rec *model_inode (const struct model *m, uint32_t ino);
+/* The first inode in the model after ino (0 starts), or 0. */
+uint32_t model_next_inode (const struct model *m, uint32_t ino);
 /* Adds an inode record (ino not present yet). */
 struct inode_rec *model_add_inode (struct model *m, uint32_t ino,
                                    const struct attrs *a);
 /* Forgets an inode: its names, its entries' links and its blocks. */
 void model_drop_inode (struct model *m, uint32_t ino);
 
-struct dentry *model_lookup (const struct model *m, uint32_t parent,
-                             const char *name, size_t len);
-struct dentry *model_add_name (struct model *m, uint32_t parent, uint32_t ino,
-                               const char *name, size_t len);
-void model_remove_name (struct model *m, struct dentry *d);
+/* The inode that directory parent's entry name leads to, or 0. */
+uint32_t model_lookup (struct model *m, uint32_t parent, const char *name,
+                       size_t len);
+/* Adds an entry (both inodes must be in the model); false if not. */
+bool model_add_name (struct model *m, uint32_t parent, uint32_t ino,
+                     const char *name, size_t len);
+/* Removes directory parent's entry name, if there is one. */
+void model_remove_name (struct model *m, uint32_t parent, const char *name,
+                        size_t len);
+/* A directory's entries: the first, and the one after d; NULL at the
+ * end.  An entry removed meanwhile stays readable until model_settle.
+ */
+const struct dentry *model_first_child (const struct model *m, uint32_t dir);
+const struct dentry *model_next_child (const struct model *m,
+                                       const struct dentry *d);
+/* The end of a batch of changes (a barrier): lookups built an index,
+ * removals left entries behind in their directories; both are cleared.
+ */
+void model_settle (struct model *m);
 
-/* Replaces the blocks inode ino owns. */
+/* An inode's ranges in the owner map: all removed; one added. */
 void model_clear_blocks (struct model *m, struct inode_rec *r);
-void model_add_block (struct model *m, struct inode_rec *r, uint64_t start,
-                      uint32_t len, uint64_t lblk, enum bm_kind kind);
+void model_add_block (struct model *m, uint32_t ino, uint64_t start,
+                      uint32_t len, uint32_t lblk, enum bm_kind kind);
 
-/* The path of an inode (its first name, up to the root), as bytes in
+/* The path of an inode (its newest name, up to the root), as bytes in
  * buf; returns its length, or 0 if the inode has no path (unnamed, or
  * a loop in a corrupt tree).  The root is "/".
  */
 size_t model_path (const struct model *m, uint32_t ino, char *buf,
                    size_t bufsize);
+
+/* Bytes allocated for the model (ext4_get_stats' model_bytes). */
+size_t model_bytes (const struct model *m);
+
+/* names.c, for model.c: an inode's names and (a directory's) entries
+ * forgotten; the bytes names take; all names freed.
+ */
+void model_drop_names (struct model *m, uint32_t ino);
+size_t model_names_bytes (const struct model *m);
+void model_free_names (struct model *m);
 
 #define MODEL_ROOT_INO 2
 #define MODEL_PATH_MAX 65536

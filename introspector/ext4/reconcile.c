@@ -148,7 +148,7 @@ scan_itable_block (struct ext4fs *fs, struct work *w, uint64_t blk,
     inode_from_block (fs, buf, i, &in);
     attrs_decode (fs, &in, &a);
     attrs_inline (fs, ino, &in, &a);
-    used = attrs_in_use (&a);
+    used = inode_in_use (&in);
     if (r == NULL && used)
       add_change (w, ino, CH_BORN, NULL, &a, &in);
     else if (r && !used)
@@ -182,10 +182,9 @@ static void
 born (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
       struct ext2_inode_large *in)
 {
-  struct inode_rec *r = model_add_inode (&fs->m, ino, a);
+  model_add_inode (&fs->m, ino, a);
 
-
-  blocks_reload (fs, r, in);
+  blocks_reload (fs, ino, in);
   /* Bytes kept in the inode itself are written with the inode. */
   if ((in->i_flags & EXT4_INLINE_DATA_FL) && S_ISREG (a->mode) && a->size)
     queue_write (fs, ino, 0, a->size, INLINE_WRITE, fs->seq, fs->time_ns);
@@ -208,14 +207,15 @@ apply_inode_changes (struct ext4fs *fs, struct work *w)
     if (c->kind == CH_BORN || c->kind == CH_REBORN)
       born (fs, c->ino, &c->now, &c->in);
     else if (c->kind == CH_CHANGED && (r = model_inode (&fs->m, c->ino))) {
-      bool remap = c->old.iblock_sum != c->now.iblock_sum ||
+      bool remap = c->old.sum != c->now.sum ||
                    c->old.size != c->now.size ||
                    c->old.flags != c->now.flags;
       r->a = c->now;
       /* Inline data: a file's bytes or a directory's entries changed in
-       * the inode itself.
+       * the inode itself (or left it).
        */
-      if (c->now.inline_sum != c->old.inline_sum) {
+      if (c->now.sum != c->old.sum &&
+          ((c->now.flags | c->old.flags) & EXT4_INLINE_DATA_FL)) {
         if (S_ISDIR (c->now.mode))
           numset_add (&fs->dirty_dirs, c->ino);
         else if (c->now.size)
@@ -223,7 +223,7 @@ apply_inode_changes (struct ext4fs *fs, struct work *w)
                        fs->time_ns);
       }
       if (remap) {
-        blocks_reload (fs, r, &c->in);
+        blocks_reload (fs, c->ino, &c->in);
         if (S_ISDIR (c->now.mode))
           numset_add (&fs->dirty_dirs, c->ino);
       }
@@ -261,13 +261,14 @@ reload_dirty_maps (struct ext4fs *fs)
 {
   numset_sort_unique (&fs->dirty_maps);
   for (size_t i = 0; i < fs->dirty_maps.n; i++) {
-    struct inode_rec *r = model_inode (&fs->m, fs->dirty_maps.v[i]);
+    uint32_t ino = fs->dirty_maps.v[i];
+    struct inode_rec *r = model_inode (&fs->m, ino);
     struct ext2_inode_large in;
 
-    if (r && inode_read (fs, r->ino, &in) == 0) {
-      blocks_reload (fs, r, &in);
+    if (r && inode_read (fs, ino, &in) == 0) {
+      blocks_reload (fs, ino, &in);
       if (S_ISDIR (r->a.mode))
-        numset_add (&fs->dirty_dirs, r->ino);
+        numset_add (&fs->dirty_dirs, ino);
     }
   }
 }
@@ -304,8 +305,7 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
   fs->stats.metadata_blocks_diffed++;
   /* New names, or names now pointing elsewhere. */
   for (size_t i = 0; i < l->n; i++) {
-    struct dentry *d = model_lookup (&fs->m, dir, l->v[i].name, l->v[i].len);
-    if (d && d->ino == l->v[i].ino)
+    if (model_lookup (&fs->m, dir, l->v[i].name, l->v[i].len) == l->v[i].ino)
       continue;
     note_name (&w->add, &w->nadd, &w->capadd, dir, l->v[i].ino, l->v[i].name,
                l->v[i].len);
@@ -329,7 +329,8 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
       s = (s + 1) & (hcap - 1);
     h[s] = i + 1;
   }
-  for (struct dentry *d = r->children; d; d = d->next_child) {
+  for (const struct dentry *d = model_first_child (&fs->m, dir); d;
+       d = model_next_child (&fs->m, d)) {
     uint64_t x = 1469598103934665603ull;
     bool found = false;
     for (size_t k = 0; k < d->len; k++)
@@ -368,7 +369,7 @@ inode_for_name (struct ext4fs *fs, uint32_t ino)
     return r;
   attrs_decode (fs, &in, &a);
   attrs_inline (fs, ino, &in, &a);
-  if (!attrs_in_use (&a))
+  if (!inode_in_use (&in))
     return NULL;
   born (fs, ino, &a, &in);
   return model_inode (&fs->m, ino);
@@ -399,12 +400,10 @@ static bool
 freed_on_disk (struct ext4fs *fs, uint32_t ino)
 {
   struct ext2_inode_large in;
-  struct attrs a;
 
   if (inode_read (fs, ino, &in) == -1)
     return false;
-  attrs_decode (fs, &in, &a);
-  return !attrs_in_use (&a);
+  return !inode_in_use (&in);
 }
 
 /* The entries of directory dir that were added while it had no path
@@ -420,21 +419,24 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
   uint32_t *todo = NULL;
   size_t ntodo = 0, cap = 0;
 
+  numset_sort_unique (&fs->unreported);
   todo = grow (todo, &cap, ntodo, sizeof *todo);
   todo[ntodo++] = dir;
   while (ntodo) {
-    struct inode_rec *d = model_inode (&fs->m, todo[--ntodo]);
-    for (struct dentry *c = d ? d->children : NULL; c; c = c->next_child) {
+    uint32_t d = todo[--ntodo];
+    for (const struct dentry *c = model_first_child (&fs->m, d); c;
+         c = model_next_child (&fs->m, c)) {
+      uint64_t key = (uint64_t) d << 32 | c->ino, *u;
       struct inode_rec *r = model_inode (&fs->m, c->ino);
       size_t n;
 
-      if (!c->unreported || r == NULL)
+      if (c->ino == 0 || r == NULL ||
+          (u = numset_find (&fs->unreported, key)) == NULL)
         continue;
-      n = entry_path (fs, c->parent, c->name, c->len, pathbuf2,
-                      sizeof pathbuf2);
+      n = entry_path (fs, d, c->name, c->len, pathbuf2, sizeof pathbuf2);
       if (n == 0)
         continue;
-      c->unreported = false;
+      *u = 0;                 /* reported: gone at the next sort */
       emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, c->ino,
                        pathbuf2, n, NULL, 0);
       r->announced = true;
@@ -445,6 +447,12 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
     }
   }
   free (todo);
+  numset_sort_unique (&fs->unreported);
+  if (fs->unreported.n && fs->unreported.v[0] == 0) {
+    memmove (fs->unreported.v, fs->unreported.v + 1,
+             (fs->unreported.n - 1) * sizeof *fs->unreported.v);
+    fs->unreported.n--;
+  }
 }
 
 static void
@@ -454,18 +462,16 @@ apply_names (struct ext4fs *fs, struct work *w)
    * barrier (rename, or an entry shuffled between blocks) can be added
    * back where it is now.
    */
-  for (size_t i = 0; i < w->nrm; i++) {
-    struct dentry *d = model_lookup (&fs->m, w->rm[i].parent, w->rm[i].name,
-                                     w->rm[i].len);
-    if (d && d->ino == w->rm[i].ino)
-      model_remove_name (&fs->m, d);
-  }
+  for (size_t i = 0; i < w->nrm; i++)
+    if (model_lookup (&fs->m, w->rm[i].parent, w->rm[i].name, w->rm[i].len)
+        == w->rm[i].ino)
+      model_remove_name (&fs->m, w->rm[i].parent, w->rm[i].name,
+                         w->rm[i].len);
   for (size_t i = 0; i < w->nadd; i++) {
     struct name_change *a = &w->add[i];
-    struct dentry *old = model_lookup (&fs->m, a->parent, a->name, a->len);
 
-    if (old)                  /* replaced: the old name is in w->rm too */
-      model_remove_name (&fs->m, old);
+    /* replaced: the old name is in w->rm too */
+    model_remove_name (&fs->m, a->parent, a->name, a->len);
     if (inode_for_name (fs, a->ino) == NULL) {
       a->matched = true;      /* points to nothing we know: no event */
       if (watched (fs, a->ino) && a->ino <= fs->fs->super->s_inodes_count &&
@@ -505,7 +511,7 @@ apply_names (struct ext4fs *fs, struct work *w)
     struct inode_rec *r = model_inode (&fs->m, rm->ino);
     if (rm->matched || r == NULL || rm->path == NULL)
       continue;
-    if (r->names == NULL && freed_on_disk (fs, rm->ino)) {
+    if (r->names == 0 && freed_on_disk (fs, rm->ino)) {
       struct bw_event ev = {
         .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
         .path_len = rm->path_len, .file_type = attrs_file_type (&r->a),
@@ -530,9 +536,9 @@ apply_names (struct ext4fs *fs, struct work *w)
     n = entry_path (fs, a->parent, a->name, a->len, pathbuf2, sizeof pathbuf2);
     if (n == 0) {
       /* Its directory has no path yet: report_waiting, later. */
-      struct dentry *d = model_lookup (&fs->m, a->parent, a->name, a->len);
-      if (d && d->ino == a->ino)
-        d->unreported = true;
+      if (model_lookup (&fs->m, a->parent, a->name, a->len) == a->ino &&
+          fs->unreported.n < DANGLING_MAX)
+        numset_add (&fs->unreported, (uint64_t) a->parent << 32 | a->ino);
       continue;
     }
     emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, a->ino,
@@ -558,7 +564,14 @@ emit_field (struct ext4fs *fs, uint32_t ino, const char *path, size_t n,
 }
 
 #define NUM(v) ((struct bw_value) { .sec = (v) })
-#define TIME(s, ns) ((struct bw_value) { .is_time = true, .sec = (s), .nsec = (ns) })
+
+static void
+emit_time (struct ext4fs *fs, uint32_t ino, const char *path, size_t n,
+           const char *field, struct xtime old, struct xtime now)
+{
+  if (old.sec != now.sec || old.extra != now.extra)
+    emit_field (fs, ino, path, n, field, attrs_time (old), attrs_time (now));
+}
 
 static void
 emit_metadata (struct ext4fs *fs, struct work *w)
@@ -593,18 +606,10 @@ emit_metadata (struct ext4fs *fs, struct work *w)
     if (a->flags != o->flags)
       emit_field (fs, c->ino, pathbuf, n, "flags", NUM (o->flags),
                   NUM (a->flags));
-    if (a->atime != o->atime || a->atime_ns != o->atime_ns)
-      emit_field (fs, c->ino, pathbuf, n, "atime", TIME (o->atime, o->atime_ns),
-                  TIME (a->atime, a->atime_ns));
-    if (a->mtime != o->mtime || a->mtime_ns != o->mtime_ns)
-      emit_field (fs, c->ino, pathbuf, n, "mtime", TIME (o->mtime, o->mtime_ns),
-                  TIME (a->mtime, a->mtime_ns));
-    if (a->ctime != o->ctime || a->ctime_ns != o->ctime_ns)
-      emit_field (fs, c->ino, pathbuf, n, "ctime", TIME (o->ctime, o->ctime_ns),
-                  TIME (a->ctime, a->ctime_ns));
-    if (a->crtime != o->crtime || a->crtime_ns != o->crtime_ns)
-      emit_field (fs, c->ino, pathbuf, n, "crtime",
-                  TIME (o->crtime, o->crtime_ns), TIME (a->crtime, a->crtime_ns));
+    emit_time (fs, c->ino, pathbuf, n, "atime", o->atime, a->atime);
+    emit_time (fs, c->ino, pathbuf, n, "mtime", o->mtime, a->mtime);
+    emit_time (fs, c->ino, pathbuf, n, "ctime", o->ctime, a->ctime);
+    emit_time (fs, c->ino, pathbuf, n, "crtime", o->crtime, a->crtime);
   }
 }
 
@@ -665,13 +670,11 @@ mark_everything (struct ext4fs *fs)
     if (fs->regions[i].kind == R_ITABLE)
       for (uint32_t b = 0; b < fs->regions[i].len; b++)
         numset_add (&fs->dirty_itable, fs->regions[i].start + b);
-  for (size_t i = 0; i < fs->m.cap; i++) {
-    const struct inode_rec *r = fs->m.slots[i];
-    if (r == NULL)
-      continue;
-    numset_add (&fs->dirty_maps, r->ino);
-    if (S_ISDIR (r->a.mode))
-      numset_add (&fs->dirty_dirs, r->ino);
+  for (uint32_t ino = model_next_inode (&fs->m, 0); ino;
+       ino = model_next_inode (&fs->m, ino)) {
+    numset_add (&fs->dirty_maps, ino);
+    if (S_ISDIR (model_inode (&fs->m, ino)->a.mode))
+      numset_add (&fs->dirty_dirs, ino);
   }
 }
 
@@ -742,6 +745,7 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   emit_metadata (fs, &w);
   resolve_pending (fs);
   flush_writes (fs);
+  model_settle (&fs->m);
 
   if (resync) {
     struct bw_event ev = {
