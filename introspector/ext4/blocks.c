@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "common/alloc.h"
 #include "ext4-impl.h"
 
 /* An inode cannot own more ranges than this; a map that claims more is
@@ -185,12 +186,7 @@ data_spans (const struct ext4fs *fs, const struct inode_rec *r, size_t *n)
     id = b->next;
     if (b->kind != BM_DATA)
       continue;
-    if (*n == cap) {
-      cap = cap ? cap * 2 : 16;
-      v = realloc (v, cap * sizeof *v);
-      if (v == NULL)
-        abort ();
-    }
+    v = bw_grow (v, &cap, *n, sizeof *v);
     v[(*n)++] = (struct span) { b->lblk, b->len };
   }
   if (*n)

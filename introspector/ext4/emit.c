@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/alloc.h"
 #include "ext4-impl.h"
 
 /* Write events carry at most this many bytes each; longer runs become
@@ -67,16 +68,7 @@ queue_write (struct ext4fs *fs, uint32_t ino, uint64_t file_off, uint64_t len,
       return;
     }
   }
-  if (fs->nwq == fs->capwq) {
-    size_t ncap = fs->capwq ? fs->capwq * 2 : 256;
-    q = realloc (fs->wq, ncap * sizeof *q);
-    if (q == NULL) {
-      fprintf (stderr, "blockwatch: out of memory for write events\n");
-      abort ();
-    }
-    fs->wq = q;
-    fs->capwq = ncap;
-  }
+  fs->wq = bw_grow (fs->wq, &fs->capwq, fs->nwq, sizeof *fs->wq);
   fs->wq[fs->nwq++] = (struct queued_write) {
     .ino = ino, .file_off = file_off, .len = len, .disk_off = disk_off,
     .seq = seq, .time_ns = time_ns,

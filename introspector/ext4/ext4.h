@@ -66,6 +66,27 @@ void ext4_note_loss (struct ext4fs *fs);
 void ext4_reconcile (struct ext4fs *fs, uint64_t seq, uint64_t txn,
                      uint64_t time_ns);
 
+/* One name of the model's tree, as ext4_walk_tree gives it: the path
+ * (bytes, from the root, "/a/b"; valid during the call) and what the
+ * inode it leads to is.
+ */
+struct ext4_entry {
+  const char *path;
+  size_t path_len;
+  uint64_t inode;
+  enum bw_file_type file_type;
+  uint32_t mode, uid, gid;
+  uint64_t size;
+  uint32_t links;
+};
+
+/* Calls fn for every name of the tree, depth first from the root (hard
+ * links once per name; the root itself is not named).
+ */
+void ext4_walk_tree (struct ext4fs *fs,
+                     void (*fn) (const struct ext4_entry *e, void *opaque),
+                     void *opaque);
+
 /* Numbers for logs, docs and benchmarks. */
 struct ext4_stats {
   uint64_t inodes, names, extents, gap_ranges;

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "ext4-impl.h"
 
 void
@@ -72,12 +73,7 @@ jmap_cb (ext2_filsys e, blk64_t *blocknr, e2_blkcnt_t blockcnt,
     b->bad = true;
     return BLOCK_ABORT;
   }
-  if (fs->njmap == b->cap) {
-    b->cap = b->cap ? b->cap * 2 : 16;
-    fs->jmap = realloc (fs->jmap, b->cap * sizeof *fs->jmap);
-    if (fs->jmap == NULL)
-      abort ();
-  }
+  fs->jmap = bw_grow (fs->jmap, &b->cap, fs->njmap, sizeof *fs->jmap);
   fs->jmap[fs->njmap++] = (struct jrun) {
     .lblk = blockcnt, .phys = *blocknr, .len = 1,
   };

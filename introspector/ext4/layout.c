@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "common/alloc.h"
 #include "ext4-impl.h"
 
 static int
@@ -105,16 +106,7 @@ layout_find (const struct ext4fs *fs, uint64_t blk)
 void
 numset_add (struct numset *s, uint64_t v)
 {
-  if (s->n == s->cap) {
-    size_t ncap = s->cap ? s->cap * 2 : 64;
-    uint64_t *p = realloc (s->v, ncap * sizeof *p);
-    if (p == NULL) {
-      fprintf (stderr, "blockwatch: out of memory\n");
-      abort ();
-    }
-    s->v = p;
-    s->cap = ncap;
-  }
+  s->v = bw_grow (s->v, &s->cap, s->n, sizeof *s->v);
   s->v[s->n++] = v;
 }
 

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "common/alloc.h"
 #include "ext4-impl.h"
 
 static void
@@ -22,16 +23,7 @@ add_pending (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
       return;
     }
   }
-  if (fs->npend == fs->cappend) {
-    size_t ncap = fs->cappend ? fs->cappend * 2 : 256;
-    p = realloc (fs->pend, ncap * sizeof *p);
-    if (p == NULL) {
-      fprintf (stderr, "blockwatch: out of memory for pending writes\n");
-      abort ();
-    }
-    fs->pend = p;
-    fs->cappend = ncap;
-  }
+  fs->pend = bw_grow (fs->pend, &fs->cappend, fs->npend, sizeof *fs->pend);
   fs->pend[fs->npend++] = (struct pending) {
     .off = off, .len = len, .seq = seq, .time_ns = time_ns,
   };

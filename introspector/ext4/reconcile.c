@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/alloc.h"
 #include "ext4-impl.h"
 
 enum change_kind { CH_FREED = 1, CH_BORN, CH_REBORN, CH_CHANGED };
@@ -36,20 +37,6 @@ struct work {
 };
 
 static char pathbuf[MODEL_PATH_MAX], pathbuf2[MODEL_PATH_MAX];
-
-static void *
-grow (void *v, size_t *cap, size_t n, size_t size)
-{
-  if (n < *cap)
-    return v;
-  *cap = *cap ? *cap * 2 : 64;
-  v = realloc (v, *cap * size);
-  if (v == NULL) {
-    fprintf (stderr, "blockwatch: out of memory in reconcile\n");
-    abort ();
-  }
-  return v;
-}
 
 static bool
 watched (const struct ext4fs *fs, uint32_t ino)
@@ -112,7 +99,7 @@ add_change (struct work *w, uint32_t ino, enum change_kind kind,
 {
   struct change *c;
 
-  w->ch = grow (w->ch, &w->capch, w->nch, sizeof *w->ch);
+  w->ch = bw_grow (w->ch, &w->capch, w->nch, sizeof *w->ch);
   c = &w->ch[w->nch++];
   c->ino = ino;
   c->kind = kind;
@@ -281,7 +268,7 @@ note_name (struct name_change **v, size_t *n, size_t *cap, uint32_t parent,
 {
   struct name_change *c;
 
-  *v = grow (*v, cap, *n, sizeof **v);
+  *v = bw_grow (*v, cap, *n, sizeof **v);
   c = &(*v)[(*n)++];
   memset (c, 0, offsetof (struct name_change, name));
   c->parent = parent;
@@ -420,7 +407,7 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
   size_t ntodo = 0, cap = 0;
 
   numset_sort_unique (&fs->unreported);
-  todo = grow (todo, &cap, ntodo, sizeof *todo);
+  todo = bw_grow (todo, &cap, ntodo, sizeof *todo);
   todo[ntodo++] = dir;
   while (ntodo) {
     uint32_t d = todo[--ntodo];
@@ -441,7 +428,7 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
                        pathbuf2, n, NULL, 0);
       r->announced = true;
       if (S_ISDIR (r->a.mode)) {
-        todo = grow (todo, &cap, ntodo, sizeof *todo);
+        todo = bw_grow (todo, &cap, ntodo, sizeof *todo);
         todo[ntodo++] = c->ino;
       }
     }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "overlay.h"
 
 struct slot {
@@ -23,19 +24,6 @@ struct overlay {
   struct slot *slots;
   size_t cap, count;
 };
-
-static void *
-xcalloc (size_t n, size_t size)
-{
-  void *p = calloc (n, size);
-
-  if (p == NULL) {
-    /* Like the model: a view with holes would report wrong events. */
-    fprintf (stderr, "blockwatch: out of memory for journal images\n");
-    abort ();
-  }
-  return p;
-}
 
 static size_t
 home_slot (const struct overlay *ov, uint64_t home)
@@ -98,13 +86,13 @@ overlay_put (struct overlay *ov, uint64_t home, uint32_t tid,
       struct slot *old = ov->slots;
       size_t oldcap = ov->cap;
       ov->cap *= 2;
-      ov->slots = xcalloc (ov->cap, sizeof *ov->slots);
+      ov->slots = bw_xcalloc (ov->cap, sizeof *ov->slots);
       for (size_t i = 0; i < oldcap; i++)
         if (old[i].image)
           place (ov, old[i]);
       free (old);
     }
-    place (ov, (struct slot) { .home = home, .image = xcalloc (1, ov->bs) });
+    place (ov, (struct slot) { .home = home, .image = bw_xcalloc (1, ov->bs) });
     ov->count++;
     s = find (ov, home);
   }
@@ -200,12 +188,12 @@ view_close (struct bw_reader *r)
 struct overlay *
 overlay_new (struct bw_reader *disk, uint32_t blocksize)
 {
-  struct overlay *ov = xcalloc (1, sizeof *ov);
+  struct overlay *ov = bw_xcalloc (1, sizeof *ov);
 
   ov->disk = disk;
   ov->bs = blocksize;
   ov->cap = 64;
-  ov->slots = xcalloc (ov->cap, sizeof *ov->slots);
+  ov->slots = bw_xcalloc (ov->cap, sizeof *ov->slots);
   ov->view.size = disk->size;
   ov->view.sector_size = disk->sector_size;
   ov->view.pread = view_pread;

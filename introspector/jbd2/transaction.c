@@ -13,6 +13,7 @@
 
 #include <ext2fs/ext2fs.h>
 
+#include "common/alloc.h"
 #include "jbd2.h"
 
 /* A commit block's fields. */
@@ -42,20 +43,6 @@ be16 (const uint8_t *buf, size_t off)
 
   memcpy (&v, buf + off, sizeof v);
   return be16toh (v);
-}
-
-static void *
-grow (void *v, size_t *cap, size_t n, size_t size)
-{
-  if (n < *cap)
-    return v;
-  *cap = *cap ? *cap * 2 : 32;
-  v = realloc (v, *cap * size);
-  if (v == NULL) {
-    fprintf (stderr, "blockwatch: out of memory reading the journal\n");
-    abort ();
-  }
-  return v;
 }
 
 void
@@ -143,7 +130,7 @@ take_tags (struct scan *s, const uint8_t *desc, uint32_t pos)
     if (!copy_ok (sb, s->tid, s->copy, want) || home >= s->nblocks)
       s->t->bad_blocks++;
     else {
-      s->t->tags = grow (s->t->tags, &s->t->captags, s->t->ntags,
+      s->t->tags = bw_grow (s->t->tags, &s->t->captags, s->t->ntags,
                          sizeof *s->t->tags);
       tg = &s->t->tags[s->t->ntags++];
       tg->home = home;
@@ -169,7 +156,7 @@ take_revokes (struct scan *s, const uint8_t *blk)
     uint64_t b = rsize == 8 ? (uint64_t) be32 (blk, off) << 32 |
                               be32 (blk, off + 4)
                             : be32 (blk, off);
-    s->t->revoked = grow (s->t->revoked, &s->t->caprevoked, s->t->nrevoked,
+    s->t->revoked = bw_grow (s->t->revoked, &s->t->caprevoked, s->t->nrevoked,
                           sizeof *s->t->revoked);
     s->t->revoked[s->t->nrevoked++] = b;
   }
