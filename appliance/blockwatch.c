@@ -27,6 +27,10 @@ static const struct command commands[] = {
     "      The online introspector: crawl the storage (a path, nbd://...,\n"
     "      iscsi://..., as the plugin's backend), take the plugin's tap on\n"
     "      SOCKET, print file events as they happen." },
+  { "status", cmd_status,
+    "status [-c CONFIG | --url URL]\n"
+    "      What blockwatchd runs, disk by disk (from its metrics); exit 1\n"
+    "      if a disk's process is down." },
 };
 
 static void
