@@ -7,9 +7,46 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "child.h"
+#include "log.h"
+
+/* A file of lines a killed process wrote last may end in half a line;
+ * the next one appends after it.  Cut it off, so that every line stays
+ * whole (the events of a line cut short were of records the process
+ * had not acknowledged, which its successor reports as a loss).
+ */
+static void
+trim_torn_line (int fd, const char *path)
+{
+  struct stat st;
+  char buf[4096];
+  off_t end;
+
+  if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode) || st.st_size == 0)
+    return;
+  end = st.st_size;
+  while (end > 0) {
+    size_t n = end < (off_t) sizeof buf ? (size_t) end : sizeof buf;
+    ssize_t r = pread (fd, buf, n, end - n);
+    char *nl;
+    if (r != (ssize_t) n)
+      return;
+    nl = memrchr (buf, '\n', n);
+    if (nl) {
+      end = end - n + (nl - buf) + 1;
+      break;
+    }
+    end -= n;
+  }
+  if (end == st.st_size)
+    return;
+  if (ftruncate (fd, end) == 0)
+    log_warning ("%s: removed %lld bytes of a line cut short", path,
+                 (long long) (st.st_size - end));
+}
 
 /* In the child, after fork: nothing here returns. */
 static void __attribute__ ((noreturn))
@@ -58,13 +95,14 @@ child_spawn (const struct command *cmd, int *log_fd, char *err,
     return -1;
   }
   if (cmd->out) {
-    out = open (cmd->out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    out = open (cmd->out, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (out == -1) {
       snprintf (err, errlen, "%s: %s", cmd->out, strerror (errno));
       close (pfd[0]);
       close (pfd[1]);
       return -1;
     }
+    trim_torn_line (out, cmd->out);
   }
   pid = fork ();
   if (pid == 0)

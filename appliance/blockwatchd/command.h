@@ -34,7 +34,10 @@ void argv_free (struct argv *a);
 
 struct command {
   struct argv argv;
-  char *out;                  /* stdout appended to this file; NULL: the log */
+  /* stdout appended to this file of lines (a line a killed process cut
+   * short is removed first); NULL: the log.
+   */
+  char *out;
   char *ready;                /* appears when the process is ready */
   char *stats;                /* its stats file */
   char *leftover;             /* a socket it leaves behind when it exits */
