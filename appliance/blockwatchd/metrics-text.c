@@ -34,7 +34,8 @@ static const struct family families[] = {
   { "blockwatch_tap_records_total", "counter",
     "Records the plugin put into the tap.", ROLE_NBDKIT, "tap.records", NULL },
   { "blockwatch_tap_bytes_total", "counter",
-    "Payload bytes the plugin put into the tap.", ROLE_NBDKIT, "tap.bytes", NULL },
+    "Payload bytes the plugin put into the tap.", ROLE_NBDKIT, "tap.bytes",
+    NULL },
   { "blockwatch_tap_dropped_records_total", "counter",
     "Tap records dropped because the buffer was full (reported to the "
     "introspector as overflows).", ROLE_NBDKIT, "tap.dropped", NULL },

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -67,6 +68,9 @@ daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
   }
   dm->disks = v;
   log_set_level (c->log_level);
+  if (c->user.name && geteuid () != 0 && geteuid () != c->user.uid)
+    log_warning ("user = %s: not started as root, the children run as "
+                 "blockwatchd does", c->user.name);
 
   for (size_t i = 0; i < c->ndisks; i++) {
     const struct bwd_disk *d = &c->disks[i];
