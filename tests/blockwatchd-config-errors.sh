@@ -162,6 +162,13 @@ rc=0; out=$("$BWD" -c "$T/bad1.conf" 2>&1) || rc=$?
 rc=0; out=$("$BW" status -c "$T/bad1.conf" 2>&1) || rc=$?
 [ $rc = 2 ] && [[ $out == *"$T/bad1.conf:6: "* ]] || fail "blockwatch status on a bad file: $out"
 
+# Under systemd (stderr is the journal stream $JOURNAL_STREAM names) a
+# line starts with its syslog priority instead of the program's name.
+: > "$T/journal"
+JOURNAL_STREAM=$(stat -c %d:%i "$T/journal") "$BWD" --check -c "$T/bad1.conf" 2>> "$T/journal" &&
+  fail "a bad file was accepted"
+grep -q "^<3>$T/bad1.conf:6: " "$T/journal" || fail "no journal priority: $(cat "$T/journal")"
+
 # What is accepted: the shipped example, and a disk alone.
 "$BWD" --check -c "$BW_SRC/appliance/blockwatch.conf.example"
 disk a > "$T/good.conf"

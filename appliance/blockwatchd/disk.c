@@ -202,6 +202,11 @@ start (struct disk *k, struct child *ch, uint64_t now)
   char err[256];
   pid_t pid;
 
+  /* A pipe the last one's descendants may still hold: not ours now. */
+  if (ch->log_fd >= 0) {
+    close (ch->log_fd);
+    ch->log_fd = -1;
+  }
   command_free (&ch->cmd);
   if (command_copy (&ch->cmd, &ch->next) == -1) {
     snprintf (err, sizeof err, "out of memory");
