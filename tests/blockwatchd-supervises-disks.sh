@@ -9,7 +9,8 @@
 #  - nbdkit of disk a is killed (-9) while fio verifies writes on disk b:
 #    it is started again and serves a's data, b never notices, no other
 #    process is restarted;
-#  - SIGHUP adds disks (a broken one shows as down in blockwatch status),
+#  - SIGHUP adds disks (one on TCP with TLS; a broken one shows as down
+#    in blockwatch status),
 #    a bad file changes nothing, a changed disk restarts only the
 #    process whose command changed, a removed one stops;
 #  - /metrics has the metrics, and they count;
@@ -58,6 +59,22 @@ vm = vm-$1
 backend = ${2:-$T/$1.img}
 listen = unix:$T/run/$1/nbd.sock
 events-file = $T/$1.jsonl
+EOF
+}
+# c is exported over TCP on loopback, TLS required (a pre-shared key).
+CPORT=$(free_port) || fail "no free port"
+psktool -u alice -p "$T/c.psk" > /dev/null
+chmod 644 "$T/c.psk"
+disk_c() {
+  cat <<EOF
+
+[disk c]
+vm = vm-c
+backend = $T/c.img
+listen = tcp:127.0.0.1:$CPORT
+tls = require
+tls-psk = $T/c.psk
+events-file = $T/c.jsonl
 EOF
 }
 config() {   # config DISK-SECTIONS...: the whole file
@@ -226,13 +243,16 @@ creates=$(awk '$1 == "blockwatch_events_total{disk=\"b\",type=\"create\"}" { pri
 [ "$creates" -ge 1500 ] || fail "b's create events: $creates"
 [ "$(grep -c '"type":"create"' "$T/b.jsonl")" = "$creates" ] || fail "the create count is not the events file's"
 
-# --- SIGHUP: c added, and d, whose backend is missing (nbdkit fails).
+# --- SIGHUP: c added (TCP, TLS), and d, whose backend is missing.
 # c's events file ends in half a line, as a killed introspector leaves
 # it: it is cut off before the new one appends.
 printf '{"v":1,"whole":1}\n{"v":1,"to' > "$T/c.jsonl"
-config "$(disk a)" "$(disk b)" "$(disk c)" "$(disk d "$T/missing.img")"
+config "$(disk a)" "$(disk b)" "$(disk_c)" "$(disk d "$T/missing.img")"
 kill -HUP $daemon
-wait_for 60 -S "$T/run/c/nbd.sock" || { tail -20 "$T/daemon.log"; fail "disk c did not come up"; }
+wait_for 60 -s "$T/run/c/nbdkit.pid" || { tail -20 "$T/daemon.log"; fail "disk c did not come up"; }
+[ "$(nbdinfo --size "nbds://alice@127.0.0.1:$CPORT/?tls-psk-file=$T/c.psk")" = 134217728 ] ||
+  fail "disk c is not served with TLS"
+! nbdinfo --size "nbd://127.0.0.1:$CPORT/" > /dev/null 2>&1 || fail "disk c is served without TLS"
 [ "$(cat "$T/c.jsonl")" = '{"v":1,"whole":1}' ] || fail "c.jsonl: $(cat "$T/c.jsonl")"
 grep -q "c.jsonl: removed 10 bytes of a line cut short" "$T/daemon.log" || fail "the cut is not logged"
 until_metric 20 'blockwatch_restarts_total{disk="d",process="nbdkit"}' 2
@@ -262,7 +282,7 @@ grep -q "bw.conf:$bad_line: .*unknown key 'colour'" "$T/daemon.log" ||
 
 # d removed, b's data policy changed: only b's introspector restarts.
 config "$(disk a)" "$(disk b)
-data = hash" "$(disk c)"
+data = hash" "$(disk_c)"
 c_pids="$(pid_of c nbdkit) $(pid_of c introspector)"
 kill -HUP $daemon
 until_metric 10 blockwatch_config_last_reload_successful 1
