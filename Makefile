@@ -32,6 +32,7 @@ STORAGE_SRCS := $(wildcard nbdkit-plugin/storage/*.c)
 INTRO_SRCS  := $(wildcard introspector/*/*.c)
 PLUGIN_SRCS := $(wildcard nbdkit-plugin/*.c) $(TAP_SRCS) $(STORAGE_SRCS)
 CLI_SRCS    := $(wildcard appliance/*.c)
+DAEMON_SRCS := $(wildcard appliance/blockwatchd/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
 TOOL_SRCS   := $(wildcard tests/tools/*.c)
 
@@ -40,6 +41,10 @@ PLUGIN   := $(BUILD)/nbdkit-blockwatch-plugin.so
 LIBBW    := $(BUILD)/libblockwatch.a
 MANPAGE  := $(BUILD)/nbdkit-blockwatch-plugin.1
 CLI      := $(BUILD)/blockwatch
+DAEMON   := $(BUILD)/blockwatchd
+# The daemon's configuration file (inih) and metrics endpoint
+# (libmicrohttpd).
+DAEMON_PKGS := inih libmicrohttpd
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
 PRELOAD  := $(BUILD)/tests/asan-early-init.so
@@ -50,7 +55,7 @@ FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZERS     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean
-all: $(PLUGIN) $(CLI) $(MANPAGE)
+all: $(PLUGIN) $(CLI) $(DAEMON) $(MANPAGE)
 
 $(MANPAGE): nbdkit-plugin/nbdkit-blockwatch-plugin.pod
 	@mkdir -p $(dir $@)
@@ -68,8 +73,16 @@ $(LIBBW): $(call obj,$(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS))
 	rm -f $@
 	ar rcs $@ $^
 
-$(CLI): $(call obj,$(CLI_SRCS)) $(LIBBW)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# blockwatch status finds the daemon through its configuration file and
+# asks its metrics endpoint (libcurl).
+CONFIG_SRCS := appliance/blockwatchd/config.c appliance/blockwatchd/config-value.c
+$(CLI): $(call obj,$(CLI_SRCS) $(CONFIG_SRCS)) $(LIBBW)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -linih -lcurl
+
+# It checks data policies as blockwatch watch does (event-sink.c).
+$(call obj,$(DAEMON_SRCS)): CFLAGS += $(shell pkg-config --cflags $(DAEMON_PKGS))
+$(DAEMON): $(call obj,$(DAEMON_SRCS) appliance/event-sink.c appliance/event-print.c) $(LIBBW)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(DAEMON_PKGS))
 
 # Unit tests link the tap's producer side, libblockwatch and cmocka.
 RING_SRCS   := nbdkit-plugin/tap-ring.c nbdkit-plugin/tap-sender.c

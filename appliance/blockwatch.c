@@ -23,10 +23,14 @@ static const struct command commands[] = {
     "      the file events (one JSON object per line with --json)." },
   { "watch", cmd_watch,
     "watch [--json] [--data=P] [--host H] [--vm V] [--disk N] [--once]\n"
-    "      [--no-journal] --storage URI unix:SOCKET\n"
+    "      [--no-journal] [--stats-file PATH] --storage URI unix:SOCKET\n"
     "      The online introspector: crawl the storage (a path, nbd://...,\n"
     "      iscsi://..., as the plugin's backend), take the plugin's tap on\n"
     "      SOCKET, print file events as they happen." },
+  { "status", cmd_status,
+    "status [-c CONFIG | --url URL]\n"
+    "      What blockwatchd runs, disk by disk (from its metrics); exit 1\n"
+    "      if a disk's process is down." },
 };
 
 static void

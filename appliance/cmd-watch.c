@@ -2,7 +2,7 @@
  *
  *   blockwatch watch [--json] [--data=POLICY] [--host H] [--vm V]
  *                    [--disk NAME] [--once] [--no-journal]
- *                    --storage URI unix:SOCKET
+ *                    [--stats-file PATH] --storage URI unix:SOCKET
  *
  * Crawls the storage the proxy serves, named as the plugin's backend
  * is (a path or file:, nbd://..., iscsi://...; read only), then
@@ -12,6 +12,8 @@
  * Records are acknowledged as soon as the engine has taken them: it
  * holds written data by reference (block ranges on the storage), never
  * the bytes.
+ *
+ * --stats-file: counters for blockwatchd's metrics (watch-stats.h).
  */
 
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include "engine/engine.h"
 #include "event-sink.h"
 #include "tap/tap-client.h"
+#include "watch-stats.h"
 
 static volatile sig_atomic_t stop;
 
@@ -65,9 +68,12 @@ listen_unix (const char *path)
   return fd;
 }
 
+/* How long the loops wait for input: the stats file's period. */
+#define TICK_MS 1000
+
 /* One plugin connection; -1 when the stream breaks the tap's rules. */
 static int
-serve (struct engine *e, struct printer *p, int lfd)
+serve (struct engine *e, struct printer *p, struct watch_stats *st, int lfd)
 {
   char err[256];
   struct tap_client *c = tap_client_accept (lfd, 5000, err, sizeof err);
@@ -77,6 +83,7 @@ serve (struct engine *e, struct printer *p, int lfd)
     fprintf (stderr, "blockwatch watch: %s\n", err);
     return 0;
   }
+  st->connects++;
   while (!stop) {
     struct pollfd pfd = { .fd = tap_client_fd (c), .events = POLLIN };
     struct tap_item it;
@@ -94,6 +101,8 @@ serve (struct engine *e, struct printer *p, int lfd)
         any = true;
         last = it.rec.seq;
         ended |= it.rec.type == TAP_END;
+        st->records++;
+        st->seq = last;
       }
     }
     if (r == -1) {
@@ -107,7 +116,8 @@ serve (struct engine *e, struct printer *p, int lfd)
       break;
     if (ended)
       break;
-    if (poll (&pfd, 1, -1) == -1)
+    watch_stats_tick (st);
+    if (poll (&pfd, 1, TICK_MS) != 1)
       continue;
     if (tap_client_receive (c, &closed, err, sizeof err) == -1) {
       if (!closed)
@@ -125,7 +135,7 @@ usage (void)
 {
   fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
            " [--host H] [--vm V] [--disk NAME] [--once] [--no-journal]\n"
-           "       --storage URI unix:SOCKET\n"
+           "       [--stats-file PATH] --storage URI unix:SOCKET\n"
            "  URI: the storage behind the proxy, as its backend names it: a "
            "path or file:PATH,\n"
            "  nbd://, nbds://, nbd+unix://, nbds+unix://, or "
@@ -145,15 +155,18 @@ cmd_watch (int argc, char **argv)
     { "storage", required_argument, NULL, 's' },
     { "once", no_argument, NULL, '1' },
     { "no-journal", no_argument, NULL, 'J' },
+    { "stats-file", required_argument, NULL, 'S' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
   struct printer p;
+  struct watch_stats st;
   struct engine_cfg cfg = {
     .log = log_stderr, .opaque = (void *) "blockwatch watch",
+    .crawl_progress = watch_stats_crawl, .crawl_opaque = &st,
   };
   struct sigaction sa = { .sa_handler = on_signal };
-  const char *storage = NULL;
+  const char *storage = NULL, *stats_file = NULL;
   struct bw_reader *disk;
   struct engine *e;
   char err[256];
@@ -161,7 +174,8 @@ cmd_watch (int argc, char **argv)
   int c, lfd, ret = 0;
 
   printer_init (&p, stdout);
-  while ((c = getopt_long (argc, argv, "jd:H:V:D:s:1Jh", opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "jd:H:V:D:s:1JS:h", opts, NULL))
+         != -1) {
     switch (c) {
     case 'j': p.json = true; break;
     case 'd':
@@ -177,6 +191,7 @@ cmd_watch (int argc, char **argv)
     case 's': storage = optarg; break;
     case '1': once = true; break;
     case 'J': cfg.no_journal = true; break;
+    case 'S': stats_file = optarg; break;
     case 'h': usage (); return 0;
     default: return usage ();
     }
@@ -185,23 +200,32 @@ cmd_watch (int argc, char **argv)
       strncmp (argv[optind], "unix:", 5) != 0)
     return usage ();
 
-  disk = bw_reader_open_uri (storage, false, err, sizeof err);
-  if (disk == NULL) {
+  if (watch_stats_open (&st, stats_file, &p.sink, err, sizeof err) == -1) {
     fprintf (stderr, "blockwatch watch: %s\n", err);
     return 1;
   }
-  cfg.sink = &p.sink;
+  disk = bw_reader_open_uri (storage, false, err, sizeof err);
+  if (disk == NULL) {
+    fprintf (stderr, "blockwatch watch: %s\n", err);
+    watch_stats_close (&st);
+    return 1;
+  }
+  cfg.sink = &st.sink;
   cfg.data_max = data_needed (&p.policy);
   e = engine_open (disk, &cfg, err, sizeof err);
   if (e == NULL) {
     fprintf (stderr, "blockwatch watch: %s\n", err);
     bw_reader_close (disk);
+    watch_stats_close (&st);
     return 1;
   }
+  st.crawling = false;
+  st.filesystems = engine_filesystems (e);
   lfd = listen_unix (argv[optind] + 5);
   if (lfd == -1) {
     engine_close (e);
     bw_reader_close (disk);
+    watch_stats_close (&st);
     return 1;
   }
   /* No SA_RESTART: a signal must interrupt poll. */
@@ -212,9 +236,10 @@ cmd_watch (int argc, char **argv)
 
   while (!stop) {
     struct pollfd pfd = { .fd = lfd, .events = POLLIN };
-    if (poll (&pfd, 1, -1) != 1)
+    watch_stats_tick (&st);
+    if (poll (&pfd, 1, TICK_MS) != 1)
       continue;
-    if (serve (e, &p, lfd) == -1) {
+    if (serve (e, &p, &st, lfd) == -1) {
       ret = 3;
       break;
     }
@@ -228,5 +253,6 @@ cmd_watch (int argc, char **argv)
   unlink (argv[optind] + 5);
   engine_close (e);
   bw_reader_close (disk);
+  watch_stats_close (&st);
   return ret;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "plugin-stats.h"
 #include "tap-ring.h"
 
 #define DEFAULT_TAP_BUFFER (64u * 1024 * 1024)
@@ -136,6 +137,8 @@ bw_config (const char *key, const char *value)
   }
   else if (strcmp (key, "initiator") == 0)
     cfg.initiator = value;
+  else if (strcmp (key, "stats") == 0)
+    plugin_stats_path (value);
   else {
     nbdkit_error ("unknown parameter '%s' (see nbdkit %s --help)", key,
                   "blockwatch");
@@ -219,6 +222,8 @@ bw_get_ready (void)
     return -1;
   nbdkit_debug ("%s backend: size %llu, sector %u", be->name,
                 (unsigned long long) info.size, info.sector_size);
+  if (plugin_stats_ready (tap_mode == TAP_ON ? &tapcfg : NULL) == -1)
+    return -1;
   if (tap_mode == TAP_NONE)
     return 0;
 
@@ -246,12 +251,15 @@ bw_get_ready (void)
 static int
 bw_after_fork (void)
 {
-  return tap ? tap_ring_start (tap) : 0;
+  if (tap && tap_ring_start (tap) == -1)
+    return -1;
+  return plugin_stats_start (tap);
 }
 
 static void
 bw_cleanup (void)
 {
+  plugin_stats_stop ();
   if (tap) {
     struct tap_stats s;
     tap_ring_get_stats (tap, &s);
@@ -322,10 +330,22 @@ FORWARD_CAN (can_cache)
 FORWARD_CAN (can_multi_conn)
 FORWARD_CAN (is_rotational)
 
+/* Counts a completed request (r == 0) or a failed one. */
+static int
+counted (int r, enum stats_op op, uint64_t bytes)
+{
+  if (r == -1)
+    plugin_stats_failed (op);
+  else
+    plugin_stats_done (op, bytes);
+  return r;
+}
+
 static int
 bw_pread (void *h, void *buf, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  return be->pread (h, buf, count, offset, flags);
+  return counted (be->pread (h, buf, count, offset, flags), STATS_READ,
+                  count);
 }
 
 static unsigned
@@ -338,7 +358,8 @@ static int
 bw_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset,
            uint32_t flags)
 {
-  if (be->pwrite (h, buf, count, offset, flags) == -1)
+  if (counted (be->pwrite (h, buf, count, offset, flags), STATS_WRITE,
+               count) == -1)
     return -1;
   if (tap)
     tap_ring_put (tap, TAP_WRITE, fua_flag (flags), offset, count, buf);
@@ -348,7 +369,7 @@ bw_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset,
 static int
 bw_flush (void *h, uint32_t flags)
 {
-  if (be->flush (h, flags) == -1)
+  if (counted (be->flush (h, flags), STATS_FLUSH, 0) == -1)
     return -1;
   if (tap)
     tap_ring_put (tap, TAP_FLUSH, 0, 0, 0, NULL);
@@ -360,7 +381,7 @@ bw_trim (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
   int r = be->trim (h, count, offset, flags);
 
-  if (r == -1)
+  if (counted (r, STATS_TRIM, count) == -1)
     return -1;
   if (tap)
     tap_ring_put (tap, TAP_TRIM,
@@ -372,7 +393,7 @@ bw_trim (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 static int
 bw_zero (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  if (be->zero (h, count, offset, flags) == -1)
+  if (counted (be->zero (h, count, offset, flags), STATS_ZERO, count) == -1)
     return -1;
   if (tap)
     tap_ring_put (tap, TAP_ZERO,
@@ -386,13 +407,14 @@ static int
 bw_extents (void *h, uint32_t count, uint64_t offset, uint32_t flags,
             struct nbdkit_extents *extents)
 {
-  return be->extents (h, count, offset, flags, extents);
+  return counted (be->extents (h, count, offset, flags, extents),
+                  STATS_EXTENTS, 0);
 }
 
 static int
 bw_cache (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  return be->cache (h, count, offset, flags);
+  return counted (be->cache (h, count, offset, flags), STATS_CACHE, count);
 }
 
 #define bw_config_help \
@@ -411,7 +433,9 @@ bw_cache (void *h, uint32_t count, uint64_t offset, uint32_t flags)
   "                       without credentials).\n" \
   "user=USER              iSCSI CHAP user name.\n" \
   "password=PASSWORD      iSCSI CHAP password (- to prompt, +FILE, -FD).\n" \
-  "initiator=IQN          iSCSI initiator name."
+  "initiator=IQN          iSCSI initiator name.\n" \
+  "stats=PATH             Rewrite PATH every second with the request and\n" \
+  "                       tap counters (for blockwatchd's metrics)."
 
 static struct nbdkit_plugin plugin = {
   .name = "blockwatch",

@@ -163,13 +163,14 @@ stop_tap() {
 
 uri_of() { echo "nbd+unix:///?socket=$T/$1.sock"; }
 
-# attach_loop NAME: expose proxy NAME's export to the kernel as a block
-# device (nbdfuse file -> loop), the rig's "real ext4 driver" path.
-# Sets LOOP.  detach_loop NAME undoes it (also done at exit).
+# attach_loop NAME [SOCKET]: expose proxy NAME's export (on SOCKET, by
+# default $T/NAME.sock) to the kernel as a block device (nbdfuse file ->
+# loop), the rig's "real ext4 driver" path.  Sets LOOP.  detach_loop
+# NAME undoes it (also done at exit).
 attach_loop() {
-  local name=$1
+  local name=$1 sock=${2:-$T/$1.sock}
   mkdir -p "$T/$name.fuse"
-  nbdfuse -P "$T/$name.nbdfuse.pid" "$T/$name.fuse/nbd" --unix "$T/$name.sock" \
+  nbdfuse -P "$T/$name.nbdfuse.pid" "$T/$name.fuse/nbd" --unix "$sock" \
     > "$T/$name.nbdfuse.log" 2>&1 &
   register_pid $!
   wait_for 20 -f "$T/$name.fuse/nbd" || { cat "$T/$name.nbdfuse.log" >&2; fail "nbdfuse did not start"; }

@@ -34,6 +34,7 @@ expect_error "tap-overflow" "$T/disk.img" tap-overflow=block:forever
 expect_error "cannot open trace file $T/no/dir/t.bw" "$T/disk.img" tap=record:"$T/no/dir/t.bw"
 expect_error "socket path too long" "$T/disk.img" tap=unix:"/tmp/$(printf 'x%.0s' $(seq 200))"
 expect_error "disk-id: longer than" "$T/disk.img" disk-id="$(head -c 1100 /dev/zero | tr '\0' a)"
+expect_error "stats=$T/no/dir/s: stats file $T/no/dir/s.tmp: No such file" "$T/disk.img" stats="$T/no/dir/s"
 
 # A consumer that is not there is not an error: the plugin serves and
 # keeps trying.
@@ -42,7 +43,7 @@ nbdinfo --size "$(uri_of ok)" | grep -x 1048576 >/dev/null || fail "did not serv
 stop_proxy ok
 
 nbdkit_env nbdkit "$PLUGIN" --help > "$T/help" 2>&1
-for key in backend= tap= tap-buffer= tap-overflow= tap-drain= disk-id= user= password= initiator=; do
+for key in backend= tap= tap-buffer= tap-overflow= tap-drain= disk-id= user= password= initiator= stats=; do
   grep -q -- "$key" "$T/help" || fail "--help does not mention $key"
 done
 say "ok"

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "engine.h"
 #include "ext4/ext4.h"
@@ -31,6 +32,10 @@ struct engine {
   struct tap_seq seq;
   uint64_t txn, next_id, last_seq, last_time;
   bool table_dirty;
+  /* Online: when the crawl ended (CLOCK_REALTIME, as the tap stamps
+   * records), until the first record has been compared with it.
+   */
+  uint64_t crawl_end_ns;
 };
 
 static void
@@ -54,6 +59,8 @@ progress (uint64_t done, uint64_t total, void *opaque)
 
   say (e, "crawl: %llu of %llu inodes", (unsigned long long) done,
        (unsigned long long) total);
+  if (e->cfg.crawl_progress)
+    e->cfg.crawl_progress (e->cfg.crawl_opaque, done, total);
 }
 
 static void
@@ -195,6 +202,11 @@ engine_open (struct bw_reader *disk, const struct engine_cfg *cfg,
   say (e, "%s partition table, %d partitions",
        part_table_name (e->table.table), e->table.count);
   watch_all (e, NULL, 0);
+  if (!e->cfg.apply) {
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    e->crawl_end_ns = (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+  }
   return e;
 }
 
@@ -439,6 +451,18 @@ engine_item (struct engine *e, const struct tap_item *it, char *err,
   }
   e->last_seq = r->seq;
   e->last_time = r->time_ns;
+  /* Online, the crawl read the storage as it was.  A first record
+   * stamped before the crawl ended (an introspector restarted after a
+   * crash and handed what its predecessor had not acknowledged, or a
+   * proxy that served the guest while we were still crawling) is a
+   * write the model may already hold, so no event would report it:
+   * a loss, reported as one, with a resync that re-reads everything.
+   */
+  if (e->crawl_end_ns) {
+    if (r->time_ns < e->crawl_end_ns && r->type != TAP_OVERFLOW)
+      loss (e, 0);
+    e->crawl_end_ns = 0;
+  }
   switch (r->type) {
   case TAP_WRITE:
     if (apply (e, r, it->payload, err, errlen) == -1)

@@ -37,6 +37,11 @@ struct engine_cfg {
    * ever be wrong).
    */
   bool no_journal;
+  /* Crawl progress, for metrics: inodes scanned so far of the file
+   * system being crawled, called every so many inodes and at its end.
+   */
+  void (*crawl_progress) (void *opaque, uint64_t done, uint64_t total);
+  void *crawl_opaque;
 };
 
 struct engine;

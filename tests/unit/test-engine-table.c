@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "disk/reader-mem.h"
@@ -60,15 +61,21 @@ static struct tap_header hdr = {
 };
 static uint64_t seq;
 
+/* Records are stamped as the plugin stamps them, when they are made:
+ * after the crawl (one stamped before it would be a loss).
+ */
 static void
 feed (struct engine *e, uint16_t type, uint64_t off, uint64_t len)
 {
+  struct timespec now;
   struct tap_item it = {
     .kind = TAP_ITEM_RECORD, .hdr = &hdr,
     .rec = { .seq = seq, .type = type, .offset = off, .length = len },
   };
   char err[256];
 
+  clock_gettime (CLOCK_REALTIME, &now);
+  it.rec.time_ns = (uint64_t) now.tv_sec * 1000000000 + now.tv_nsec;
   /* An overflow accounts for the lost seqs before its own. */
   if (type == TAP_OVERFLOW)
     it.rec.seq = seq += len;

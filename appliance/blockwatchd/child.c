@@ -1,0 +1,121 @@
+/* Starting one process of a disk (see child.h). */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "log.h"
+
+/* A file of lines a killed process wrote last may end in half a line;
+ * the next one appends after it.  Cut it off, so that every line stays
+ * whole (the events of a line cut short were of records the process
+ * had not acknowledged, which its successor reports as a loss).
+ */
+static void
+trim_torn_line (int fd, const char *path)
+{
+  struct stat st;
+  char buf[4096];
+  off_t end;
+
+  if (fstat (fd, &st) == -1 || !S_ISREG (st.st_mode) || st.st_size == 0)
+    return;
+  end = st.st_size;
+  while (end > 0) {
+    size_t n = end < (off_t) sizeof buf ? (size_t) end : sizeof buf;
+    ssize_t r = pread (fd, buf, n, end - n);
+    char *nl;
+    if (r != (ssize_t) n)
+      return;
+    nl = memrchr (buf, '\n', n);
+    if (nl) {
+      end = end - n + (nl - buf) + 1;
+      break;
+    }
+    end -= n;
+  }
+  if (end == st.st_size)
+    return;
+  if (ftruncate (fd, end) == 0)
+    log_warning ("%s: removed %lld bytes of a line cut short", path,
+                 (long long) (st.st_size - end));
+}
+
+/* In the child, after fork: nothing here returns. */
+static void __attribute__ ((noreturn))
+become (const struct command *cmd, pid_t parent, int out, int log)
+{
+  int null = open ("/dev/null", O_RDONLY);
+  sigset_t none;
+
+  if (null == -1 || dup2 (null, STDIN_FILENO) == -1 ||
+      dup2 (out, STDOUT_FILENO) == -1 || dup2 (log, STDERR_FILENO) == -1)
+    _exit (126);
+  /* Our signal mask (signals go to a signalfd) and ignored SIGPIPE
+   * would be inherited through exec.
+   */
+  sigemptyset (&none);
+  sigprocmask (SIG_SETMASK, &none, NULL);
+  signal (SIGPIPE, SIG_DFL);
+  if (cmd->user && geteuid () == 0 &&
+      (initgroups (cmd->user, cmd->gid) == -1 || setgid (cmd->gid) == -1 ||
+       setuid (cmd->uid) == -1)) {
+    dprintf (STDERR_FILENO, "cannot become user %s: %s\n", cmd->user,
+             strerror (errno));
+    _exit (126);
+  }
+  /* After the user change, which clears it.  If blockwatchd died
+   * before this, nothing would ever send the signal: go now.
+   */
+  if (prctl (PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid () != parent)
+    _exit (126);
+  close_range (3, ~0u, 0);
+  execvp (cmd->argv.v[0], cmd->argv.v);
+  dprintf (STDERR_FILENO, "cannot run %s: %s\n", cmd->argv.v[0],
+           strerror (errno));
+  _exit (127);
+}
+
+pid_t
+child_spawn (const struct command *cmd, int *log_fd, char *err,
+             size_t errlen)
+{
+  pid_t parent = getpid (), pid;
+  int pfd[2], out = -1;
+
+  if (pipe2 (pfd, O_CLOEXEC) == -1) {
+    snprintf (err, errlen, "pipe: %s", strerror (errno));
+    return -1;
+  }
+  if (cmd->out) {
+    out = open (cmd->out, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (out == -1) {
+      snprintf (err, errlen, "%s: %s", cmd->out, strerror (errno));
+      close (pfd[0]);
+      close (pfd[1]);
+      return -1;
+    }
+    trim_torn_line (out, cmd->out);
+  }
+  pid = fork ();
+  if (pid == 0)
+    become (cmd, parent, out >= 0 ? out : pfd[1], pfd[1]);
+  if (out >= 0)
+    close (out);
+  close (pfd[1]);
+  if (pid == -1) {
+    snprintf (err, errlen, "fork: %s", strerror (errno));
+    close (pfd[0]);
+    return -1;
+  }
+  fcntl (pfd[0], F_SETFL, O_NONBLOCK);
+  *log_fd = pfd[0];
+  return pid;
+}

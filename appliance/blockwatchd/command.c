@@ -1,0 +1,272 @@
+/* The processes of a disk, from the configuration (see command.h). */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "command.h"
+
+const char *
+role_name (enum role r)
+{
+  static const char *const names[NROLES] = {
+    [ROLE_WATCH] = "introspector", [ROLE_NBDKIT] = "nbdkit",
+  };
+
+  return names[r];
+}
+
+void
+argv_add (struct argv *a, const char *s)
+{
+  char *copy;
+
+  if (a->oom)
+    return;
+  if (a->n + 2 > a->cap) {
+    size_t cap = a->cap ? 2 * a->cap : 16;
+    char **v = realloc (a->v, cap * sizeof *v);
+    if (v == NULL) {
+      a->oom = true;
+      return;
+    }
+    a->v = v;
+    a->cap = cap;
+  }
+  if ((copy = strdup (s)) == NULL) {
+    a->oom = true;
+    return;
+  }
+  a->v[a->n++] = copy;
+  a->v[a->n] = NULL;
+}
+
+void
+argv_addf (struct argv *a, const char *fmt, ...)
+{
+  char *s;
+  va_list ap;
+  int r;
+
+  va_start (ap, fmt);
+  r = vasprintf (&s, fmt, ap);
+  va_end (ap);
+  if (r == -1) {
+    a->oom = true;
+    return;
+  }
+  argv_add (a, s);
+  free (s);
+}
+
+void
+argv_free (struct argv *a)
+{
+  for (size_t i = 0; i < a->n; i++)
+    free (a->v[i]);
+  free (a->v);
+  memset (a, 0, sizeof *a);
+}
+
+char *
+disk_dir (const struct bwd_config *c, const struct bwd_disk *d)
+{
+  char *s;
+
+  return asprintf (&s, "%s/%s", c->run_dir, d->name) == -1 ? NULL : s;
+}
+
+/* nbdkit with our plugin, serving the disk's backend on its export and
+ * feeding the introspector's tap socket.
+ */
+static void
+nbdkit_command (const struct bwd_config *c, const struct bwd_disk *d,
+                const char *dir, struct command *cmd)
+{
+  struct argv *a = &cmd->argv;
+  const struct bwd_policy *p = &d->policy;
+
+  argv_add (a, c->nbdkit);
+  argv_add (a, "--foreground");
+  if (c->log_level == BWD_LOG_DEBUG)
+    argv_add (a, "--verbose");
+  /* Written once nbdkit listens: the moment it is ready. */
+  argv_addf (a, "--pidfile=%s", cmd->ready);
+  if (d->listen.socket)
+    argv_addf (a, "--unix=%s", d->listen.socket);
+  else {
+    if (d->listen.address)
+      argv_addf (a, "--ipaddr=%s", d->listen.address);
+    argv_addf (a, "--port=%s", d->listen.port);
+  }
+  if (d->readonly)
+    argv_add (a, "--readonly");
+  if (d->tls && strcmp (d->tls, "off") != 0) {
+    argv_addf (a, "--tls=%s", d->tls);
+    if (d->tls_certificates)
+      argv_addf (a, "--tls-certificates=%s", d->tls_certificates);
+    else
+      argv_addf (a, "--tls-psk=%s", d->tls_psk);
+    if (d->tls_verify_peer)
+      argv_add (a, "--tls-verify-peer");
+  }
+  argv_add (a, c->plugin);
+  argv_addf (a, "backend=%s", d->backend);
+  argv_addf (a, "tap=unix:%s/tap.sock", dir);
+  argv_addf (a, "disk-id=%s", d->name);
+  argv_addf (a, "stats=%s", cmd->stats);
+  if (p->tap_buffer)
+    argv_addf (a, "tap-buffer=%llu", (unsigned long long) p->tap_buffer);
+  if (p->tap_overflow)
+    argv_addf (a, "tap-overflow=%s", p->tap_overflow);
+  if (p->has_tap_drain)
+    argv_addf (a, "tap-drain=%u", p->tap_drain_ms);
+  cmd->leftover = d->listen.socket ? strdup (d->listen.socket) : NULL;
+  if (d->listen.socket && cmd->leftover == NULL)
+    a->oom = true;
+}
+
+/* blockwatch watch: the online introspector of the disk.  The one
+ * place that knows its options: the [broker] part is the MQTT bridge's
+ * (mqtt-bridge/options.h); adapt it here when they change.
+ */
+static void
+watch_command (const struct bwd_config *c, const struct bwd_disk *d,
+               const char *dir, struct command *cmd)
+{
+  struct argv *a = &cmd->argv;
+  const struct bwd_broker *b = &c->broker;
+
+  argv_add (a, c->blockwatch);
+  argv_add (a, "watch");
+  argv_addf (a, "--host=%s", c->host);
+  argv_addf (a, "--vm=%s", d->vm);
+  argv_addf (a, "--disk=%s", d->name);
+  argv_addf (a, "--storage=%s", d->backend);
+  argv_addf (a, "--stats-file=%s", cmd->stats);
+  if (d->policy.data)
+    argv_addf (a, "--data=%s", d->policy.data);
+  /* The events, as JSON lines, to the events file (stdout). */
+  if (d->events_file)
+    argv_add (a, "--json");
+  if (b->uri) {
+    argv_addf (a, "--mqtt=%s", b->uri);
+    if (b->plaintext)
+      argv_add (a, "--mqtt-plaintext");
+    if (b->ca_file)
+      argv_addf (a, "--cafile=%s", b->ca_file);
+    if (b->ca_path)
+      argv_addf (a, "--capath=%s", b->ca_path);
+    if (b->cert)
+      argv_addf (a, "--cert=%s", b->cert);
+    if (b->key)
+      argv_addf (a, "--key=%s", b->key);
+    if (b->ciphers)
+      argv_addf (a, "--ciphers=%s", b->ciphers);
+    if (b->mqtt_version)
+      argv_addf (a, "--mqtt-version=%s", b->mqtt_version);
+    if (b->qos >= 0)
+      argv_addf (a, "--qos=%d", b->qos);
+  }
+  argv_addf (a, "unix:%s/tap.sock", dir);
+  /* Without an events file the events still count in the metrics. */
+  cmd->out = strdup (d->events_file ? d->events_file : "/dev/null");
+  if (cmd->out == NULL)
+    a->oom = true;
+}
+
+int
+disk_commands (const struct bwd_config *c, const struct bwd_disk *d,
+               struct command cmds[NROLES])
+{
+  char *dir = disk_dir (c, d);
+  bool oom = dir == NULL;
+
+  memset (cmds, 0, NROLES * sizeof *cmds);
+  for (int r = 0; r < NROLES && !oom; r++) {
+    struct command *cmd = &cmds[r];
+    if (asprintf (&cmd->stats, "%s/%s.stats", dir, role_name (r)) == -1 ||
+        asprintf (&cmd->ready, r == ROLE_WATCH ? "%s/tap.sock"
+                                               : "%s/nbdkit.pid", dir) == -1) {
+      oom = true;
+      break;
+    }
+    if (r == ROLE_WATCH)
+      watch_command (c, d, dir, cmd);
+    else
+      nbdkit_command (c, d, dir, cmd);
+    if (c->user.name) {
+      cmd->user = strdup (c->user.name);
+      cmd->uid = c->user.uid;
+      cmd->gid = c->user.gid;
+      oom |= cmd->user == NULL;
+    }
+    oom |= cmd->argv.oom;
+  }
+  free (dir);
+  if (oom)
+    for (int r = 0; r < NROLES; r++)
+      command_free (&cmds[r]);
+  return oom ? -1 : 0;
+}
+
+static bool
+same_string (const char *a, const char *b)
+{
+  return a == b || (a && b && strcmp (a, b) == 0);
+}
+
+bool
+command_equal (const struct command *a, const struct command *b)
+{
+  if (a->argv.n != b->argv.n || !same_string (a->out, b->out) ||
+      !same_string (a->user, b->user) || a->uid != b->uid ||
+      a->gid != b->gid)
+    return false;
+  for (size_t i = 0; i < a->argv.n; i++)
+    if (strcmp (a->argv.v[i], b->argv.v[i]) != 0)
+      return false;
+  return true;
+}
+
+/* *dst = a copy of src (NULL stays NULL); false: no memory. */
+static bool
+copy_string (char **dst, const char *src)
+{
+  *dst = src ? strdup (src) : NULL;
+  return src == NULL || *dst != NULL;
+}
+
+int
+command_copy (struct command *dst, const struct command *src)
+{
+  bool ok;
+
+  memset (dst, 0, sizeof *dst);
+  for (size_t i = 0; i < src->argv.n; i++)
+    argv_add (&dst->argv, src->argv.v[i]);
+  ok = copy_string (&dst->out, src->out) &
+       copy_string (&dst->ready, src->ready) &
+       copy_string (&dst->stats, src->stats) &
+       copy_string (&dst->leftover, src->leftover) &
+       copy_string (&dst->user, src->user);
+  dst->uid = src->uid;
+  dst->gid = src->gid;
+  if (ok && !dst->argv.oom)
+    return 0;
+  command_free (dst);
+  return -1;
+}
+
+void
+command_free (struct command *cmd)
+{
+  argv_free (&cmd->argv);
+  free (cmd->out);
+  free (cmd->ready);
+  free (cmd->stats);
+  free (cmd->leftover);
+  free (cmd->user);
+  memset (cmd, 0, sizeof *cmd);
+}

@@ -1,0 +1,60 @@
+/* The processes blockwatchd runs for a disk, as data: what to execute
+ * and the files around it.  Built from the configuration (command.c),
+ * compared at a reload (a process whose command is unchanged is left
+ * alone), executed by child.c.
+ */
+#ifndef BLOCKWATCHD_COMMAND_H
+#define BLOCKWATCHD_COMMAND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+/* A disk's processes, in the order they start (and stop in reverse):
+ * the introspector first, so that it has crawled the disk and listens
+ * for the tap before the proxy serves the guest.
+ */
+enum role { ROLE_WATCH, ROLE_NBDKIT, NROLES };
+
+/* The name in logs and metrics. */
+const char *role_name (enum role r);
+
+struct argv {
+  char **v;                   /* NULL-terminated */
+  size_t n, cap;
+  bool oom;                   /* an add failed: the vector is unusable */
+};
+
+void argv_add (struct argv *a, const char *s);
+void argv_addf (struct argv *a, const char *fmt, ...)
+  __attribute__ ((format (printf, 2, 3)));
+void argv_free (struct argv *a);
+
+struct command {
+  struct argv argv;
+  /* stdout appended to this file of lines (a line a killed process cut
+   * short is removed first); NULL: the log.
+   */
+  char *out;
+  char *ready;                /* appears when the process is ready */
+  char *stats;                /* its stats file */
+  char *leftover;             /* a socket it leaves behind when it exits */
+  char *user;                 /* run as (when we are root); NULL: as we do */
+  uid_t uid;
+  gid_t gid;
+};
+
+/* The run directory of a disk: <run-dir>/<name>.  NULL: no memory. */
+char *disk_dir (const struct bwd_config *c, const struct bwd_disk *d);
+
+/* The commands of disk d, cmds[ROLE_*].  -1: out of memory. */
+int disk_commands (const struct bwd_config *c, const struct bwd_disk *d,
+                   struct command cmds[NROLES]);
+bool command_equal (const struct command *a, const struct command *b);
+/* A deep copy; -1: out of memory. */
+int command_copy (struct command *dst, const struct command *src);
+void command_free (struct command *cmd);
+
+#endif /* BLOCKWATCHD_COMMAND_H */

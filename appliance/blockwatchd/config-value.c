@@ -1,0 +1,353 @@
+/* The forms of blockwatchd's configuration values (see config-value.h). */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config-value.h"
+#include "config.h"
+#include "event-sink.h"
+#include "storage/storage-uri.h"
+#include "tap-ring.h"
+
+static int
+fail (char *msg, size_t len, const char *fmt, ...)
+  __attribute__ ((format (printf, 3, 4)));
+
+static int
+fail (char *msg, size_t len, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (msg, len, fmt, ap);
+  va_end (ap);
+  return -1;
+}
+
+/* Stores a copy of v in a char * field. */
+static int
+set_string (const char *v, void *field, char *msg, size_t len)
+{
+  char *s = strdup (v);
+
+  if (s == NULL)
+    return fail (msg, len, "out of memory");
+  *(char **) field = s;
+  return 0;
+}
+
+/* v is one of the NULL-terminated words. */
+static bool
+one_of (const char *v, const char *const *words)
+{
+  for (; *words; words++)
+    if (strcmp (v, *words) == 0)
+      return true;
+  return false;
+}
+
+/* An unsigned decimal number from min to max, nothing after it. */
+static int
+number (const char *v, uint64_t min, uint64_t max, uint64_t *n)
+{
+  char *end;
+
+  if (*v < '0' || *v > '9')
+    return -1;
+  errno = 0;
+  *n = strtoull (v, &end, 10);
+  return errno || *end || *n < min || *n > max ? -1 : 0;
+}
+
+int
+value_name (const char *v, void *field, char *msg, size_t len)
+{
+  for (const char *p = v; *p; p++)
+    if ((unsigned char) *p < 0x20 || *p == 0x7f)
+      return fail (msg, len, "control characters are not allowed");
+  return set_string (v, field, msg, len);
+}
+
+int
+value_path (const char *v, void *field, char *msg, size_t len)
+{
+  if (*v != '/')
+    return fail (msg, len, "expected an absolute path");
+  return value_name (v, field, msg, len);
+}
+
+int
+value_program (const char *v, void *field, char *msg, size_t len)
+{
+  if (*v != '/' && strchr (v, '/'))
+    return fail (msg, len, "expected an absolute path, or a name to look "
+                 "for in $PATH");
+  return value_name (v, field, msg, len);
+}
+
+int
+value_bool (const char *v, void *field, char *msg, size_t len)
+{
+  static const char *const yes[] = { "yes", "true", "on", "1", NULL };
+  static const char *const no[] = { "no", "false", "off", "0", NULL };
+
+  if (one_of (v, yes))
+    *(bool *) field = true;
+  else if (one_of (v, no))
+    *(bool *) field = false;
+  else
+    return fail (msg, len, "expected yes or no");
+  return 0;
+}
+
+int
+value_seconds (const char *v, void *field, char *msg, size_t len)
+{
+  uint64_t n;
+
+  if (number (v, 0, 3600, &n) == -1)
+    return fail (msg, len, "expected seconds, 0 to 3600");
+  *(unsigned *) field = n;
+  return 0;
+}
+
+int
+value_milliseconds (const char *v, void *field, char *msg, size_t len)
+{
+  uint64_t n;
+
+  if (number (v, 0, 3600000, &n) == -1)
+    return fail (msg, len, "expected milliseconds, 0 to 3600000");
+  *(unsigned *) field = n;
+  return 0;
+}
+
+int
+value_log_level (const char *v, void *field, char *msg, size_t len)
+{
+  for (int l = BWD_LOG_ERROR; l <= BWD_LOG_DEBUG; l++)
+    if (strcmp (v, bwd_log_level_name (l)) == 0) {
+      *(enum bwd_log_level *) field = l;
+      return 0;
+    }
+  return fail (msg, len, "expected error, warning, info or debug");
+}
+
+/* ADDRESS:PORT or [ADDRESS]:PORT, the address a literal (no name to
+ * resolve: what is listened on must not depend on DNS).  Sets *addr
+ * (a new string) and *port.
+ */
+static int
+host_port (const char *v, char **addr, char **port, char *msg, size_t len)
+{
+  const char *colon = strrchr (v, ':');
+  unsigned char buf[sizeof (struct in6_addr)];
+  uint64_t n;
+  char *a;
+  int af = AF_INET;
+
+  if (colon == NULL || number (colon + 1, 1, 65535, &n) == -1)
+    return fail (msg, len, "expected ADDRESS:PORT, PORT 1 to 65535");
+  if (*v == '[' && colon > v + 1 && colon[-1] == ']') {
+    a = strndup (v + 1, colon - v - 2);
+    af = AF_INET6;
+  }
+  else
+    a = strndup (v, colon - v);
+  if (a == NULL)
+    return fail (msg, len, "out of memory");
+  if (inet_pton (af, a, buf) != 1) {
+    free (a);
+    return fail (msg, len, "expected an IPv4 address, or an IPv6 one in "
+                 "[brackets], before :PORT (no host names)");
+  }
+  *port = strdup (colon + 1);
+  if (*port == NULL) {
+    free (a);
+    return fail (msg, len, "out of memory");
+  }
+  *addr = a;
+  return 0;
+}
+
+int
+value_metrics (const char *v, void *field, char *msg, size_t len)
+{
+  char *addr, *port;
+
+  if (strcmp (v, "off") == 0)
+    return 0;
+  if (host_port (v, &addr, &port, msg, len) == -1)
+    return -1;
+  free (addr);
+  free (port);
+  return set_string (v, field, msg, len);
+}
+
+int
+value_user (const char *v, void *field, char *msg, size_t len)
+{
+  struct bwd_account *a = field;
+  struct passwd *pw;
+
+  errno = 0;
+  pw = getpwnam (v);
+  if (pw == NULL)
+    return fail (msg, len, "%s", errno ? strerror (errno) : "no such user");
+  a->uid = pw->pw_uid;
+  a->gid = pw->pw_gid;
+  return set_string (v, &a->name, msg, len);
+}
+
+int
+value_group (const char *v, void *field, char *msg, size_t len)
+{
+  struct bwd_account *a = field;
+  struct group *gr;
+
+  errno = 0;
+  gr = getgrnam (v);
+  if (gr == NULL)
+    return fail (msg, len, "%s", errno ? strerror (errno) : "no such group");
+  a->gid = gr->gr_gid;
+  return set_string (v, &a->name, msg, len);
+}
+
+int
+value_broker_uri (const char *v, void *field, char *msg, size_t len)
+{
+  if (strncmp (v, "mqtts://", 8) != 0 && strncmp (v, "mqtt://", 7) != 0)
+    return fail (msg, len, "expected mqtts://HOST[:PORT] (or mqtt:// "
+                 "with plaintext = yes)");
+  return value_name (v, field, msg, len);
+}
+
+int
+value_qos (const char *v, void *field, char *msg, size_t len)
+{
+  if (strcmp (v, "0") != 0 && strcmp (v, "1") != 0)
+    return fail (msg, len, "expected 0 or 1");
+  *(int *) field = *v - '0';
+  return 0;
+}
+
+int
+value_mqtt_version (const char *v, void *field, char *msg, size_t len)
+{
+  static const char *const versions[] = { "5", "3.1.1", NULL };
+
+  if (!one_of (v, versions))
+    return fail (msg, len, "expected 5 or 3.1.1");
+  return set_string (v, field, msg, len);
+}
+
+int
+value_tap_buffer (const char *v, void *field, char *msg, size_t len)
+{
+  static const char units[] = "KMGT";
+  uint64_t n, max = (uint64_t) 1 << 40;
+  char *end;
+  const char *u;
+
+  errno = 0;
+  n = strtoull (v, &end, 10);
+  if (*end && end[1] == '\0' && (u = strchr (units, *end)) != NULL &&
+      n <= max >> (10 * (u - units + 1)))
+    n <<= 10 * (u - units + 1);
+  else if (*end)
+    n = 0;
+  if (errno || end == v || n < TAP_MIN_BUFFER || n > max)
+    return fail (msg, len, "expected a size from %uM to 1T (suffix K, M, "
+                 "G or T)", (unsigned) (TAP_MIN_BUFFER >> 20) + 1);
+  *(uint64_t *) field = n;
+  return 0;
+}
+
+int
+value_tap_overflow (const char *v, void *field, char *msg, size_t len)
+{
+  uint64_t ms;
+
+  if (strcmp (v, "drop") != 0 && strcmp (v, "block") != 0 &&
+      (strncmp (v, "block:", 6) != 0 || number (v + 6, 0, 3600000, &ms)))
+    return fail (msg, len, "expected drop, block or block:MS (MS at most "
+                 "3600000)");
+  return set_string (v, field, msg, len);
+}
+
+int
+value_data_policy (const char *v, void *field, char *msg, size_t len)
+{
+  struct bw_data_policy_cfg p;
+
+  if (parse_data_policy (v, &p) == -1)
+    return fail (msg, len, "expected none, hash, bytes or bytes:N");
+  return set_string (v, field, msg, len);
+}
+
+int
+value_backend (const char *v, void *field, char *msg, size_t len)
+{
+  switch (storage_kind (v)) {
+  case STORAGE_FILE:
+    if (*storage_file_path (v) != '/')
+      return fail (msg, len, "a file is named by its absolute path");
+    break;
+  case STORAGE_NBD:
+  case STORAGE_ISCSI:
+    break;
+  default:
+    return fail (msg, len, "expected " STORAGE_URI_FORMS);
+  }
+  return value_name (v, field, msg, len);
+}
+
+int
+value_listen (const char *v, void *field, char *msg, size_t len)
+{
+  struct bwd_export *e = field;
+  uint64_t n;
+
+  if (strncmp (v, "unix:", 5) == 0)
+    return value_path (v + 5, &e->socket, msg, len);
+  if (strncmp (v, "tcp:", 4) != 0)
+    return fail (msg, len, "expected unix:PATH or tcp:[ADDRESS:]PORT");
+  if (strchr (v + 4, ':') == NULL) {   /* every address */
+    if (number (v + 4, 1, 65535, &n) == -1)
+      return fail (msg, len, "expected a port, 1 to 65535");
+    return set_string (v + 4, &e->port, msg, len);
+  }
+  return host_port (v + 4, &e->address, &e->port, msg, len);
+}
+
+int
+value_tls (const char *v, void *field, char *msg, size_t len)
+{
+  static const char *const modes[] = { "off", "on", "require", NULL };
+
+  if (!one_of (v, modes))
+    return fail (msg, len, "expected off, on or require");
+  return set_string (v, field, msg, len);
+}
+
+int
+value_disk_name (const char *name, char *msg, size_t len)
+{
+  size_t n = strlen (name);
+
+  if (n == 0 || n > 64 || *name == '.' ||
+      strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+              "0123456789._-") != n)
+    return fail (msg, len, "a disk name is 1 to 64 letters, digits, '.', "
+                 "'_' or '-', not starting with '.'");
+  return 0;
+}

@@ -1,0 +1,63 @@
+/* The forms of blockwatchd's configuration values: each parser checks
+ * one value and stores it into its field, or says what is wrong in msg
+ * (the caller adds file, line and key).
+ */
+#ifndef BLOCKWATCHD_CONFIG_VALUE_H
+#define BLOCKWATCHD_CONFIG_VALUE_H
+
+#include <stddef.h>
+
+typedef int (*value_parser) (const char *value, void *field, char *msg,
+                             size_t len);
+
+struct key {
+  const char *name;
+  value_parser parse;
+  size_t off;                 /* of the field in the section's struct */
+};
+
+/* char *: text without control characters. */
+int value_name (const char *v, void *field, char *msg, size_t len);
+/* char *: an absolute path. */
+int value_path (const char *v, void *field, char *msg, size_t len);
+/* char *: an absolute path, or a name found in $PATH. */
+int value_program (const char *v, void *field, char *msg, size_t len);
+/* bool: yes/no, true/false, on/off, 1/0. */
+int value_bool (const char *v, void *field, char *msg, size_t len);
+/* unsigned: 0 to 3600. */
+int value_seconds (const char *v, void *field, char *msg, size_t len);
+/* unsigned: 0 to 3600000. */
+int value_milliseconds (const char *v, void *field, char *msg, size_t len);
+/* enum bwd_log_level: error, warning, info, debug. */
+int value_log_level (const char *v, void *field, char *msg, size_t len);
+/* char *: IPV4:PORT or [IPV6]:PORT, an address literal; "off": NULL. */
+int value_metrics (const char *v, void *field, char *msg, size_t len);
+/* struct bwd_account: a user that exists (uid, and its group). */
+int value_user (const char *v, void *field, char *msg, size_t len);
+/* struct bwd_account: a group that exists (gid). */
+int value_group (const char *v, void *field, char *msg, size_t len);
+/* char *: mqtts://... or mqtt://... */
+int value_broker_uri (const char *v, void *field, char *msg, size_t len);
+/* int: 0 or 1. */
+int value_qos (const char *v, void *field, char *msg, size_t len);
+/* char *: 5 or 3.1.1. */
+int value_mqtt_version (const char *v, void *field, char *msg, size_t len);
+/* uint64_t: a size (K, M, G, T: powers of 1024) the tap can have. */
+int value_tap_buffer (const char *v, void *field, char *msg, size_t len);
+/* char *: drop, block or block:MS, as the plugin's tap-overflow=. */
+int value_tap_overflow (const char *v, void *field, char *msg, size_t len);
+/* char *: none, hash, bytes or bytes:N. */
+int value_data_policy (const char *v, void *field, char *msg, size_t len);
+/* char *: a storage URI the plugin takes; a file by absolute path. */
+int value_backend (const char *v, void *field, char *msg, size_t len);
+/* struct bwd_export: unix:PATH or tcp:[ADDRESS:]PORT. */
+int value_listen (const char *v, void *field, char *msg, size_t len);
+/* char *: off, on or require. */
+int value_tls (const char *v, void *field, char *msg, size_t len);
+
+/* A disk's name: it names files and metrics, so letters, digits, '.',
+ * '_' and '-', not first a '.', at most 64.  -1 with msg if not.
+ */
+int value_disk_name (const char *name, char *msg, size_t len);
+
+#endif /* BLOCKWATCHD_CONFIG_VALUE_H */

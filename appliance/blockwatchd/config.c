@@ -1,0 +1,527 @@
+/* blockwatchd's configuration file (see config.h): sections and keys.
+ * The values' forms are in config-value.c.
+ */
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "config-value.h"
+#include "config.h"
+
+/* The keys of each kind of section.  off is into the section's struct:
+ * bwd_config, bwd_broker, bwd_policy or bwd_disk.  A key's index in
+ * its table is its bit in the struct's seen mask.
+ */
+#define K(name, parse, type, field) \
+  { name, parse, offsetof (type, field) }
+
+static const struct key appliance_keys[] = {
+  K ("host", value_name, struct bwd_config, host),
+  K ("run-dir", value_path, struct bwd_config, run_dir),
+  K ("log-level", value_log_level, struct bwd_config, log_level),
+  K ("metrics", value_metrics, struct bwd_config, metrics),
+  K ("user", value_user, struct bwd_config, user),
+  K ("group", value_group, struct bwd_config, group),
+  K ("nbdkit", value_program, struct bwd_config, nbdkit),
+  K ("plugin", value_program, struct bwd_config, plugin),
+  K ("blockwatch", value_program, struct bwd_config, blockwatch),
+  K ("stop-timeout", value_seconds, struct bwd_config, stop_timeout_s),
+  K ("start-wait", value_seconds, struct bwd_config, start_wait_s),
+  { NULL }
+};
+
+static const struct key broker_keys[] = {
+  K ("uri", value_broker_uri, struct bwd_broker, uri),
+  K ("ca-file", value_path, struct bwd_broker, ca_file),
+  K ("ca-path", value_path, struct bwd_broker, ca_path),
+  K ("cert", value_path, struct bwd_broker, cert),
+  K ("key", value_path, struct bwd_broker, key),
+  K ("ciphers", value_name, struct bwd_broker, ciphers),
+  K ("qos", value_qos, struct bwd_broker, qos),
+  K ("mqtt-version", value_mqtt_version, struct bwd_broker, mqtt_version),
+  K ("plaintext", value_bool, struct bwd_broker, plaintext),
+  { NULL }
+};
+
+static const struct key policy_keys[] = {
+  K ("tap-buffer", value_tap_buffer, struct bwd_policy, tap_buffer),
+  K ("tap-overflow", value_tap_overflow, struct bwd_policy, tap_overflow),
+  K ("tap-drain", value_milliseconds, struct bwd_policy, tap_drain_ms),
+  K ("data", value_data_policy, struct bwd_policy, data),
+  { NULL }
+};
+
+static const struct key disk_keys[] = {
+  K ("vm", value_name, struct bwd_disk, vm),
+  K ("backend", value_backend, struct bwd_disk, backend),
+  K ("listen", value_listen, struct bwd_disk, listen),
+  K ("tls", value_tls, struct bwd_disk, tls),
+  K ("tls-certificates", value_path, struct bwd_disk, tls_certificates),
+  K ("tls-psk", value_path, struct bwd_disk, tls_psk),
+  K ("tls-verify-peer", value_bool, struct bwd_disk, tls_verify_peer),
+  K ("readonly", value_bool, struct bwd_disk, readonly),
+  K ("events-file", value_path, struct bwd_disk, events_file),
+  { NULL }
+};
+
+/* The parse in progress. */
+struct parser {
+  struct bwd_config *c;
+  FILE *f;
+  int line;                   /* being read */
+  bool line_start;            /* the next chunk inih reads starts a line */
+  int broker_line, policy_line, appliance_line;
+  char *err;
+  size_t errlen;
+  bool failed;
+};
+
+static void __attribute__ ((format (printf, 3, 4)))
+fail_at (struct parser *p, int line, const char *fmt, ...)
+{
+  size_t n;
+  va_list ap;
+
+  if (p->failed)
+    return;                   /* the first error is the one to fix */
+  p->failed = true;
+  n = snprintf (p->err, p->errlen, "%s:%d: ", p->c->path, line);
+  if (n >= p->errlen)
+    return;
+  va_start (ap, fmt);
+  vsnprintf (p->err + n, p->errlen - n, fmt, ap);
+  va_end (ap);
+}
+
+static struct bwd_disk *
+find_disk (struct bwd_config *c, const char *name)
+{
+  for (size_t i = 0; i < c->ndisks; i++)
+    if (strcmp (c->disks[i].name, name) == 0)
+      return &c->disks[i];
+  return NULL;
+}
+
+const struct bwd_disk *
+bwd_config_disk (const struct bwd_config *c, const char *name)
+{
+  return find_disk ((struct bwd_config *) c, name);
+}
+
+static void
+new_disk (struct parser *p, const char *name)
+{
+  struct bwd_config *c = p->c;
+  struct bwd_disk *v, *d;
+  char msg[256];
+
+  if (value_disk_name (name, msg, sizeof msg) == -1) {
+    fail_at (p, p->line, "[disk %s]: %s", name, msg);
+    return;
+  }
+  if ((d = find_disk (c, name)) != NULL) {
+    fail_at (p, p->line, "[disk %s] again (first at line %d)", name, d->line);
+    return;
+  }
+  v = realloc (c->disks, (c->ndisks + 1) * sizeof *v);
+  if (v == NULL || (name = strdup (name)) == NULL) {
+    fail_at (p, p->line, "out of memory");
+    return;
+  }
+  c->disks = v;
+  d = &c->disks[c->ndisks++];
+  *d = (struct bwd_disk) { .name = (char *) name, .line = p->line };
+}
+
+/* A section header, seen before inih parses it: inih calls the key
+ * handler only, so sections, empty ones too, are checked here.
+ */
+static void
+section (struct parser *p, const char *text)
+{
+  const char *end = strchr (text, ']');
+  char name[256];
+  int *line = NULL;
+
+  if (end == NULL || (size_t) (end - text) >= sizeof name)
+    return;                   /* inih says the syntax is wrong */
+  memcpy (name, text, end - text);
+  name[end - text] = '\0';
+  if (strncmp (name, "disk ", 5) == 0) {
+    new_disk (p, name + 5);
+    return;
+  }
+  if (strcmp (name, "appliance") == 0)
+    line = &p->appliance_line;
+  else if (strcmp (name, "broker") == 0)
+    line = &p->broker_line;
+  else if (strcmp (name, "policy") == 0)
+    line = &p->policy_line;
+  else {
+    fail_at (p, p->line, "unknown section [%s]: expected [appliance], "
+             "[broker], [policy] or [disk NAME]", name);
+    return;
+  }
+  if (*line)
+    fail_at (p, p->line, "[%s] again (first at line %d)", name, *line);
+  *line = p->line;
+}
+
+/* inih's reader: fgets, counting lines and noting section headers.
+ * An error stops the parse (as if the file ended).
+ */
+static char *
+read_chunk (char *str, int num, void *stream)
+{
+  struct parser *p = stream;
+  char *s;
+
+  if (p->failed || (s = fgets (str, num, p->f)) == NULL)
+    return NULL;
+  if (p->line_start) {
+    p->line++;
+    s += strspn (s, " \t");
+    if (p->line == 1 && strncmp (s, "\xEF\xBB\xBF", 3) == 0)
+      s += 3;                 /* a UTF-8 BOM, which inih skips too */
+    if (*s == '[')
+      section (p, s + 1);
+  }
+  p->line_start = strchr (str, '\n') != NULL;
+  return p->failed ? NULL : str;
+}
+
+static int
+set_key (struct parser *p, const char *sect, const struct key *keys,
+         void *base, uint64_t *seen, const char *name, const char *value)
+{
+  char msg[512];
+
+  for (int i = 0; keys[i].name; i++) {
+    if (strcmp (keys[i].name, name) != 0)
+      continue;
+    if (*seen & (1ull << i)) {
+      fail_at (p, p->line, "[%s] %s given twice", sect, name);
+      return 0;
+    }
+    *seen |= 1ull << i;
+    if (*value == '\0') {
+      fail_at (p, p->line, "[%s] %s: no value", sect, name);
+      return 0;
+    }
+    if (keys[i].parse (value, (char *) base + keys[i].off, msg,
+                       sizeof msg) == -1) {
+      fail_at (p, p->line, "[%s] %s = %s: %s", sect, name, value, msg);
+      return 0;
+    }
+    return 1;
+  }
+  return -1;                  /* not one of these */
+}
+
+static int
+handler (void *user, const char *sect, const char *name, const char *value)
+{
+  struct parser *p = user;
+  struct bwd_config *c = p->c;
+  struct bwd_disk *d;
+  int r = -1;
+
+  if (strcmp (sect, "appliance") == 0)
+    r = set_key (p, sect, appliance_keys, c, &c->seen, name, value);
+  else if (strcmp (sect, "broker") == 0)
+    r = set_key (p, sect, broker_keys, &c->broker, &c->broker.seen, name,
+                 value);
+  else if (strcmp (sect, "policy") == 0)
+    r = set_key (p, sect, policy_keys, &c->policy, &c->policy.seen, name,
+                 value);
+  else if (strncmp (sect, "disk ", 5) == 0 &&
+           (d = find_disk (c, sect + 5)) != NULL) {
+    r = set_key (p, sect, disk_keys, d, &d->seen, name, value);
+    if (r == -1)
+      r = set_key (p, sect, policy_keys, &d->policy, &d->policy.seen, name,
+                   value);
+  }
+  else if (*sect == '\0') {
+    fail_at (p, p->line, "%s = ...: outside any section", name);
+    return 0;
+  }
+  if (r == -1)
+    fail_at (p, p->line, "[%s]: unknown key '%s' (see docs/appliance.md)",
+             sect, name);
+  return r == 1;
+}
+
+static bool
+given (uint64_t seen, const struct key *keys, const char *name)
+{
+  for (int i = 0; keys[i].name; i++)
+    if (strcmp (keys[i].name, name) == 0)
+      return seen & (1ull << i);
+  abort ();                   /* a name not in the table: a bug here */
+}
+
+/* Unset policies of a disk from [policy].  Those unset in both stay
+ * unset: the plugin and the introspector have their own defaults.
+ */
+static int
+inherit_policy (struct bwd_policy *d, const struct bwd_policy *g)
+{
+  if (!given (d->seen, policy_keys, "tap-buffer"))
+    d->tap_buffer = g->tap_buffer;
+  d->has_tap_drain = given (d->seen | g->seen, policy_keys, "tap-drain");
+  if (!given (d->seen, policy_keys, "tap-drain"))
+    d->tap_drain_ms = g->tap_drain_ms;
+  if (!given (d->seen, policy_keys, "tap-overflow") && g->tap_overflow &&
+      (d->tap_overflow = strdup (g->tap_overflow)) == NULL)
+    return -1;
+  if (!given (d->seen, policy_keys, "data") && g->data &&
+      (d->data = strdup (g->data)) == NULL)
+    return -1;
+  d->seen |= g->seen;
+  return 0;
+}
+
+/* What a disk needs that no single key can say. */
+static void
+check_disk (struct parser *p, struct bwd_disk *d)
+{
+  struct bwd_config *c = p->c;
+  bool tls = d->tls && strcmp (d->tls, "off") != 0;
+
+  if (d->vm == NULL || d->backend == NULL ||
+      (d->listen.socket == NULL && d->listen.port == NULL)) {
+    fail_at (p, d->line, "[disk %s]: needs vm, backend and listen", d->name);
+    return;
+  }
+  if (tls && !d->tls_certificates == !d->tls_psk)
+    fail_at (p, d->line, "[disk %s]: tls = %s needs tls-certificates or "
+             "tls-psk (one of them)", d->name, d->tls);
+  else if (!tls && (d->tls_certificates || d->tls_psk || d->tls_verify_peer))
+    fail_at (p, d->line, "[disk %s]: TLS settings without tls = on or "
+             "require", d->name);
+  else if (d->tls_verify_peer && d->tls_certificates == NULL)
+    fail_at (p, d->line, "[disk %s]: tls-verify-peer needs "
+             "tls-certificates", d->name);
+  if (inherit_policy (&d->policy, &c->policy) == -1)
+    fail_at (p, d->line, "out of memory");
+  if (d->policy.has_tap_drain &&
+      d->policy.tap_drain_ms >= c->stop_timeout_s * 1000ull)
+    fail_at (p, d->line, "[disk %s]: tap-drain (%u ms) must be shorter than "
+             "stop-timeout (%u s)", d->name, d->policy.tap_drain_ms,
+             c->stop_timeout_s);
+}
+
+static bool
+same (const char *a, const char *b)
+{
+  return a && b && strcmp (a, b) == 0;
+}
+
+/* Two disks cannot share an export or an events file. */
+static void
+check_clashes (struct parser *p)
+{
+  struct bwd_config *c = p->c;
+
+  for (size_t i = 0; i < c->ndisks; i++)
+    for (size_t j = 0; j < i; j++) {
+      struct bwd_disk *a = &c->disks[j], *b = &c->disks[i];
+      struct bwd_export *x = &a->listen, *y = &b->listen;
+      if (same (x->socket, y->socket) ||
+          (same (x->port, y->port) &&
+           (x->address == NULL || y->address == NULL ||
+            strcmp (x->address, y->address) == 0)))
+        fail_at (p, b->line, "[disk %s]: listens where [disk %s] does",
+                 b->name, a->name);
+      if (same (a->events_file, b->events_file))
+        fail_at (p, b->line, "[disk %s]: events-file is [disk %s]'s",
+                 b->name, a->name);
+    }
+}
+
+static void
+check_broker (struct parser *p)
+{
+  struct bwd_broker *b = &p->c->broker;
+
+  if (p->broker_line == 0)
+    return;
+  if (b->uri == NULL)
+    fail_at (p, p->broker_line, "[broker]: needs uri");
+  else if (!b->cert != !b->key)
+    fail_at (p, p->broker_line, "[broker]: cert and key go together");
+  else if (strncmp (b->uri, "mqtt://", 7) == 0 && !b->plaintext)
+    fail_at (p, p->broker_line, "[broker]: uri %s is not TLS: say "
+             "plaintext = yes to allow it (loopback tests only)", b->uri);
+}
+
+/* A program: beside blockwatchd if it is there (a build tree, or an
+ * install that keeps them together), else found the usual way.
+ */
+static char *
+program (const char *self_dir, const char *file, const char *fallback)
+{
+  char *path;
+
+  if (self_dir && asprintf (&path, "%s/%s", self_dir, file) != -1) {
+    if (access (path, R_OK) == 0)
+      return path;
+    free (path);
+  }
+  return strdup (fallback);
+}
+
+static int
+defaults (struct parser *p, const char *self_dir)
+{
+  struct bwd_config *c = p->c;
+  char host[256];
+
+  if (c->group.name && c->user.name == NULL) {
+    fail_at (p, p->appliance_line, "[appliance]: group needs user");
+    return 0;
+  }
+  if (c->group.name)
+    c->user.gid = c->group.gid;
+
+  if (c->host == NULL) {
+    if (gethostname (host, sizeof host) == -1)
+      return -1;
+    host[sizeof host - 1] = '\0';
+    if ((c->host = strdup (host)) == NULL)
+      return -1;
+  }
+  if (!given (c->seen, appliance_keys, "metrics") &&
+      (c->metrics = strdup (BWD_DEFAULT_METRICS)) == NULL)
+    return -1;
+  if (c->run_dir == NULL && (c->run_dir = strdup ("/run/blockwatch")) == NULL)
+    return -1;
+  if (c->nbdkit == NULL && (c->nbdkit = strdup ("nbdkit")) == NULL)
+    return -1;
+  /* nbdkit finds an installed plugin by its short name. */
+  if (c->plugin == NULL &&
+      (c->plugin = program (self_dir, "nbdkit-blockwatch-plugin.so",
+                            "blockwatch")) == NULL)
+    return -1;
+  if (c->blockwatch == NULL &&
+      (c->blockwatch = program (self_dir, "blockwatch", "blockwatch"))
+      == NULL)
+    return -1;
+  return 0;
+}
+
+struct bwd_config *
+bwd_config_load (const char *path, const char *self_dir, char *err,
+                 size_t errlen)
+{
+  struct bwd_config *c = calloc (1, sizeof *c);
+  struct parser p = { .c = c, .line_start = true, .err = err,
+                      .errlen = errlen };
+  int r;
+
+  if (c == NULL || (c->path = strdup (path)) == NULL) {
+    snprintf (err, errlen, "out of memory");
+    free (c);
+    return NULL;
+  }
+  c->log_level = BWD_LOG_INFO;
+  c->stop_timeout_s = 30;
+  c->start_wait_s = 30;
+  c->broker.qos = -1;
+  p.f = fopen (path, "re");
+  if (p.f == NULL) {
+    snprintf (err, errlen, "%s: %s", path, strerror (errno));
+    bwd_config_free (c);
+    return NULL;
+  }
+  /* Values are whole lines (URIs and passwords may hold ';'), lines may
+   * be as long as they like, and an indented line is not a
+   * continuation: fewer surprises.
+   */
+  ini_use_stack = false;
+  ini_allow_realloc = true;
+  ini_max_line = 1 << 20;
+  ini_allow_multiline = false;
+  ini_allow_inline_comments = false;
+  ini_stop_on_first_error = true;
+  r = ini_parse_stream (read_chunk, &p, handler, &p);
+  fclose (p.f);
+  if (r > 0)
+    fail_at (&p, r, "expected [section], key = value, or a comment "
+             "(# or ; first)");
+  else if (r < 0 && !p.failed)
+    fail_at (&p, p.line, "out of memory");
+  for (size_t i = 0; i < c->ndisks; i++)
+    check_disk (&p, &c->disks[i]);
+  check_clashes (&p);
+  check_broker (&p);
+  if (!p.failed && c->ndisks == 0)
+    snprintf (err, errlen, "%s: no [disk NAME] section", path);
+  else if (!p.failed && defaults (&p, self_dir) == -1)
+    snprintf (err, errlen, "%s: %s", path, strerror (errno));
+  else if (!p.failed)
+    return c;
+  bwd_config_free (c);
+  return NULL;
+}
+
+static void
+free_policy (struct bwd_policy *p)
+{
+  free (p->tap_overflow);
+  free (p->data);
+}
+
+void
+bwd_config_free (struct bwd_config *c)
+{
+  if (c == NULL)
+    return;
+  for (size_t i = 0; i < c->ndisks; i++) {
+    struct bwd_disk *d = &c->disks[i];
+    free (d->name);
+    free (d->vm);
+    free (d->backend);
+    free (d->listen.socket);
+    free (d->listen.address);
+    free (d->listen.port);
+    free (d->tls);
+    free (d->tls_certificates);
+    free (d->tls_psk);
+    free (d->events_file);
+    free_policy (&d->policy);
+  }
+  free (c->disks);
+  free_policy (&c->policy);
+  free (c->broker.uri);
+  free (c->broker.ca_file);
+  free (c->broker.ca_path);
+  free (c->broker.cert);
+  free (c->broker.key);
+  free (c->broker.ciphers);
+  free (c->broker.mqtt_version);
+  free (c->path);
+  free (c->host);
+  free (c->run_dir);
+  free (c->metrics);
+  free (c->user.name);
+  free (c->group.name);
+  free (c->nbdkit);
+  free (c->plugin);
+  free (c->blockwatch);
+  free (c);
+}
+
+const char *
+bwd_log_level_name (enum bwd_log_level l)
+{
+  static const char *const names[] = { "error", "warning", "info", "debug" };
+
+  return names[l];
+}

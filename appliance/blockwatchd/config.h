@@ -1,0 +1,108 @@
+/* blockwatchd's configuration file: one INI file (parsed by inih)
+ * describing the appliance, the broker, the policies and one section
+ * per disk.  The format is documented in docs/appliance.md, with an
+ * example in appliance/blockwatch.conf.example.
+ *
+ * Everything is checked here, so that a mistake is reported with the
+ * file and line it is on, before anything starts: unknown sections and
+ * keys, keys given twice, values of the wrong form, missing keys, two
+ * disks on one socket.  A loaded configuration is complete: every
+ * default is filled in, and each disk carries the policies that apply
+ * to it.
+ */
+#ifndef BLOCKWATCHD_CONFIG_H
+#define BLOCKWATCHD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BWD_DEFAULT_CONFIG "/etc/blockwatch/blockwatch.conf"
+#define BWD_DEFAULT_METRICS "127.0.0.1:9810"
+
+enum bwd_log_level { BWD_LOG_ERROR, BWD_LOG_WARNING, BWD_LOG_INFO,
+                     BWD_LOG_DEBUG };
+
+/* [broker]: handed to the introspector's MQTT bridge as they are. */
+struct bwd_broker {
+  char *uri;                  /* NULL: no [broker] section */
+  char *ca_file, *ca_path, *cert, *key, *ciphers, *mqtt_version;
+  int qos;                    /* -1: the bridge's default */
+  bool plaintext;             /* allow mqtt:// (loopback tests) */
+  uint64_t seen;              /* keys given (duplicates) */
+};
+
+/* [policy], and its keys in a [disk] section, which override it. */
+struct bwd_policy {
+  uint64_t tap_buffer;        /* bytes; 0: not given */
+  char *tap_overflow;         /* drop, block or block:MS; NULL: not given */
+  unsigned tap_drain_ms;
+  bool has_tap_drain;         /* tap_drain_ms was given (a disk's: here or
+                               * in [policy]) */
+  char *data;                 /* none, hash, bytes or bytes:N */
+  uint64_t seen;
+};
+
+/* listen = unix:PATH or tcp:[ADDRESS:]PORT */
+struct bwd_export {
+  char *socket;               /* unix: the export's socket; else NULL */
+  char *address, *port;       /* tcp: nbdkit -i ADDRESS (NULL: all) -p PORT */
+};
+
+struct bwd_account {
+  char *name;                 /* NULL: not given */
+  uid_t uid;
+  gid_t gid;                  /* the user's group, or the group's */
+};
+
+struct bwd_disk {
+  char *name;                 /* [disk NAME] */
+  int line;                   /* of its section header, for messages */
+  char *vm;
+  char *backend;              /* storage URI, as the plugin takes it */
+  struct bwd_export listen;
+  char *tls;                  /* off, on or require */
+  char *tls_certificates, *tls_psk;
+  bool tls_verify_peer;
+  bool readonly;
+  char *events_file;          /* JSON lines appended; NULL: none */
+  struct bwd_policy policy;   /* resolved: the disk's, else [policy] */
+  uint64_t seen;
+};
+
+struct bwd_config {
+  char *path;                 /* the file it came from */
+  /* [appliance] */
+  char *host;
+  char *run_dir;
+  enum bwd_log_level log_level;
+  char *metrics;              /* HOST:PORT, [V6]:PORT; NULL: off */
+  /* Who the children run as, when we are root: user and its group, or
+   * group if given.  No user: as we do.
+   */
+  struct bwd_account user, group;
+  char *nbdkit, *plugin, *blockwatch;   /* programs */
+  unsigned stop_timeout_s, start_wait_s;
+  uint64_t seen;
+  struct bwd_broker broker;
+  struct bwd_policy policy;
+  struct bwd_disk *disks;
+  size_t ndisks;
+};
+
+/* Loads and checks path.  NULL with a message ("FILE:LINE: ...") in
+ * err.  self_dir: where blockwatchd itself is; the programs default to
+ * the ones beside it when they are there.
+ */
+struct bwd_config *bwd_config_load (const char *path, const char *self_dir,
+                                    char *err, size_t errlen);
+void bwd_config_free (struct bwd_config *c);
+
+/* The disk named name, or NULL. */
+const struct bwd_disk *bwd_config_disk (const struct bwd_config *c,
+                                        const char *name);
+
+const char *bwd_log_level_name (enum bwd_log_level l);
+
+#endif /* BLOCKWATCHD_CONFIG_H */

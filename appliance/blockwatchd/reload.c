@@ -1,0 +1,122 @@
+/* Applying a configuration, at start and at SIGHUP (see daemon.h). */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "metrics.h"
+
+static bool
+same (const char *a, const char *b)
+{
+  return a == b || (a && b && strcmp (a, b) == 0);
+}
+
+static struct disk *
+find (struct daemon *dm, const char *name)
+{
+  for (size_t i = 0; i < dm->ndisks; i++)
+    if (strcmp (dm->disks[i]->name, name) == 0)
+      return dm->disks[i];
+  return NULL;
+}
+
+/* The endpoint on the new address, if it moved.  The new one listens
+ * before the old one closes: a reload that cannot bind changes nothing.
+ */
+static int
+move_metrics (struct daemon *dm, const struct bwd_config *c, char *err,
+              size_t errlen)
+{
+  struct metrics *m = NULL;
+
+  if (dm->cfg && same (dm->cfg->metrics, c->metrics))
+    return 0;
+  if (c->metrics && (m = metrics_start (c->metrics, dm, err, errlen)) == NULL)
+    return -1;
+  metrics_stop (dm->metrics);
+  dm->metrics = m;
+  if (m)
+    log_info ("metrics on http://%s/metrics", c->metrics);
+  return 0;
+}
+
+int
+daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
+              size_t errlen)
+{
+  struct disk **v;
+
+  /* The run directory holds the sockets of running processes. */
+  if (dm->cfg && strcmp (dm->cfg->run_dir, c->run_dir) != 0) {
+    snprintf (err, errlen, "run-dir changed (%s, was %s): that needs "
+              "a restart of blockwatchd", c->run_dir, dm->cfg->run_dir);
+    bwd_config_free (c);
+    return -1;
+  }
+  v = realloc (dm->disks, (dm->ndisks + c->ndisks) * sizeof *v);
+  if (v == NULL || move_metrics (dm, c, err, errlen) == -1) {
+    if (v == NULL)
+      snprintf (err, errlen, "out of memory");
+    else
+      dm->disks = v;
+    bwd_config_free (c);
+    return -1;
+  }
+  dm->disks = v;
+  log_set_level (c->log_level);
+  if (c->user.name && geteuid () != 0 && geteuid () != c->user.uid)
+    log_warning ("user = %s: not started as root, the children run as "
+                 "blockwatchd does", c->user.name);
+
+  for (size_t i = 0; i < c->ndisks; i++) {
+    const struct bwd_disk *d = &c->disks[i];
+    struct disk *k = find (dm, d->name);
+    if (k == NULL) {
+      k = disk_new (c, d);
+      if (k == NULL) {
+        log_error ("disk %s: out of memory: not started", d->name);
+        continue;
+      }
+      dm->disks[dm->ndisks++] = k;
+      log_info ("disk %s: added (vm %s, %s)", d->name, d->vm, d->backend);
+    }
+    else if (disk_update (k, c, d) == -1)
+      log_error ("disk %s: out of memory: configuration not applied",
+                 d->name);
+    if (d->events_file == NULL && c->broker.uri == NULL)
+      log_warning ("disk %s: no events-file and no [broker]: its events "
+                   "are counted in the metrics, and kept nowhere", d->name);
+  }
+  for (size_t i = 0; i < dm->ndisks; i++) {
+    struct disk *k = dm->disks[i];
+    if (!k->removing && bwd_config_disk (c, k->name) == NULL) {
+      log_info ("disk %s: removed from the configuration: stopping it",
+                k->name);
+      disk_stop (k);
+    }
+  }
+  bwd_config_free (dm->cfg);
+  dm->cfg = c;
+  return 0;
+}
+
+void
+daemon_reload (struct daemon *dm)
+{
+  char err[1024];
+  struct bwd_config *c;
+
+  log_info ("SIGHUP: loading %s again", dm->config_path);
+  c = bwd_config_load (dm->config_path, dm->self_dir, err, sizeof err);
+  if (c == NULL || daemon_apply (dm, c, err, sizeof err) == -1) {
+    log_error ("%s; the configuration in force stays", err);
+    dm->reload_ok = false;
+    return;
+  }
+  dm->reload_ok = true;
+  log_info ("configuration reloaded: %zu disks", c->ndisks);
+}

@@ -1,0 +1,106 @@
+/* blockwatch watch's stats file (see watch-stats.h). */
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "watch-stats.h"
+
+static void
+count_event (struct bw_sink *sink, const struct bw_event *ev)
+{
+  struct watch_stats *s = (struct watch_stats *) sink;
+
+  if ((unsigned) ev->type < WATCH_EVENT_TYPES)
+    s->events[ev->type]++;
+  if (ev->type == BW_EV_OVERFLOW)
+    s->lost += ev->length;
+  s->next->emit (s->next, ev);
+}
+
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int
+write_file (struct watch_stats *s, char *err, size_t errlen)
+{
+  char key[STATS_KEY_MAX + 1];
+
+  stats_writer_begin (&s->w);
+  /* Every type there is, counted or not: a rate needs a zero first. */
+  for (unsigned t = 1; t < WATCH_EVENT_TYPES; t++) {
+    const char *name = bw_event_type_name (t);
+    if (strcmp (name, "unknown") == 0)
+      break;
+    snprintf (key, sizeof key, "events.%s", name);
+    stats_writer_add (&s->w, key, s->events[t]);
+  }
+  stats_writer_add (&s->w, "lost_records", s->lost);
+  stats_writer_add (&s->w, "crawling", s->crawling);
+  stats_writer_add (&s->w, "crawl.inodes_done", s->crawl_done);
+  stats_writer_add (&s->w, "crawl.inodes_total", s->crawl_total);
+  stats_writer_add (&s->w, "filesystems", s->filesystems);
+  stats_writer_add (&s->w, "tap.connects", s->connects);
+  stats_writer_add (&s->w, "tap.records", s->records);
+  stats_writer_add (&s->w, "tap.seq", s->seq);
+  s->written_ns = now_ns ();
+  return stats_writer_commit (&s->w, err, errlen);
+}
+
+int
+watch_stats_open (struct watch_stats *s, const char *path,
+                  struct bw_sink *next, char *err, size_t errlen)
+{
+  memset (s, 0, sizeof *s);
+  s->sink.emit = count_event;
+  s->next = next;
+  s->crawling = true;
+  if (path == NULL)
+    return 0;
+  if (stats_writer_init (&s->w, path, err, errlen) == -1)
+    return -1;
+  if (write_file (s, err, errlen) == -1) {
+    stats_writer_close (&s->w, false);
+    return -1;
+  }
+  s->on = true;
+  return 0;
+}
+
+void
+watch_stats_tick (struct watch_stats *s)
+{
+  char err[512];
+
+  if (!s->on || now_ns () - s->written_ns < 1000000000)
+    return;
+  /* Said once: the file is for metrics, the events go on. */
+  if (write_file (s, err, sizeof err) == -1 && !s->warned) {
+    fprintf (stderr, "blockwatch watch: %s (will keep trying)\n", err);
+    s->warned = true;
+  }
+}
+
+void
+watch_stats_crawl (void *opaque, uint64_t done, uint64_t total)
+{
+  struct watch_stats *s = opaque;
+
+  s->crawl_done = done;
+  s->crawl_total = total;
+  watch_stats_tick (s);
+}
+
+void
+watch_stats_close (struct watch_stats *s)
+{
+  if (s->on)
+    stats_writer_close (&s->w, true);
+  s->on = false;
+}

@@ -1,0 +1,177 @@
+#!/bin/bash
+# blockwatchd's configuration file: every mistake is refused before
+# anything starts, with the file, the line and what is wrong; the
+# shipped example and a minimal file are accepted.
+. "$(dirname "$0")/lib.sh"
+BWD=$BW_BUILD/blockwatchd
+
+# A disk section that is complete, to build broken files around.
+disk() {
+  cat <<EOF
+[disk $1]
+vm = vm1
+backend = $T/$1.img
+listen = unix:$T/$1.sock
+EOF
+}
+
+# bad LINE PHRASE: the file on stdin is refused, and the message names
+# FILE:LINE and contains PHRASE (by --check, as the daemon would).
+n=0
+bad() {
+  local line=$1 phrase=$2 f out rc=0
+  n=$((n + 1))
+  f=$T/bad$n.conf
+  cat > "$f"
+  out=$("$BWD" --check -c "$f" 2>&1) || rc=$?
+  [ $rc = 1 ] || fail "case $n: exit status $rc, not 1: $out"
+  case $out in
+    *"$f:$line: "*"$phrase"*) say "case $n: $out";;
+    *) fail "case $n: expected '$f:$line: ...$phrase...', got: $out";;
+  esac
+  check_san_log <(echo "$out")
+}
+
+bad 6 "unknown key 'colour'" <<EOF
+[disk a]
+vm = vm1
+backend = /srv/a.img
+listen = unix:/run/a.sock
+
+colour = blue
+EOF
+
+bad 5 "unknown section [disks b]" <<EOF
+$(disk a)
+[disks b]
+vm = vm2
+EOF
+
+bad 4 "vm given twice" <<EOF
+[disk a]
+vm = vm1
+backend = /srv/a.img
+vm = vm2
+listen = unix:/run/a.sock
+EOF
+
+bad 7 "tap-buffer = 1K: expected a size from 5M to 1T" <<EOF
+$(disk a)
+
+[policy]
+tap-buffer = 1K
+EOF
+
+bad 3 "expected [section], key = value, or a comment" <<EOF
+[appliance]
+# a comment, then a line that is neither
+this line has no equals sign
+$(disk a)
+EOF
+
+bad 2 "[disk b]: needs vm, backend and listen" <<EOF
+# b has no backend
+[disk b]
+vm = vm2
+listen = unix:/run/b.sock
+$(disk a)
+EOF
+
+bad 5 "events-file = events.jsonl: expected an absolute path" <<EOF
+[disk a]
+vm = vm1
+backend = /srv/a.img
+listen = unix:/run/a.sock
+events-file = events.jsonl
+EOF
+
+bad 4 "no host names" <<EOF
+[disk a]
+vm = vm1
+backend = /srv/a.img
+listen = tcp:localhost:10809
+EOF
+
+bad 5 "[disk b]: listens where [disk a] does" <<EOF
+$(disk a)
+[disk b]
+vm = vm2
+backend = /srv/b.img
+listen = unix:$T/a.sock
+EOF
+
+bad 1 "outside any section" <<EOF
+vm = vm1
+$(disk a)
+EOF
+
+bad 1 "a disk name is 1 to 64 letters" <<EOF
+[disk a/b]
+vm = vm1
+EOF
+
+bad 5 "[disk a] again (first at line 1)" <<EOF
+$(disk a)
+[disk a]
+vm = vm2
+EOF
+
+bad 1 "tls = on needs tls-certificates or tls-psk" <<EOF
+$(disk a)
+tls = on
+EOF
+
+bad 5 "backend = ftp://x/y: expected a path, file:, nbd://" <<EOF
+[disk a]
+vm = vm1
+listen = unix:/run/a.sock
+# not a kind of storage the proxy knows
+backend = ftp://x/y
+EOF
+
+bad 5 "[broker]: uri mqtt://127.0.0.1:1883 is not TLS" <<EOF
+$(disk a)
+[broker]
+uri = mqtt://127.0.0.1:1883
+EOF
+
+bad 2 "user = no-such-user-blockwatch: no such user" <<EOF
+[appliance]
+user = no-such-user-blockwatch
+$(disk a)
+EOF
+
+bad 6 "log-level = loud: expected error, warning, info or debug" <<EOF
+$(disk a)
+[appliance]
+log-level = loud
+EOF
+
+# No disk at all, and no file at all: said without a line.
+: > "$T/empty.conf"
+out=$("$BWD" --check -c "$T/empty.conf" 2>&1) && fail "an empty file was accepted"
+[[ $out == *"$T/empty.conf: no [disk NAME] section"* ]] || fail "empty file: $out"
+out=$("$BWD" --check -c "$T/missing.conf" 2>&1) && fail "a missing file was accepted"
+[[ $out == *"$T/missing.conf: No such file or directory"* ]] || fail "missing file: $out"
+
+# The daemon itself refuses to start on a bad file, with the same words,
+# and blockwatch status cannot find an endpoint in it.
+rc=0; out=$("$BWD" -c "$T/bad1.conf" 2>&1) || rc=$?
+[ $rc = 1 ] && [[ $out == *"$T/bad1.conf:6: "*"unknown key 'colour'"* ]] ||
+  fail "blockwatchd started on a bad file, or said: $out"
+rc=0; out=$("$BW" status -c "$T/bad1.conf" 2>&1) || rc=$?
+[ $rc = 2 ] && [[ $out == *"$T/bad1.conf:6: "* ]] || fail "blockwatch status on a bad file: $out"
+
+# Under systemd (stderr is the journal stream $JOURNAL_STREAM names) a
+# line starts with its syslog priority instead of the program's name.
+: > "$T/journal"
+JOURNAL_STREAM=$(stat -c %d:%i "$T/journal") "$BWD" --check -c "$T/bad1.conf" 2>> "$T/journal" &&
+  fail "a bad file was accepted"
+grep -q "^<3>$T/bad1.conf:6: " "$T/journal" || fail "no journal priority: $(cat "$T/journal")"
+
+# What is accepted: the shipped example, and a disk alone.
+"$BWD" --check -c "$BW_SRC/appliance/blockwatch.conf.example"
+disk a > "$T/good.conf"
+"$BWD" --check -c "$T/good.conf" | grep -q "configuration OK, 1 disks" ||
+  fail "a minimal file was refused"
+say "$n bad files refused with their line; the example accepted"
