@@ -15,8 +15,13 @@ PKGS     := libnbd libiscsi libxxhash ext2fs com_err jansson
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC \
             -fvisibility=hidden $(shell pkg-config --cflags $(PKGS)) \
-            -Inbdkit-plugin -Iintrospector -Iappliance
-LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
+            -Inbdkit-plugin -Iintrospector -Imqtt-bridge -Iappliance
+# Debian ships no pkg-config file for Paho; the TLS variant of its
+# asynchronous client, over OpenSSL (which the bridge also calls).
+PAHO     := -lpaho-mqtt3as -lssl -lcrypto
+# The plugin (inside nbdkit) has no business with MQTT.
+PLUGIN_LDLIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
+LDLIBS   := $(PLUGIN_LDLIBS) $(PAHO)
 ifeq ($(SAN),1)
 CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
@@ -30,6 +35,7 @@ TAP_SRCS    := $(wildcard nbdkit-plugin/tap/*.c)
 # backends and the introspector's readers share it.
 STORAGE_SRCS := $(wildcard nbdkit-plugin/storage/*.c)
 INTRO_SRCS  := $(wildcard introspector/*/*.c)
+MQTT_SRCS   := $(wildcard mqtt-bridge/*.c)
 PLUGIN_SRCS := $(wildcard nbdkit-plugin/*.c) $(TAP_SRCS) $(STORAGE_SRCS)
 CLI_SRCS    := $(wildcard appliance/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
@@ -62,9 +68,19 @@ $(OBJ)/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(PLUGIN): $(call obj,$(PLUGIN_SRCS))
-	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(PLUGIN_LDLIBS)
 
-$(LIBBW): $(call obj,$(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS))
+# Without pkg-config to ask, say which package is missing rather than
+# leave the compiler's "file not found".
+$(BUILD)/.paho-headers:
+	@mkdir -p $(dir $@)
+	@echo '#include <MQTTAsync.h>' | $(CC) -E -x c - >/dev/null 2>&1 || \
+	  { echo "MQTTAsync.h not found: install libpaho-mqtt-dev (make deps)" >&2; exit 1; }
+	@touch $@
+
+$(call obj,$(MQTT_SRCS)): | $(BUILD)/.paho-headers
+
+$(LIBBW): $(call obj,$(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS) $(MQTT_SRCS))
 	rm -f $@
 	ar rcs $@ $^
 
@@ -75,7 +91,7 @@ $(CLI): $(call obj,$(CLI_SRCS)) $(LIBBW)
 RING_SRCS   := nbdkit-plugin/tap-ring.c nbdkit-plugin/tap-sender.c
 $(BUILD)/tests/%: tests/unit/%.c $(call obj,$(RING_SRCS)) $(LIBBW)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lmosquitto
 
 $(BUILD)/tests/%: tests/tools/%.c $(LIBBW)
 	@mkdir -p $(dir $@)
@@ -89,13 +105,14 @@ $(PRELOAD): tests/preload/asan-early-init.c
 test-progs: all $(UNITS) $(TOOLS) $(PRELOAD)
 
 # libFuzzer targets need clang; they always carry ASan and UBSan.
-build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS)
+# libmosquitto is the independent judge of MQTT topic matching.
+build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS) $(MQTT_SRCS)
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
-	  $(shell pkg-config --cflags $(PKGS)) \
+	  -Imqtt-bridge $(shell pkg-config --cflags $(PKGS)) \
 	  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $^ $(LDLIBS)
+	  -o $@ $^ $(LDLIBS) -lmosquitto
 
 fuzz-targets: $(FUZZERS)
 

@@ -2,6 +2,7 @@
  *
  *   blockwatch watch [--json] [--data=POLICY] [--host H] [--vm V]
  *                    [--disk NAME] [--once] [--no-journal]
+ *                    [--mqtt URI [MQTT OPTIONS]]
  *                    --storage URI unix:SOCKET
  *
  * Crawls the storage the proxy serves, named as the plugin's backend
@@ -12,10 +13,15 @@
  * Records are acknowledged as soon as the engine has taken them: it
  * holds written data by reference (block ranges on the storage), never
  * the bytes.
+ *
+ * With --mqtt the events are published (mqtt-bridge) instead of
+ * printed, or as well with --print or --json.  The options fill the
+ * same struct bw_mqtt_cfg a configuration file will.
  */
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +35,7 @@
 #include "commands.h"
 #include "engine/engine.h"
 #include "event-sink.h"
+#include "options.h"
 #include "tap/tap-client.h"
 
 static volatile sig_atomic_t stop;
@@ -67,7 +74,7 @@ listen_unix (const char *path)
 
 /* One plugin connection; -1 when the stream breaks the tap's rules. */
 static int
-serve (struct engine *e, struct printer *p, int lfd)
+serve (struct engine *e, FILE *out, int lfd)
 {
   char err[256];
   struct tap_client *c = tap_client_accept (lfd, 5000, err, sizeof err);
@@ -102,7 +109,7 @@ serve (struct engine *e, struct printer *p, int lfd)
       ret = -1;
       break;
     }
-    fflush (p->out);
+    fflush (out);
     if (any && tap_client_ack (c, last) == -1)
       break;
     if (ended)
@@ -125,12 +132,80 @@ usage (void)
 {
   fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
            " [--host H] [--vm V] [--disk NAME] [--once] [--no-journal]\n"
-           "       --storage URI unix:SOCKET\n"
+           "       [--mqtt URI [MQTT OPTIONS]] --storage URI unix:SOCKET\n"
            "  URI: the storage behind the proxy, as its backend names it: a "
            "path or file:PATH,\n"
            "  nbd://, nbds://, nbd+unix://, nbds+unix://, or "
-           "iscsi://[USER[%%PASSWORD]@]HOST[:PORT]/IQN/LUN\n");
+           "iscsi://[USER[%%PASSWORD]@]HOST[:PORT]/IQN/LUN\n"
+           "MQTT options (publish the events; topics blockwatch/HOST/VM/DISK/"
+           "..., --vm and --disk needed):\n"
+           MQTT_CONN_USAGE MQTT_PUBLISH_USAGE
+           "  --data-for GLOB=POLICY       write data of those paths "
+           "(else --data)\n"
+           "  --print                      print the events too (so does "
+           "--json)\n");
   return 2;
+}
+
+enum { OPT_PRINT = OPT_MQTT_LAST, OPT_DATA_FOR };
+
+/* --data-for GLOB=POLICY; -1 (said) if it is not that. */
+static int
+data_for (const char *arg, struct bw_mqtt_cfg *m)
+{
+  struct bw_data_policy_cfg pol = { 0 };
+  const char *eq = strrchr (arg, '=');
+  char *glob;
+  int r;
+
+  if (eq == NULL || parse_data_policy (eq + 1, &pol) == -1 ||
+      (glob = strndup (arg, eq - arg)) == NULL) {
+    fprintf (stderr, "blockwatch watch: --data-for %s: expected GLOB=none|"
+             "hash|bytes[:N]\n", arg);
+    return -1;
+  }
+  r = bw_filter_add_data (&m->filter, glob, &pol);
+  free (glob);
+  if (r == -1)
+    fprintf (stderr, "blockwatch watch: --data-for %s: the glob starts with "
+             "'/'\n", arg);
+  return r;
+}
+
+/* The most write data any policy wants (engine_cfg.data_max). */
+static uint64_t
+data_max (const struct printer *p, bool printing,
+          const struct bw_mqtt_cfg *m, bool publishing)
+{
+  uint64_t max = printing ? data_needed (&p->policy) : 0, n;
+
+  if (publishing) {
+    n = data_needed (&m->data);
+    max = n > max ? n : max;
+    for (size_t i = 0; i < m->filter.n_data; i++) {
+      n = data_needed (&m->filter.data[i].policy);
+      max = n > max ? n : max;
+    }
+  }
+  return max;
+}
+
+/* Publishing wants names for the topics: the host's own by default. */
+static int
+labels (struct engine_cfg *cfg, char *hostname, size_t len)
+{
+  if (cfg->host == NULL) {
+    if (gethostname (hostname, len) == -1)
+      return -1;
+    hostname[len - 1] = '\0';
+    cfg->host = hostname;
+  }
+  if (cfg->vm == NULL || cfg->disk == NULL) {
+    fprintf (stderr, "blockwatch watch: --mqtt needs --vm and --disk (the "
+             "topics' names)\n");
+    return -1;
+  }
+  return 0;
 }
 
 int
@@ -146,9 +221,17 @@ cmd_watch (int argc, char **argv)
     { "once", no_argument, NULL, '1' },
     { "no-journal", no_argument, NULL, 'J' },
     { "help", no_argument, NULL, 'h' },
+    MQTT_CONN_OPTIONS,
+    MQTT_PUBLISH_OPTIONS,
+    { "print", no_argument, NULL, OPT_PRINT },
+    { "data-for", required_argument, NULL, OPT_DATA_FOR },
     { 0 }
   };
   struct printer p;
+  struct tee tee;
+  struct bw_mqtt_cfg mcfg;
+  struct bw_mqtt_bridge *bridge = NULL;
+  struct bw_mqtt_stats st = { 0 };
   struct engine_cfg cfg = {
     .log = log_stderr, .opaque = (void *) "blockwatch watch",
   };
@@ -156,20 +239,24 @@ cmd_watch (int argc, char **argv)
   const char *storage = NULL;
   struct bw_reader *disk;
   struct engine *e;
-  char err[256];
-  bool once = false;
+  char err[512], hostname[256];
+  bool once = false, print = false, data_given = false;
   int c, lfd, ret = 0;
 
   printer_init (&p, stdout);
+  bw_mqtt_cfg_init (&mcfg);
+  mcfg.log = log_stderr;
+  mcfg.opaque = (void *) "blockwatch watch";
   while ((c = getopt_long (argc, argv, "jd:H:V:D:s:1Jh", opts, NULL)) != -1) {
     switch (c) {
-    case 'j': p.json = true; break;
+    case 'j': p.json = print = true; break;
     case 'd':
       if (parse_data_policy (optarg, &p.policy) == -1) {
         fprintf (stderr, "blockwatch watch: --data=%s: expected none, hash, "
                  "bytes or bytes:N\n", optarg);
-        return 2;
+        goto usage;
       }
+      data_given = true;
       break;
     case 'H': cfg.host = optarg; break;
     case 'V': cfg.vm = optarg; break;
@@ -177,32 +264,66 @@ cmd_watch (int argc, char **argv)
     case 's': storage = optarg; break;
     case '1': once = true; break;
     case 'J': cfg.no_journal = true; break;
-    case 'h': usage (); return 0;
-    default: return usage ();
+    case 'h': usage (); bw_filter_free (&mcfg.filter); return 0;
+    case OPT_PRINT: print = true; break;
+    case OPT_DATA_FOR:
+      if (data_for (optarg, &mcfg) == -1)
+        goto usage;
+      break;
+    default:
+      if (mqtt_publish_option (c, optarg, &mcfg, "blockwatch watch") != 1)
+        goto usage;
     }
   }
   if (storage == NULL || optind != argc - 1 ||
       strncmp (argv[optind], "unix:", 5) != 0)
-    return usage ();
+    goto usage;
+  if (mcfg.conn.uri == NULL)
+    print = true;
+  else {
+    if (labels (&cfg, hostname, sizeof hostname) == -1)
+      goto usage;
+    mcfg.host = cfg.host;
+    mcfg.vm = cfg.vm;
+    mcfg.disk = cfg.disk;
+    /* Published writes carry data only when asked (--data, --data-for). */
+    if (data_given)
+      mcfg.data = p.policy;
+  }
 
   disk = bw_reader_open_uri (storage, false, err, sizeof err);
   if (disk == NULL) {
     fprintf (stderr, "blockwatch watch: %s\n", err);
+    bw_filter_free (&mcfg.filter);
     return 1;
   }
-  cfg.sink = &p.sink;
-  cfg.data_max = data_needed (&p.policy);
+  if (mcfg.conn.uri) {
+    bridge = bw_mqtt_open (&mcfg, err, sizeof err);
+    if (bridge == NULL) {
+      fprintf (stderr, "blockwatch watch: %s\n", err);
+      bw_reader_close (disk);
+      bw_filter_free (&mcfg.filter);
+      return 1;
+    }
+  }
+  if (bridge && print) {
+    tee_init (&tee, &p.sink, bw_mqtt_sink (bridge));
+    cfg.sink = &tee.sink;
+  }
+  else
+    cfg.sink = bridge ? bw_mqtt_sink (bridge) : &p.sink;
+  cfg.data_max = data_max (&p, print, &mcfg, bridge != NULL);
   e = engine_open (disk, &cfg, err, sizeof err);
   if (e == NULL) {
     fprintf (stderr, "blockwatch watch: %s\n", err);
-    bw_reader_close (disk);
-    return 1;
+    ret = 1;
+    goto close_bridge;
   }
   lfd = listen_unix (argv[optind] + 5);
   if (lfd == -1) {
     engine_close (e);
-    bw_reader_close (disk);
-    return 1;
+    ret = 1;
+    goto close_bridge;
   }
   /* No SA_RESTART: a signal must interrupt poll. */
   sigaction (SIGINT, &sa, NULL);
@@ -214,7 +335,7 @@ cmd_watch (int argc, char **argv)
     struct pollfd pfd = { .fd = lfd, .events = POLLIN };
     if (poll (&pfd, 1, -1) != 1)
       continue;
-    if (serve (e, &p, lfd) == -1) {
+    if (serve (e, stdout, lfd) == -1) {
       ret = 3;
       break;
     }
@@ -223,10 +344,26 @@ cmd_watch (int argc, char **argv)
   }
   engine_finish (e);
   fflush (stdout);
-  fprintf (stderr, "blockwatch watch: %llu events\n", p.events);
   close (lfd);
   unlink (argv[optind] + 5);
   engine_close (e);
+ close_bridge:
+  if (bridge) {
+    bw_mqtt_flush (bridge, mcfg.drain_ms);
+    bw_mqtt_get_stats (bridge, &st);
+    bw_mqtt_close (bridge);
+    fprintf (stderr, "blockwatch watch: mqtt: %" PRIu64 " published, %"
+             PRIu64 " filtered out, %" PRIu64 " dropped, %" PRIu64
+             " refused by the broker\n", st.published, st.filtered,
+             st.dropped, st.refused);
+  }
+  fprintf (stderr, "blockwatch watch: %llu events\n",
+           print ? p.events : (unsigned long long) st.events);
   bw_reader_close (disk);
+  bw_filter_free (&mcfg.filter);
   return ret;
+
+ usage:
+  bw_filter_free (&mcfg.filter);
+  return usage ();
 }
