@@ -144,9 +144,11 @@ subscribed5 (void *ctx, MQTTAsync_successData5 *r)
 {
   struct sub *s = ctx;
 
-  if (r->alt.sub.reasonCodeCount == 0)
+  /* Paho fills the list only for more than one filter. */
+  if (s->nfilters == 1)
     granted (s, 0, r->reasonCode);
-  for (int i = 0; i < r->alt.sub.reasonCodeCount && i < s->nfilters; i++)
+  for (int i = 0; s->nfilters > 1 && i < r->alt.sub.reasonCodeCount &&
+                  i < s->nfilters; i++)
     granted (s, i, r->alt.sub.reasonCodes[i]);
 }
 

@@ -130,13 +130,15 @@ make_ctx (const struct bw_mqtt_conn *c, char *err, size_t errlen)
                 ossl_reason ());
       goto fail;
     }
-    if (SSL_CTX_use_PrivateKey_file (ctx, key, SSL_FILETYPE_PEM) != 1) {
-      snprintf (err, errlen, "client key %s: %s", key, ossl_reason ());
-      goto fail;
-    }
-    if (SSL_CTX_check_private_key (ctx) != 1) {
-      snprintf (err, errlen, "client key %s does not belong to the "
-                "certificate %s", key, c->cert_file);
+    if (SSL_CTX_use_PrivateKey_file (ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key (ctx) != 1) {
+      const char *r = ossl_reason ();
+
+      if (strstr (r, "mismatch") || strcmp (r, "unknown OpenSSL error") == 0)
+        snprintf (err, errlen, "client key %s does not belong to the "
+                  "certificate %s", key, c->cert_file);
+      else
+        snprintf (err, errlen, "client key %s: %s", key, r);
       goto fail;
     }
   }
