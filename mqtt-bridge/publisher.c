@@ -63,6 +63,7 @@ struct bw_mqtt_bridge {
   uint64_t next_stats, stats_events, stats_at;
   uint64_t id_base;           /* ids of the bridge's own events */
   uint32_t id_count;
+  unsigned seed;              /* back-off jitter */
 };
 
 static uint64_t
@@ -275,7 +276,10 @@ connect_failed (void *owner, int code, int reason, const char *message)
   b->fail_code = code;
   b->fail_reason = reason;
   snprintf (b->fail_msg, sizeof b->fail_msg, "%s", message ? message : "");
-  b->next_try = now_ms () + b->backoff;
+  /* Up to a fifth less, at random: appliances that lost one broker
+   * do not all come back at the same instant.
+   */
+  b->next_try = now_ms () + b->backoff - rand_r (&b->seed) % (b->backoff / 5 + 1);
   b->backoff = b->backoff * 2 < b->cfg.reconnect_max_ms
                ? b->backoff * 2 : b->cfg.reconnect_max_ms;
   pthread_cond_signal (&b->wake);
@@ -831,6 +835,7 @@ bw_mqtt_open (const struct bw_mqtt_cfg *cfg, char *err, size_t errlen)
   bw_buffer_init (&b->buf, cfg->buffer_messages, cfg->buffer_bytes);
   getrandom (&rnd, sizeof rnd, 0);
   b->id_base = (uint64_t) rnd << 32;
+  b->seed = rnd;
   b->state = DOWN;
   b->backoff = cfg->reconnect_min_ms;
   b->next_try = b->stats_at = now_ms ();

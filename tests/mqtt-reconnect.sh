@@ -43,7 +43,7 @@ emit() {   # emit NAME [OPTIONS]: mqtt-emit in the background, stdin from $T/NAM
 
 # ---- a restart, nothing lost ------------------------------------------
 mkfifo "$T/live.in"
-emit live --drain 30
+emit live --drain 30 --mqtt-version 3.1.1      # (the overflow below: MQTT 5)
 exec 3> "$T/live.in"
 gen 1 100 >&3
 wait_lines "$T/vm1.sub" 100 20 '"v":1'

@@ -57,6 +57,12 @@ mosquitto_sub -h localhost -p "$MQ_PORT" $(tls_of appliance) -q 1 -i nosy \
   -t 'blockwatch/#' > "$T/nosy.sub" 2>&1 &
 register_pid $!
 wait_subscribed nosy
+# An MQTT 5 subscriber sees the message properties.
+# shellcheck disable=SC2046
+mosquitto_sub -h localhost -p "$MQ_PORT" $(tls_of vm-a) -q 1 -i props -V mqttv5 \
+  -F '%C|%F|%E|%P|%t' -t 'blockwatch/+/vm-a/+/+/#' > "$T/props.sub" 2>&1 &
+register_pid $!
+wait_subscribed props
 # shellcheck disable=SC2046
 "$BW" sub --json --mqtt "$MQ_URI" $(tls_of vm-a) --client-id bsub-b \
   'kvm-07:vm-b' > "$T/bsub-b.out" 2> "$T/bsub-b.err" &
@@ -65,8 +71,10 @@ register_pid $bsub_b
 wait_subscribed bsub-b
 
 emit appliance vm-a --data-policy-unused 2>/dev/null && fail "mqtt-emit took an unknown option"
-emit appliance vm-a 2> "$T/emit-a.err" || { cat "$T/emit-a.err"; fail "the appliance could not publish vm-a's events"; }
-emit appliance vm-b 2> "$T/emit-b.err" || { cat "$T/emit-b.err"; fail "the appliance could not publish vm-b's events"; }
+emit appliance vm-a --expiry 3600 2> "$T/emit-a.err" || { cat "$T/emit-a.err"; fail "the appliance could not publish vm-a's events"; }
+# vm-b's with QoS 0 and MQTT 3.1.1
+emit appliance vm-b --qos 0 --mqtt-version 3.1.1 2> "$T/emit-b.err" || { cat "$T/emit-b.err"; fail "the appliance could not publish vm-b's events"; }
+grep -q "MQTT 3.1.1, QoS 0" "$T/emit-b.err" || fail "not MQTT 3.1.1, QoS 0"
 wait_lines "$T/vm-a.sub" 5 10            # 3 events, online, offline
 wait_lines "$T/vm-b.sub" 5 10
 sleep 1
@@ -77,6 +85,11 @@ grep -q vm-b "$T/vm-a.sub" && fail "tenant vm-a received vm-b's topics"
 [ "$(grep -c '"v":1' "$T/vm-a.sub")" = 3 ] || fail "vm-a did not get its 3 events"
 grep -q vm-a "$T/vm-b.sub" && fail "tenant vm-b received vm-a's topics"
 say "firewall: vm-a and vm-b each got their own 3 events, nothing else"
+wait_lines "$T/props.sub" 3 5
+grep -q '^application/json|1|3600|type:write seq:2|blockwatch/kvm-07/vm-a/d0/1/etc/secret$' "$T/props.sub" ||
+  { cat "$T/props.sub"; fail "MQTT 5 properties missing"; }
+grep -q '^application/json|1|3600|type:mount seq:3|blockwatch/kvm-07/vm-a/d0/1/$fs/mount$' "$T/props.sub" ||
+  { cat "$T/props.sub"; fail "MQTT 5 properties missing"; }
 
 # Tenants cannot publish: MQTT 5 says so, and nothing arrives.
 rc=0
