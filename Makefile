@@ -40,6 +40,7 @@ PLUGIN_SRCS := $(wildcard nbdkit-plugin/*.c) $(TAP_SRCS) $(STORAGE_SRCS)
 CLI_SRCS    := $(wildcard appliance/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
 TOOL_SRCS   := $(wildcard tests/tools/*.c)
+BENCH_SRCS  := $(wildcard bench/*.c)
 
 PLUGIN   := $(BUILD)/nbdkit-blockwatch-plugin.so
 # Everything downstream of the tap, for the CLI, the daemon and tests.
@@ -48,6 +49,7 @@ MANPAGE  := $(BUILD)/nbdkit-blockwatch-plugin.1
 CLI      := $(BUILD)/blockwatch
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
+BENCH_TOOLS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 PRELOAD  := $(BUILD)/tests/asan-early-init.so
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
@@ -97,12 +99,16 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIBBW)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bench/%: bench/%.c $(LIBBW)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Not sanitized itself: it runs before the sanitizer is up (see the file).
 $(PRELOAD): tests/preload/asan-early-init.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
-test-progs: all $(UNITS) $(TOOLS) $(PRELOAD)
+test-progs: all $(UNITS) $(TOOLS) $(BENCH_TOOLS) $(PRELOAD)
 
 # libFuzzer targets need clang; they always carry ASan and UBSan.
 # libmosquitto is the independent judge of MQTT topic matching.
@@ -123,7 +129,7 @@ check:
 demo: deps all
 	appliance/demo.sh
 
-bench: all
+bench: all $(BENCH_TOOLS)
 	bench/run
 
 fuzz:

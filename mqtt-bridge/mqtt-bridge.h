@@ -97,4 +97,11 @@ bool bw_mqtt_flush (struct bw_mqtt_bridge *b, unsigned ms);
  */
 void bw_mqtt_close (struct bw_mqtt_bridge *b);
 
+/* The MQTT 5 properties of an event's message (added to props): what
+ * it is, for brokers and subscribers that look at properties rather
+ * than payloads.  Type 0 for messages that are not events.
+ */
+void bw_mqtt_properties (enum bw_event_type type, uint64_t seq,
+                         unsigned expiry, MQTTProperties *props);
+
 #endif /* BLOCKWATCH_MQTT_BRIDGE_H */

@@ -98,6 +98,14 @@ say (struct bw_mqtt_bridge *b, const char *fmt, ...)
   b->cfg.log (b->cfg.opaque, "mqtt: %s", msg);
 }
 
+/* Lock held: the broker has everything, no loss is left to tell. */
+static bool
+drained (const struct bw_mqtt_bridge *b)
+{
+  return b->buf.nqueued == 0 && b->buf.ninflight == 0 &&
+         b->buf.unreported == 0;
+}
+
 /* ---- tickets --------------------------------------------------------
  *
  * Paho hands a callback one pointer.  It has to say which message an
@@ -201,9 +209,16 @@ delivered (void *t, bool ok, int reason)
      */
     bw_buffer_requeue_all (&b->buf);
     b->gen++;
+    pthread_cond_signal (&b->wake);
   }
-  pthread_cond_signal (&b->wake);
-  pthread_cond_broadcast (&b->changed);
+  /* Room in the window for what waits.  (Waking the thread only when
+   * half the window is free made Paho send in bursts, and QoS 1 eight
+   * times slower.)
+   */
+  if (b->buf.nqueued)
+    pthread_cond_signal (&b->wake);
+  if (drained (b))
+    pthread_cond_broadcast (&b->changed);
   pthread_mutex_unlock (&b->lock);
 }
 
@@ -376,7 +391,7 @@ emit (struct bw_sink *s, const struct bw_event *ev)
   struct bw_mqtt_bridge *b = (struct bw_mqtt_bridge *) s;
   char *esc = NULL, *json = NULL, *topic = NULL;
   struct bw_msg *m = NULL;
-  bool pass = true;
+  bool pass = true, idle;
 
   if (ev->path && bw_filter_wants_path (&b->cfg.filter))
     esc = bw_escape_bytes (ev->path, ev->path_len);
@@ -401,6 +416,8 @@ emit (struct bw_sink *s, const struct bw_event *ev)
   free (esc);
 
   pthread_mutex_lock (&b->lock);
+  /* A queue that was not empty is being worked on already. */
+  idle = b->buf.nqueued == 0;
   b->events++;
   if (!pass)
     b->filtered++;
@@ -416,20 +433,18 @@ emit (struct bw_sink *s, const struct bw_event *ev)
     say (b, "the buffer is full (%zu messages, %zu bytes): dropping the "
          "oldest events", b->buf.nqueued, b->buf.qbytes);
   }
-  pthread_cond_signal (&b->wake);
+  if (idle || b->buf.unreported)
+    pthread_cond_signal (&b->wake);
   pthread_mutex_unlock (&b->lock);
 }
 
 /* ---- the bridge's thread ------------------------------------------- */
 
-/* MQTT 5: what the message is, for brokers and subscribers that look
- * at properties rather than payloads.
- */
-static void
-add_properties (const struct bw_mqtt_bridge *b, const struct bw_msg *m,
-                MQTTProperties *props)
+void
+bw_mqtt_properties (enum bw_event_type type, uint64_t seq, unsigned expiry,
+                    MQTTProperties *props)
 {
-  static char json[] = "application/json", type[] = "type", seq[] = "seq";
+  static char json[] = "application/json", tname[] = "type", sname[] = "seq";
   char num[24];
   MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_CONTENT_TYPE };
 
@@ -438,20 +453,19 @@ add_properties (const struct bw_mqtt_bridge *b, const struct bw_msg *m,
   p = (MQTTProperty) { .identifier = MQTTPROPERTY_CODE_PAYLOAD_FORMAT_INDICATOR,
                        .value.byte = 1 };
   MQTTProperties_add (props, &p);
-  if (b->cfg.expiry) {
+  if (expiry) {
     p = (MQTTProperty) { .identifier = MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL,
-                         .value.integer4 = b->cfg.expiry };
+                         .value.integer4 = expiry };
     MQTTProperties_add (props, &p);
   }
-  if (m->type) {
+  if (type) {
     p = (MQTTProperty) { .identifier = MQTTPROPERTY_CODE_USER_PROPERTY };
-    p.value.data = (MQTTLenString) { sizeof type - 1, type };
+    p.value.data = (MQTTLenString) { sizeof tname - 1, tname };
     p.value.value = (MQTTLenString) {
-      strlen (bw_event_type_name (m->type)),
-      (char *) bw_event_type_name (m->type) };
+      strlen (bw_event_type_name (type)), (char *) bw_event_type_name (type) };
     MQTTProperties_add (props, &p);
-    snprintf (num, sizeof num, "%" PRIu64, m->seq);
-    p.value.data = (MQTTLenString) { sizeof seq - 1, seq };
+    snprintf (num, sizeof num, "%" PRIu64, seq);
+    p.value.data = (MQTTLenString) { sizeof sname - 1, sname };
     p.value.value = (MQTTLenString) { strlen (num), num };
     MQTTProperties_add (props, &p);
   }
@@ -465,8 +479,10 @@ pump (struct bw_mqtt_bridge *b)
   const char *topic;
   int rc;
 
+  if (now_ms () < b->send_retry)
+    return;
   while (b->state == UP && b->buf.ninflight < b->window &&
-         now_ms () >= b->send_retry && (m = bw_buffer_next (&b->buf))) {
+         (m = bw_buffer_next (&b->buf))) {
     MQTTAsync_message msg = MQTTAsync_message_initializer;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     MQTTProperties props = MQTTProperties_initializer;
@@ -476,7 +492,7 @@ pump (struct bw_mqtt_bridge *b)
     msg.qos = b->cfg.qos;
     ro.context = ticket (b, m->serial);
     if (b->cfg.conn.version == 5) {
-      add_properties (b, m, &props);
+      bw_mqtt_properties (m->type, m->seq, b->cfg.expiry, &props);
       msg.properties = props;
       ro.onSuccess5 = sent5;
       ro.onFailure5 = not_sent5;
@@ -639,14 +655,6 @@ explain_failure (struct bw_mqtt_bridge *b)
     snprintf (b->last_err, sizeof b->last_err, "%s", why);
     b->last_err_at = now;
   }
-}
-
-/* Lock held: the broker has everything, no loss is left to tell. */
-static bool
-drained (const struct bw_mqtt_bridge *b)
-{
-  return b->buf.nqueued == 0 && b->buf.ninflight == 0 &&
-         b->buf.unreported == 0;
 }
 
 static void
