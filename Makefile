@@ -111,14 +111,23 @@ $(PRELOAD): tests/preload/asan-early-init.c
 test-progs: all $(UNITS) $(TOOLS) $(BENCH_TOOLS) $(PRELOAD)
 
 # libFuzzer targets need clang; they always carry ASan and UBSan.
-# libmosquitto is the independent judge of MQTT topic matching.
-build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS) $(MQTT_SRCS)
+define fuzz-build
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
 	  -Imqtt-bridge $(shell pkg-config --cflags $(PKGS)) \
 	  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $^ $(LDLIBS) -lmosquitto
+	  -o $@ $^ $(LDLIBS)
+endef
+
+build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS)
+	$(fuzz-build)
+
+# Topics: the MQTT sources that name things; libmosquitto is the
+# independent judge of topic matching.
+build/fuzz/fuzz-topic: tests/fuzz/fuzz-topic.c $(wildcard introspector/events/*.c) \
+  mqtt-bridge/topic.c mqtt-bridge/glob.c mqtt-bridge/channel.c
+	$(fuzz-build) -lmosquitto
 
 fuzz-targets: $(FUZZERS)
 

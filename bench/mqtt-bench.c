@@ -119,10 +119,37 @@ count (bool ok)
   pthread_mutex_unlock (&lock);
 }
 
-static void ok3 (void *c, MQTTAsync_successData *r) { (void) c; (void) r; count (true); }
-static void ok5 (void *c, MQTTAsync_successData5 *r) { (void) c; (void) r; count (true); }
-static void bad3 (void *c, MQTTAsync_failureData *r) { (void) c; (void) r; count (false); }
-static void bad5 (void *c, MQTTAsync_failureData5 *r) { (void) c; (void) r; count (false); }
+static void
+ok3 (void *c, MQTTAsync_successData *r)
+{
+  (void) c;
+  (void) r;
+  count (true);
+}
+
+static void
+ok5 (void *c, MQTTAsync_successData5 *r)
+{
+  (void) c;
+  (void) r;
+  count (true);
+}
+
+static void
+bad3 (void *c, MQTTAsync_failureData *r)
+{
+  (void) c;
+  (void) r;
+  count (false);
+}
+
+static void
+bad5 (void *c, MQTTAsync_failureData5 *r)
+{
+  (void) c;
+  (void) r;
+  count (false);
+}
 
 static void
 connected (void *owner, MQTTProperties *props)

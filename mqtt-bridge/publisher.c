@@ -294,7 +294,8 @@ connect_failed (void *owner, int code, int reason, const char *message)
   /* Up to a fifth less, at random: appliances that lost one broker
    * do not all come back at the same instant.
    */
-  b->next_try = now_ms () + b->backoff - rand_r (&b->seed) % (b->backoff / 5 + 1);
+  b->next_try = now_ms () + b->backoff
+                - rand_r (&b->seed) % (b->backoff / 5 + 1);
   b->backoff = b->backoff * 2 < b->cfg.reconnect_max_ms
                ? b->backoff * 2 : b->cfg.reconnect_max_ms;
   pthread_cond_signal (&b->wake);
@@ -454,8 +455,9 @@ bw_mqtt_properties (enum bw_event_type type, uint64_t seq, unsigned expiry,
                        .value.byte = 1 };
   MQTTProperties_add (props, &p);
   if (expiry) {
-    p = (MQTTProperty) { .identifier = MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL,
-                         .value.integer4 = expiry };
+    p = (MQTTProperty) {
+      .identifier = MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL,
+      .value.integer4 = expiry };
     MQTTProperties_add (props, &p);
   }
   if (type) {

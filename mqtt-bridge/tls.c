@@ -212,7 +212,8 @@ say_failure (const struct bw_mqtt_conn *c, SSL *ssl, const char *host,
   long v = SSL_get_verify_result (ssl);
   const char *r;
 
-  if (v == X509_V_ERR_HOSTNAME_MISMATCH || v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+  if (v == X509_V_ERR_HOSTNAME_MISMATCH ||
+      v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
     snprintf (out, outlen, "the broker's certificate is not for %s (%s)",
               host, X509_verify_cert_error_string (v));
     ERR_clear_error ();
