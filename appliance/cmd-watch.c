@@ -349,9 +349,7 @@ cmd_watch (int argc, char **argv)
   engine_close (e);
  close_bridge:
   if (bridge) {
-    bw_mqtt_flush (bridge, mcfg.drain_ms);
-    bw_mqtt_get_stats (bridge, &st);
-    bw_mqtt_close (bridge);
+    bw_mqtt_close (bridge, &st);
     fprintf (stderr, "blockwatch watch: mqtt: %" PRIu64 " published, %"
              PRIu64 " filtered out, %" PRIu64 " dropped, %" PRIu64
              " refused by the broker\n", st.published, st.filtered,

@@ -319,7 +319,7 @@ bridge (const struct bw_mqtt_cfg *cfg, long n)
   if (!bw_mqtt_flush (b, 600000))
     fprintf (stderr, "mqtt-bench: not everything was delivered\n");
   secs = (clock_ns (CLOCK_MONOTONIC) - start) / 1e9;
-  bw_mqtt_close (b);
+  bw_mqtt_close (b, NULL);
   free (evs);
   free (paths);
   return secs;
@@ -380,7 +380,7 @@ measure_latency (const struct bw_mqtt_cfg *cfg, long rate, long seconds,
           nlatency ? latency[nlatency * 99 / 100] : 0.0,
           nlatency ? latency[nlatency - 1] : 0.0);
   pthread_mutex_unlock (&lock);
-  bw_mqtt_close (b);
+  bw_mqtt_close (b, NULL);
   MQTTAsync_disconnect (sub.handle, NULL);
   bw_mqtt_client_close (&sub);
   free (latency);

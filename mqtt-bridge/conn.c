@@ -99,9 +99,10 @@ bw_mqtt_conn_check (const struct bw_mqtt_conn *c, char *err, size_t errlen)
     snprintf (err, errlen, "MQTT version %d: 3.1.1 (4) or 5 only", c->version);
     return -1;
   }
-  if (!tls)
-    return 0;
-  return bw_tls_policy (err, errlen) == -1 ? -1 : bw_tls_check (c, err, errlen);
+  /* OpenSSL is set up before Paho uses it, TLS or not (see tls.c). */
+  if (bw_tls_policy (err, errlen) == -1)
+    return -1;
+  return tls ? bw_tls_check (c, err, errlen) : 0;
 }
 
 /* Paho's OpenSSL error lines, kept for the explanation of a failure:

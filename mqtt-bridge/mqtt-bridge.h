@@ -93,9 +93,10 @@ void bw_mqtt_get_stats (struct bw_mqtt_bridge *b, struct bw_mqtt_stats *s);
 /* Waits up to ms for every message to be delivered; whether it was. */
 bool bw_mqtt_flush (struct bw_mqtt_bridge *b, unsigned ms);
 /* Delivers what it can within drain_ms, says "offline", disconnects,
- * frees; what could not be delivered is logged.
+ * frees; what could not be delivered is logged.  The last figures go
+ * to *last unless it is NULL.
  */
-void bw_mqtt_close (struct bw_mqtt_bridge *b);
+void bw_mqtt_close (struct bw_mqtt_bridge *b, struct bw_mqtt_stats *last);
 
 /* The MQTT 5 properties of an event's message (added to props): what
  * it is, for brokers and subscribers that look at properties rather

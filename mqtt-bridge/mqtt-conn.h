@@ -79,7 +79,9 @@ void bw_mqtt_explain (const struct bw_mqtt_conn *c, struct bw_mqtt_client *cl,
                       int code, int reason, const char *message,
                       char *out, size_t outlen);
 
-/* TLS (tls.c). */
+/* TLS (tls.c).  The policy (TLS 1.2 at least, OpenSSL's set-up) is
+ * set once per process, before Paho makes its first client.
+ */
 int bw_tls_policy (char *err, size_t errlen);
 int bw_tls_check (const struct bw_mqtt_conn *c, char *err, size_t errlen);
 /* "" if a TLS handshake with HOST:PORT works with the settings (a

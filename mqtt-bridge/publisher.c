@@ -909,7 +909,7 @@ bw_mqtt_flush (struct bw_mqtt_bridge *b, unsigned ms)
 }
 
 void
-bw_mqtt_close (struct bw_mqtt_bridge *b)
+bw_mqtt_close (struct bw_mqtt_bridge *b, struct bw_mqtt_stats *last)
 {
   uint64_t lost;
 
@@ -922,6 +922,8 @@ bw_mqtt_close (struct bw_mqtt_bridge *b)
 
   /* No callback after this: the bridge may go. */
   MQTTAsync_destroy (&b->cl.handle);
+  if (last)
+    bw_mqtt_get_stats (b, last);
   lost = b->buf.nqueued + b->buf.ninflight;
   if (lost || b->buf.unreported)
     say (b, "closed with %" PRIu64 " messages not delivered%s", lost,

@@ -90,9 +90,7 @@ main (int argc, char **argv)
     bw_parsed_event_free (&pe);
   }
   free (line);
-  bw_mqtt_flush (b, cfg.drain_ms);
-  bw_mqtt_get_stats (b, &st);
-  bw_mqtt_close (b);
+  bw_mqtt_close (b, &st);
   bw_filter_free (&cfg.filter);
   fprintf (stderr, "mqtt-emit: %" PRIu64 " events, %" PRIu64 " published, %"
            PRIu64 " filtered, %" PRIu64 " dropped, %" PRIu64 " refused\n",
