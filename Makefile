@@ -15,8 +15,13 @@ PKGS     := libnbd libiscsi libxxhash ext2fs com_err jansson
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC \
             -fvisibility=hidden $(shell pkg-config --cflags $(PKGS)) \
-            -Inbdkit-plugin -Iintrospector -Iappliance
-LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lpthread
+            -Inbdkit-plugin -Iintrospector -Imqtt-bridge -Iappliance
+# Debian ships no pkg-config file for Paho; the TLS variant of its
+# asynchronous client, over OpenSSL (which the bridge also calls).
+PAHO     := -lpaho-mqtt3as -lssl -lcrypto
+# The plugin (inside nbdkit) has no business with MQTT.
+PLUGIN_LDLIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
+LDLIBS   := $(PLUGIN_LDLIBS) $(PAHO)
 ifeq ($(SAN),1)
 CFLAGS   += -fsanitize=address,undefined -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
@@ -30,11 +35,13 @@ TAP_SRCS    := $(wildcard nbdkit-plugin/tap/*.c)
 # backends and the introspector's readers share it.
 STORAGE_SRCS := $(wildcard nbdkit-plugin/storage/*.c)
 INTRO_SRCS  := $(wildcard introspector/*/*.c)
+MQTT_SRCS   := $(wildcard mqtt-bridge/*.c)
 PLUGIN_SRCS := $(wildcard nbdkit-plugin/*.c) $(TAP_SRCS) $(STORAGE_SRCS)
 CLI_SRCS    := $(wildcard appliance/*.c)
 DAEMON_SRCS := $(wildcard appliance/blockwatchd/*.c)
 UNIT_SRCS   := $(wildcard tests/unit/test-*.c)
 TOOL_SRCS   := $(wildcard tests/tools/*.c)
+BENCH_SRCS  := $(wildcard bench/*.c)
 
 PLUGIN   := $(BUILD)/nbdkit-blockwatch-plugin.so
 # Everything downstream of the tap, for the CLI, the daemon and tests.
@@ -47,6 +54,7 @@ DAEMON   := $(BUILD)/blockwatchd
 DAEMON_PKGS := inih libmicrohttpd
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
+BENCH_TOOLS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 PRELOAD  := $(BUILD)/tests/asan-early-init.so
 
 obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
@@ -67,9 +75,19 @@ $(OBJ)/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(PLUGIN): $(call obj,$(PLUGIN_SRCS))
-	$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(PLUGIN_LDLIBS)
 
-$(LIBBW): $(call obj,$(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS))
+# Without pkg-config to ask, say which package is missing rather than
+# leave the compiler's "file not found".
+$(BUILD)/.paho-headers:
+	@mkdir -p $(dir $@)
+	@echo '#include <MQTTAsync.h>' | $(CC) -E -x c - >/dev/null 2>&1 || \
+	  { echo "MQTTAsync.h not found: install libpaho-mqtt-dev (make deps)" >&2; exit 1; }
+	@touch $@
+
+$(call obj,$(MQTT_SRCS)): | $(BUILD)/.paho-headers
+
+$(LIBBW): $(call obj,$(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS) $(MQTT_SRCS))
 	rm -f $@
 	ar rcs $@ $^
 
@@ -88,9 +106,13 @@ $(DAEMON): $(call obj,$(DAEMON_SRCS) appliance/event-sink.c appliance/event-prin
 RING_SRCS   := nbdkit-plugin/tap-ring.c nbdkit-plugin/tap-sender.c
 $(BUILD)/tests/%: tests/unit/%.c $(call obj,$(RING_SRCS)) $(LIBBW)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lmosquitto
 
 $(BUILD)/tests/%: tests/tools/%.c $(LIBBW)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIBBW)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -99,16 +121,26 @@ $(PRELOAD): tests/preload/asan-early-init.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -shared -fPIC -o $@ $< -ldl
 
-test-progs: all $(UNITS) $(TOOLS) $(PRELOAD)
+test-progs: all $(UNITS) $(TOOLS) $(BENCH_TOOLS) $(PRELOAD)
 
 # libFuzzer targets need clang; they always carry ASan and UBSan.
-build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS)
+define fuzz-build
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
-	  $(shell pkg-config --cflags $(PKGS)) \
+	  -Imqtt-bridge $(shell pkg-config --cflags $(PKGS)) \
 	  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -o $@ $^ $(LDLIBS)
+endef
+
+build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS)
+	$(fuzz-build)
+
+# Topics: the MQTT sources that name things; libmosquitto is the
+# independent judge of topic matching.
+build/fuzz/fuzz-topic: tests/fuzz/fuzz-topic.c $(wildcard introspector/events/*.c) \
+  mqtt-bridge/topic.c mqtt-bridge/glob.c mqtt-bridge/channel.c
+	$(fuzz-build) -lmosquitto
 
 fuzz-targets: $(FUZZERS)
 
@@ -119,7 +151,7 @@ check:
 demo: deps all
 	appliance/demo.sh
 
-bench: all $(TOOLS)
+bench: all $(TOOLS) $(BENCH_TOOLS)
 	bench/run
 
 fuzz:

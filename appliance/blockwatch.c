@@ -23,10 +23,17 @@ static const struct command commands[] = {
     "      the file events (one JSON object per line with --json)." },
   { "watch", cmd_watch,
     "watch [--json] [--data=P] [--host H] [--vm V] [--disk N] [--once]\n"
-    "      [--no-journal] [--stats-file PATH] --storage URI unix:SOCKET\n"
+    "      [--no-journal] [--stats-file PATH] [--mqtt URI [MQTT OPTIONS]]\n"
+    "      --storage URI unix:SOCKET\n"
     "      The online introspector: crawl the storage (a path, nbd://...,\n"
     "      iscsi://..., as the plugin's backend), take the plugin's tap on\n"
-    "      SOCKET, print file events as they happen." },
+    "      SOCKET, print file events as they happen, or publish them over\n"
+    "      MQTT (mqtts://; see blockwatch watch --help)." },
+  { "sub", cmd_sub,
+    "sub --mqtt URI [TLS OPTIONS] [--json] [--count N] CHANNEL...\n"
+    "      Follow file events published over MQTT: CHANNEL is HOST:VM or\n"
+    "      HOST:VM:/PATH, globs allowed (kvm-07:web-*:/var/log/*);\n"
+    "      one line per event, like tail -f of the files, or JSON." },
   { "status", cmd_status,
     "status [-c CONFIG | --url URL]\n"
     "      What blockwatchd runs, disk by disk (from its metrics); exit 1\n"

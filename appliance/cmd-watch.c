@@ -2,7 +2,8 @@
  *
  *   blockwatch watch [--json] [--data=POLICY] [--host H] [--vm V]
  *                    [--disk NAME] [--once] [--no-journal]
- *                    [--stats-file PATH] --storage URI unix:SOCKET
+ *                    [--stats-file PATH] [--mqtt URI [MQTT OPTIONS]]
+ *                    --storage URI unix:SOCKET
  *
  * Crawls the storage the proxy serves, named as the plugin's backend
  * is (a path or file:, nbd://..., iscsi://...; read only), then
@@ -13,11 +14,16 @@
  * holds written data by reference (block ranges on the storage), never
  * the bytes.
  *
+ * With --mqtt the events are published (mqtt-bridge) instead of
+ * printed, or as well with --print or --json.  The options fill the
+ * same struct bw_mqtt_cfg a configuration file will.
+ *
  * --stats-file: counters for blockwatchd's metrics (watch-stats.h).
  */
 
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,6 +37,7 @@
 #include "commands.h"
 #include "engine/engine.h"
 #include "event-sink.h"
+#include "options.h"
 #include "tap/tap-client.h"
 #include "watch-stats.h"
 
@@ -73,7 +80,7 @@ listen_unix (const char *path)
 
 /* One plugin connection; -1 when the stream breaks the tap's rules. */
 static int
-serve (struct engine *e, struct printer *p, struct watch_stats *st, int lfd)
+serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd)
 {
   char err[256];
   struct tap_client *c = tap_client_accept (lfd, 5000, err, sizeof err);
@@ -111,7 +118,7 @@ serve (struct engine *e, struct printer *p, struct watch_stats *st, int lfd)
       ret = -1;
       break;
     }
-    fflush (p->out);
+    fflush (out);
     if (any && tap_client_ack (c, last) == -1)
       break;
     if (ended)
@@ -135,12 +142,81 @@ usage (void)
 {
   fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
            " [--host H] [--vm V] [--disk NAME] [--once] [--no-journal]\n"
-           "       [--stats-file PATH] --storage URI unix:SOCKET\n"
+           "       [--stats-file PATH] [--mqtt URI [MQTT OPTIONS]]\n"
+           "       --storage URI unix:SOCKET\n"
            "  URI: the storage behind the proxy, as its backend names it: a "
            "path or file:PATH,\n"
            "  nbd://, nbds://, nbd+unix://, nbds+unix://, or "
-           "iscsi://[USER[%%PASSWORD]@]HOST[:PORT]/IQN/LUN\n");
+           "iscsi://[USER[%%PASSWORD]@]HOST[:PORT]/IQN/LUN\n"
+           "MQTT options (publish the events; topics blockwatch/HOST/VM/DISK/"
+           "..., --vm and --disk needed):\n"
+           MQTT_CONN_USAGE MQTT_PUBLISH_USAGE
+           "  --data-for GLOB=POLICY       write data of those paths "
+           "(else --data)\n"
+           "  --print                      print the events too (so does "
+           "--json)\n");
   return 2;
+}
+
+enum { OPT_PRINT = OPT_MQTT_LAST, OPT_DATA_FOR };
+
+/* --data-for GLOB=POLICY; -1 (said) if it is not that. */
+static int
+data_for (const char *arg, struct bw_mqtt_cfg *m)
+{
+  struct bw_data_policy_cfg pol = { 0 };
+  const char *eq = strrchr (arg, '=');
+  char *glob;
+  int r;
+
+  if (eq == NULL || parse_data_policy (eq + 1, &pol) == -1 ||
+      (glob = strndup (arg, eq - arg)) == NULL) {
+    fprintf (stderr, "blockwatch watch: --data-for %s: expected GLOB=none|"
+             "hash|bytes[:N]\n", arg);
+    return -1;
+  }
+  r = bw_filter_add_data (&m->filter, glob, &pol);
+  free (glob);
+  if (r == -1)
+    fprintf (stderr, "blockwatch watch: --data-for %s: the glob starts with "
+             "'/'\n", arg);
+  return r;
+}
+
+/* The most write data any policy wants (engine_cfg.data_max). */
+static uint64_t
+data_max (const struct printer *p, bool printing,
+          const struct bw_mqtt_cfg *m, bool publishing)
+{
+  uint64_t max = printing ? data_needed (&p->policy) : 0, n;
+
+  if (publishing) {
+    n = data_needed (&m->data);
+    max = n > max ? n : max;
+    for (size_t i = 0; i < m->filter.n_data; i++) {
+      n = data_needed (&m->filter.data[i].policy);
+      max = n > max ? n : max;
+    }
+  }
+  return max;
+}
+
+/* Publishing wants names for the topics: the host's own by default. */
+static int
+labels (struct engine_cfg *cfg, char *hostname, size_t len)
+{
+  if (cfg->host == NULL) {
+    if (gethostname (hostname, len) == -1)
+      return -1;
+    hostname[len - 1] = '\0';
+    cfg->host = hostname;
+  }
+  if (cfg->vm == NULL || cfg->disk == NULL) {
+    fprintf (stderr, "blockwatch watch: --mqtt needs --vm and --disk (the "
+             "topics' names)\n");
+    return -1;
+  }
+  return 0;
 }
 
 int
@@ -157,9 +233,17 @@ cmd_watch (int argc, char **argv)
     { "no-journal", no_argument, NULL, 'J' },
     { "stats-file", required_argument, NULL, 'S' },
     { "help", no_argument, NULL, 'h' },
+    MQTT_CONN_OPTIONS,
+    MQTT_PUBLISH_OPTIONS,
+    { "print", no_argument, NULL, OPT_PRINT },
+    { "data-for", required_argument, NULL, OPT_DATA_FOR },
     { 0 }
   };
   struct printer p;
+  struct tee tee;
+  struct bw_mqtt_cfg mcfg;
+  struct bw_mqtt_bridge *bridge = NULL;
+  struct bw_mqtt_stats mst = { 0 };
   struct watch_stats st;
   struct engine_cfg cfg = {
     .log = log_stderr, .opaque = (void *) "blockwatch watch",
@@ -169,21 +253,24 @@ cmd_watch (int argc, char **argv)
   const char *storage = NULL, *stats_file = NULL;
   struct bw_reader *disk;
   struct engine *e;
-  char err[256];
-  bool once = false;
+  char err[512], hostname[256];
+  bool once = false, print = false, data_given = false;
   int c, lfd, ret = 0;
 
   printer_init (&p, stdout);
-  while ((c = getopt_long (argc, argv, "jd:H:V:D:s:1JS:h", opts, NULL))
-         != -1) {
+  bw_mqtt_cfg_init (&mcfg);
+  mcfg.log = log_stderr;
+  mcfg.opaque = (void *) "blockwatch watch";
+  while ((c = getopt_long (argc, argv, "jd:H:V:D:s:1JS:h", opts, NULL)) != -1) {
     switch (c) {
-    case 'j': p.json = true; break;
+    case 'j': p.json = print = true; break;
     case 'd':
       if (parse_data_policy (optarg, &p.policy) == -1) {
         fprintf (stderr, "blockwatch watch: --data=%s: expected none, hash, "
                  "bytes or bytes:N\n", optarg);
-        return 2;
+        goto usage;
       }
+      data_given = true;
       break;
     case 'H': cfg.host = optarg; break;
     case 'V': cfg.vm = optarg; break;
@@ -192,41 +279,74 @@ cmd_watch (int argc, char **argv)
     case '1': once = true; break;
     case 'J': cfg.no_journal = true; break;
     case 'S': stats_file = optarg; break;
-    case 'h': usage (); return 0;
-    default: return usage ();
+    case 'h': usage (); bw_filter_free (&mcfg.filter); return 0;
+    case OPT_PRINT: print = true; break;
+    case OPT_DATA_FOR:
+      if (data_for (optarg, &mcfg) == -1)
+        goto usage;
+      break;
+    default:
+      if (mqtt_publish_option (c, optarg, &mcfg, "blockwatch watch") != 1)
+        goto usage;
     }
   }
   if (storage == NULL || optind != argc - 1 ||
       strncmp (argv[optind], "unix:", 5) != 0)
-    return usage ();
-
-  if (watch_stats_open (&st, stats_file, &p.sink, err, sizeof err) == -1) {
-    fprintf (stderr, "blockwatch watch: %s\n", err);
-    return 1;
+    goto usage;
+  if (mcfg.conn.uri == NULL)
+    print = true;
+  else {
+    if (labels (&cfg, hostname, sizeof hostname) == -1)
+      goto usage;
+    mcfg.host = cfg.host;
+    mcfg.vm = cfg.vm;
+    mcfg.disk = cfg.disk;
+    /* Published writes carry data only when asked (--data, --data-for). */
+    if (data_given)
+      mcfg.data = p.policy;
   }
+
   disk = bw_reader_open_uri (storage, false, err, sizeof err);
   if (disk == NULL) {
     fprintf (stderr, "blockwatch watch: %s\n", err);
-    watch_stats_close (&st);
+    bw_filter_free (&mcfg.filter);
     return 1;
   }
+  if (mcfg.conn.uri) {
+    bridge = bw_mqtt_open (&mcfg, err, sizeof err);
+    if (bridge == NULL) {
+      fprintf (stderr, "blockwatch watch: %s\n", err);
+      bw_reader_close (disk);
+      bw_filter_free (&mcfg.filter);
+      return 1;
+    }
+  }
+  if (bridge && print)
+    tee_init (&tee, &p.sink, bw_mqtt_sink (bridge));
+  /* Events are counted for the stats file on their way out. */
+  if (watch_stats_open (&st, stats_file,
+                        bridge && print ? &tee.sink
+                        : bridge ? bw_mqtt_sink (bridge) : &p.sink,
+                        err, sizeof err) == -1) {
+    fprintf (stderr, "blockwatch watch: %s\n", err);
+    ret = 1;
+    goto close_bridge;
+  }
   cfg.sink = &st.sink;
-  cfg.data_max = data_needed (&p.policy);
+  cfg.data_max = data_max (&p, print, &mcfg, bridge != NULL);
   e = engine_open (disk, &cfg, err, sizeof err);
   if (e == NULL) {
     fprintf (stderr, "blockwatch watch: %s\n", err);
-    bw_reader_close (disk);
-    watch_stats_close (&st);
-    return 1;
+    ret = 1;
+    goto close_stats;
   }
   st.crawling = false;
   st.filesystems = engine_filesystems (e);
   lfd = listen_unix (argv[optind] + 5);
   if (lfd == -1) {
     engine_close (e);
-    bw_reader_close (disk);
-    watch_stats_close (&st);
-    return 1;
+    ret = 1;
+    goto close_stats;
   }
   /* No SA_RESTART: a signal must interrupt poll. */
   sigaction (SIGINT, &sa, NULL);
@@ -239,7 +359,7 @@ cmd_watch (int argc, char **argv)
     watch_stats_tick (&st);
     if (poll (&pfd, 1, TICK_MS) != 1)
       continue;
-    if (serve (e, &p, &st, lfd) == -1) {
+    if (serve (e, stdout, &st, lfd) == -1) {
       ret = 3;
       break;
     }
@@ -248,11 +368,26 @@ cmd_watch (int argc, char **argv)
   }
   engine_finish (e);
   fflush (stdout);
-  fprintf (stderr, "blockwatch watch: %llu events\n", p.events);
   close (lfd);
   unlink (argv[optind] + 5);
   engine_close (e);
-  bw_reader_close (disk);
+ close_stats:
   watch_stats_close (&st);
+ close_bridge:
+  if (bridge) {
+    bw_mqtt_close (bridge, &mst);
+    fprintf (stderr, "blockwatch watch: mqtt: %" PRIu64 " published, %"
+             PRIu64 " filtered out, %" PRIu64 " dropped, %" PRIu64
+             " refused by the broker\n", mst.published, mst.filtered,
+             mst.dropped, mst.refused);
+  }
+  fprintf (stderr, "blockwatch watch: %llu events\n",
+           print ? p.events : (unsigned long long) mst.events);
+  bw_reader_close (disk);
+  bw_filter_free (&mcfg.filter);
   return ret;
+
+ usage:
+  bw_filter_free (&mcfg.filter);
+  return usage ();
 }

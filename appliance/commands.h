@@ -12,6 +12,7 @@ int cmd_tap_recv (int argc, char **argv);
 int cmd_trace (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
 int cmd_watch (int argc, char **argv);
+int cmd_sub (int argc, char **argv);
 int cmd_status (int argc, char **argv);
 
 #endif /* BLOCKWATCH_COMMANDS_H */

@@ -37,6 +37,21 @@ printer_init (struct printer *p, FILE *out)
   };
 }
 
+static void
+tee_event (struct bw_sink *s, const struct bw_event *ev)
+{
+  struct tee *t = (struct tee *) s;
+
+  t->a->emit (t->a, ev);
+  t->b->emit (t->b, ev);
+}
+
+void
+tee_init (struct tee *t, struct bw_sink *a, struct bw_sink *b)
+{
+  *t = (struct tee) { .sink = { .emit = tee_event }, .a = a, .b = b };
+}
+
 int
 parse_data_policy (const char *s, struct bw_data_policy_cfg *p)
 {

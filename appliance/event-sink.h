@@ -18,6 +18,14 @@ struct printer {
 };
 
 void printer_init (struct printer *p, FILE *out);
+
+/* Every event to two sinks (print and publish). */
+struct tee {
+  struct bw_sink sink;
+  struct bw_sink *a, *b;
+};
+
+void tee_init (struct tee *t, struct bw_sink *a, struct bw_sink *b);
 /* --data=none|hash|bytes|bytes:N; -1 if s is none of these. */
 int parse_data_policy (const char *s, struct bw_data_policy_cfg *p);
 /* How many bytes of write data the policy needs (engine_cfg.data_max). */

@@ -47,15 +47,17 @@ workload() {   # workload MOUNTPOINT
 }
 
 
-# watch_workload NAME STORAGE: blockwatch watch reads STORAGE (a path or
-# a URI, as the plugin's backend takes it) and takes the tap of a proxy
-# in front of the same STORAGE, while the kernel's ext4 runs the
-# workload through the proxy.  STORAGE must hold an ext4 file system;
-# the events go to $T/NAME.jsonl.
+# watch_workload NAME STORAGE [WORKLOAD]: blockwatch watch reads STORAGE
+# (a path or a URI, as the plugin's backend takes it) and takes the tap
+# of a proxy in front of the same STORAGE, while the kernel's ext4 runs
+# WORKLOAD (a function given the mount point; default workload) through
+# the proxy.  STORAGE must hold an ext4 file system; the events go to
+# $T/NAME.jsonl.  WATCH_ARGS (an array) are more options for watch.
 watch_workload() {
   local name=$1 storage=$2 pid
   "$BW" watch --json --data=bytes:1048576 --once --storage "$storage" \
-    --host lab --vm vm1 --disk "$name" "unix:$T/$name.tap" \
+    --host lab --vm vm1 --disk "$name" ${WATCH_ARGS[@]+"${WATCH_ARGS[@]}"} \
+    "unix:$T/$name.tap" \
     > "$T/$name.jsonl" 2> "$T/$name.watch.err" &
   pid=$!
   register_pid $pid
@@ -65,7 +67,7 @@ watch_workload() {
   mkdir -p "$T/$name.mnt"
   mount "$LOOP" "$T/$name.mnt"
   register_mount "$T/$name.mnt"
-  workload "$T/$name.mnt"
+  "${3:-workload}" "$T/$name.mnt"
   umount "$T/$name.mnt"
   detach_loop "$name"
   stop_proxy "$name"

@@ -281,7 +281,14 @@ put_type_fields (json_t *o, const struct bw_event *ev,
     err |= put_text (o, "detail", ev->detail);
     break;
   case BW_EV_OVERFLOW:
-    err |= put (o, "lost", uint_json (ev->length));
+    /* Records lost before the introspector, or events lost after it:
+     * different things, so different keys.
+     */
+    if (ev->lost_events)
+      err |= put (o, "lost_events", uint_json (ev->lost_events));
+    else
+      err |= put (o, "lost", uint_json (ev->length));
+    err |= put_text (o, "detail", ev->detail);
     break;
   case BW_EV_LINK:
   case BW_EV_UNLINK:

@@ -23,7 +23,9 @@ enum bw_event_type {
   BW_EV_MOUNT,                /* file system state: mounted */
   BW_EV_UNMOUNT,              /* file system state: cleanly unmounted */
   BW_EV_PARTITION,            /* the partition table changed */
-  BW_EV_OVERFLOW,             /* the tap lost records: length = how many */
+  BW_EV_OVERFLOW,             /* lost: length = tap records, or
+                               * lost_events = events a publisher
+                               * dropped */
   BW_EV_RESYNC,               /* state re-read from storage after a loss */
 };
 
@@ -83,12 +85,17 @@ struct bw_event {
   const uint8_t *data;
   size_t data_len;
 
+  /* overflow from a publisher (mqtt-bridge) whose offline buffer was
+   * full: how many events it dropped; 0 for the tap's overflows.
+   */
+  uint64_t lost_events;
+
   /* mount, unmount: superblock facts */
   uint32_t fs_state;          /* s_state */
   uint32_t mount_count;
   int64_t mount_time;
 
-  /* partition, resync: free text, e.g. "GPT, 2 partitions" */
+  /* partition, resync, overflow: free text, e.g. "GPT, 2 partitions" */
   const char *detail;
 };
 
@@ -107,6 +114,22 @@ struct bw_data_policy_cfg {
  */
 char *bw_event_to_json (const struct bw_event *ev,
                         const struct bw_data_policy_cfg *policy);
+
+/* The JSON form back (a subscriber's side): fields the event's type
+ * has are taken, others ignored; paths are unescaped, write data
+ * decoded.  0, or -1 with a message in err for text that is not an
+ * event (not JSON, no known "v", a bad path).  The event's strings and
+ * bytes live in *pe until bw_parsed_event_free.
+ */
+struct bw_parsed_event {
+  struct bw_event ev;
+  void *json;                 /* holds the label and detail strings */
+  char *path, *old_path;
+  uint8_t *data;
+};
+int bw_event_from_json (const char *text, size_t len,
+                        struct bw_parsed_event *pe, char *err, size_t errlen);
+void bw_parsed_event_free (struct bw_parsed_event *pe);
 
 /* Reversible escaping of a byte string into UTF-8 text: valid UTF-8
  * passes through, every other byte, '%' and the ASCII control

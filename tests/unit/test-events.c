@@ -335,6 +335,105 @@ filesystem_events (void **state)
   assert_keys (o, COMMON " lost");
   assert_int_equal (int_field (o, "lost"), 1000);
   json_decref (o);
+
+  /* A publisher's loss: events, not tap records. */
+  ev.length = 0;
+  ev.lost_events = 77;
+  ev.detail = "buffer full";
+  o = to_json (&ev, NULL);
+  assert_keys (o, COMMON " lost_events detail");
+  assert_int_equal (int_field (o, "lost_events"), 77);
+  json_decref (o);
+}
+
+/* The JSON of ev, read back and written again: the same text. */
+static void
+assert_reads_back (const struct bw_event *ev,
+                   const struct bw_data_policy_cfg *policy)
+{
+  char *s = bw_event_to_json (ev, policy), *again, err[128];
+  struct bw_parsed_event pe;
+
+  assert_non_null (s);
+  if (bw_event_from_json (s, strlen (s), &pe, err, sizeof err) == -1)
+    fail_msg ("%s: %s", s, err);
+  assert_int_equal (pe.ev.type, ev->type);
+  again = bw_event_to_json (&pe.ev, policy);
+  assert_string_equal (again, s);
+  free (again);
+  free (s);
+  bw_parsed_event_free (&pe);
+}
+
+static void
+reads_back (void **state)
+{
+  static const char odd[] = "/tmp/r\xe9sum\xe9 50%\n", old[] = "/a\0b";
+  static const uint8_t data[] = "hello\0world\xff";
+  struct bw_data_policy_cfg bytes = { BW_DATA_BYTES, 64 }, cut = { BW_DATA_BYTES, 4 };
+  struct bw_event ev;
+  char err[128];
+  struct bw_parsed_event pe;
+
+  (void) state;
+  for (int t = BW_EV_CREATE; t <= BW_EV_RESYNC; t++) {
+    ev = sample (t);
+    ev.file_type = BW_FT_SYMLINK;
+    ev.mode = 0120777;
+    ev.uid = 70000;
+    ev.size = 1ull << 40;
+    ev.old_path = t == BW_EV_RENAME ? old : NULL;
+    ev.old_path_len = sizeof old - 1;
+    ev.field = "mtime";
+    ev.old_value = (struct bw_value) { .is_time = true, .sec = -1, .nsec = 5 };
+    ev.new_value = (struct bw_value) { .is_time = true, .sec = 9, .nsec = 999 };
+    ev.offset = 4096;
+    ev.length = 13;
+    ev.data = data;
+    ev.data_len = sizeof data - 1;
+    ev.fs_state = 1;
+    ev.mount_count = 3;
+    ev.mount_time = 1795435190;
+    ev.detail = "GPT, 2 partitions";
+    if (t >= BW_EV_MOUNT)
+      ev.path = NULL;                   /* file-system-wide */
+    assert_reads_back (&ev, NULL);
+    assert_reads_back (&ev, &bytes);
+  }
+  /* Cut data reads back as what the JSON has. */
+  ev = sample (BW_EV_WRITE);
+  ev.data = data;
+  ev.data_len = sizeof data - 1;
+  {
+    char *s = bw_event_to_json (&ev, &cut);
+
+    assert_int_equal (bw_event_from_json (s, strlen (s), &pe, err, sizeof err),
+                      0);
+    assert_int_equal (pe.ev.data_len, 4);
+    assert_memory_equal (pe.ev.data, "hell", 4);
+    bw_parsed_event_free (&pe);
+    free (s);
+  }
+  ev = sample (BW_EV_METADATA);
+  ev.path = odd;
+  ev.path_len = sizeof odd - 1;
+  ev.field = "mode";
+  ev.old_value = (struct bw_value) { .sec = 0100644 };
+  ev.new_value = (struct bw_value) { .sec = 0104755 };
+  assert_reads_back (&ev, NULL);
+  ev.type = BW_EV_OVERFLOW;
+  ev.lost_events = 5;
+  assert_reads_back (&ev, NULL);
+
+  /* Text that is not an event is refused with a reason. */
+  assert_int_equal (bw_event_from_json ("{", 1, &pe, err, sizeof err), -1);
+  assert_int_equal (bw_event_from_json ("{\"v\":2}", 7, &pe, err,
+                                        sizeof err), -1);
+  assert_int_equal (bw_event_from_json ("[1]", 3, &pe, err, sizeof err), -1);
+  assert_int_equal (bw_event_from_json ("{\"v\":1,\"path\":\"/%41\"}", 22,
+                                        &pe, err, sizeof err), -1);
+  assert_int_equal (bw_event_from_json ("{\"v\":1,\"data\":\"a\"}", 19,
+                                        &pe, err, sizeof err), -1);
 }
 
 /* A write event carrying data under policy. */
@@ -654,6 +753,7 @@ main (void)
     cmocka_unit_test (escape_vectors),
     cmocka_unit_test (unescape_only_canonical),
     cmocka_unit_test (escape_property),
+    cmocka_unit_test (reads_back),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);

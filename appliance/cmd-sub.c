@@ -1,0 +1,432 @@
+/* blockwatch sub: follow file events over MQTT.
+ *
+ *   blockwatch sub --mqtt URI [TLS OPTIONS] [--json] [--disk GLOB]
+ *                  [--part N] [--type GLOB]... [--count N] [--timeout S]
+ *                  CHANNEL...
+ *
+ * A channel is HOST:VM or HOST:VM:/PATH, with globs anywhere ('*' in a
+ * name, "**" for any depth of directories), say every log of the web
+ * VMs of a host: kvm-07:web-?:/var/log/[*].log (without the brackets).
+ * Each channel is subscribed with the narrowest MQTT filters it allows
+ * (topic.h); what the filters let through beyond the channel is dropped
+ * here, as are duplicates (QoS 1 redelivery, overlapping channels).
+ * Each event is one line: what happened to which file, the byte range
+ * and the data as text for writes, old -> new for metadata, like a
+ * tail -f of the files; or its JSON with --json.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "commands.h"
+#include "event-print.h"
+#include "options.h"
+
+#define CMD "blockwatch sub"
+#define RECENT 256            /* ids remembered to drop duplicates */
+
+static volatile sig_atomic_t stop;
+
+static void
+on_signal (int sig)
+{
+  stop = sig;
+}
+
+struct sub {
+  const struct bw_mqtt_conn *conn;
+  struct bw_mqtt_client cl;
+  struct bw_channel *ch;
+  size_t nch;
+  char **types;               /* event type globs; none: every type */
+  size_t ntypes;
+  char *filters[64];
+  int qos[64];
+  int nfilters;
+  bool json;
+  long count;                 /* stop after so many events; 0: never */
+
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  enum { CONNECTING, UP, FAILED } state;
+  int fail_code, fail_reason;
+  char fail_msg[256];
+  long printed;
+  uint64_t recent[RECENT];
+  unsigned nrecent;
+};
+
+/* Lock held: whether the event was seen already. */
+static bool
+seen (struct sub *s, uint64_t id)
+{
+  for (unsigned i = 0; i < RECENT && i < s->nrecent; i++)
+    if (s->recent[i] == id)
+      return true;
+  s->recent[s->nrecent++ % RECENT] = id;
+  return false;
+}
+
+static bool
+wanted (const struct sub *s, const struct bw_event *ev)
+{
+  bool type = s->ntypes == 0;
+
+  for (size_t i = 0; i < s->ntypes && !type; i++)
+    type = bw_glob_name (s->types[i], bw_event_type_name (ev->type));
+  for (size_t i = 0; type && i < s->nch; i++)
+    if (bw_channel_match (&s->ch[i], ev))
+      return true;
+  return false;
+}
+
+static int
+arrived (void *ctx, char *topic, int topiclen, MQTTAsync_message *m)
+{
+  struct sub *s = ctx;
+  struct bw_parsed_event pe;
+  char err[128];
+
+  (void) topiclen;
+  if (bw_event_from_json (m->payload, m->payloadlen, &pe, err, sizeof err)
+      == -1)
+    fprintf (stderr, CMD ": ignoring a message on %s: %s\n", topic, err);
+  else {
+    pthread_mutex_lock (&s->lock);
+    if (wanted (s, &pe.ev) && !seen (s, pe.ev.id) &&
+        (s->count == 0 || s->printed < s->count)) {
+      if (s->json)
+        printf ("%.*s\n", m->payloadlen, (const char *) m->payload);
+      else {
+        printf ("%s:%s ", pe.ev.host ?: "?", pe.ev.vm ?: "?");
+        event_print (stdout, &pe.ev);
+      }
+      fflush (stdout);
+      s->printed++;
+      pthread_cond_broadcast (&s->cond);
+    }
+    pthread_mutex_unlock (&s->lock);
+    bw_parsed_event_free (&pe);
+  }
+  MQTTAsync_freeMessage (&m);
+  MQTTAsync_free (topic);
+  return 1;
+}
+
+/* A refused subscription is the broker's ACL speaking: say so. */
+static void
+granted (struct sub *s, int i, int code)
+{
+  if (code >= 0x80)
+    fprintf (stderr, CMD ": the broker refused the subscription to %s%s%s\n",
+             s->filters[i], s->conn->version == 5 ? ": " : "",
+             s->conn->version == 5 ? MQTTReasonCode_toString (code) : "");
+}
+
+static void
+subscribed (void *ctx, MQTTAsync_successData *r)
+{
+  struct sub *s = ctx;
+
+  for (int i = 0; i < s->nfilters; i++)
+    granted (s, i, s->nfilters == 1 ? r->alt.qos : r->alt.qosList[i]);
+}
+
+static void
+subscribed5 (void *ctx, MQTTAsync_successData5 *r)
+{
+  struct sub *s = ctx;
+
+  /* Paho fills the list only for more than one filter. */
+  if (s->nfilters == 1)
+    granted (s, 0, r->reasonCode);
+  for (int i = 0; s->nfilters > 1 && i < r->alt.sub.reasonCodeCount &&
+                  i < s->nfilters; i++)
+    granted (s, i, r->alt.sub.reasonCodes[i]);
+}
+
+static void
+not_subscribed (void *ctx, MQTTAsync_failureData *r)
+{
+  (void) ctx;
+  fprintf (stderr, CMD ": subscribing failed: %s\n",
+           r && r->message ? r->message : "no reason given");
+}
+
+static void
+not_subscribed5 (void *ctx, MQTTAsync_failureData5 *r)
+{
+  (void) ctx;
+  fprintf (stderr, CMD ": subscribing failed: %s\n",
+           r ? MQTTReasonCode_toString (r->reasonCode) : "no reason given");
+}
+
+/* Every connection, the first and each automatic reconnection: with a
+ * clean session the subscriptions are made again.
+ */
+static void
+connected (void *ctx, char *cause)
+{
+  struct sub *s = ctx;
+  MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+  int rc;
+
+  (void) cause;
+  ro.context = s;
+  if (s->conn->version == 5) {
+    ro.onSuccess5 = subscribed5;
+    ro.onFailure5 = not_subscribed5;
+  }
+  else {
+    ro.onSuccess = subscribed;
+    ro.onFailure = not_subscribed;
+  }
+  rc = MQTTAsync_subscribeMany (s->cl.handle, s->nfilters, s->filters, s->qos,
+                                &ro);
+  if (rc != MQTTASYNC_SUCCESS)
+    fprintf (stderr, CMD ": cannot subscribe: %s\n", MQTTAsync_strerror (rc));
+  pthread_mutex_lock (&s->lock);
+  s->state = UP;
+  pthread_cond_broadcast (&s->cond);
+  pthread_mutex_unlock (&s->lock);
+}
+
+static void
+connect_failed (void *owner, int code, int reason, const char *message)
+{
+  struct sub *s = owner;
+
+  pthread_mutex_lock (&s->lock);
+  if (s->state == CONNECTING) {
+    s->state = FAILED;
+    s->fail_code = code;
+    s->fail_reason = reason;
+    snprintf (s->fail_msg, sizeof s->fail_msg, "%s", message ?: "");
+  }
+  pthread_cond_broadcast (&s->cond);
+  pthread_mutex_unlock (&s->lock);
+}
+
+static void
+lost (void *ctx, char *cause)
+{
+  (void) ctx;
+  fprintf (stderr, CMD ": connection lost%s%s; reconnecting\n",
+           cause ? ": " : "", cause ? cause : "");
+}
+
+/* The filters of every channel, each once. */
+static int
+add_filters (struct sub *s, int qos)
+{
+  char *f[2];
+  int n, i, j;
+
+  for (size_t c = 0; c < s->nch; c++) {
+    n = bw_channel_filters (&s->ch[c], f);
+    if (n == -1)
+      return -1;
+    for (i = 0; i < n; i++) {
+      for (j = 0; j < s->nfilters && strcmp (s->filters[j], f[i]); j++)
+        ;
+      if (j < s->nfilters || s->nfilters == 64) {
+        free (f[i]);
+        continue;
+      }
+      s->qos[s->nfilters] = qos;
+      s->filters[s->nfilters++] = f[i];
+    }
+  }
+  return 0;
+}
+
+static int
+usage (void)
+{
+  fprintf (stderr, "usage: " CMD " --mqtt URI [OPTIONS] CHANNEL...\n"
+           "  CHANNEL: HOST:VM or HOST:VM:/PATH, globs allowed: '*' in a "
+           "name, '**' for\n"
+           "  any depth (kvm-07:web-*:/var/log/*)\n"
+           MQTT_CONN_USAGE
+           "  --json                       the events' JSON, one per line\n"
+           "  --disk GLOB, --part N        of these disks and partitions only\n"
+           "  --type GLOB                  of these event types only\n"
+           "  --count N                    exit after N events\n"
+           "  --timeout SECONDS            exit after that long (status 3 if "
+           "--count\n"
+           "                               events did not come)\n");
+  return 2;
+}
+
+enum { OPT_JSON = OPT_MQTT_LAST, OPT_DISK, OPT_PART, OPT_COUNT,
+       OPT_TIMEOUT };
+
+static void
+cleanup (struct sub *s)
+{
+  for (size_t i = 0; i < s->nch; i++)
+    bw_channel_free (&s->ch[i]);
+  free (s->ch);
+  free (s->types);
+  for (int i = 0; i < s->nfilters; i++)
+    free (s->filters[i]);
+}
+
+int
+cmd_sub (int argc, char **argv)
+{
+  static const struct option opts[] = {
+    MQTT_CONN_OPTIONS,
+    { "json", no_argument, NULL, OPT_JSON },
+    { "disk", required_argument, NULL, OPT_DISK },
+    { "part", required_argument, NULL, OPT_PART },
+    { "type", required_argument, NULL, OPT_TYPE },
+    { "count", required_argument, NULL, OPT_COUNT },
+    { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "help", no_argument, NULL, 'h' },
+    { 0 }
+  };
+  struct bw_mqtt_conn conn;
+  struct sub s = { .conn = &conn, .lock = PTHREAD_MUTEX_INITIALIZER,
+                   .cond = PTHREAD_COND_INITIALIZER };
+  struct sigaction sa = { .sa_handler = on_signal };
+  const char *disk = NULL, **types;
+  long part = -1, timeout = 0;
+  int qos = 1, c, r, ret = 0;
+  char err[512];
+  time_t end;
+
+  bw_mqtt_conn_init (&conn);
+  types = calloc (argc, sizeof *types);
+  if (types == NULL)
+    return 1;
+  s.types = (char **) types;
+  while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case OPT_JSON: s.json = true; break;
+    case OPT_DISK: disk = optarg; break;
+    case OPT_TYPE: types[s.ntypes++] = optarg; break;
+    case OPT_PART:
+      if ((part = mqtt_number (optarg, "--part", CMD)) == -1)
+        goto usage;
+      break;
+    case OPT_COUNT:
+      if ((s.count = mqtt_number (optarg, "--count", CMD)) == -1)
+        goto usage;
+      break;
+    case OPT_TIMEOUT:
+      if ((timeout = mqtt_number (optarg, "--timeout", CMD)) == -1)
+        goto usage;
+      break;
+    case 'h': usage (); free (types); return 0;
+    default:
+      r = mqtt_conn_option (c, optarg, &conn, &qos, CMD);
+      if (r != 1)
+        goto usage;
+    }
+  }
+  if (conn.uri == NULL || optind == argc)
+    goto usage;
+  s.ch = calloc (argc - optind, sizeof *s.ch);
+  if (s.ch == NULL)
+    goto fail;
+  for (; optind < argc; optind++) {
+    struct bw_channel *ch = &s.ch[s.nch];
+
+    if (bw_channel_parse (argv[optind], ch, err, sizeof err) == -1) {
+      fprintf (stderr, CMD ": %s\n", err);
+      cleanup (&s);
+      return 2;
+    }
+    s.nch++;
+    ch->part = part;
+    if (disk) {
+      free (ch->disk);
+      if ((ch->disk = strdup (disk)) == NULL)
+        goto fail;
+    }
+  }
+  if (add_filters (&s, qos) == -1)
+    goto fail;
+
+  if (bw_mqtt_client_open (&conn, &s.cl, 100, err, sizeof err) == -1) {
+    fprintf (stderr, CMD ": %s\n", err);
+    cleanup (&s);
+    return 1;
+  }
+  r = MQTTAsync_setCallbacks (s.cl.handle, &s, lost, arrived, NULL);
+  if (r == MQTTASYNC_SUCCESS)
+    r = MQTTAsync_setConnected (s.cl.handle, &s, connected);
+  s.cl.owner = &s;
+  s.cl.failed = connect_failed;
+  s.cl.opts.automaticReconnect = 1;
+  s.cl.opts.minRetryInterval = 1;
+  s.cl.opts.maxRetryInterval = 30;
+  if (r == MQTTASYNC_SUCCESS)
+    r = MQTTAsync_connect (s.cl.handle, &s.cl.opts);
+  if (r != MQTTASYNC_SUCCESS) {
+    fprintf (stderr, CMD ": %s: %s\n", conn.uri, MQTTAsync_strerror (r));
+    ret = 1;
+    goto out;
+  }
+
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  end = timeout ? time (NULL) + timeout : 0;
+  pthread_mutex_lock (&s.lock);
+  while (!stop && s.state != FAILED && (s.count == 0 || s.printed < s.count)
+         && (end == 0 || time (NULL) < end)) {
+    struct timespec ts;
+
+    clock_gettime (CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 200000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait (&s.cond, &s.lock, &ts);
+  }
+  pthread_mutex_unlock (&s.lock);
+  if (s.state == FAILED) {
+    bw_mqtt_explain (&conn, &s.cl, s.fail_code, s.fail_reason,
+                     s.fail_msg[0] ? s.fail_msg : NULL, err, sizeof err);
+    fprintf (stderr, CMD ": %s\n", err);
+    ret = 1;
+  }
+  else if (s.count && s.printed < s.count && !stop) {
+    fprintf (stderr, CMD ": timed out after %ld s with %ld of %ld events\n",
+             timeout, s.printed, s.count);
+    ret = 3;
+  }
+  if (s.state == UP) {
+    MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+    MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
+
+    if (conn.version == 5)
+      d = d5;
+    d.timeout = 1000;
+    /* Paho disconnects in the background; give it the time it asks. */
+    if (MQTTAsync_disconnect (s.cl.handle, &d) == MQTTASYNC_SUCCESS)
+      for (int i = 0; i < 20 && MQTTAsync_isConnected (s.cl.handle); i++)
+        nanosleep (&(struct timespec) { 0, 50000000 }, NULL);
+  }
+ out:
+  bw_mqtt_client_close (&s.cl);
+  cleanup (&s);
+  return ret;
+
+ usage:
+  free (types);
+  return usage ();
+ fail:
+  fprintf (stderr, CMD ": %s\n", strerror (ENOMEM));
+  cleanup (&s);
+  return 1;
+}
