@@ -25,6 +25,10 @@ static const struct command commands[] = {
     "      --storage PATH unix:SOCKET\n"
     "      The online introspector: crawl the storage, take the plugin's\n"
     "      tap on SOCKET, print file events as they happen." },
+  { "crawl", cmd_crawl,
+    "crawl [--progress] IMAGE\n"
+    "      Crawl the file systems of a disk image as the introspector's\n"
+    "      bootstrap does; print what the model holds and costs." },
 };
 
 static void

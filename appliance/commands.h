@@ -12,5 +12,6 @@ int cmd_tap_recv (int argc, char **argv);
 int cmd_trace (int argc, char **argv);
 int cmd_replay (int argc, char **argv);
 int cmd_watch (int argc, char **argv);
+int cmd_crawl (int argc, char **argv);
 
 #endif /* BLOCKWATCH_COMMANDS_H */

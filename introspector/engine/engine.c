@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "engine.h"
 #include "ext4/ext4.h"
@@ -16,6 +17,14 @@ struct watched {
   uint64_t start, size;       /* bytes on the disk */
   struct bw_reader *slice;
   struct ext4fs *fs;          /* NULL: not a file system we follow */
+  bool refused;               /* an ext2/3/4 file system, not followed */
+  char why[256];              /* fs == NULL: why not */
+};
+
+/* The crawl under way, for its progress messages. */
+struct crawl_clock {
+  int number;
+  uint64_t start_ns, said_ns;   /* CLOCK_MONOTONIC; said_ns 0: not yet */
 };
 
 struct engine {
@@ -27,6 +36,7 @@ struct engine {
   struct tap_seq seq;
   uint64_t txn, next_id, last_seq, last_time;
   bool table_dirty;
+  struct crawl_clock crawl;
 };
 
 static void
@@ -43,13 +53,41 @@ say (struct engine *e, const char *fmt, ...)
   e->cfg.log (e->cfg.opaque, "%s", msg);
 }
 
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Crawl progress: useful on a million files, silent on a small image
+ * (the crawl is called back often; at most one message a second).
+ */
 static void
 progress (uint64_t done, uint64_t total, void *opaque)
 {
   struct engine *e = opaque;
+  struct crawl_clock *c = &e->crawl;
+  uint64_t t = now_ns ();
+  bool end = done >= total;
+  void (*out) (void *, const char *, ...) =
+    e->cfg.progress ? e->cfg.progress : e->cfg.log;
 
-  say (e, "crawl: %llu of %llu inodes", (unsigned long long) done,
-       (unsigned long long) total);
+  if (out == NULL)
+    return;
+  if (end && (c->said_ns || e->cfg.progress_always))
+    out (e->cfg.opaque, "partition %d: %llu inodes scanned in %.1f s",
+         c->number, (unsigned long long) total,
+         (t - c->start_ns) / 1e9);
+  else if (!end && t - (c->said_ns ? c->said_ns : c->start_ns) >= 1000000000) {
+    out (e->cfg.opaque, "partition %d: crawling, %llu of %llu inodes "
+         "(%.0f%%)",
+         c->number, (unsigned long long) done, (unsigned long long) total,
+         total ? 100.0 * done / total : 0.0);
+    c->said_ns = t;
+  }
 }
 
 static void
@@ -97,12 +135,16 @@ watch (struct engine *e, int number, uint64_t start, uint64_t size)
   }
   e->nw++;
   if (!ext4_probe (w->slice)) {
-    say (e, "partition %d: no ext2/3/4 file system, not watched", number);
+    snprintf (w->why, sizeof w->why, "no ext2/3/4 file system");
+    say (e, "partition %d: %s, not watched", number, w->why);
     return;
   }
-  w->fs = ext4_open (w->slice, &em, progress, e, err, sizeof err);
-  if (w->fs == NULL)
-    say (e, "partition %d: not watched: %s", number, err);
+  e->crawl = (struct crawl_clock) { .number = number, .start_ns = now_ns () };
+  w->fs = ext4_open (w->slice, &em, progress, e, w->why, sizeof w->why);
+  if (w->fs == NULL) {
+    w->refused = true;
+    say (e, "partition %d: not watched: %s", number, w->why);
+  }
   else {
     struct ext4_stats st;
     ext4_get_stats (w->fs, &st);
@@ -170,6 +212,27 @@ engine_filesystems (const struct engine *e)
   for (int i = 0; i < e->nw; i++)
     n += e->w[i].fs != NULL;
   return n;
+}
+
+const struct part_table_info *
+engine_table (const struct engine *e)
+{
+  return &e->table;
+}
+
+bool
+engine_part (const struct engine *e, int i, struct engine_part *p)
+{
+  const struct watched *w;
+
+  if (i < 0 || i >= e->nw)
+    return false;
+  w = &e->w[i];
+  *p = (struct engine_part) {
+    .number = w->number, .start = w->start, .size = w->size, .fs = w->fs,
+    .refused = w->refused, .why = w->fs ? NULL : w->why,
+  };
+  return true;
 }
 
 void
