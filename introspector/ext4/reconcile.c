@@ -617,7 +617,12 @@ ext4_reconcile (struct ext4fs *fs, uint64_t seq, uint64_t txn,
       abort ();
     if (n)
       memcpy (was, fs->regions, n * sizeof *was);
-    if (ext4_reopen (fs) == 0 && !same_layout (was, n, fs))
+    if (ext4_reopen (fs) == -1)
+      /* Descriptors that make no sense now: we keep the ones we had,
+       * and look again at the next barrier.
+       */
+      fs->gdt_dirty = true;
+    else if (!same_layout (was, n, fs))
       resync = true;
     free (was);
   }
