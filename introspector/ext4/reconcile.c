@@ -321,7 +321,10 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
       c = &w->rm[w->nrm - 1];
       c->path_len = entry_path (fs, dir, d->name, d->len, pathbuf,
                                 sizeof pathbuf);
-      c->path = c->path_len ? strndup (pathbuf, c->path_len) : NULL;
+      /* A byte string (a hostile name may hold a NUL): not strndup. */
+      c->path = c->path_len ? malloc (c->path_len) : NULL;
+      if (c->path)
+        memcpy (c->path, pathbuf, c->path_len);
     }
   }
   free (h);

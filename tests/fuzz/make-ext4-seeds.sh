@@ -144,14 +144,22 @@ root=$(block_off "$W/tiny.img" / 1024)
 regress regress-reopen-fails tiny "z 1024 1024" "w 2048 XY" "w $((root + 32)) XY" \
   "f" "f"
 
+# Two more on a tiny ext2 image (no checksums to get past).
+seed tiny2 64K 1024 "$small" -t ext2 -N 16
+rm "$out/tiny2"
+# A name with a NUL byte in it ("link" becomes "\0ink", then "xink"):
+# the path it had was copied as a C string, shorter than its length.
+root=$(block_off "$W/tiny2.img" / 1024)
+name=$(dd if="$W/tiny2.img" bs=1024 skip=$((root / 1024)) count=1 status=none |
+       LC_ALL=C grep -obUaP '\x04\x07link' | head -1 | cut -d: -f1)
+regress regress-nul-in-name tiny2 "w $((root + name + 2)) \x00" "f" \
+  "w $((root + name + 2)) x" "f"
 # Indirect blocks that lead to one block over and over: /d (a directory)
 # and /f share a triple-indirect tree whose every pointer, at every
 # level, is the next block of 60..63, and 63 is an empty directory
 # block.  The directory was read 16M times (a hang: now as far as its
 # size), and every inode sharing the tree took a million ranges into
 # the owner map (now the map stops at twice the blocks there are).
-seed tiny2 64K 1024 "$small" -t ext2 -N 16
-rm "$out/tiny2"
 ptrs() { for _ in $(seq 256); do printf "$(le "$1" 4)"; done; }
 { ptrs 61; ptrs 62; ptrs 63; printf "$(le 0 4)$(le 1024 2)"; } |
   dd of="$W/tiny2.img" bs=1024 seek=60 conv=notrunc status=none
