@@ -38,6 +38,11 @@ static const struct command commands[] = {
     "status [-c CONFIG | --url URL]\n"
     "      What blockwatchd runs, disk by disk (from its metrics); exit 1\n"
     "      if a disk's process is down." },
+  { "crawl", cmd_crawl,
+    "crawl [--progress] [--list] [--no-journal] IMAGE\n"
+    "      Crawl the file systems of a disk image as the introspector's\n"
+    "      bootstrap does; print what the model holds and costs (--list:\n"
+    "      and every name in it)." },
 };
 
 static void

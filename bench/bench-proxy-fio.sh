@@ -9,9 +9,6 @@
 #   RUNTIME=10 RUNS=5 BENCH_DIR=/dev/shm bench/bench-proxy-fio.sh
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-BUILD=${BUILD:-$BENCH_TOP/build}
-PLUGIN=$BUILD/nbdkit-blockwatch-plugin.so
-BW=$BUILD/blockwatch
 RUNTIME=${RUNTIME:-10}
 RUNS=${RUNS:-5}
 SIZE=${SIZE:-1G}

@@ -1,8 +1,11 @@
-# Helpers for benchmarks: machine facts and writing a section of
+# Helpers for benchmarks: where the build is, machine facts, and writing a section of
 # docs/benchmarks.md (between <!-- NAME:begin --> and <!-- NAME:end -->).
 
 BENCH_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_DOC=$BENCH_TOP/docs/benchmarks.md
+BUILD=${BUILD:-$BENCH_TOP/build}
+PLUGIN=$BUILD/nbdkit-blockwatch-plugin.so
+BW=$BUILD/blockwatch
 
 machine_facts() {
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"

@@ -50,7 +50,9 @@ trap _cleanup EXIT
 trap 'exit 130' INT TERM
 
 register_pid() { at_exit "_stop_pid $1 $(_start_time "$1")"; }
-register_mount() { at_exit "mountpoint -q '$1' && { umount '$1' || umount -l '$1'; }"; }
+# (By /proc/mounts, not mountpoint(1): a FUSE mount whose server died
+# fails every stat, and mountpoint would say it is not mounted.)
+register_mount() { at_exit "grep -q ' $1 ' /proc/mounts && { umount '$1' || umount -l '$1'; }"; }
 # register_loop DEV: detach DEV at exit if it is still ours (bound to
 # the same file): a test may detach it itself, and by then the number
 # may be another test's, even one of another run on this machine.

@@ -15,5 +15,11 @@
 struct bw_reader *bw_reader_open_memory (const void *buf, size_t len,
                                          uint32_t sector_size,
                                          char *err, size_t errlen);
+/* The same, writable: writes change the bytes at buf (fuzz targets that
+ * apply tap records in memory, as offline replay does to its copy).
+ */
+struct bw_reader *bw_reader_open_memory_rw (void *buf, size_t len,
+                                            uint32_t sector_size,
+                                            char *err, size_t errlen);
 
 #endif /* BLOCKWATCH_READER_MEM_H */

@@ -21,6 +21,14 @@ struct watched {
    * looked (a mkfs, a tune2fs): look again at the next barrier.
    */
   bool look_again;
+  bool refused;               /* an ext2/3/4 file system, not followed */
+  char why[256];              /* fs == NULL: why not */
+};
+
+/* The crawl under way, for its progress messages. */
+struct crawl_clock {
+  int number;
+  uint64_t start_ns, said_ns;   /* CLOCK_MONOTONIC; said_ns 0: not yet */
 };
 
 struct engine {
@@ -36,6 +44,7 @@ struct engine {
    * records), until the first record has been compared with it.
    */
   uint64_t crawl_end_ns;
+  struct crawl_clock crawl;
 };
 
 static void
@@ -52,15 +61,43 @@ say (struct engine *e, const char *fmt, ...)
   e->cfg.log (e->cfg.opaque, "%s", msg);
 }
 
+static uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Crawl progress: useful on a million files, silent on a small image
+ * (the crawl is called back often; at most one message a second).
+ */
 static void
 progress (uint64_t done, uint64_t total, void *opaque)
 {
   struct engine *e = opaque;
+  struct crawl_clock *c = &e->crawl;
+  uint64_t t = now_ns ();
+  bool end = done >= total;
+  void (*out) (void *, const char *, ...) =
+    e->cfg.progress ? e->cfg.progress : e->cfg.log;
 
-  say (e, "crawl: %llu of %llu inodes", (unsigned long long) done,
-       (unsigned long long) total);
   if (e->cfg.crawl_progress)
     e->cfg.crawl_progress (e->cfg.crawl_opaque, done, total);
+  if (out == NULL)
+    return;
+  if (end && (c->said_ns || e->cfg.progress_always))
+    out (e->cfg.opaque, "partition %d: %llu inodes scanned in %.1f s",
+         c->number, (unsigned long long) total,
+         (t - c->start_ns) / 1e9);
+  else if (!end && t - (c->said_ns ? c->said_ns : c->start_ns) >= 1000000000) {
+    out (e->cfg.opaque, "partition %d: crawling, %llu of %llu inodes "
+         "(%.0f%%)",
+         c->number, (unsigned long long) done, (unsigned long long) total,
+         total ? 100.0 * done / total : 0.0);
+    c->said_ns = t;
+  }
 }
 
 static void
@@ -97,16 +134,22 @@ look (struct engine *e, struct watched *w)
     .data_max = e->cfg.data_max, .no_journal = e->cfg.no_journal,
     .log = e->cfg.log, .log_opaque = e->cfg.opaque,
   };
-  char err[256];
 
   w->look_again = false;
+  w->refused = false;
   if (!ext4_probe (w->slice)) {
-    say (e, "partition %d: no ext2/3/4 file system, not watched", w->number);
+    snprintf (w->why, sizeof w->why, "no ext2/3/4 file system");
+    say (e, "partition %d: %s, not watched", w->number, w->why);
     return;
   }
-  w->fs = ext4_open (w->slice, &em, progress, e, err, sizeof err);
-  if (w->fs == NULL)
-    say (e, "partition %d: not watched: %s", w->number, err);
+  e->crawl = (struct crawl_clock) {
+    .number = w->number, .start_ns = now_ns (),
+  };
+  w->fs = ext4_open (w->slice, &em, progress, e, w->why, sizeof w->why);
+  if (w->fs == NULL) {
+    w->refused = true;
+    say (e, "partition %d: not watched: %s", w->number, w->why);
+  }
   else {
     struct ext4_stats st;
     ext4_get_stats (w->fs, &st);
@@ -218,6 +261,27 @@ engine_filesystems (const struct engine *e)
   for (int i = 0; i < e->nw; i++)
     n += e->w[i].fs != NULL;
   return n;
+}
+
+const struct part_table_info *
+engine_table (const struct engine *e)
+{
+  return &e->table;
+}
+
+bool
+engine_part (const struct engine *e, int i, struct engine_part *p)
+{
+  const struct watched *w;
+
+  if (i < 0 || i >= e->nw)
+    return false;
+  w = &e->w[i];
+  *p = (struct engine_part) {
+    .number = w->number, .start = w->start, .size = w->size, .fs = w->fs,
+    .refused = w->refused, .why = w->fs ? NULL : w->why,
+  };
+  return true;
 }
 
 void

@@ -17,6 +17,7 @@
 
 #include "disk/reader.h"
 #include "events/event.h"
+#include "partition/partition.h"
 #include "tap/tap-reader.h"
 
 struct engine_cfg {
@@ -28,6 +29,13 @@ struct engine_cfg {
   void (*log) (void *opaque, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
   void *opaque;
+  /* Crawl progress, for people: where it goes (NULL: to log).  It is
+   * said at most once a second, and only for crawls that last longer
+   * than that, unless progress_always: then every crawl's end is said.
+   */
+  void (*progress) (void *opaque, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+  bool progress_always;
   /* How many bytes of each write event's data the sink wants: 0 for
    * none, UINT64_MAX for all.  Data not wanted is not read.
    */
@@ -60,6 +68,21 @@ void engine_close (struct engine *e);
 
 /* How many file systems are watched. */
 int engine_filesystems (const struct engine *e);
+
+/* What the bootstrap found on the disk, for summaries. */
+const struct part_table_info *engine_table (const struct engine *e);
+struct ext4fs;
+struct engine_part {
+  int number;                 /* partition number, 0 = whole disk */
+  uint64_t start, size;       /* bytes on the disk */
+  const struct ext4fs *fs;    /* the file system followed, or NULL */
+  bool refused;               /* an ext2/3/4 file system not followed */
+  const char *why;            /* fs == NULL: why not */
+};
+/* Partition i (from 0) of what engine_table lists, or of the whole
+ * disk; false past the last.
+ */
+bool engine_part (const struct engine *e, int i, struct engine_part *p);
 
 /* Totals over the watched file systems (benchmarks, logs). */
 struct ext4_stats;

@@ -18,11 +18,25 @@
  */
 #define MAX_RANGES (1u << 20)
 
+/* Nor can all of them together own more ranges than the file system has
+ * blocks: in a sane file system a block has one owner.  Twice that
+ * leaves room for blocks that change hands within a barrier (the new
+ * owner's map may be read before the old one's).  Maps that share
+ * blocks (indirect blocks that all point at one block, in inode after
+ * inode) are hostile, and what they claim beyond this is ignored.
+ */
+static bool
+owners_full (const struct ext4fs *fs)
+{
+  return fs->m.owners.nodes >= 2 * fs->nblocks;
+}
+
 struct loader {
   struct ext4fs *fs;
   uint32_t ino;
   enum bm_kind data_kind;
   unsigned ranges;
+  uint64_t pointers;          /* indirect maps: block pointers seen */
   /* run being collected (indirect maps give one block at a time) */
   uint64_t run_start, run_lblk;
   uint32_t run_len;
@@ -49,7 +63,7 @@ add_range (struct loader *l, uint64_t start, uint32_t len, uint64_t lblk,
 
   if (len == 0 || start < fs->fs->super->s_first_data_block ||
       start >= fs->nblocks || len > fs->nblocks - start ||
-      l->ranges >= MAX_RANGES)
+      l->ranges >= MAX_RANGES || owners_full (fs))
     return;
   /* Logical blocks are 32-bit in ext4: a map that claims more is
    * corrupt, and no file offset could reach such blocks.
@@ -108,7 +122,7 @@ load_extents (struct loader *l, struct ext2_inode_large *in)
       add_range (l, e.e_pblk, e.e_len, e.e_lblk, l->data_kind);
     else
       add_range (l, e.e_pblk, 1, 0, BM_MAP);  /* an index or leaf block */
-    if (l->ranges >= MAX_RANGES)
+    if (l->ranges >= MAX_RANGES || owners_full (fs))
       break;
   }
   ext2fs_extent_free (h);
@@ -129,7 +143,11 @@ indirect_cb (ext2_filsys e, blk64_t *blocknr, e2_blkcnt_t blockcnt,
     add_block (l, *blocknr, 0, BM_MAP);
   else
     add_block (l, *blocknr, blockcnt, l->data_kind);
-  return l->ranges >= MAX_RANGES ? BLOCK_ABORT : 0;
+  /* A file cannot map more blocks than there are; pointers that lead
+   * nowhere take no range, so they are counted apart.
+   */
+  return ++l->pointers > l->fs->nblocks || l->ranges >= MAX_RANGES ||
+         owners_full (l->fs) ? BLOCK_ABORT : 0;
 }
 
 static int

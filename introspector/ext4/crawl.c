@@ -60,41 +60,49 @@ sb_facts_from (const struct ext2_super_block *sb, struct sb_facts *f)
 }
 
 /* (Re)opens the libext2fs handle: at start, and when the group
- * descriptors change under us.
+ * descriptors change under us.  A file system that cannot be opened
+ * now leaves the handle we had (and its geometry) in place: the rest
+ * of the code always has one.
  */
 static int
 open_handle (struct ext4fs *fs, char *err, size_t errlen)
 {
+  ext2_filsys e;
   char name[64];
   errcode_t rc;
 
-  if (fs->fs)
-    ext2fs_close_free (&fs->fs);
   bw_io_name (fs->view, name, sizeof name);
   rc = ext2fs_open2 (name, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP, 0, 0,
-                     bw_io_manager, &fs->fs);
+                     bw_io_manager, &e);
   if (rc) {
     snprintf (err, errlen, "not a usable ext2/3/4 file system: %s",
               error_message (rc));
-    fs->fs = NULL;
     return -1;
   }
-  if (check_features (fs->fs, err, errlen) == -1)
-    return -1;
-  fs->bs = fs->fs->blocksize;
-  fs->nblocks = ext2fs_blocks_count (fs->fs->super);
-  fs->isz = EXT2_INODE_SIZE (fs->fs->super);
-  fs->ipg = fs->fs->super->s_inodes_per_group;
-  fs->ngroups = fs->fs->group_desc_count;
-  fs->first_ino = EXT2_FIRST_INODE (fs->fs->super);
-  fs->journal_ino = fs->fs->super->s_journal_inum;
-  if (fs->nblocks > fs->view->size / fs->bs) {
+  if (check_features (e, err, errlen) == -1)
+    goto refuse;
+  if (ext2fs_blocks_count (e->super) > fs->view->size / e->blocksize) {
     snprintf (err, errlen, "the file system claims %llu blocks, but its "
-              "partition holds only %llu", (unsigned long long) fs->nblocks,
-              (unsigned long long) (fs->view->size / fs->bs));
-    return -1;
+              "partition holds only %llu",
+              (unsigned long long) ext2fs_blocks_count (e->super),
+              (unsigned long long) (fs->view->size / e->blocksize));
+    goto refuse;
   }
+  if (fs->fs)
+    ext2fs_close_free (&fs->fs);
+  fs->fs = e;
+  fs->bs = e->blocksize;
+  fs->nblocks = ext2fs_blocks_count (e->super);
+  fs->isz = EXT2_INODE_SIZE (e->super);
+  fs->ipg = e->super->s_inodes_per_group;
+  fs->ngroups = e->group_desc_count;
+  fs->first_ino = EXT2_FIRST_INODE (e->super);
+  fs->journal_ino = e->super->s_journal_inum;
   return layout_build (fs, err, errlen);
+
+ refuse:
+  ext2fs_close_free (&e);
+  return -1;
 }
 
 /* Inodes that take part in events: the root and everything from the
@@ -191,6 +199,10 @@ ext4_open (struct bw_reader *view, const struct ext4_emit *em,
     snprintf (err, errlen, "out of memory");
     return NULL;
   }
+  /* error_message() has words for libext2fs's codes only once their
+   * table is registered (it is done once, however often called).
+   */
+  initialize_ext2_error_table ();
   fs->disk = fs->view = view;
   fs->em = *em;
   model_init (&fs->m);

@@ -19,6 +19,12 @@ struct walker {
   struct ext4fs *fs;
   struct dirent_list *out;
   bool full;
+  /* Blocks the kernel would read: those within the directory's size.
+   * libext2fs walks the whole block map, which a hostile inode can
+   * make as long as it likes (indirect blocks that all point at one
+   * block: a billion reads of it).
+   */
+  uint64_t blocks, max_blocks;
 };
 
 static int
@@ -29,7 +35,11 @@ entry_cb (ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset,
   struct dirent_list *l = w->out;
   unsigned len = ext2fs_dirent_name_len (d);
 
-  (void) dir; (void) offset; (void) blocksize; (void) buf;
+  (void) dir; (void) blocksize; (void) buf;
+  if (offset == 0 && w->max_blocks && ++w->blocks > w->max_blocks) {
+    w->full = true;
+    return DIRENT_ABORT;
+  }
   /* Inline directories report "." and ".." as ordinary entries. */
   if (entry == DIRENT_DOT_FILE || entry == DIRENT_DOT_DOT_FILE ||
       d->inode == 0 || len == 0 || (len == 1 && d->name[0] == '.') ||
@@ -61,13 +71,24 @@ dir_read (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in,
           struct dirent_list *out)
 {
   struct walker w = { .fs = fs, .out = out };
+  uint64_t size = in->i_size | (uint64_t) in->i_size_high << 32;
   errcode_t rc;
 
-  (void) in;
   out->n = 0;
+  /* Every block starts with an entry at offset 0 (empty entries are
+   * seen too); inline directories are bounded by the inode itself.
+   */
+  if (!(in->i_flags & EXT4_INLINE_DATA_FL)) {
+    w.max_blocks = size / fs->bs + (size % fs->bs != 0);
+    if (w.max_blocks > fs->nblocks)
+      w.max_blocks = fs->nblocks;
+    if (w.max_blocks == 0)
+      return 0;
+  }
   /* libext2fs reads the inode itself: make it read the disk. */
   ext2fs_flush_icache (fs->fs);
-  rc = ext2fs_dir_iterate2 (fs->fs, ino, 0, NULL, entry_cb, &w);
+  rc = ext2fs_dir_iterate2 (fs->fs, ino, DIRENT_FLAG_INCLUDE_EMPTY, NULL,
+                            entry_cb, &w);
   if (rc && !w.full) {
     snprintf (fs->err, sizeof fs->err, "directory %u: %s", ino,
               error_message (rc));

@@ -83,7 +83,7 @@ struct ext4_entry {
 /* Calls fn for every name of the tree, depth first from the root (hard
  * links once per name; the root itself is not named).
  */
-void ext4_walk_tree (struct ext4fs *fs,
+void ext4_walk_tree (const struct ext4fs *fs,
                      void (*fn) (const struct ext4_entry *e, void *opaque),
                      void *opaque);
 

@@ -141,17 +141,36 @@ ssize_t
 inline_read (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in,
              void *buf)
 {
-  size_t size = 0;
+  struct ext2_xattr_handle *h;
+  void *ea = NULL;
+  size_t ea_len = 0;
+  errcode_t rc;
 
-  /* libext2fs reads the extended attributes by inode number. */
+  if (!(in->i_flags & EXT4_INLINE_DATA_FL))
+    return -1;
+  /* libext2fs reads the extended attributes by inode number.  The
+   * bytes past i_block are the "system.data" attribute, read once with
+   * its length (asking for the size first, then for the bytes, lets a
+   * guest that rewrites the inode in between overflow buf).
+   */
   ext2fs_flush_icache (fs->fs);
-  if (!(in->i_flags & EXT4_INLINE_DATA_FL) ||
-      ext2fs_inline_data_size (fs->fs, ino, &size) || size > fs->isz)
+  if (ext2fs_xattrs_open (fs->fs, ino, &h))
     return -1;
-  if (ext2fs_inline_data_get (fs->fs, ino, (struct ext2_inode *) in, buf,
-                              &size))
+  rc = ext2fs_xattrs_read (h);
+  if (rc == 0)
+    rc = ext2fs_xattr_get (h, "system.data", &ea, &ea_len);
+  ext2fs_xattrs_close (&h);
+  if (rc == EXT2_ET_EA_KEY_NOT_FOUND)
+    rc = 0;
+  if (rc || ea_len > fs->isz - EXT4_MIN_INLINE_DATA_SIZE) {
+    ext2fs_free_mem (&ea);
     return -1;
-  return size;
+  }
+  memcpy (buf, in->i_block, EXT4_MIN_INLINE_DATA_SIZE);
+  if (ea_len)
+    memcpy ((uint8_t *) buf + EXT4_MIN_INLINE_DATA_SIZE, ea, ea_len);
+  ext2fs_free_mem (&ea);
+  return EXT4_MIN_INLINE_DATA_SIZE + ea_len;
 }
 
 void

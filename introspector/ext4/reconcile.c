@@ -335,7 +335,10 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
       c = &w->rm[w->nrm - 1];
       c->path_len = entry_path (fs, dir, d->name, d->len, pathbuf,
                                 sizeof pathbuf);
-      c->path = c->path_len ? strndup (pathbuf, c->path_len) : NULL;
+      /* A byte string (a hostile name may hold a NUL): not strndup. */
+      c->path = c->path_len ? malloc (c->path_len) : NULL;
+      if (c->path)
+        memcpy (c->path, pathbuf, c->path_len);
     }
   }
   free (h);
@@ -703,7 +706,12 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
       abort ();
     if (n)
       memcpy (was, fs->regions, n * sizeof *was);
-    if (ext4_reopen (fs) == 0 && !same_layout (was, n, fs))
+    if (ext4_reopen (fs) == -1)
+      /* Descriptors that make no sense now: we keep the ones we had,
+       * and look again at the next barrier.
+       */
+      fs->gdt_dirty = true;
+    else if (!same_layout (was, n, fs))
       resync = true;
     free (was);
   }

@@ -16,7 +16,7 @@ struct frame {
 };
 
 void
-ext4_walk_tree (struct ext4fs *fs,
+ext4_walk_tree (const struct ext4fs *fs,
                 void (*fn) (const struct ext4_entry *e, void *opaque),
                 void *opaque)
 {

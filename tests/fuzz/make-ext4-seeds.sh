@@ -1,0 +1,174 @@
+#!/bin/bash
+# Regenerates the seed corpus of fuzz-ext4 (tests/fuzz/corpus/ext4/):
+# tiny images made by mke2fs across feature sets, holding a few files,
+# directories, links and symlinks, each followed by a tail of tap
+# records that rewrite metadata and flush (the input format is in
+# fuzz-ext4.c).  Each seed stays at most 256 KiB.
+#   tests/fuzz/make-ext4-seeds.sh [OUTDIR]
+# mke2fs -d makes the content; e2fsck -fyD indexes the directories
+# (htree); debugfs finds the blocks the tails write over.  Images differ
+# from run to run (UUIDs, times, hash seeds): regenerate only to change
+# the set, and run the fuzzer over the new seeds before committing.
+set -euo pipefail
+out=${1:-$(cd "$(dirname "$0")" && pwd)/corpus/ext4}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+mkdir -p "$out"
+export E2FSPROGS_FAKE_TIME=1700000000
+
+# The tree every image holds (what fits).
+d=$W/tree
+mkdir -p "$d/dir/sub" "$d/many"
+for i in $(seq 20); do echo "file $i" > "$d/dir/f$i"; done
+for i in $(seq 40); do : > "$d/many/a-rather-long-name-to-fill-blocks-$i"; done
+echo hello > "$d/dir/sub/hello"
+ln "$d/dir/sub/hello" "$d/dir/hardlink"
+ln -s hello "$d/dir/sub/fast-symlink"
+ln -s "$(printf 'long/%.0s' $(seq 16))target" "$d/dir/slow-symlink"
+mkfifo "$d/dir/fifo"
+# Eight data blocks with holes between them: an extent tree with an
+# index level on extent file systems, indirect blocks elsewhere.
+for i in $(seq 0 7); do
+  echo "chunk $i" | dd of="$d/sparse" bs=1k seek=$((i * 16)) conv=notrunc status=none
+done
+small=$W/small
+mkdir -p "$small/d"
+echo tiny > "$small/d/inline-file"
+echo "x" > "$small/f"
+ln -s f "$small/link"
+
+# Little-endian bytes as \x escapes for printf.
+le() { local v=$1 n=$2 s=; for ((i = 0; i < n; i++)); do s+=$(printf '\\x%02x' $((v & 255))); v=$((v >> 8)); done; printf '%s' "$s"; }
+
+# tail IMAGE OPS...: appends the tap operations (fuzz-ext4.c) and the
+# tail's length.  OPS: "w OFF BYTES" (BYTES is printf text), "c DST SRC
+# LEN", "z OFF LEN", "f" (flush), "o" (overflow).
+tail_ops() {
+  local img=$1 t=$W/tail; shift
+  : > "$t"
+  while [ $# -gt 0 ]; do
+    set -- $1 "${@:2}"
+    case $1 in
+      w) local bytes; bytes=$(printf "$3" | wc -c)
+         { printf '\x00'; printf "$(le "$2" 4)$(le "$bytes" 1)"; printf "$3"; } >> "$t"; shift 3;;
+      c) printf "\\x01$(le "$2" 4)$(le "$3" 4)$(le "$4" 2)" >> "$t"; shift 4;;
+      z) printf "\\x02$(le "$2" 4)$(le "$3" 2)" >> "$t"; shift 3;;
+      f) printf '\x03' >> "$t"; shift;;
+      o) printf '\x04' >> "$t"; shift;;
+    esac
+  done
+  cat "$t" >> "$img"
+  printf "$(le "$(stat -c %s "$t")" 2)" >> "$img"
+}
+
+# Byte offset of an inode on disk, and of a file's first block.
+inode_off() {
+  local b o
+  read -r b o < <(debugfs -R "imap <$2>" "$1" 2>/dev/null |
+                  sed -n 's/.*located at block \([0-9]*\), offset \(0x[0-9a-f]*\).*/\1 \2/p')
+  echo $((b * $3 + o))
+}
+block_off() { debugfs -R "bmap $2 0" "$1" 2>/dev/null | awk -v bs="$3" '{ print $1 * bs }'; }
+
+# seed NAME SIZE BLOCKSIZE CONTENT MKE2FS-ARGS...
+seed() {
+  local name=$1 size=$2 bs=$3 content=$4 img=$W/$1; shift 4
+  rm -f "$img"
+  truncate -s "$size" "$img"
+  # (quiet: on ext4, mke2fs says the image is too small for a journal)
+  mke2fs -q -F -b "$bs" -N 96 -d "$content" "$@" "$img" 2> "$W/err" ||
+    { cat "$W/err" >&2; exit 1; }
+  e2fsck -fyD "$img" > /dev/null 2>&1 || [ $? -le 2 ] || { echo "e2fsck failed on $name" >&2; exit 1; }
+  local root ino12 file
+  root=$(block_off "$img" / "$bs")
+  ino12=$(inode_off "$img" 12 "$bs")
+  file=$(inode_off "$img" 13 "$bs")
+  # A name renamed in place, an inode's mode and size changed, the
+  # root directory block copied over an inode table block, a flush; then
+  # lost records and a zeroed inode.
+  cp "$img" "$W/$name.img"
+  tail_ops "$img" "w $((root + 24 + 8)) XY" "w $ino12 \x80\x81" \
+    "w $((file + 4)) \x00\x10\x00\x00" "f" "c $((ino12 - ino12 % bs)) $root $bs" \
+    "f" "o" "z $file 256" "f"
+  cp "$img" "$out/$name"
+}
+
+seed ext2-1k 128K 1024 "$d" -t ext2
+seed ext4-default 252K 4096 "$d" -t ext4
+seed ext4-1k 160K 1024 "$d" -t ext4
+seed ext4-no-csum-no-64bit 160K 1024 "$d" -t ext4 -O ^metadata_csum,^64bit,^flex_bg
+seed ext4-inline-data 96K 1024 "$small" -t ext4 -O inline_data -I 256
+seed ext4-meta-bg 160K 1024 "$d" -t ext4 -O meta_bg,^resize_inode
+
+# ext3: mke2fs will not put a journal (1024 blocks at least) on an image
+# this small, so the journal is a 16-block file moved to inode 8: a jbd2
+# superblock (v2, clean) in its first block, zeroes after.
+j=$W/ext3
+truncate -s 160K "$j"
+mke2fs -q -F -b 1024 -N 96 -d "$d" -t ext2 "$j"
+e2fsck -fyD "$j" > /dev/null 2>&1 || true
+{ printf '\xc0\x3b\x39\x98\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x04\x00'
+  printf '\x00\x00\x00\x10\x00\x00\x00\x01\x00\x00\x00\x01'; } > "$W/jsb"
+truncate -s 16K "$W/jsb"
+debugfs -w -R "write $W/jsb journal" "$j" > /dev/null 2>&1
+jino=$(debugfs -R "stat /journal" "$j" 2>/dev/null | sed -n 's/^Inode: \([0-9]*\).*/\1/p')
+debugfs -w -f - "$j" > /dev/null 2>&1 <<EOF
+copy_inode <$jino> <8>
+unlink /journal
+clri <$jino>
+freei <$jino>
+ssv journal_inum 8
+feature has_journal
+EOF
+# (No e2fsck from here: it would find the journal too small and clear
+# it.)
+debugfs -R "stat <8>" "$j" 2>/dev/null | grep -q 'Size: 16384' || { echo "ext3 journal not made" >&2; exit 1; }
+cp "$j" "$W/ext3-1k"
+root=$(block_off "$j" / 1024)
+tail_ops "$W/ext3-1k" "w $((root + 32)) XY" "f" "c $root $(block_off "$j" /dir 1024) 1024" "f"
+cp "$W/ext3-1k" "$out/ext3-1k"
+
+# Regression seeds: what the fuzzer found, as the simplest input that
+# shows it (a tiny image and a tail).
+# regress NAME BASE-SEED OPS...
+regress() {
+  cp "$W/$2.img" "$W/$1"
+  tail_ops "$W/$1" "${@:3}"
+  cp "$W/$1" "$out/$1"
+}
+seed tiny 64K 1024 "$small" -t ext4 -N 16
+rm "$out/tiny"
+# The superblock unreadable when the descriptors are re-read: the old
+# handle stays (it was freed, and reconcile used a NULL one).
+root=$(block_off "$W/tiny.img" / 1024)
+regress regress-reopen-fails tiny "z 1024 1024" "w 2048 XY" "w $((root + 32)) XY" \
+  "f" "f"
+
+# Two more on a tiny ext2 image (no checksums to get past).
+seed tiny2 64K 1024 "$small" -t ext2 -N 16
+rm "$out/tiny2"
+# A name with a NUL byte in it ("link" becomes "\0ink", then "xink"):
+# the path it had was copied as a C string, shorter than its length.
+root=$(block_off "$W/tiny2.img" / 1024)
+name=$(dd if="$W/tiny2.img" bs=1024 skip=$((root / 1024)) count=1 status=none |
+       LC_ALL=C grep -obUaP '\x04\x07link' | head -1 | cut -d: -f1)
+regress regress-nul-in-name tiny2 "w $((root + name + 2)) \x00" "f" \
+  "w $((root + name + 2)) x" "f"
+# Indirect blocks that lead to one block over and over: /d (a directory)
+# and /f share a triple-indirect tree whose every pointer, at every
+# level, is the next block of 60..63, and 63 is an empty directory
+# block.  The directory was read 16M times (a hang: now as far as its
+# size), and every inode sharing the tree took a million ranges into
+# the owner map (now the map stops at twice the blocks there are).
+ptrs() { for _ in $(seq 256); do printf "$(le "$1" 4)"; done; }
+{ ptrs 61; ptrs 62; ptrs 63; printf "$(le 0 4)$(le 1024 2)"; } |
+  dd of="$W/tiny2.img" bs=1024 seek=60 conv=notrunc status=none
+debugfs -w -f - "$W/tiny2.img" > /dev/null 2>&1 <<EOF
+setb 60 4
+sif /d block[TIND] 60
+sif /f block[TIND] 60
+EOF
+regress regress-shared-indirect tiny2 "f" "o" "f"
+
+ls -l "$out"
+du -cb "$out"/* | tail -1
