@@ -1,9 +1,13 @@
-/* blockwatch replay BASE_IMAGE TRACE [--json] [--data=POLICY]
+/* blockwatch replay BASE_IMAGE TRACE [--json] [--data=POLICY] [--ahead N]
  *
  * Offline introspection, for forensics and tests: a scratch copy of the
  * base image is crawled, then each record of the trace is applied to it
  * and fed to the same engine that runs online; the events go to stdout.
  * The base image itself is never written.
+ *
+ * --ahead N models the online introspector, which reads the storage as
+ * it is now, while the tap's records reach it later: each record is
+ * applied to the scratch copy N records before the engine sees it.
  */
 
 #include <errno.h>
@@ -62,11 +66,88 @@ copy_sparse (const char *from, int out, char *err, size_t errlen)
   return -1;
 }
 
+/* An item held back (--ahead): copies of what the reader lends. */
+struct held {
+  struct tap_item it;
+  struct tap_header hdr;
+  uint8_t *payload;
+};
+
 struct feed {
   struct engine *e;
+  struct bw_reader *disk;
   unsigned long long records, write_bytes;
+  size_t ahead;               /* records applied before the engine sees
+                               * them (0: the engine applies each) */
+  struct held *q;             /* a ring of ahead + 1 */
+  size_t head, n;
   char err[256];
 };
+
+static int
+hand_on (struct feed *f, const struct tap_item *it)
+{
+  return engine_item (f->e, it, f->err, sizeof f->err);
+}
+
+/* The oldest held item to the engine. */
+static int
+release (struct feed *f)
+{
+  struct held *h = &f->q[f->head];
+  int r;
+
+  h->it.hdr = &h->hdr;
+  h->it.payload = h->payload;
+  r = hand_on (f, &h->it);
+  free (h->payload);
+  f->head = (f->head + 1) % (f->ahead + 1);
+  f->n--;
+  return r;
+}
+
+static int
+hold (struct feed *f, const struct tap_item *it)
+{
+  struct held *h = &f->q[(f->head + f->n) % (f->ahead + 1)];
+
+  if (it->kind == TAP_ITEM_RECORD &&
+      engine_apply (f->disk, &it->rec, it->payload, f->err,
+                    sizeof f->err) == -1)
+    return -1;
+  h->it = *it;
+  h->hdr = *it->hdr;
+  h->it.raw = NULL;
+  h->it.raw_len = 0;
+  h->payload = NULL;
+  if (it->kind == TAP_ITEM_RECORD && it->rec.payload_len) {
+    h->payload = malloc (it->rec.payload_len);
+    if (h->payload == NULL) {
+      snprintf (f->err, sizeof f->err, "out of memory");
+      return -1;
+    }
+    memcpy (h->payload, it->payload, it->rec.payload_len);
+  }
+  f->n++;
+  return f->n > f->ahead ? release (f) : 0;
+}
+
+/* engine_cfg.ahead: a held record writes some of [off, off + len). */
+static bool
+held_writes (void *opaque, uint64_t off, uint64_t len)
+{
+  const struct feed *f = opaque;
+
+  for (size_t i = 0; i < f->n; i++) {
+    const struct held *h = &f->q[(f->head + i) % (f->ahead + 1)];
+    const struct tap_record *r = &h->it.rec;
+    if (h->it.kind == TAP_ITEM_RECORD &&
+        (r->type == TAP_WRITE || r->type == TAP_ZERO || r->type == TAP_TRIM) &&
+        r->offset < off + len && off < r->offset + r->length)
+      return true;
+  }
+  return false;
+}
 
 static int
 feed_item (const struct tap_item *it, void *opaque)
@@ -78,7 +159,7 @@ feed_item (const struct tap_item *it, void *opaque)
     if (it->rec.type == TAP_WRITE)
       f->write_bytes += it->rec.length;
   }
-  return engine_item (f->e, it, f->err, sizeof f->err);
+  return f->ahead ? hold (f, it) : hand_on (f, it);
 }
 
 /* Machine-readable numbers for benchmarks: key=value on stderr. */
@@ -113,7 +194,7 @@ usage (void)
 {
   fprintf (stderr, "usage: blockwatch replay [--json] "
            "[--data=none|hash|bytes[:N]] [--scratch DIR] [--stats]\n"
-           "       [--no-journal] BASE_IMAGE TRACE\n");
+           "       [--no-journal] [--ahead N] BASE_IMAGE TRACE\n");
   return 2;
 }
 
@@ -126,10 +207,12 @@ cmd_replay (int argc, char **argv)
     { "scratch", required_argument, NULL, 's' },
     { "stats", no_argument, NULL, 'S' },
     { "no-journal", no_argument, NULL, 'J' },
+    { "ahead", required_argument, NULL, 'A' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
   struct printer p;
+  char *end;
   const char *scratch_dir = getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp";
   char scratch[4096], err[256];
   struct bw_reader *disk = NULL;
@@ -139,7 +222,7 @@ cmd_replay (int argc, char **argv)
   int c, fd, ret = 1;
 
   printer_init (&p, stdout);
-  while ((c = getopt_long (argc, argv, "jd:s:SJh", opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "jd:s:SJA:h", opts, NULL)) != -1) {
     switch (c) {
     case 'j': p.json = true; break;
     case 'd':
@@ -152,6 +235,14 @@ cmd_replay (int argc, char **argv)
     case 's': scratch_dir = optarg; break;
     case 'S': stats = true; break;
     case 'J': no_journal = true; break;
+    case 'A':
+      f.ahead = strtoul (optarg, &end, 10);
+      if (*end || f.ahead > 1000000) {
+        fprintf (stderr, "blockwatch replay: --ahead %s: expected a number "
+                 "of records up to 1000000\n", optarg);
+        return 2;
+      }
+      break;
     case 'h': usage (); return 0;
     default: return usage ();
     }
@@ -176,7 +267,9 @@ cmd_replay (int argc, char **argv)
     goto out;
   {
     struct engine_cfg cfg = {
-      .sink = &p.sink, .apply = true, .log = log_stderr,
+      .sink = &p.sink, .offline = true, .apply = f.ahead == 0,
+      .log = log_stderr,
+      .ahead = f.ahead ? held_writes : NULL, .ahead_opaque = &f,
       .data_max = data_needed (&p.policy),
       .opaque = (void *) "blockwatch replay", .no_journal = no_journal,
     };
@@ -185,11 +278,21 @@ cmd_replay (int argc, char **argv)
   if (e == NULL)
     goto out;
   f.e = e;
+  f.disk = disk;
+  if (f.ahead && (f.q = calloc (f.ahead + 1, sizeof *f.q)) == NULL) {
+    snprintf (err, sizeof err, "out of memory");
+    goto out;
+  }
   if (tap_read_file (argv[optind + 1], feed_item, &f, err, sizeof err) == -1) {
     if (f.err[0])
       snprintf (err, sizeof err, "%s", f.err);
     goto out;
   }
+  while (f.n)
+    if (release (&f) == -1) {
+      snprintf (err, sizeof err, "%s", f.err);
+      goto out;
+    }
   engine_finish (e);
   fflush (stdout);
   fprintf (stderr, "blockwatch replay: %llu events\n", p.events);
@@ -200,6 +303,9 @@ cmd_replay (int argc, char **argv)
  out:
   if (ret)
     fprintf (stderr, "blockwatch replay: %s\n", err);
+  for (; f.n; f.n--, f.head = (f.head + 1) % (f.ahead + 1))
+    free (f.q[f.head].payload);
+  free (f.q);
   engine_close (e);
   bw_reader_close (disk);
   close (fd);

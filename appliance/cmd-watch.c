@@ -78,6 +78,28 @@ listen_unix (const char *path)
 /* How long the loops wait for input: the stats file's period. */
 #define TICK_MS 1000
 
+/* The items read from the ring and not yet handled: the storage may
+ * already hold what they wrote (engine_cfg.ahead).  They stay valid
+ * until acknowledged.
+ */
+#define BATCH_MAX 16384
+static struct tap_item batch[BATCH_MAX];
+static size_t batch_n, batch_next;
+
+static bool
+batch_writes (void *opaque, uint64_t off, uint64_t len)
+{
+  (void) opaque;
+  for (size_t i = batch_next; i < batch_n; i++) {
+    const struct tap_record *r = &batch[i].rec;
+    if (batch[i].kind == TAP_ITEM_RECORD &&
+        (r->type == TAP_WRITE || r->type == TAP_ZERO || r->type == TAP_TRIM) &&
+        r->offset < off + len && off < r->offset + r->length)
+      return true;
+  }
+  return false;
+}
+
 /* One plugin connection; -1 when the stream breaks the tap's rules. */
 static int
 serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd)
@@ -93,25 +115,31 @@ serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd)
   st->connects++;
   while (!stop) {
     struct pollfd pfd = { .fd = tap_client_fd (c), .events = POLLIN };
-    struct tap_item it;
     bool closed, any = false, ended = false;
     uint64_t last = 0;
     int r;
 
-    while ((r = tap_client_next (c, &it, err, sizeof err)) == 1) {
-      if (engine_item (e, &it, err, sizeof err) == -1) {
+    batch_n = batch_next = 0;
+    while (batch_n < BATCH_MAX &&
+           (r = tap_client_next (c, &batch[batch_n], err, sizeof err)) == 1)
+      batch_n++;
+    for (; batch_next < batch_n; ) {
+      const struct tap_item *it = &batch[batch_next++];
+      if (engine_item (e, it, err, sizeof err) == -1) {
         fprintf (stderr, "blockwatch watch: %s\n", err);
         ret = -1;
         goto out;
       }
-      if (it.kind == TAP_ITEM_RECORD) {
+      if (it->kind == TAP_ITEM_RECORD) {
         any = true;
-        last = it.rec.seq;
-        ended |= it.rec.type == TAP_END;
+        last = it->rec.seq;
+        ended |= it->rec.type == TAP_END;
         st->records++;
         st->seq = last;
       }
     }
+    if (batch_n == BATCH_MAX)
+      r = 1;                  /* more may be waiting: no poll first */
     if (r == -1) {
       fprintf (stderr, "blockwatch watch: bad record from the plugin: %s\n",
                err);
@@ -124,7 +152,7 @@ serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd)
     if (ended)
       break;
     watch_stats_tick (st);
-    if (poll (&pfd, 1, TICK_MS) != 1)
+    if (r == 1 || poll (&pfd, 1, TICK_MS) != 1)
       continue;
     if (tap_client_receive (c, &closed, err, sizeof err) == -1) {
       if (!closed)
@@ -248,6 +276,7 @@ cmd_watch (int argc, char **argv)
   struct engine_cfg cfg = {
     .log = log_stderr, .opaque = (void *) "blockwatch watch",
     .crawl_progress = watch_stats_crawl, .crawl_opaque = &st,
+    .ahead = batch_writes,
   };
   struct sigaction sa = { .sa_handler = on_signal };
   const char *storage = NULL, *stats_file = NULL;

@@ -38,16 +38,17 @@ run_variant() {   # run_variant NAME MKFS-ARGS...
   mount -o commit=1 "$LOOP" "$v/mnt"
   register_mount "$v/mnt"
   workload "$v/mnt"
-  # More changes, committed by the journal (commit=1, then a wait) but
-  # not written home (no sync: that would write the block device's
-  # dirty metadata too), then the crash: the proxy dies, and nothing the
-  # kernel does after reaches the image.
+  # More changes, committed by the journal but not written home (fsync
+  # of a file forces the commit of its transaction and writes nothing
+  # home; sync and syncfs would write the block device's dirty metadata
+  # too), then the crash: the proxy dies, and nothing the kernel does
+  # after reaches the image.
   mkdir "$v/mnt/late"
   for i in $(seq 40); do echo "late $i" > "$v/mnt/late/f$i"; done
   mv "$v/mnt/etc/conf13" "$v/mnt/late/moved"
   rm -f "$v/mnt/etc/conf14"
   chmod 700 "$v/mnt/late/f1"
-  sleep 2.5
+  sync "$v/mnt/late/f1"
   kill -9 "$(eval echo "\$${p}_pid")"
   umount -l "$v/mnt"
   cp --sparse=always "$v/disk.img" "$v/crash.img"

@@ -133,6 +133,8 @@ look (struct engine *e, struct watched *w)
     .disk = e->cfg.disk, .part = w->number, .next_id = &e->next_id,
     .data_max = e->cfg.data_max, .no_journal = e->cfg.no_journal,
     .log = e->cfg.log, .log_opaque = e->cfg.opaque,
+    .ahead = e->cfg.ahead, .ahead_opaque = e->cfg.ahead_opaque,
+    .start = w->start,
   };
 
   w->look_again = false;
@@ -245,7 +247,7 @@ engine_open (struct bw_reader *disk, const struct engine_cfg *cfg,
   say (e, "%s partition table, %d partitions",
        part_table_name (e->table.table), e->table.count);
   watch_all (e, NULL, 0);
-  if (!e->cfg.apply) {
+  if (!e->cfg.offline) {
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
     e->crawl_end_ns = (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -422,12 +424,13 @@ loss (struct engine *e, uint64_t lost)
       e->w[i].look_again = true;  /* a mkfs may be among the lost */
 }
 
-/* Routes bytes [off, off + len) of the disk to the file systems there;
- * anything outside them may be a partition table.
+/* Routes bytes [off, off + len) of the disk to the file systems there
+ * (data: the bytes written, NULL for zeroes); anything outside them may
+ * be a partition table.
  */
 static void
-route (struct engine *e, uint64_t off, uint64_t len, uint64_t seq,
-       uint64_t time_ns)
+route (struct engine *e, uint64_t off, uint64_t len, const uint8_t *data,
+       uint64_t seq, uint64_t time_ns)
 {
   uint64_t covered = 0;
 
@@ -440,7 +443,9 @@ route (struct engine *e, uint64_t off, uint64_t len, uint64_t seq,
       continue;
     covered += b - a;
     if (w->fs)
-      ext4_note_write (w->fs, a - w->start, b - a, seq, time_ns);
+      ext4_note_write (w->fs, a - w->start, b - a, data ? data + (a - off)
+                                                         : NULL,
+                       seq, time_ns);
     /* A partition not followed becomes an ext2/3/4 file system (mkfs)
      * when its primary superblock, bytes 1024-2047, is written: the
      * only writes after which looking again can change the answer.
@@ -455,23 +460,38 @@ route (struct engine *e, uint64_t off, uint64_t len, uint64_t seq,
     e->table_dirty = true;
 }
 
+int
+engine_apply (struct bw_reader *disk, const struct tap_record *r,
+              const void *payload, char *err, size_t errlen)
+{
+  static const uint8_t zero[65536];
+
+  switch (r->type) {
+  case TAP_WRITE:
+    return disk->pwrite (disk, payload, r->length, r->offset, err, errlen);
+  case TAP_TRIM:
+    if (!(r->flags & TAP_F_READS_ZERO))
+      return 0;
+    /* fall through */
+  case TAP_ZERO:
+    for (uint64_t done = 0; done < r->length; ) {
+      size_t n = r->length - done < sizeof zero ? r->length - done
+                                                : sizeof zero;
+      if (disk->pwrite (disk, zero, n, r->offset + done, err, errlen))
+        return -1;
+      done += n;
+    }
+    return 0;
+  default:
+    return 0;
+  }
+}
+
 static int
 apply (struct engine *e, const struct tap_record *r, const void *data,
        char *err, size_t errlen)
 {
-  static const uint8_t zero[65536];
-
-  if (!e->cfg.apply)
-    return 0;
-  if (data)
-    return e->disk->pwrite (e->disk, data, r->length, r->offset, err, errlen);
-  for (uint64_t done = 0; done < r->length; ) {
-    size_t n = r->length - done < sizeof zero ? r->length - done : sizeof zero;
-    if (e->disk->pwrite (e->disk, zero, n, r->offset + done, err, errlen))
-      return -1;
-    done += n;
-  }
-  return 0;
+  return e->cfg.apply ? engine_apply (e->disk, r, data, err, errlen) : 0;
 }
 
 int
@@ -531,7 +551,7 @@ engine_item (struct engine *e, const struct tap_item *it, char *err,
   case TAP_WRITE:
     if (apply (e, r, it->payload, err, errlen) == -1)
       return -1;
-    route (e, r->offset, r->length, r->seq, r->time_ns);
+    route (e, r->offset, r->length, it->payload, r->seq, r->time_ns);
     break;
   case TAP_ZERO:
   case TAP_TRIM:
@@ -542,7 +562,7 @@ engine_item (struct engine *e, const struct tap_item *it, char *err,
       break;
     if (apply (e, r, NULL, err, errlen) == -1)
       return -1;
-    route (e, r->offset, r->length, r->seq, r->time_ns);
+    route (e, r->offset, r->length, NULL, r->seq, r->time_ns);
     break;
   case TAP_FLUSH:
   case TAP_END:

@@ -23,7 +23,13 @@
 struct engine_cfg {
   struct bw_sink *sink;
   const char *host, *vm, *disk;
-  /* Offline: write each record's bytes into the disk view first. */
+  /* Offline (replay): the disk is a scratch copy of a trace's base, and
+   * its records' stamps are history, not a race with the crawl.
+   */
+  bool offline;
+  /* Offline: write each record's bytes into the disk first (else the
+   * caller does, as replay --ahead does, before the engine sees them).
+   */
   bool apply;
   /* Messages for people (progress, file systems found, refusals). */
   void (*log) (void *opaque, const char *fmt, ...)
@@ -45,6 +51,13 @@ struct engine_cfg {
    * ever be wrong).
    */
   bool no_journal;
+  /* Online, the storage may already hold what records the caller has
+   * not given to the engine yet wrote.  If set: does any of them write
+   * bytes [off, off + len) of the disk?  (The journal's committed images
+   * are then not laid over blocks that are newer on the disk.)
+   */
+  bool (*ahead) (void *opaque, uint64_t off, uint64_t len);
+  void *ahead_opaque;
   /* Crawl progress, for metrics: inodes scanned so far of the file
    * system being crawled, called every so many inodes and at its end.
    */
@@ -62,6 +75,13 @@ struct engine *engine_open (struct bw_reader *disk,
  */
 int engine_item (struct engine *e, const struct tap_item *it,
                  char *err, size_t errlen);
+/* What applying a record means (cfg.apply): its bytes, or zeroes, at
+ * its place on disk; a trim that does not read back as zeroes, and
+ * records without data, change nothing.
+ */
+int engine_apply (struct bw_reader *disk, const struct tap_record *r,
+                  const void *payload, char *err, size_t errlen);
+
 /* The end of input: a last reconcile. */
 void engine_finish (struct engine *e);
 void engine_close (struct engine *e);

@@ -103,6 +103,8 @@ struct ext4fs {
   /* The journal (journal.c), followed when journal_on. */
   bool journal_on;
   struct overlay *ov;
+  struct overlay *jkept;      /* journal blocks as the tap wrote them */
+  uint8_t *jscratch;          /* a block */
   struct jbd2_log log;
   struct jrun *jmap, *jmap_phys;  /* by logical block; by disk block */
   size_t njmap;
@@ -180,8 +182,14 @@ int journal_open (struct ext4fs *fs);
 void journal_close (struct ext4fs *fs);
 /* Is blk the journal's, and which of its blocks? */
 bool journal_block (const struct ext4fs *fs, uint64_t blk, uint32_t *jblk);
-/* Does blk now hold the commit block the log waits for? */
-bool journal_commit_written (struct ext4fs *fs, uint64_t blk);
+/* Journal block jblk (file system block blk) was written: keep its
+ * bytes as the record had them (the write was data[0..len) at byte
+ * off; data NULL: zeroes).
+ */
+void journal_keep (struct ext4fs *fs, uint32_t jblk, uint64_t blk,
+                   const uint8_t *data, uint64_t off, uint64_t len);
+/* Is journal block jblk the commit block the log waits for? */
+bool journal_commit_written (struct ext4fs *fs, uint32_t jblk);
 /* blk, which has a committed image, was written home: true if with the
  * same bytes (a checkpoint: nothing new); the image leaves either way.
  */

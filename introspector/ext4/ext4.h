@@ -33,6 +33,12 @@ struct ext4_emit {
   uint64_t data_max;          /* bytes of written data to read per write
                                * event (the data policy's need) */
   bool no_journal;            /* do not follow the journal */
+  /* Online: does a record not yet noted write bytes [off, off + len)
+   * of the disk (disk offsets: start is the partition's)?  NULL: none.
+   */
+  bool (*ahead) (void *opaque, uint64_t off, uint64_t len);
+  void *ahead_opaque;
+  uint64_t start;             /* the partition's first byte on the disk */
   /* Messages for people (what is not followed, and why). */
   void (*log) (void *opaque, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
@@ -52,12 +58,14 @@ struct ext4fs *ext4_open (struct bw_reader *view, const struct ext4_emit *em,
                           void *opaque, char *err, size_t errlen);
 void ext4_close (struct ext4fs *fs);
 
-/* A tap record touched bytes [off, off + len) of this file system (the
- * view already holds the new content).  zero: the range now reads as
- * zeroes (a ZERO record, or a TRIM that reads back as zeroes).
+/* A tap record touched bytes [off, off + len) of this file system:
+ * data, the len bytes it wrote, or NULL for a range that now reads as
+ * zeroes (a ZERO record, or a TRIM that reads back as zeroes).  The
+ * disk holds them already, and maybe newer ones: online, the storage
+ * runs ahead of the records that reach the introspector.
  */
 void ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len,
-                      uint64_t seq, uint64_t time_ns);
+                      const uint8_t *data, uint64_t seq, uint64_t time_ns);
 
 /* The tap lost records: at the next reconcile, everything is re-read. */
 void ext4_note_loss (struct ext4fs *fs);

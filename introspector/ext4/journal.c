@@ -14,6 +14,19 @@
  * before the crawl, so the crawl sees what the kernel sees after its
  * replay.
  *
+ * Online, the storage runs ahead of the records that reach us (by up to
+ * the tap's buffer): it may hold transactions whose records have not
+ * reached us, and the log may have wrapped over a transaction by the
+ * time its commit is read.  So journal blocks are read as the tap
+ * wrote them: each write into the journal is kept (jkept) until the
+ * transaction it belongs to has been applied; the storage is read only
+ * while opening.  A block is rewritten only after its transaction was
+ * checkpointed, which follows its commit in the tap's order, so what
+ * is kept is always what the log said then.  (A transaction half
+ * written when we opened, its first blocks before, is not seen: the
+ * follower waits at it until the journal superblock moves past, says
+ * so, and everything is re-read.)
+ *
  * What is not followed, and said once: an external journal device, and
  * fast commits (the kernel's full commit, at most commit= seconds later,
  * carries the same changes, so they are reported then).
@@ -145,17 +158,35 @@ journal_block (const struct ext4fs *fs, uint64_t blk, uint32_t *jblk)
   return true;
 }
 
-/* Journal blocks are read from the disk itself, never the overlay. */
+/* Journal blocks as the tap wrote them.  From the disk itself (never
+ * the overlay) only while opening: after that, the disk may hold
+ * blocks of transactions whose records have not reached us yet.
+ */
 static int
 read_jblk (void *opaque, uint32_t jblk, uint8_t *buf)
 {
   struct ext4fs *fs = opaque;
   const struct jrun *r = find_run (fs->jmap, fs->njmap, jblk, false);
+  const uint8_t *kept = overlay_get (fs->jkept, jblk);
 
-  if (r == NULL)
+  if (kept) {
+    memcpy (buf, kept, fs->bs);
+    return 0;
+  }
+  if (r == NULL || fs->journal_on)
     return -1;
   return bw_pread (fs->disk, buf, fs->bs, (r->phys + (jblk - r->lblk)) * fs->bs,
                    fs->err, sizeof fs->err);
+}
+
+/* A record the engine has not given us yet wrote home block. */
+static bool
+newer_on_disk (void *opaque, uint64_t home)
+{
+  struct ext4fs *fs = opaque;
+
+  return fs->em.ahead (fs->em.ahead_opaque, fs->em.start + home * fs->bs,
+                       fs->bs);
 }
 
 /* ---- open ------------------------------------------------------------ */
@@ -192,14 +223,19 @@ journal_open (struct ext4fs *fs)
     return 0;
   }
   fs->ov = overlay_new (fs->disk, fs->bs);
+  /* The same container as the overlay, keyed by journal block. */
+  fs->jkept = overlay_new (fs->disk, fs->bs);
+  fs->jscratch = bw_xcalloc (1, fs->bs);
   if (jbd2_log_open (&fs->log, fs->bs, fs->nblocks, read_jblk, fs, fs->ov,
                      err, sizeof err) == -1) {
     ext4_say (fs, "journal not followed: %s", err);
     overlay_free (fs->ov);
-    fs->ov = NULL;
+    overlay_free (fs->jkept);
+    fs->ov = fs->jkept = NULL;
     return 0;
   }
-  fs->journal_on = true;
+  fs->log.newer_on_disk = fs->em.ahead ? newer_on_disk : NULL;
+  fs->log.newer_opaque = fs;
   if (ext2fs_has_feature_fast_commit (sb) ||
       (fs->log.sb.incompat & JBD2_INCOMPAT_FAST_COMMIT))
     ext4_say (fs, "fast commits are not read: what a fast commit makes "
@@ -210,6 +246,7 @@ journal_open (struct ext4fs *fs)
   else if (n > 0)
     ext4_say (fs, "journal: %d committed transactions not yet written home "
               "are taken, as a replay would", n);
+  fs->journal_on = true;      /* from now on, the log as the tap wrote it */
   return 0;
 }
 
@@ -219,6 +256,8 @@ journal_close (struct ext4fs *fs)
   if (fs->journal_on)
     jbd2_log_close (&fs->log);
   overlay_free (fs->ov);
+  overlay_free (fs->jkept);
+  free (fs->jscratch);
   free (fs->jmap);
   free (fs->jmap_phys);
 }
@@ -239,7 +278,27 @@ on_commit (void *opaque, const struct jbd2_txn *t, const uint64_t *changed,
 
   for (size_t i = 0; i < n; i++)
     note_range (fs, changed[i] * fs->bs, fs->bs, c->seq, c->time_ns);
+  /* Its blocks are read: what is kept of them can go. */
+  for (uint32_t j = t->start; j != t->next; j = jbd2_next (&fs->log.sb, j))
+    overlay_drop (fs->jkept, j);
   reconcile_now (fs, c->seq, t->tid, c->time_ns);
+}
+
+/* A committed image leaves the overlay because the journal says its
+ * transaction is home.  If the disk holds other bytes there (online,
+ * the storage runs ahead of us), the view changed: that block is read
+ * again, as if written now.
+ */
+static void
+image_dropped (void *opaque, uint64_t home, const uint8_t *image)
+{
+  struct commit_ctx *c = opaque;
+  struct ext4fs *fs = c->fs;
+
+  if (bw_pread (fs->disk, fs->jscratch, fs->bs, home * fs->bs, fs->err,
+                sizeof fs->err) == -1 ||
+      memcmp (fs->jscratch, image, fs->bs) != 0)
+    note_range (fs, home * fs->bs, fs->bs, c->seq, c->time_ns);
 }
 
 static void
@@ -264,7 +323,7 @@ journal_poll (struct ext4fs *fs, uint64_t seq, uint64_t time_ns)
   if (!fs->jsb_written)
     return;
   fs->jsb_written = false;
-  switch (jbd2_log_super (&fs->log, why, sizeof why)) {
+  switch (jbd2_log_super (&fs->log, image_dropped, &c, why, sizeof why)) {
   case JBD2_SB_MISSED:
     ext4_say (fs, "journal: its tail moved past transactions never seen; "
               "everything is re-read");
@@ -277,19 +336,52 @@ journal_poll (struct ext4fs *fs, uint64_t seq, uint64_t time_ns)
   case JBD2_SB_BAD:
     ext4_say (fs, "journal superblock: %s", why);
     break;
-  case JBD2_SB_SAME: case JBD2_SB_TAIL: case JBD2_SB_EMPTY:
+  case JBD2_SB_EMPTY:
+    overlay_clear (fs->jkept, NULL, NULL);    /* of no transaction */
+    break;
+  case JBD2_SB_SAME: case JBD2_SB_TAIL:
     break;
   }
 }
 
+void
+journal_keep (struct ext4fs *fs, uint32_t jblk, uint64_t blk,
+              const uint8_t *data, uint64_t off, uint64_t len)
+{
+  uint64_t bstart = blk * fs->bs, from, to;
+  uint8_t *img = malloc (fs->bs);
+
+  if (img == NULL)
+    abort ();
+  from = off > bstart ? off : bstart;
+  to = off + len < bstart + fs->bs ? off + len : bstart + fs->bs;
+  /* A part of a block (the kernel writes whole ones): the rest as kept
+   * or as on the disk.
+   */
+  if (from > bstart || to < bstart + fs->bs) {
+    const uint8_t *kept = overlay_get (fs->jkept, jblk);
+    if (kept)
+      memcpy (img, kept, fs->bs);
+    else if (bw_pread (fs->disk, img, fs->bs, bstart, fs->err,
+                       sizeof fs->err) == -1)
+      memset (img, 0, fs->bs);
+  }
+  if (data)
+    memcpy (img + (from - bstart), data + (from - off), to - from);
+  else
+    memset (img + (from - bstart), 0, to - from);
+  overlay_put (fs->jkept, jblk, 0, img);
+  free (img);
+}
+
 bool
-journal_commit_written (struct ext4fs *fs, uint64_t blk)
+journal_commit_written (struct ext4fs *fs, uint32_t jblk)
 {
   uint32_t h[3];
 
-  if (bw_pread (fs->disk, h, sizeof h, blk * fs->bs, fs->err,
-                sizeof fs->err) == -1)
+  if (read_jblk (fs, jblk, fs->jscratch) == -1)
     return false;
+  memcpy (h, fs->jscratch, sizeof h);
   return be32toh (h[0]) == JBD2_MAGIC && be32toh (h[1]) == JBD2_COMMIT_BLOCK &&
          be32toh (h[2]) == fs->log.tid;
 }

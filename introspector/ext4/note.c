@@ -66,12 +66,12 @@ note_range (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
 }
 
 /* With a journal, a write is one of three things, block by block: the
- * log itself (read at its commit, never data), a checkpoint of a
- * committed block (already reported), or anything else.
+ * log itself (kept as written, read at its commit, never data), a
+ * checkpoint of a committed block (already reported), or anything else.
  */
 static void
-note_journaled (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
-                uint64_t time_ns)
+note_journaled (struct ext4fs *fs, uint64_t off, uint64_t len,
+                const uint8_t *data, uint64_t seq, uint64_t time_ns)
 {
   uint64_t end = off + len, from = off, commit_blk = UINT64_MAX;
 
@@ -81,11 +81,12 @@ note_journaled (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
     bool skip = false;
 
     if (journal_block (fs, b, &jblk)) {
+      journal_keep (fs, jblk, b, data, off, len);
       if (jblk == 0)
         fs->jsb_written = true;
       else {
         fs->jlog_written = true;
-        commit_blk = b;
+        commit_blk = jblk;
       }
       skip = true;
     }
@@ -106,15 +107,15 @@ note_journaled (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
 }
 
 void
-ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len, uint64_t seq,
-                 uint64_t time_ns)
+ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len,
+                 const uint8_t *data, uint64_t seq, uint64_t time_ns)
 {
   if (len == 0 || off >= fs->nblocks * fs->bs)
     return;
   if (len > fs->nblocks * fs->bs - off)
     len = fs->nblocks * fs->bs - off;
   if (fs->journal_on)
-    note_journaled (fs, off, len, seq, time_ns);
+    note_journaled (fs, off, len, data, seq, time_ns);
   else
     note_range (fs, off, len, seq, time_ns);
 }

@@ -101,6 +101,12 @@ apply (struct jbd2_log *log, struct jbd2_txn *t, jbd2_txn_fn fn,
   for (size_t i = 0; i < t->ntags; i++) {
     if (revoked (t, t->tags[i].home))
       continue;
+    if (log->newer_on_disk &&
+        log->newer_on_disk (log->newer_opaque, t->tags[i].home)) {
+      overlay_drop (log->ov, t->tags[i].home);
+      changed[n++] = t->tags[i].home;
+      continue;
+    }
     if (jbd2_read_copy (&t->tags[i], log->read, log->opaque,
                         log->buf) == -1) {
       log->bad_blocks++;
@@ -152,7 +158,8 @@ jbd2_log_advance (struct jbd2_log *log, jbd2_txn_fn fn, void *opaque,
 }
 
 enum jbd2_sb_change
-jbd2_log_super (struct jbd2_log *log, char *why, size_t whylen)
+jbd2_log_super (struct jbd2_log *log, overlay_drop_fn dropped, void *opaque,
+                char *why, size_t whylen)
 {
   struct jbd2_sb now;
 
@@ -162,7 +169,7 @@ jbd2_log_super (struct jbd2_log *log, char *why, size_t whylen)
     bool was_empty = log->sb.start == 0 && log->sb.sequence == now.sequence;
     /* Emptied: everything was checkpointed before the kernel said so. */
     log->sb = now;
-    overlay_clear (log->ov);
+    overlay_clear (log->ov, dropped, opaque);
     follow_from_sb (log);
     return was_empty ? JBD2_SB_SAME : JBD2_SB_EMPTY;
   }
@@ -170,7 +177,7 @@ jbd2_log_super (struct jbd2_log *log, char *why, size_t whylen)
       (now.sequence == log->tid && now.start != log->pos)) {
     bool missed = log->following && !log->guessed;
     log->sb = now;
-    overlay_drop_before (log->ov, now.sequence);
+    overlay_drop_before (log->ov, now.sequence, dropped, opaque);
     follow_from_sb (log);
     return missed ? JBD2_SB_MISSED : JBD2_SB_FOUND;
   }
@@ -180,6 +187,6 @@ jbd2_log_super (struct jbd2_log *log, char *why, size_t whylen)
   }
   /* The tail moved up to now.sequence: what came before is home. */
   log->sb = now;
-  overlay_drop_before (log->ov, now.sequence);
+  overlay_drop_before (log->ov, now.sequence, dropped, opaque);
   return JBD2_SB_TAIL;
 }

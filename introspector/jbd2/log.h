@@ -30,6 +30,13 @@ struct jbd2_log {
   bool following;             /* pos and tid are known, or */
   bool guessed;               /* guessed: the log was empty */
   uint8_t *buf;               /* one block of scratch */
+  /* If set: is home block already newer on the disk than any commit we
+   * have read (online, the storage runs ahead of the records that reach
+   * us)?  Then no image is laid over it: the view never goes back in
+   * time.
+   */
+  bool (*newer_on_disk) (void *opaque, uint64_t home);
+  void *newer_opaque;
   /* Totals for logs and benchmarks. */
   uint64_t txns, blocks_applied, bad_txns, bad_blocks;
 };
@@ -66,8 +73,11 @@ enum jbd2_sb_change {
   JBD2_SB_BAD,                /* it cannot be read or trusted (why) */
 };
 
-/* The journal superblock was written: re-reads it. */
-enum jbd2_sb_change jbd2_log_super (struct jbd2_log *log, char *why,
-                                    size_t whylen);
+/* The journal superblock was written: re-reads it.  Images it makes
+ * the overlay forget are shown to dropped (may be NULL) first.
+ */
+enum jbd2_sb_change jbd2_log_super (struct jbd2_log *log,
+                                    overlay_drop_fn dropped, void *opaque,
+                                    char *why, size_t whylen);
 
 #endif /* BLOCKWATCH_JBD2_LOG_H */

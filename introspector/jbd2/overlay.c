@@ -120,22 +120,28 @@ overlay_drop (struct overlay *ov, uint64_t home)
 }
 
 void
-overlay_drop_before (struct overlay *ov, uint32_t tid)
+overlay_drop_before (struct overlay *ov, uint32_t tid, overlay_drop_fn fn,
+                     void *opaque)
 {
   /* Deleting shifts later entries back into the slot just emptied, so
    * the same slot is looked at again.
    */
   for (size_t i = 0; i < ov->cap && ov->count; )
-    if (ov->slots[i].image && tid_after (tid, ov->slots[i].tid))
+    if (ov->slots[i].image && tid_after (tid, ov->slots[i].tid)) {
+      if (fn)
+        fn (opaque, ov->slots[i].home, ov->slots[i].image);
       remove_at (ov, i);
+    }
     else
       i++;
 }
 
 void
-overlay_clear (struct overlay *ov)
+overlay_clear (struct overlay *ov, overlay_drop_fn fn, void *opaque)
 {
   for (size_t i = 0; i < ov->cap; i++) {
+    if (fn && ov->slots[i].image)
+      fn (opaque, ov->slots[i].home, ov->slots[i].image);
     free (ov->slots[i].image);
     ov->slots[i].image = NULL;
   }
@@ -212,7 +218,7 @@ overlay_free (struct overlay *ov)
 {
   if (ov == NULL)
     return;
-  overlay_clear (ov);
+  overlay_clear (ov, NULL, NULL);
   free (ov->slots);
   free (ov);
 }

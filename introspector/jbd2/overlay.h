@@ -39,9 +39,18 @@ void overlay_put (struct overlay *ov, uint64_t home, uint32_t tid,
 const uint8_t *overlay_get (const struct overlay *ov, uint64_t home);
 /* Forgets home's image; true if there was one. */
 bool overlay_drop (struct overlay *ov, uint64_t home);
-/* Forgets the images of transactions before tid (checkpointed). */
-void overlay_drop_before (struct overlay *ov, uint32_t tid);
-void overlay_clear (struct overlay *ov);
+/* Called with each image about to be forgotten (the view of home
+ * changes back to the disk: online, the disk may hold newer bytes).
+ */
+typedef void (*overlay_drop_fn) (void *opaque, uint64_t home,
+                                 const uint8_t *image);
+/* Forgets the images of transactions before tid (checkpointed); fn
+ * (may be NULL) sees each first.
+ */
+void overlay_drop_before (struct overlay *ov, uint32_t tid,
+                          overlay_drop_fn fn, void *opaque);
+/* Forgets every image; fn (may be NULL) sees each first. */
+void overlay_clear (struct overlay *ov, overlay_drop_fn fn, void *opaque);
 
 /* How many images, and the bytes they take. */
 uint64_t overlay_count (const struct overlay *ov);

@@ -134,7 +134,7 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   struct bw_sink sink = { .emit = to_json };
-  struct engine_cfg cfg = { .sink = &sink, .apply = true,
+  struct engine_cfg cfg = { .sink = &sink, .offline = true, .apply = true,
                             .data_max = 64 };
   struct feeder f = { .seq = 1 };
   struct bw_reader *disk;

@@ -122,7 +122,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (jbd2_log_open (&log, BS, FS_BLOCKS, read_jblk, &j, ov, err,
                      sizeof err) == 0) {
     jbd2_log_advance (&log, ignore, NULL, err, sizeof err);
-    jbd2_log_super (&log, err, sizeof err);
+    jbd2_log_super (&log, NULL, NULL, err, sizeof err);
     jbd2_log_advance (&log, ignore, NULL, err, sizeof err);
     for (uint64_t b = 0; b < READ_BACK; b++)
       bw_pread (overlay_view (ov), buf, BS, b * BS, err, sizeof err);

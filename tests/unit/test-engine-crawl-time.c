@@ -59,7 +59,7 @@ now_ns (void)
 static int
 run (bool apply, uint64_t first_time)
 {
-  struct engine_cfg cfg = { .sink = &sink, .apply = apply };
+  struct engine_cfg cfg = { .sink = &sink, .offline = apply, .apply = apply };
   struct tap_item it = { .kind = TAP_ITEM_HEADER, .hdr = &hdr };
   uint8_t data[512] = { 0 };
   char path[] = "/tmp/test-engine-crawl-time.XXXXXX";
