@@ -2,7 +2,8 @@
 #
 #   make            build everything into build/
 #   make check      build with ASan/UBSan into build/san/ and run every test
-#   make demo       the main job: a live proxy demo (see README.md)
+#   make demo       the main job: the appliance live, a guest's file events
+#                   over MQTT (see README.md)
 #   make bench      benchmarks, results in docs/benchmarks.md
 #   make fuzz       long fuzzing runs of the parsers
 #   make deps       install the Debian 12 packages the build and tests need
@@ -148,8 +149,13 @@ check:
 	$(MAKE) BUILD=build/san SAN=1 test-progs
 	tests/run build/san
 
-demo: deps all
-	appliance/demo.sh
+# Whether this machine can run the demo (root, FUSE, loop devices) is
+# said before anything is installed or built.
+demo:
+	appliance/demo.sh --check
+	$(MAKE) deps
+	$(MAKE) all
+	BUILD=$(abspath $(BUILD)) appliance/demo.sh
 
 bench: all $(TOOLS) $(BENCH_TOOLS)
 	bench/run

@@ -27,6 +27,7 @@
 struct disk_status {
   char name[65], vm[128];
   int up[2];                  /* introspector, nbdkit; -1: not said */
+  int mqtt;                   /* its bridge connected; -1: not said */
   unsigned long long restarts[2];
   bool crawling;
   unsigned long long crawl_done, crawl_total;
@@ -36,6 +37,7 @@ struct disk_status {
 struct status {
   struct disk_status d[MAX_DISKS];
   int n;
+  int broker;                 /* blockwatchd's own connection; -1: none */
 };
 
 /* The value of label key in a sample's labels (between the braces),
@@ -81,7 +83,7 @@ disk_of (struct status *st, const char *labels)
     return NULL;
   memset (&st->d[st->n], 0, sizeof st->d[0]);
   strcpy (st->d[st->n].name, name);
-  st->d[st->n].up[0] = st->d[st->n].up[1] = -1;
+  st->d[st->n].up[0] = st->d[st->n].up[1] = st->d[st->n].mqtt = -1;
   return &st->d[st->n++];
 }
 
@@ -95,6 +97,10 @@ sample (struct status *st, const char *line)
   unsigned long long v;
   int role;
 
+  if (strncmp (line, "blockwatch_appliance_mqtt_connected ", 36) == 0) {
+    st->broker = strtoull (line + 36, NULL, 10) != 0;
+    return;
+  }
   if (brace == NULL || (close = strrchr (brace, '}')) == NULL ||
       (size_t) (brace - line) >= sizeof metric ||
       (d = disk_of (st, brace)) == NULL)
@@ -129,6 +135,8 @@ sample (struct status *st, const char *line)
     d->tap_size = v;
   else if (IS ("tap_dropped_records_total"))
     d->dropped = v;
+  else if (IS ("mqtt_connected"))
+    d->mqtt = v != 0;
 #undef IS
 }
 
@@ -206,9 +214,11 @@ print (const struct status *st, const char *url)
       down += st->d[i].up[0] == 0 || st->d[i].up[1] == 0;
       n++;
     }
-  printf ("blockwatchd at %s: %d disks, %d down\n\n", url, n, down);
-  printf ("%-16s %-12s %-6s %-14s %9s %-22s %8s %10s  %s\n", "DISK", "VM",
-          "NBDKIT", "INTROSPECTOR", "EVENTS", "TAP BUFFER", "DROPPED",
+  printf ("blockwatchd at %s: %d disks, %d down%s\n\n", url, n, down,
+          st->broker < 0 ? "" : st->broker ? "; broker connected"
+          : "; broker NOT CONNECTED");
+  printf ("%-16s %-12s %-6s %-14s %-4s %9s %-22s %8s %10s  %s\n", "DISK", "VM",
+          "NBDKIT", "INTROSPECTOR", "MQTT", "EVENTS", "TAP BUFFER", "DROPPED",
           "WRITTEN", "RESTARTS");
   for (int i = 0; i < st->n; i++) {
     const struct disk_status *d = &st->d[i];
@@ -225,9 +235,11 @@ print (const struct status *st, const char *url)
     human_bytes (d->tap_size, size, sizeof size);
     snprintf (tap, sizeof tap, "%s of %s", used, size);
     human_bytes (d->written, written, sizeof written);
-    printf ("%-16s %-12s %-6s %-14s %9llu %-22s %8llu %10s  "
+    /* An introspector that does not publish says nothing of MQTT. */
+    printf ("%-16s %-12s %-6s %-14s %-4s %9llu %-22s %8llu %10s  "
             "nbdkit %llu, introspector %llu\n", d->name, d->vm,
-            state (d->up[1]), intro, d->events,
+            state (d->up[1]), intro, d->mqtt < 0 ? "-" : state (d->mqtt),
+            d->events,
             d->up[1] == 1 ? tap : "-", d->dropped, written,
             d->restarts[1], d->restarts[0]);
   }
@@ -299,6 +311,8 @@ cmd_status (int argc, char **argv)
   }
   body = fetch (url, err, sizeof err);
   st = calloc (1, sizeof *st);
+  if (st)
+    st->broker = -1;
   if (body == NULL || st == NULL) {
     fprintf (stderr, "blockwatch status: %s (is blockwatchd running?)\n",
              body ? "out of memory" : err);

@@ -356,7 +356,7 @@ cmd_watch (int argc, char **argv)
   if (watch_stats_open (&st, stats_file,
                         bridge && print ? &tee.sink
                         : bridge ? bw_mqtt_sink (bridge) : &p.sink,
-                        err, sizeof err) == -1) {
+                        bridge, err, sizeof err) == -1) {
     fprintf (stderr, "blockwatch watch: %s\n", err);
     ret = 1;
     goto close_bridge;

@@ -49,17 +49,32 @@ write_file (struct watch_stats *s, char *err, size_t errlen)
   stats_writer_add (&s->w, "tap.connects", s->connects);
   stats_writer_add (&s->w, "tap.records", s->records);
   stats_writer_add (&s->w, "tap.seq", s->seq);
+  if (s->bridge) {
+    struct bw_mqtt_stats m;
+    bw_mqtt_get_stats (s->bridge, &m);
+    stats_writer_add (&s->w, "mqtt.connected", m.connected);
+    stats_writer_add (&s->w, "mqtt.connects", m.connects);
+    stats_writer_add (&s->w, "mqtt.published", m.published);
+    stats_writer_add (&s->w, "mqtt.filtered", m.filtered);
+    stats_writer_add (&s->w, "mqtt.dropped", m.dropped);
+    stats_writer_add (&s->w, "mqtt.refused", m.refused);
+    stats_writer_add (&s->w, "mqtt.queued", m.queued);
+    stats_writer_add (&s->w, "mqtt.in_flight", m.in_flight);
+    stats_writer_add (&s->w, "mqtt.buffered_bytes", m.bytes);
+  }
   s->written_ns = now_ns ();
   return stats_writer_commit (&s->w, err, errlen);
 }
 
 int
 watch_stats_open (struct watch_stats *s, const char *path,
-                  struct bw_sink *next, char *err, size_t errlen)
+                  struct bw_sink *next, struct bw_mqtt_bridge *bridge,
+                  char *err, size_t errlen)
 {
   memset (s, 0, sizeof *s);
   s->sink.emit = count_event;
   s->next = next;
+  s->bridge = bridge;
   s->crawling = true;
   if (path == NULL)
     return 0;

@@ -3,7 +3,8 @@
  *
  * A sink in front of the real one counts events by type, and the
  * records that overflow events say were lost; the command notes the
- * crawl's progress and the tap records it takes.  The file
+ * crawl's progress and the tap records it takes.  With the MQTT
+ * bridge, its connection and counters are written too (mqtt.*).  The file
  * (tap/stats-file.h) is rewritten at most once a second: from the
  * crawl's progress callback while the crawl runs (the command's loop
  * is not running yet), from the command's loop after.  No thread.
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include "events/event.h"
+#include "mqtt-bridge.h"
 #include "tap/stats-file.h"
 
 #define WATCH_EVENT_TYPES 32  /* more than enum bw_event_type has */
@@ -33,13 +35,16 @@ struct watch_stats {
   int filesystems;            /* followed, once the crawl is done */
   uint64_t connects;          /* plugin connections taken */
   uint64_t records, seq;      /* tap records taken; the last one's seq */
+  struct bw_mqtt_bridge *bridge;  /* publishing: asked at each write */
 };
 
 /* Starts counting in front of next; path NULL: count, write nothing.
- * -1 with err if the file cannot be written.
+ * bridge: the one publishing, or NULL.  -1 with err if the file cannot
+ * be written.
  */
 int watch_stats_open (struct watch_stats *s, const char *path,
-                      struct bw_sink *next, char *err, size_t errlen);
+                      struct bw_sink *next, struct bw_mqtt_bridge *bridge,
+                      char *err, size_t errlen);
 /* The engine's crawl_progress callback (opaque: the watch_stats). */
 void watch_stats_crawl (void *opaque, uint64_t done, uint64_t total);
 /* Writes the file if a second has passed since the last time. */

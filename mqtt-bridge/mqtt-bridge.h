@@ -25,6 +25,9 @@
  * - MQTT 5 messages carry content type application/json, payload
  *   format UTF-8, user properties "type" and "seq", and the configured
  *   message expiry.
+ * - Without vm and disk the bridge is the appliance's own connection
+ *   (blockwatchd): its $status is blockwatch/HOST/$status, and it is
+ *   given no events.
  */
 #ifndef BLOCKWATCH_MQTT_BRIDGE_H
 #define BLOCKWATCH_MQTT_BRIDGE_H
@@ -44,7 +47,8 @@
  */
 struct bw_mqtt_cfg {
   struct bw_mqtt_conn conn;   /* broker, TLS, protocol version */
-  const char *host, *vm, *disk;   /* topic labels, required */
+  const char *host, *vm, *disk;   /* topic labels: all three, or the
+                                   * host alone (the appliance's) */
   int qos;                    /* 0 or 1 */
   unsigned window;            /* messages in flight at most */
   size_t buffer_messages;     /* the offline buffer's limits */

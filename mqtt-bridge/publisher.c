@@ -37,7 +37,8 @@ struct bw_mqtt_bridge {
   struct bw_mqtt_cfg cfg;
   struct bw_mqtt_client cl;
   MQTTAsync_willOptions will;
-  char *disk_topic, *status_topic, *stats_topic;
+  char *disk_topic;            /* blockwatch/HOST/VM/DISK, or blockwatch/HOST */
+  char *status_topic, *stats_topic;
   unsigned slot;              /* in the registry (see ticket) */
   pthread_t thread;
   pthread_mutex_t lock;
@@ -805,7 +806,9 @@ bw_mqtt_open (const struct bw_mqtt_cfg *cfg, char *err, size_t errlen)
   }
   b->sink.emit = emit;
   b->cfg = *cfg;
-  b->disk_topic = bw_topic_disk (cfg->host, cfg->vm, cfg->disk);
+  b->disk_topic = cfg->vm == NULL && cfg->disk == NULL
+                  ? bw_topic_host (cfg->host)
+                  : bw_topic_disk (cfg->host, cfg->vm, cfg->disk);
   if (b->disk_topic == NULL) {
     snprintf (err, errlen, "host, vm and disk names are needed for the "
               "topics (at most %d bytes each)", BW_LABEL_MAX);

@@ -93,7 +93,12 @@ bw_tls_policy (char *err, size_t errlen)
 static const char *
 ossl_reason (void)
 {
-  const char *r = ERR_reason_error_string (ERR_peek_error ());
+  unsigned long e = ERR_peek_error ();
+  /* A file that cannot be opened is an errno, which OpenSSL has no
+   * string for.
+   */
+  const char *r = ERR_SYSTEM_ERROR (e) ? strerror (ERR_GET_REASON (e))
+                                       : ERR_reason_error_string (e);
 
   ERR_clear_error ();
   return r ? r : "unknown OpenSSL error";

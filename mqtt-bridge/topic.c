@@ -99,15 +99,15 @@ bw_topic_unlevel (const char *text, size_t textlen, size_t *len)
   return NULL;
 }
 
-char *
-bw_topic_disk (const char *host, const char *vm, const char *disk)
+/* "blockwatch/" and the n labels, each escaped. */
+static char *
+labels_topic (const char *const *labels, size_t n)
 {
-  const char *labels[] = { host, vm, disk };
   char *out = NULL, *lv;
   size_t len, i;
   FILE *f;
 
-  for (i = 0; i < 3; i++)
+  for (i = 0; i < n; i++)
     if (labels[i] == NULL || labels[i][0] == '\0' ||
         strlen (labels[i]) > BW_LABEL_MAX) {
       errno = EINVAL;
@@ -117,19 +117,33 @@ bw_topic_disk (const char *host, const char *vm, const char *disk)
   if (f == NULL)
     return NULL;
   fputs (BW_TOPIC_ROOT, f);
-  for (i = 0; i < 3; i++) {
+  for (i = 0; i < n; i++) {
     lv = bw_topic_level (labels[i], strlen (labels[i]));
     if (lv == NULL)
       break;
     fprintf (f, "/%s", lv);
     free (lv);
   }
-  if (fclose (f) != 0 || i < 3) {
+  if (fclose (f) != 0 || i < n) {
     free (out);
     errno = ENOMEM;
     return NULL;
   }
   return out;
+}
+
+char *
+bw_topic_disk (const char *host, const char *vm, const char *disk)
+{
+  const char *labels[] = { host, vm, disk };
+
+  return labels_topic (labels, 3);
+}
+
+char *
+bw_topic_host (const char *host)
+{
+  return labels_topic (&host, 1);
 }
 
 bool

@@ -8,6 +8,8 @@
  *                                                 with no known name
  *   blockwatch/HOST/VM/DISK/$status               retained online/offline
  *   blockwatch/HOST/VM/DISK/$stats                the bridge's statistics
+ *   blockwatch/HOST/$status                       retained online/offline
+ *                                                 of the appliance itself
  *
  * Every level is a byte string escaped like event paths (bw_escape_bytes)
  * and, in addition, '/', '+', '#' and '$' as %2F, %2B, %23 and %24, so
@@ -52,6 +54,8 @@ char *bw_topic_unlevel (const char *text, size_t textlen, size_t *len);
  * empty or longer than BW_LABEL_MAX.
  */
 char *bw_topic_disk (const char *host, const char *vm, const char *disk);
+/* "blockwatch/HOST", the same way: the appliance's own topics. */
+char *bw_topic_host (const char *host);
 /* Events about a file system as a whole (mount, unmount, partition,
  * overflow, resync): they go to $fs/TYPE.
  */

@@ -147,6 +147,71 @@ $(disk a)
 log-level = loud
 EOF
 
+bad 2 "include = var/log/**: expected a path glob starting with '/'" <<EOF
+[policy]
+include = var/log/**
+$(disk a)
+[broker]
+uri = mqtts://localhost
+EOF
+
+bad 6 "type = writes: matches no event type" <<EOF
+$(disk a)
+type = write
+type = writes
+[broker]
+uri = mqtts://localhost
+EOF
+
+bad 1 "[policy]: include, exclude, type, not-type and data-for choose what is published: they need [broker]" <<EOF
+[policy]
+exclude = /tmp/**
+$(disk a)
+EOF
+
+bad 1 "[disk a]: include, exclude, type, not-type and data-for choose what is published" <<EOF
+$(disk a)
+data-for = /var/log/** = bytes:100
+EOF
+
+bad 5 "data-for = /etc/**: expected PATH-GLOB = none, hash, bytes or bytes:N" <<EOF
+$(disk a)
+data-for = /etc/**
+[broker]
+uri = mqtts://localhost
+EOF
+
+bad 8 "buffer-bytes = 100: expected a size from 1K" <<EOF
+$(disk a)
+[broker]
+uri = mqtts://localhost
+buffer-messages = 1000
+buffer-bytes = 100
+EOF
+
+bad 5 "[broker]: drain (30 s) must be shorter than stop-timeout (30 s)" <<EOF
+$(disk a)
+[broker]
+uri = mqtts://localhost
+drain = 30
+EOF
+
+bad 5 "[broker]: expiry needs mqtt-version 5" <<EOF
+$(disk a)
+[broker]
+uri = mqtts://localhost
+mqtt-version = 3.1.1
+expiry = 60
+EOF
+
+bad 4 "[broker] window given twice" <<EOF
+[broker]
+uri = mqtts://localhost
+window = 10
+window = 20
+$(disk a)
+EOF
+
 # No disk at all, and no file at all: said without a line.
 : > "$T/empty.conf"
 out=$("$BWD" --check -c "$T/empty.conf" 2>&1) && fail "an empty file was accepted"
@@ -169,8 +234,21 @@ JOURNAL_STREAM=$(stat -c %d:%i "$T/journal") "$BWD" --check -c "$T/bad1.conf" 2>
   fail "a bad file was accepted"
 grep -q "^<3>$T/bad1.conf:6: " "$T/journal" || fail "no journal priority: $(cat "$T/journal")"
 
-# What is accepted: the shipped example, and a disk alone.
-"$BWD" --check -c "$BW_SRC/appliance/blockwatch.conf.example"
+# The broker's files are read before anything starts.
+printf '%s\n' "$(disk a)" "[broker]" "uri = mqtts://localhost" \
+  "ca-file = $T/no-ca.pem" > "$T/noca.conf"
+out=$("$BWD" --check -c "$T/noca.conf" 2>&1) && fail "a missing CA file was accepted"
+[[ $out == *"$T/noca.conf: [broker]: CA file $T/no-ca.pem: No such file or directory"* ]] ||
+  fail "missing CA file: $out"
+
+# What is accepted: the shipped example (with TLS files where it says),
+# and a disk alone.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+  -keyout "$T/tls.key" -out "$T/tls.pem" -days 1 -subj /CN=blockwatch-appliance 2>/dev/null ||
+  fail "openssl cannot make a certificate"
+sed -e "s|^ca-file = .*|ca-file = $T/tls.pem|" -e "s|^cert = .*|cert = $T/tls.pem|" \
+    -e "s|^key = .*|key = $T/tls.key|" "$BW_SRC/appliance/blockwatch.conf.example" > "$T/example.conf"
+"$BWD" --check -c "$T/example.conf"
 disk a > "$T/good.conf"
 "$BWD" --check -c "$T/good.conf" | grep -q "configuration OK, 1 disks" ||
   fail "a minimal file was refused"

@@ -44,12 +44,7 @@ if runuser -u nobody -- test -x "$BW" -a -r "$PLUGIN"; then
 else
   say "nobody cannot reach $BW: the children run as root"
 fi
-nbdkit=nbdkit
-if [ -n "$NBDKIT_PRELOAD" ]; then
-  nbdkit=$T/nbdkit-san
-  printf '#!/bin/sh\nLD_PRELOAD="%s" exec nbdkit "$@"\n' "$NBDKIT_PRELOAD" > "$nbdkit"
-  chmod 755 "$nbdkit"
-fi
+nbdkit=$(nbdkit_program)
 
 disk() {   # disk NAME [BACKEND] [extra lines]
   cat <<EOF

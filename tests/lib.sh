@@ -101,6 +101,19 @@ nbdkit_env() {
   fi
 }
 
+# nbdkit_program: the nbdkit for programs that start it themselves
+# (blockwatchd, the demo): nbdkit, or in a sanitized build a script
+# that preloads the sanitizer's runtime first, as nbdkit_env does.
+nbdkit_program() {
+  if [ -z "$NBDKIT_PRELOAD" ]; then
+    echo nbdkit
+    return
+  fi
+  printf '#!/bin/sh\nLD_PRELOAD="%s" exec nbdkit "$@"\n' "$NBDKIT_PRELOAD" > "$T/nbdkit-san"
+  chmod 755 "$T/nbdkit-san"
+  echo "$T/nbdkit-san"
+}
+
 wait_for() {   # wait_for SECONDS test-args...
   local secs=$1; shift
   local n=$((secs * 10))

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -48,9 +49,44 @@ trim_torn_line (int fd, const char *path)
                  (long long) (st.st_size - end));
 }
 
+/* The groups of the user a child becomes, looked up before the fork:
+ * blockwatchd has threads (the MQTT bridge's, broker.h), and after a
+ * fork only async-signal-safe calls are sure to work, which the user
+ * database's lookups (initgroups) are not.  *n -1: failed (errno).
+ */
+static gid_t *
+groups_of (const struct command *cmd, int *n)
+{
+  gid_t *g = NULL, *more;
+  int want = 16;
+
+  for (;;) {
+    if ((more = realloc (g, want * sizeof *g)) == NULL) {
+      free (g);
+      *n = -1;
+      return NULL;
+    }
+    g = more;
+    *n = want;
+    if (getgrouplist (cmd->user, cmd->gid, g, n) != -1)
+      return g;
+    if (*n <= want)           /* no sense in asking for more */
+      want *= 2;
+    else
+      want = *n;
+    if (want > 65536) {
+      free (g);
+      errno = E2BIG;
+      *n = -1;
+      return NULL;
+    }
+  }
+}
+
 /* In the child, after fork: nothing here returns. */
 static void __attribute__ ((noreturn))
-become (const struct command *cmd, pid_t parent, int out, int log)
+become (const struct command *cmd, pid_t parent, int out, int log,
+        const gid_t *groups, int ngroups)
 {
   int null = open ("/dev/null", O_RDONLY);
   sigset_t none;
@@ -64,9 +100,8 @@ become (const struct command *cmd, pid_t parent, int out, int log)
   sigemptyset (&none);
   sigprocmask (SIG_SETMASK, &none, NULL);
   signal (SIGPIPE, SIG_DFL);
-  if (cmd->user && geteuid () == 0 &&
-      (initgroups (cmd->user, cmd->gid) == -1 || setgid (cmd->gid) == -1 ||
-       setuid (cmd->uid) == -1)) {
+  if (groups && (setgroups (ngroups, groups) == -1 ||
+                 setgid (cmd->gid) == -1 || setuid (cmd->uid) == -1)) {
     dprintf (STDERR_FILENO, "cannot become user %s: %s\n", cmd->user,
              strerror (errno));
     _exit (126);
@@ -88,10 +123,18 @@ child_spawn (const struct command *cmd, int *log_fd, char *err,
              size_t errlen)
 {
   pid_t parent = getpid (), pid;
-  int pfd[2], out = -1;
+  int pfd[2], out = -1, ngroups = 0;
+  gid_t *groups = NULL;
 
+  if (cmd->user && geteuid () == 0 &&
+      (groups = groups_of (cmd, &ngroups)) == NULL) {
+    snprintf (err, errlen, "the groups of user %s: %s", cmd->user,
+              strerror (errno));
+    return -1;
+  }
   if (pipe2 (pfd, O_CLOEXEC) == -1) {
     snprintf (err, errlen, "pipe: %s", strerror (errno));
+    free (groups);
     return -1;
   }
   if (cmd->out) {
@@ -100,13 +143,15 @@ child_spawn (const struct command *cmd, int *log_fd, char *err,
       snprintf (err, errlen, "%s: %s", cmd->out, strerror (errno));
       close (pfd[0]);
       close (pfd[1]);
+      free (groups);
       return -1;
     }
     trim_torn_line (out, cmd->out);
   }
   pid = fork ();
   if (pid == 0)
-    become (cmd, parent, out >= 0 ? out : pfd[1], pfd[1]);
+    become (cmd, parent, out >= 0 ? out : pfd[1], pfd[1], groups, ngroups);
+  free (groups);
   if (out >= 0)
     close (out);
   close (pfd[1]);

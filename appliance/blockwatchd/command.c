@@ -127,16 +127,66 @@ nbdkit_command (const struct bwd_config *c, const struct bwd_disk *d,
     a->oom = true;
 }
 
+/* --NAME=VALUE for each value of a list. */
+static void
+argv_list (struct argv *a, const char *name, const struct bwd_list *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    argv_addf (a, "--%s=%s", name, l->v[i]);
+}
+
+/* --NAME=N unless n is -1 (not configured: the bridge's default). */
+static void
+argv_number (struct argv *a, const char *name, int64_t n)
+{
+  if (n >= 0)
+    argv_addf (a, "--%s=%lld", name, (long long) n);
+}
+
+/* The MQTT bridge's options (mqtt-bridge/options.h): the broker, and
+ * what the disk's policy publishes.
+ */
+static void
+bridge_options (struct argv *a, const struct bwd_broker *b,
+                const struct bwd_policy *p)
+{
+  argv_addf (a, "--mqtt=%s", b->uri);
+  if (b->plaintext)
+    argv_add (a, "--mqtt-plaintext");
+  if (b->ca_file)
+    argv_addf (a, "--cafile=%s", b->ca_file);
+  if (b->ca_path)
+    argv_addf (a, "--capath=%s", b->ca_path);
+  if (b->cert)
+    argv_addf (a, "--cert=%s", b->cert);
+  if (b->key)
+    argv_addf (a, "--key=%s", b->key);
+  if (b->ciphers)
+    argv_addf (a, "--ciphers=%s", b->ciphers);
+  if (b->mqtt_version)
+    argv_addf (a, "--mqtt-version=%s", b->mqtt_version);
+  argv_number (a, "qos", b->qos);
+  argv_number (a, "window", b->window);
+  argv_number (a, "buffer-messages", b->buffer_messages);
+  argv_number (a, "buffer-bytes", b->buffer_bytes);
+  argv_number (a, "expiry", b->expiry);
+  argv_number (a, "stats", b->stats_interval);
+  argv_number (a, "drain", b->drain);
+  argv_list (a, "include", &p->include);
+  argv_list (a, "exclude", &p->exclude);
+  argv_list (a, "type", &p->type);
+  argv_list (a, "not-type", &p->not_type);
+  argv_list (a, "data-for", &p->data_for);
+}
+
 /* blockwatch watch: the online introspector of the disk.  The one
- * place that knows its options: the [broker] part is the MQTT bridge's
- * (mqtt-bridge/options.h); adapt it here when they change.
+ * place that knows its options.
  */
 static void
 watch_command (const struct bwd_config *c, const struct bwd_disk *d,
                const char *dir, struct command *cmd)
 {
   struct argv *a = &cmd->argv;
-  const struct bwd_broker *b = &c->broker;
 
   argv_add (a, c->blockwatch);
   argv_add (a, "watch");
@@ -150,25 +200,8 @@ watch_command (const struct bwd_config *c, const struct bwd_disk *d,
   /* The events, as JSON lines, to the events file (stdout). */
   if (d->events_file)
     argv_add (a, "--json");
-  if (b->uri) {
-    argv_addf (a, "--mqtt=%s", b->uri);
-    if (b->plaintext)
-      argv_add (a, "--mqtt-plaintext");
-    if (b->ca_file)
-      argv_addf (a, "--cafile=%s", b->ca_file);
-    if (b->ca_path)
-      argv_addf (a, "--capath=%s", b->ca_path);
-    if (b->cert)
-      argv_addf (a, "--cert=%s", b->cert);
-    if (b->key)
-      argv_addf (a, "--key=%s", b->key);
-    if (b->ciphers)
-      argv_addf (a, "--ciphers=%s", b->ciphers);
-    if (b->mqtt_version)
-      argv_addf (a, "--mqtt-version=%s", b->mqtt_version);
-    if (b->qos >= 0)
-      argv_addf (a, "--qos=%d", b->qos);
-  }
+  if (c->broker.uri)
+    bridge_options (a, &c->broker, &d->policy);
   argv_addf (a, "unix:%s/tap.sock", dir);
   /* Without an events file the events still count in the metrics. */
   cmd->out = strdup (d->events_file ? d->events_file : "/dev/null");

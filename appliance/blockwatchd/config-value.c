@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 #include "event-sink.h"
 #include "storage/storage-uri.h"
 #include "tap-ring.h"
+#include "topic.h"
 
 static int
 fail (char *msg, size_t len, const char *fmt, ...)
@@ -68,12 +70,20 @@ number (const char *v, uint64_t min, uint64_t max, uint64_t *n)
   return errno || *end || *n < min || *n > max ? -1 : 0;
 }
 
-int
-value_name (const char *v, void *field, char *msg, size_t len)
+static bool
+has_control (const char *v)
 {
   for (const char *p = v; *p; p++)
     if ((unsigned char) *p < 0x20 || *p == 0x7f)
-      return fail (msg, len, "control characters are not allowed");
+      return true;
+  return false;
+}
+
+int
+value_name (const char *v, void *field, char *msg, size_t len)
+{
+  if (has_control (v))
+    return fail (msg, len, "control characters are not allowed");
   return set_string (v, field, msg, len);
 }
 
@@ -250,22 +260,153 @@ value_mqtt_version (const char *v, void *field, char *msg, size_t len)
   return set_string (v, field, msg, len);
 }
 
-int
-value_tap_buffer (const char *v, void *field, char *msg, size_t len)
+/* A size: a number, with a suffix K, M, G or T (powers of 1024) or
+ * none, from min to max bytes.
+ */
+static int
+size (const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
   static const char units[] = "KMGT";
-  uint64_t n, max = (uint64_t) 1 << 40;
+  uint64_t n;
   char *end;
   const char *u;
 
+  if (*v < '0' || *v > '9')
+    return -1;
   errno = 0;
   n = strtoull (v, &end, 10);
   if (*end && end[1] == '\0' && (u = strchr (units, *end)) != NULL &&
       n <= max >> (10 * (u - units + 1)))
     n <<= 10 * (u - units + 1);
   else if (*end)
-    n = 0;
-  if (errno || end == v || n < TAP_MIN_BUFFER || n > max)
+    return -1;
+  if (errno || n < min || n > max)
+    return -1;
+  *out = n;
+  return 0;
+}
+
+int
+value_window (const char *v, void *field, char *msg, size_t len)
+{
+  uint64_t n;
+
+  if (number (v, 1, 65535, &n) == -1)
+    return fail (msg, len, "expected messages in flight, 1 to 65535");
+  *(int64_t *) field = n;
+  return 0;
+}
+
+int
+value_count (const char *v, void *field, char *msg, size_t len)
+{
+  uint64_t n;
+
+  if (number (v, 1, INT_MAX, &n) == -1)
+    return fail (msg, len, "expected a count, 1 to %d", INT_MAX);
+  *(int64_t *) field = n;
+  return 0;
+}
+
+int
+value_bytes (const char *v, void *field, char *msg, size_t len)
+{
+  uint64_t n;
+
+  if (size (v, 1024, INT_MAX, &n) == -1)
+    return fail (msg, len, "expected a size from 1K to 2047M (suffix K, M "
+                 "or G)");
+  *(int64_t *) field = n;
+  return 0;
+}
+
+int
+value_long_seconds (const char *v, void *field, char *msg, size_t len)
+{
+  uint64_t n;
+
+  if (number (v, 0, INT_MAX, &n) == -1)
+    return fail (msg, len, "expected seconds, 0 to %d", INT_MAX);
+  *(int64_t *) field = n;
+  return 0;
+}
+
+/* Appends a copy of v to a list. */
+static int
+list_add (struct bwd_list *l, const char *v, char *msg, size_t len)
+{
+  char **nv = realloc (l->v, (l->n + 1) * sizeof *nv);
+
+  if (nv == NULL)
+    return fail (msg, len, "out of memory");
+  l->v = nv;
+  if ((l->v[l->n] = strdup (v)) == NULL)
+    return fail (msg, len, "out of memory");
+  l->n++;
+  return 0;
+}
+
+int
+value_path_glob (const char *v, void *field, char *msg, size_t len)
+{
+  if (*v != '/')
+    return fail (msg, len, "expected a path glob starting with '/' (** "
+                 "for any depth)");
+  if (has_control (v))
+    return fail (msg, len, "control characters are not allowed");
+  return list_add (field, v, msg, len);
+}
+
+int
+value_type_glob (const char *v, void *field, char *msg, size_t len)
+{
+  const char *name;
+
+  /* A glob no type matches is a typo: it would filter out everything
+   * (type) or nothing (not-type) without a word.
+   */
+  for (unsigned t = 1; strcmp (name = bw_event_type_name (t), "unknown");
+       t++)
+    if (bw_glob_name (v, name))
+      return list_add (field, v, msg, len);
+  return fail (msg, len, "matches no event type (create, delete, rename, "
+               "write, metadata ... as in docs/events.md)");
+}
+
+int
+value_data_rule (const char *v, void *field, char *msg, size_t len)
+{
+  const char *eq = strrchr (v, '='), *policy;
+  struct bw_data_policy_cfg pol;
+  size_t glob_len;
+  char *rule;
+  int r;
+
+  if (eq == NULL)
+    return fail (msg, len, "expected PATH-GLOB = none, hash, bytes or "
+                 "bytes:N");
+  policy = eq + 1 + strspn (eq + 1, " \t");
+  for (glob_len = eq - v; glob_len && strchr (" \t", v[glob_len - 1]);
+       glob_len--)
+    ;
+  if (*v != '/' || parse_data_policy (policy, &pol) == -1)
+    return fail (msg, len, "expected PATH-GLOB = none, hash, bytes or "
+                 "bytes:N, the glob starting with '/'");
+  if (has_control (v))
+    return fail (msg, len, "control characters are not allowed");
+  if (asprintf (&rule, "%.*s=%s", (int) glob_len, v, policy) == -1)
+    return fail (msg, len, "out of memory");
+  r = list_add (field, rule, msg, len);
+  free (rule);
+  return r;
+}
+
+int
+value_tap_buffer (const char *v, void *field, char *msg, size_t len)
+{
+  uint64_t n;
+
+  if (size (v, TAP_MIN_BUFFER, (uint64_t) 1 << 40, &n) == -1)
     return fail (msg, len, "expected a size from %uM to 1T (suffix K, M, "
                  "G or T)", (unsigned) (TAP_MIN_BUFFER >> 20) + 1);
   *(uint64_t *) field = n;

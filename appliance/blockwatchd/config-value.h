@@ -5,6 +5,7 @@
 #ifndef BLOCKWATCHD_CONFIG_VALUE_H
 #define BLOCKWATCHD_CONFIG_VALUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef int (*value_parser) (const char *value, void *field, char *msg,
@@ -14,6 +15,7 @@ struct key {
   const char *name;
   value_parser parse;
   size_t off;                 /* of the field in the section's struct */
+  bool repeat;                /* may be given again: a list */
 };
 
 /* char *: text without control characters. */
@@ -42,6 +44,20 @@ int value_broker_uri (const char *v, void *field, char *msg, size_t len);
 int value_qos (const char *v, void *field, char *msg, size_t len);
 /* char *: 5 or 3.1.1. */
 int value_mqtt_version (const char *v, void *field, char *msg, size_t len);
+/* int64_t: messages in flight, 1 to 65535. */
+int value_window (const char *v, void *field, char *msg, size_t len);
+/* int64_t: a count, 1 to 2^31 - 1. */
+int value_count (const char *v, void *field, char *msg, size_t len);
+/* int64_t: a size (K, M, G: powers of 1024), 1K to 2^31 - 1 bytes. */
+int value_bytes (const char *v, void *field, char *msg, size_t len);
+/* int64_t: seconds, 0 to 2^31 - 1. */
+int value_long_seconds (const char *v, void *field, char *msg, size_t len);
+/* struct bwd_list: a path glob (starting with "/") appended. */
+int value_path_glob (const char *v, void *field, char *msg, size_t len);
+/* struct bwd_list: an event type glob that matches a type, appended. */
+int value_type_glob (const char *v, void *field, char *msg, size_t len);
+/* struct bwd_list: "PATH-GLOB = POLICY" appended as "PATH-GLOB=POLICY". */
+int value_data_rule (const char *v, void *field, char *msg, size_t len);
 /* uint64_t: a size (K, M, G, T: powers of 1024) the tap can have. */
 int value_tap_buffer (const char *v, void *field, char *msg, size_t len);
 /* char *: drop, block or block:MS, as the plugin's tap-overflow=. */

@@ -19,7 +19,10 @@
  * its table is its bit in the struct's seen mask.
  */
 #define K(name, parse, type, field) \
-  { name, parse, offsetof (type, field) }
+  { name, parse, offsetof (type, field), false }
+/* A key that may be given again: its values make a list. */
+#define KL(name, parse, type, field) \
+  { name, parse, offsetof (type, field), true }
 
 static const struct key appliance_keys[] = {
   K ("host", value_name, struct bwd_config, host),
@@ -46,6 +49,13 @@ static const struct key broker_keys[] = {
   K ("qos", value_qos, struct bwd_broker, qos),
   K ("mqtt-version", value_mqtt_version, struct bwd_broker, mqtt_version),
   K ("plaintext", value_bool, struct bwd_broker, plaintext),
+  K ("window", value_window, struct bwd_broker, window),
+  K ("buffer-messages", value_count, struct bwd_broker, buffer_messages),
+  K ("buffer-bytes", value_bytes, struct bwd_broker, buffer_bytes),
+  K ("expiry", value_long_seconds, struct bwd_broker, expiry),
+  K ("stats-interval", value_long_seconds, struct bwd_broker,
+     stats_interval),
+  K ("drain", value_long_seconds, struct bwd_broker, drain),
   { NULL }
 };
 
@@ -54,6 +64,11 @@ static const struct key policy_keys[] = {
   K ("tap-overflow", value_tap_overflow, struct bwd_policy, tap_overflow),
   K ("tap-drain", value_milliseconds, struct bwd_policy, tap_drain_ms),
   K ("data", value_data_policy, struct bwd_policy, data),
+  KL ("include", value_path_glob, struct bwd_policy, include),
+  KL ("exclude", value_path_glob, struct bwd_policy, exclude),
+  KL ("type", value_type_glob, struct bwd_policy, type),
+  KL ("not-type", value_type_glob, struct bwd_policy, not_type),
+  KL ("data-for", value_data_rule, struct bwd_policy, data_for),
   { NULL }
 };
 
@@ -205,7 +220,7 @@ set_key (struct parser *p, const char *sect, const struct key *keys,
   for (int i = 0; keys[i].name; i++) {
     if (strcmp (keys[i].name, name) != 0)
       continue;
-    if (*seen & (1ull << i)) {
+    if ((*seen & (1ull << i)) && !keys[i].repeat) {
       fail_at (p, p->line, "[%s] %s given twice", sect, name);
       return 0;
     }
@@ -266,6 +281,21 @@ given (uint64_t seen, const struct key *keys, const char *name)
   abort ();                   /* a name not in the table: a bug here */
 }
 
+/* *d = a copy of g, unless the disk gave the list itself. */
+static int
+inherit_list (struct bwd_list *d, const struct bwd_list *g, uint64_t seen,
+              const char *key)
+{
+  if (given (seen, policy_keys, key) || g->n == 0)
+    return 0;
+  if ((d->v = calloc (g->n, sizeof *d->v)) == NULL)
+    return -1;
+  for (; d->n < g->n; d->n++)
+    if ((d->v[d->n] = strdup (g->v[d->n])) == NULL)
+      return -1;
+  return 0;
+}
+
 /* Unset policies of a disk from [policy].  Those unset in both stay
  * unset: the plugin and the introspector have their own defaults.
  */
@@ -282,6 +312,12 @@ inherit_policy (struct bwd_policy *d, const struct bwd_policy *g)
     return -1;
   if (!given (d->seen, policy_keys, "data") && g->data &&
       (d->data = strdup (g->data)) == NULL)
+    return -1;
+  if (inherit_list (&d->include, &g->include, d->seen, "include") == -1 ||
+      inherit_list (&d->exclude, &g->exclude, d->seen, "exclude") == -1 ||
+      inherit_list (&d->type, &g->type, d->seen, "type") == -1 ||
+      inherit_list (&d->not_type, &g->not_type, d->seen, "not-type") == -1 ||
+      inherit_list (&d->data_for, &g->data_for, d->seen, "data-for") == -1)
     return -1;
   d->seen |= g->seen;
   return 0;
@@ -345,13 +381,33 @@ check_clashes (struct parser *p)
     }
 }
 
+/* Whether a policy chooses what is published. */
+static bool
+selects (const struct bwd_policy *pol)
+{
+  return pol->include.n || pol->exclude.n || pol->type.n ||
+         pol->not_type.n || pol->data_for.n;
+}
+
 static void
 check_broker (struct parser *p)
 {
-  struct bwd_broker *b = &p->c->broker;
+  struct bwd_config *c = p->c;
+  struct bwd_broker *b = &c->broker;
 
-  if (p->broker_line == 0)
+  /* Without a broker nothing is published to choose from. */
+  if (p->broker_line == 0) {
+    if (selects (&c->policy))
+      fail_at (p, p->policy_line, "[policy]: include, exclude, type, "
+               "not-type and data-for choose what is published: they need "
+               "[broker]");
+    for (size_t i = 0; i < c->ndisks; i++)
+      if (selects (&c->disks[i].policy))
+        fail_at (p, c->disks[i].line, "[disk %s]: include, exclude, type, "
+                 "not-type and data-for choose what is published: they "
+                 "need [broker]", c->disks[i].name);
     return;
+  }
   if (b->uri == NULL)
     fail_at (p, p->broker_line, "[broker]: needs uri");
   else if (!b->cert != !b->key)
@@ -359,6 +415,15 @@ check_broker (struct parser *p)
   else if (strncmp (b->uri, "mqtt://", 7) == 0 && !b->plaintext)
     fail_at (p, p->broker_line, "[broker]: uri %s is not TLS: say "
              "plaintext = yes to allow it (loopback tests only)", b->uri);
+  else if (b->expiry > 0 && b->mqtt_version &&
+           strcmp (b->mqtt_version, "5") != 0)
+    fail_at (p, p->broker_line, "[broker]: expiry needs mqtt-version 5");
+  /* An introspector that stops gets stop-timeout to deliver the rest. */
+  else if ((b->drain >= 0 ? b->drain : BWD_BRIDGE_DRAIN_S) >=
+           c->stop_timeout_s)
+    fail_at (p, p->broker_line, "[broker]: drain (%lld s) must be shorter "
+             "than stop-timeout (%u s)", (long long) (b->drain >= 0
+             ? b->drain : BWD_BRIDGE_DRAIN_S), c->stop_timeout_s);
 }
 
 /* A program: beside blockwatchd if it is there (a build tree, or an
@@ -434,6 +499,8 @@ bwd_config_load (const char *path, const char *self_dir, char *err,
   c->stop_timeout_s = 30;
   c->start_wait_s = 30;
   c->broker.qos = -1;
+  c->broker.window = c->broker.buffer_messages = c->broker.buffer_bytes = -1;
+  c->broker.expiry = c->broker.stats_interval = c->broker.drain = -1;
   p.f = fopen (path, "re");
   if (p.f == NULL) {
     snprintf (err, errlen, "%s: %s", path, strerror (errno));
@@ -471,11 +538,59 @@ bwd_config_load (const char *path, const char *self_dir, char *err,
   return NULL;
 }
 
+void
+bwd_broker_clear (struct bwd_broker *b)
+{
+  free (b->uri);
+  free (b->ca_file);
+  free (b->ca_path);
+  free (b->cert);
+  free (b->key);
+  free (b->ciphers);
+  free (b->mqtt_version);
+  memset (b, 0, sizeof *b);
+}
+
+static bool
+copy_string (char **dst, const char *src)
+{
+  *dst = src ? strdup (src) : NULL;
+  return src == NULL || *dst != NULL;
+}
+
+int
+bwd_broker_copy (struct bwd_broker *dst, const struct bwd_broker *src)
+{
+  *dst = *src;
+  if (copy_string (&dst->uri, src->uri) &
+      copy_string (&dst->ca_file, src->ca_file) &
+      copy_string (&dst->ca_path, src->ca_path) &
+      copy_string (&dst->cert, src->cert) & copy_string (&dst->key, src->key) &
+      copy_string (&dst->ciphers, src->ciphers) &
+      copy_string (&dst->mqtt_version, src->mqtt_version))
+    return 0;
+  bwd_broker_clear (dst);
+  return -1;
+}
+
+static void
+free_list (struct bwd_list *l)
+{
+  for (size_t i = 0; i < l->n; i++)
+    free (l->v[i]);
+  free (l->v);
+}
+
 static void
 free_policy (struct bwd_policy *p)
 {
   free (p->tap_overflow);
   free (p->data);
+  free_list (&p->include);
+  free_list (&p->exclude);
+  free_list (&p->type);
+  free_list (&p->not_type);
+  free_list (&p->data_for);
 }
 
 void
@@ -499,13 +614,7 @@ bwd_config_free (struct bwd_config *c)
   }
   free (c->disks);
   free_policy (&c->policy);
-  free (c->broker.uri);
-  free (c->broker.ca_file);
-  free (c->broker.ca_path);
-  free (c->broker.cert);
-  free (c->broker.key);
-  free (c->broker.ciphers);
-  free (c->broker.mqtt_version);
+  bwd_broker_clear (&c->broker);
   free (c->path);
   free (c->host);
   free (c->run_dir);

@@ -24,13 +24,27 @@
 enum bwd_log_level { BWD_LOG_ERROR, BWD_LOG_WARNING, BWD_LOG_INFO,
                      BWD_LOG_DEBUG };
 
-/* [broker]: handed to the introspector's MQTT bridge as they are. */
+/* The MQTT bridge's time to deliver what is left when it stops. */
+#define BWD_BRIDGE_DRAIN_S 10
+
+/* [broker]: handed to each introspector's MQTT bridge as they are, and
+ * used by blockwatchd itself for the appliance's $status.
+ */
 struct bwd_broker {
   char *uri;                  /* NULL: no [broker] section */
   char *ca_file, *ca_path, *cert, *key, *ciphers, *mqtt_version;
   int qos;                    /* -1: the bridge's default */
   bool plaintext;             /* allow mqtt:// (loopback tests) */
+  /* -1: the bridge's default */
+  int64_t window, buffer_messages, buffer_bytes;
+  int64_t expiry, stats_interval, drain;   /* seconds */
   uint64_t seen;              /* keys given (duplicates) */
+};
+
+/* A key that may be given several times: its values in order. */
+struct bwd_list {
+  char **v;
+  size_t n;
 };
 
 /* [policy], and its keys in a [disk] section, which override it. */
@@ -41,6 +55,11 @@ struct bwd_policy {
   bool has_tap_drain;         /* tap_drain_ms was given (a disk's: here or
                                * in [policy]) */
   char *data;                 /* none, hash, bytes or bytes:N */
+  /* What the bridge publishes (mqtt-bridge/filter.h): path and type
+   * globs, and data rules "GLOB=POLICY".  A disk that gives one of
+   * these lists replaces [policy]'s.
+   */
+  struct bwd_list include, exclude, type, not_type, data_for;
   uint64_t seen;
 };
 
@@ -98,6 +117,11 @@ struct bwd_config {
 struct bwd_config *bwd_config_load (const char *path, const char *self_dir,
                                     char *err, size_t errlen);
 void bwd_config_free (struct bwd_config *c);
+/* A copy of [broker] that owns its strings (-1: no memory), and its
+ * release.
+ */
+int bwd_broker_copy (struct bwd_broker *dst, const struct bwd_broker *src);
+void bwd_broker_clear (struct bwd_broker *b);
 
 /* The disk named name, or NULL. */
 const struct bwd_disk *bwd_config_disk (const struct bwd_config *c,

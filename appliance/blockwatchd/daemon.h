@@ -11,6 +11,7 @@
 #include "config.h"
 #include "disk.h"
 
+struct broker;
 struct metrics;
 
 struct daemon {
@@ -22,6 +23,7 @@ struct daemon {
   bool stopping;              /* SIGTERM: everything stops, then we exit */
   bool reload_ok;             /* the last SIGHUP (or the start) loaded it */
   struct metrics *metrics;    /* NULL: metrics = off */
+  struct broker *broker;      /* the appliance's $status; NULL: no [broker] */
 };
 
 /* Makes c the configuration: disks added are started, removed ones

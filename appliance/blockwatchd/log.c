@@ -8,7 +8,8 @@
 
 #include "log.h"
 
-static enum bwd_log_level threshold = BWD_LOG_INFO;
+/* Read by the appliance's MQTT thread too (broker.h). */
+static _Atomic enum bwd_log_level threshold = BWD_LOG_INFO;
 static bool journal;
 
 void

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
@@ -223,6 +224,12 @@ main (int argc, char **argv)
     free (dm.self_dir);
     return 1;
   }
+  if (check && c->broker.uri && broker_check (c, err, sizeof err) == -1) {
+    log_error ("%s: %s", dm.config_path, err);
+    bwd_config_free (c);
+    free (dm.self_dir);
+    return 1;
+  }
   if (check) {
     printf ("%s: configuration OK, %zu disks\n", dm.config_path, c->ndisks);
     bwd_config_free (c);
@@ -257,6 +264,8 @@ main (int argc, char **argv)
   log_info ("started: %zu disks, configuration %s", dm.ndisks,
             dm.config_path);
   loop (&dm, sfd);
+  /* Every disk has stopped: the appliance says "offline". */
+  broker_close (dm.broker);
   metrics_stop (dm.metrics);
   if (made_run_dir)
     rmdir (dm.cfg->run_dir);

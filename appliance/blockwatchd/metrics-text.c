@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker.h"
 #include "daemon.h"
 #include "metrics.h"
 #include "tap/stats-file.h"
@@ -77,6 +78,33 @@ static const struct family families[] = {
     ROLE_WATCH, "crawl.inodes_total", NULL },
   { "blockwatch_introspector_filesystems", "gauge",
     "File systems the introspector follows.", ROLE_WATCH, "filesystems", NULL },
+  { "blockwatch_mqtt_connected", "gauge",
+    "1 while the disk's MQTT bridge is connected to the broker, else 0.",
+    ROLE_WATCH, "mqtt.connected", NULL },
+  { "blockwatch_mqtt_connects_total", "counter",
+    "Connections the disk's MQTT bridge made to the broker.",
+    ROLE_WATCH, "mqtt.connects", NULL },
+  { "blockwatch_mqtt_published_total", "counter",
+    "Events the broker acknowledged (QoS 0: written to it).",
+    ROLE_WATCH, "mqtt.published", NULL },
+  { "blockwatch_mqtt_filtered_total", "counter",
+    "Events not published by the disk's policy (include, exclude, type).",
+    ROLE_WATCH, "mqtt.filtered", NULL },
+  { "blockwatch_mqtt_dropped_total", "counter",
+    "Events dropped from the MQTT bridge's full buffer (reported by "
+    "overflow events).", ROLE_WATCH, "mqtt.dropped", NULL },
+  { "blockwatch_mqtt_refused_total", "counter",
+    "Events the broker refused (MQTT 5 PUBACK with an error: an ACL).",
+    ROLE_WATCH, "mqtt.refused", NULL },
+  { "blockwatch_mqtt_queued_messages", "gauge",
+    "Messages waiting in the MQTT bridge's buffer.",
+    ROLE_WATCH, "mqtt.queued", NULL },
+  { "blockwatch_mqtt_in_flight_messages", "gauge",
+    "Messages handed to the broker and not yet acknowledged.",
+    ROLE_WATCH, "mqtt.in_flight", NULL },
+  { "blockwatch_mqtt_buffered_bytes", "gauge",
+    "Bytes of the messages in the MQTT bridge's buffer.",
+    ROLE_WATCH, "mqtt.buffered_bytes", NULL },
 };
 
 #define NFAMILIES (sizeof families / sizeof families[0])
@@ -226,6 +254,13 @@ write_processes (FILE *out, const struct daemon *dm,
           "valid, else 0 (the previous one stays in force).");
   fprintf (out, "blockwatch_config_last_reload_successful %d\n",
            dm->reload_ok);
+  if (dm->broker) {
+    header (out, "blockwatch_appliance_mqtt_connected", "gauge",
+            "1 while blockwatchd's own connection to the broker (the "
+            "appliance's $status) is up, else 0.");
+    fprintf (out, "blockwatch_appliance_mqtt_connected %d\n",
+             broker_connected (dm->broker));
+  }
 }
 
 void

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker.h"
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
@@ -44,6 +45,24 @@ move_metrics (struct daemon *dm, const struct bwd_config *c, char *err,
   return 0;
 }
 
+/* The appliance's connection as c says, if that changed.  The old
+ * one says "offline" before the new one connects and says "online":
+ * the other way round, the old goodbye would be the last word.
+ */
+static void
+move_broker (struct daemon *dm, const struct bwd_config *c)
+{
+  char err[1024];
+
+  if (dm->cfg && broker_same (dm->cfg, c) &&
+      (dm->broker || c->broker.uri == NULL))
+    return;
+  broker_close (dm->broker);
+  dm->broker = NULL;
+  if (c->broker.uri && (dm->broker = broker_open (c, err, sizeof err)) == NULL)
+    log_error ("%s: the appliance's $status is not published", err);
+}
+
 int
 daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
               size_t errlen)
@@ -57,6 +76,13 @@ daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
     bwd_config_free (c);
     return -1;
   }
+  /* Files the broker connection needs are checked before anything
+   * changes: a certificate that cannot be read is the file's error.
+   */
+  if (c->broker.uri && broker_check (c, err, errlen) == -1) {
+    bwd_config_free (c);
+    return -1;
+  }
   v = realloc (dm->disks, (dm->ndisks + c->ndisks) * sizeof *v);
   if (v == NULL || move_metrics (dm, c, err, errlen) == -1) {
     if (v == NULL)
@@ -67,6 +93,7 @@ daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
     return -1;
   }
   dm->disks = v;
+  move_broker (dm, c);
   log_set_level (c->log_level);
   if (c->user.name && geteuid () != 0 && geteuid () != c->user.uid)
     log_warning ("user = %s: not started as root, the children run as "
