@@ -38,6 +38,12 @@ static const struct command commands[] = {
     "status [-c CONFIG | --url URL]\n"
     "      What blockwatchd runs, disk by disk (from its metrics); exit 1\n"
     "      if a disk's process is down." },
+  { "iscsi-target", cmd_iscsi_target,
+    "iscsi-target --nbd SOCKET --dir DIR --target IQN --portal ADDRESS:PORT\n"
+    "      [--chap-user USER --chap-password-file FILE] [--readonly]\n"
+    "      [--initiator-address ADDRESS[/PREFIX]]... [--initiator-name IQN]...\n"
+    "      Serve the NBD export on SOCKET as an iSCSI target (tgtd on\n"
+    "      nbdfuse): blockwatchd's iSCSI front end of a disk." },
 };
 
 static void

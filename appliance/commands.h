@@ -14,5 +14,6 @@ int cmd_replay (int argc, char **argv);
 int cmd_watch (int argc, char **argv);
 int cmd_sub (int argc, char **argv);
 int cmd_status (int argc, char **argv);
+int cmd_iscsi_target (int argc, char **argv);
 
 #endif /* BLOCKWATCH_COMMANDS_H */

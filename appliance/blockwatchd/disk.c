@@ -13,6 +13,7 @@
 #include "child.h"
 #include "disk.h"
 #include "log.h"
+#include "subprocess.h"
 
 #define NS 1000000000ull
 #define BACKOFF_MIN_NS (NS / 2)
@@ -341,18 +342,6 @@ disk_relay_logs (struct disk *k)
     relay (k, &k->ch[r]);
 }
 
-static void
-describe (int status, char *buf, size_t len)
-{
-  if (WIFEXITED (status))
-    snprintf (buf, len, "exited with status %d", WEXITSTATUS (status));
-  else if (WIFSIGNALED (status))
-    snprintf (buf, len, "was killed by signal %d (%s)", WTERMSIG (status),
-              strsignal (WTERMSIG (status)));
-  else
-    snprintf (buf, len, "ended (status 0x%x)", status);
-}
-
 bool
 disk_reaped (struct disk *k, pid_t pid, int status, uint64_t now)
 {
@@ -366,7 +355,7 @@ disk_reaped (struct disk *k, pid_t pid, int status, uint64_t now)
     return false;
   relay (k, ch);
   remove_files (&ch->cmd);
-  describe (status, how, sizeof how);
+  sub_describe (status, how, sizeof how);
   if (ch->state == CHILD_STOPPING) {
     if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
       log_info ("disk %s: %s stopped", k->name, role_name (ch->role));
