@@ -41,7 +41,8 @@ static const struct command commands[] = {
   { "iscsi-target", cmd_iscsi_target,
     "iscsi-target --nbd SOCKET --dir DIR --target IQN --portal ADDRESS:PORT\n"
     "      [--chap-user USER --chap-password-file FILE] [--readonly]\n"
-    "      [--initiator-address ADDRESS[/PREFIX]]... [--initiator-name IQN]...\n"
+    "      [--initiator-address ADDRESS[/PREFIX]]...\n"
+    "      [--initiator-name IQN]...\n"
     "      Serve the NBD export on SOCKET as an iSCSI target (tgtd on\n"
     "      nbdfuse): blockwatchd's iSCSI front end of a disk." },
 };

@@ -23,6 +23,17 @@
 /* How often to look whether a child became ready. */
 #define READY_POLL_NS (NS / 20)
 
+/* The role a child cannot run without, -1: none.  The iSCSI front end
+ * is a client of nbdkit's export: it starts once nbdkit serves it, and
+ * restarts when nbdkit gets a new command (a new backend, new
+ * policies), not when nbdkit merely restarts (it reconnects).  nbdkit
+ * starts without its introspector if need be (after start-wait): the
+ * guest's disk comes first.
+ */
+static const int needs[NROLES] = {
+  [ROLE_WATCH] = -1, [ROLE_NBDKIT] = -1, [ROLE_ISCSI] = ROLE_NBDKIT,
+};
+
 uint64_t
 now_ns (void)
 {
@@ -67,6 +78,8 @@ set_next (struct disk *k, const struct bwd_config *c,
   for (int r = 0; r < NROLES; r++) {
     command_free (&k->ch[r].next);
     k->ch[r].next = cmds[r];
+    /* A role the disk does not have (any more) is not wanted. */
+    k->ch[r].want = !k->removing && cmds[r].argv.n > 0;
   }
   free (k->vm);
   k->vm = vm;
@@ -83,7 +96,7 @@ disk_new (const struct bwd_config *c, const struct bwd_disk *d)
   k->name = strdup (d->name);
   k->dir = disk_dir (c, d);
   for (int r = 0; r < NROLES; r++)
-    k->ch[r] = (struct child) { .role = r, .want = true, .log_fd = -1 };
+    k->ch[r] = (struct child) { .role = r, .log_fd = -1 };
   if (k->name == NULL || k->dir == NULL || set_next (k, c, d) == -1) {
     disk_free (k);
     return NULL;
@@ -106,22 +119,21 @@ disk_update (struct disk *k, const struct bwd_config *c,
         command_free (&was[r]);
       return -1;
     }
+  /* Removed, then configured again before it had stopped. */
+  if (k->removing) {
+    k->removing = false;
+    changed = 1;
+  }
   if (set_next (k, c, d) == -1)
     changed = -1;
   for (int r = 0; r < NROLES; r++) {
     if (changed != -1 && !command_equal (&was[r], &k->ch[r].next)) {
       log_info ("disk %s: %s has a new command", k->name,
                 role_name (r));
+      k->ch[r].gen++;
       changed = 1;
     }
     command_free (&was[r]);
-  }
-  /* Removed, then configured again before it had stopped. */
-  if (changed != -1 && k->removing) {
-    k->removing = false;
-    for (int r = 0; r < NROLES; r++)
-      k->ch[r].want = true;
-    changed = 1;
   }
   if (changed != -1)
     prepare_dir (k, c);
@@ -167,11 +179,19 @@ ready (const struct child *ch)
   return ch->state == CHILD_UP && access (ch->cmd.ready, F_OK) == 0;
 }
 
+/* The child it needs got a new command since it started. */
 static bool
-needs_stop (const struct child *ch)
+need_changed (const struct disk *k, const struct child *ch)
+{
+  return needs[ch->role] >= 0 && k->ch[needs[ch->role]].gen != ch->need_gen;
+}
+
+static bool
+needs_stop (const struct disk *k, const struct child *ch)
 {
   return ch->state == CHILD_UP &&
-         (!ch->want || !command_equal (&ch->cmd, &ch->next));
+         (!ch->want || !command_equal (&ch->cmd, &ch->next) ||
+          need_changed (k, ch));
 }
 
 static uint64_t
@@ -188,6 +208,10 @@ static bool
 waiting (const struct disk *k, int r, const struct bwd_config *c,
          uint64_t now)
 {
+  const struct child *n = needs[r] >= 0 ? &k->ch[needs[r]] : NULL;
+
+  if (n && !(ready (n) && command_equal (&n->cmd, &n->next)))
+    return true;
   for (int j = 0; j < r; j++) {
     const struct child *p = &k->ch[j];
     if (p->state == CHILD_UP && !ready (p) &&
@@ -227,6 +251,7 @@ start (struct disk *k, struct child *ch, uint64_t now)
   ch->pid = pid;
   ch->state = CHILD_UP;
   ch->started_ns = now;
+  ch->need_gen = needs[ch->role] >= 0 ? k->ch[needs[ch->role]].gen : 0;
   ch->killed = false;
   log_info ("disk %s: %s started (pid %d)", k->name, role_name (ch->role),
             (int) pid);
@@ -246,7 +271,10 @@ stop (struct disk *k, struct child *ch, const struct bwd_config *c,
 {
   log_info ("disk %s: stopping %s (pid %d)%s", k->name,
             role_name (ch->role), (int) ch->pid,
-            ch->want ? " to restart it with a new configuration" : "");
+            !ch->want ? ""
+            : need_changed (k, ch) ? " to restart it on the new one of "
+                                     "the process it needs"
+            : " to restart it with a new configuration");
   kill (ch->pid, SIGTERM);
   ch->state = CHILD_STOPPING;
   ch->kill_ns = now + c->stop_timeout_s * NS;
@@ -268,7 +296,7 @@ disk_step (struct disk *k, const struct bwd_config *c, uint64_t now)
       }
       return;
     }
-    if (needs_stop (ch)) {
+    if (needs_stop (k, ch)) {
       stop (k, ch, c, now);
       return;
     }
