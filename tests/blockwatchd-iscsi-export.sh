@@ -210,7 +210,22 @@ wait_for 30 ! -d "$T/run/j" || fail "disk j was not removed"
 [ ! -d "/proc/$j_front" ] || fail "j's front end still runs"
 ! iscsi-inq "iscsi://127.0.0.1:$JPORT/$JQN/1" > /dev/null 2>&1 || fail "disk j is still served"
 ! grep -q "$T/run/j" /proc/mounts || fail "j's mount is left"
-say "SIGHUP: j added and removed, i's front end alone restarted"
+# A new nbdkit command (a tap policy) restarts the front end with it.
+i_nbd=$(pid_of i nbdkit) i_intro=$(pid_of i introspector) front=$(front_pid i)
+config "$(disk_i iqn.2024-01.io.blockwatch.test:another)
+tap-buffer = 32M"
+kill -HUP $daemon
+for _ in $(seq 200); do
+  [ -n "$(front_pid i)" ] && [ "$(front_pid i)" != "$front" ] && [ -n "$(pid_of i nbdkit)" ] && break
+  sleep 0.1
+done
+[ "$(pid_of i nbdkit)" != "$i_nbd" ] && [ "$(front_pid i)" != "$front" ] ||
+  fail "a new nbdkit command did not restart nbdkit and the front end"
+[ "$(pid_of i introspector)" = "$i_intro" ] || fail "a new tap-buffer restarted the introspector"
+grep -q "disk i: stopping iscsi (pid $front) to restart it after nbdkit, which has a new command" \
+  "$T/daemon.log" || fail "the front end's restart is not explained"
+"$IO" -i "$INIT" "$URL" compare "$T/i.img" > /dev/null || fail "disk i is not served after nbdkit changed"
+say "SIGHUP: j added and removed, i's front end alone restarted, then with nbdkit"
 
 ### 7. SIGTERM: in order, nothing left.
 all="$(front_pid i) $(pgrep -P "$(front_pid i)" | tr '\n' ' ') $(pid_of i nbdkit) $(pid_of i introspector)"

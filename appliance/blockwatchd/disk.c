@@ -269,12 +269,14 @@ static void
 stop (struct disk *k, struct child *ch, const struct bwd_config *c,
       uint64_t now)
 {
-  log_info ("disk %s: stopping %s (pid %d)%s", k->name,
-            role_name (ch->role), (int) ch->pid,
-            !ch->want ? ""
-            : need_changed (k, ch) ? " to restart it on the new one of "
-                                     "the process it needs"
-            : " to restart it with a new configuration");
+  if (ch->want && need_changed (k, ch))
+    log_info ("disk %s: stopping %s (pid %d) to restart it after %s, which "
+              "has a new command", k->name, role_name (ch->role),
+              (int) ch->pid, role_name (needs[ch->role]));
+  else
+    log_info ("disk %s: stopping %s (pid %d)%s", k->name,
+              role_name (ch->role), (int) ch->pid,
+              ch->want ? " to restart it with a new configuration" : "");
   kill (ch->pid, SIGTERM);
   ch->state = CHILD_STOPPING;
   ch->kill_ns = now + c->stop_timeout_s * NS;
