@@ -98,9 +98,12 @@ CONFIG_SRCS := appliance/blockwatchd/config.c appliance/blockwatchd/config-value
 $(CLI): $(call obj,$(CLI_SRCS) $(CONFIG_SRCS)) $(LIBBW)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -linih -lcurl
 
-# It checks data policies as blockwatch watch does (event-sink.c).
+# It checks data policies as blockwatch watch does (event-sink.c), and
+# iSCSI names as blockwatch iscsi-target does (iscsi-values.c).
+DAEMON_SHARED := appliance/event-sink.c appliance/event-print.c \
+                 appliance/iscsi-values.c appliance/subprocess.c
 $(call obj,$(DAEMON_SRCS)): CFLAGS += $(shell pkg-config --cflags $(DAEMON_PKGS))
-$(DAEMON): $(call obj,$(DAEMON_SRCS) appliance/event-sink.c appliance/event-print.c) $(LIBBW)
+$(DAEMON): $(call obj,$(DAEMON_SRCS) $(DAEMON_SHARED)) $(LIBBW)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(DAEMON_PKGS))
 
 # Unit tests link the tap's producer side, libblockwatch and cmocka.

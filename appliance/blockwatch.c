@@ -43,6 +43,13 @@ static const struct command commands[] = {
     "      Crawl the file systems of a disk image as the introspector's\n"
     "      bootstrap does; print what the model holds and costs (--list:\n"
     "      and every name in it)." },
+  { "iscsi-target", cmd_iscsi_target,
+    "iscsi-target --nbd SOCKET --dir DIR --target IQN --portal ADDRESS:PORT\n"
+    "      [--chap-user USER --chap-password-file FILE] [--readonly]\n"
+    "      [--initiator-address ADDRESS[/PREFIX]]...\n"
+    "      [--initiator-name IQN]...\n"
+    "      Serve the NBD export on SOCKET as an iSCSI target (tgtd on\n"
+    "      nbdfuse): blockwatchd's iSCSI front end of a disk." },
 };
 
 static void

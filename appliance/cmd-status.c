@@ -26,9 +26,10 @@
 
 struct disk_status {
   char name[65], vm[128];
-  int up[2];                  /* introspector, nbdkit; -1: not said */
+  int up[3];                  /* introspector, nbdkit, iscsi; -1: not
+                               * said (no iSCSI front end) */
   int mqtt;                   /* its bridge connected; -1: not said */
-  unsigned long long restarts[2];
+  unsigned long long restarts[3];
   bool crawling;
   unsigned long long crawl_done, crawl_total;
   unsigned long long events, written, tap_used, tap_size, dropped;
@@ -83,7 +84,8 @@ disk_of (struct status *st, const char *labels)
     return NULL;
   memset (&st->d[st->n], 0, sizeof st->d[0]);
   strcpy (st->d[st->n].name, name);
-  st->d[st->n].up[0] = st->d[st->n].up[1] = st->d[st->n].mqtt = -1;
+  st->d[st->n].up[0] = st->d[st->n].up[1] = st->d[st->n].up[2] = -1;
+  st->d[st->n].mqtt = -1;
   return &st->d[st->n++];
 }
 
@@ -109,8 +111,10 @@ sample (struct status *st, const char *line)
   metric[brace - line] = '\0';
   sp = close + 1;
   v = strtoull (sp, NULL, 10);
-  role = label (brace, "process", proc, sizeof proc)
-         ? strcmp (proc, "nbdkit") == 0 : -1;
+  role = -1;
+  if (label (brace, "process", proc, sizeof proc))
+    role = strcmp (proc, "nbdkit") == 0 ? 1 : strcmp (proc, "iscsi") == 0 ? 2
+           : 0;
 #define IS(m) (strcmp (metric, "blockwatch_" m) == 0)
   if (IS ("disk_info"))
     label (brace, "vm", d->vm, sizeof d->vm);
@@ -211,18 +215,19 @@ print (const struct status *st, const char *url)
   /* Disks being removed have no disk_info (and no vm) any more. */
   for (int i = 0; i < st->n; i++)
     if (st->d[i].vm[0]) {
-      down += st->d[i].up[0] == 0 || st->d[i].up[1] == 0;
+      down += st->d[i].up[0] == 0 || st->d[i].up[1] == 0 ||
+              st->d[i].up[2] == 0;
       n++;
     }
   printf ("blockwatchd at %s: %d disks, %d down%s\n\n", url, n, down,
           st->broker < 0 ? "" : st->broker ? "; broker connected"
           : "; broker NOT CONNECTED");
-  printf ("%-16s %-12s %-6s %-14s %-4s %9s %-22s %8s %10s  %s\n", "DISK", "VM",
-          "NBDKIT", "INTROSPECTOR", "MQTT", "EVENTS", "TAP BUFFER", "DROPPED",
-          "WRITTEN", "RESTARTS");
+  printf ("%-16s %-12s %-6s %-14s %-5s %-4s %9s %-22s %8s %10s  %s\n", "DISK",
+          "VM", "NBDKIT", "INTROSPECTOR", "ISCSI", "MQTT", "EVENTS",
+          "TAP BUFFER", "DROPPED", "WRITTEN", "RESTARTS");
   for (int i = 0; i < st->n; i++) {
     const struct disk_status *d = &st->d[i];
-    char intro[32], tap[48], used[16], size[16], written[16];
+    char intro[32], tap[48], used[16], size[16], written[16], iscsi[32] = "";
     if (d->vm[0] == '\0')
       continue;
     snprintf (intro, sizeof intro, "%s", state (d->up[0]));
@@ -235,13 +240,15 @@ print (const struct status *st, const char *url)
     human_bytes (d->tap_size, size, sizeof size);
     snprintf (tap, sizeof tap, "%s of %s", used, size);
     human_bytes (d->written, written, sizeof written);
+    if (d->up[2] >= 0)
+      snprintf (iscsi, sizeof iscsi, ", iscsi %llu", d->restarts[2]);
     /* An introspector that does not publish says nothing of MQTT. */
-    printf ("%-16s %-12s %-6s %-14s %-4s %9llu %-22s %8llu %10s  "
-            "nbdkit %llu, introspector %llu\n", d->name, d->vm,
-            state (d->up[1]), intro, d->mqtt < 0 ? "-" : state (d->mqtt),
-            d->events,
+    printf ("%-16s %-12s %-6s %-14s %-5s %-4s %9llu %-22s %8llu %10s  "
+            "nbdkit %llu, introspector %llu%s\n", d->name, d->vm,
+            state (d->up[1]), intro, d->up[2] < 0 ? "-" : state (d->up[2]),
+            d->mqtt < 0 ? "-" : state (d->mqtt), d->events,
             d->up[1] == 1 ? tap : "-", d->dropped, written,
-            d->restarts[1], d->restarts[0]);
+            d->restarts[1], d->restarts[0], iscsi);
   }
   return down;
 }

@@ -15,5 +15,6 @@ int cmd_watch (int argc, char **argv);
 int cmd_sub (int argc, char **argv);
 int cmd_status (int argc, char **argv);
 int cmd_crawl (int argc, char **argv);
+int cmd_iscsi_target (int argc, char **argv);
 
 #endif /* BLOCKWATCH_COMMANDS_H */

@@ -212,6 +212,86 @@ window = 20
 $(disk a)
 EOF
 
+# The iSCSI front end's keys.
+iscsi_disk() {   # iscsi_disk NAME IQN PORTAL
+  cat <<EOF
+[disk $1]
+vm = vm1
+backend = $T/$1.img
+iscsi = $2
+iscsi-portal = $3
+EOF
+}
+IQN=iqn.2024-01.io.blockwatch.test
+
+bad 1 "[disk a]: iscsi needs iscsi-portal" <<EOF
+[disk a]
+vm = vm1
+backend = /srv/a.img
+iscsi = $IQN:a
+EOF
+
+bad 1 "[disk a]: listen and iscsi: a disk is exported once" <<EOF
+$(iscsi_disk a $IQN:a 127.0.0.1:3260)
+listen = unix:/run/a.sock
+EOF
+
+bad 4 "iscsi = iqn.2024-01.io.Blockwatch:a: expected an iSCSI name" <<EOF
+[disk a]
+vm = vm1
+backend = /srv/a.img
+iscsi = iqn.2024-01.io.Blockwatch:a
+EOF
+
+bad 5 "iscsi-portal = localhost:3260: expected an IPv4 address" <<EOF
+$(iscsi_disk a $IQN:a localhost:3260)
+EOF
+
+bad 1 "iscsi-chap-user and iscsi-chap-password-file go together" <<EOF
+$(iscsi_disk a $IQN:a 127.0.0.1:3260)
+iscsi-chap-user = alice
+EOF
+
+bad 6 "iscsi-chap-user = al,ice: a CHAP user name is printable, without" <<EOF
+$(iscsi_disk a $IQN:a 127.0.0.1:3260)
+iscsi-chap-user = al,ice
+EOF
+
+bad 6 "10.0.0.0/33: the prefix after '/' is 0 to 32" <<EOF
+$(iscsi_disk a $IQN:a 127.0.0.1:3260)
+iscsi-initiator-addresses = 192.0.2.7, 10.0.0.0/33
+EOF
+
+bad 6 "an empty item: expected items separated by commas" <<EOF
+$(iscsi_disk a $IQN:a 127.0.0.1:3260)
+iscsi-initiator-names = $IQN:host1, , $IQN:host2
+EOF
+
+bad 1 "[disk a]: iscsi-* keys without iscsi = IQN" <<EOF
+$(disk a)
+iscsi-portal = 127.0.0.1:3260
+EOF
+
+bad 1 "[disk a]: tls is for the NBD listen address" <<EOF
+$(iscsi_disk a $IQN:a 127.0.0.1:3260)
+tls = require
+tls-psk = /etc/psk
+EOF
+
+bad 6 "[disk b]: iscsi names [disk a]'s target" <<EOF
+$(iscsi_disk a $IQN:a 127.0.0.1:3260)
+$(iscsi_disk b $IQN:a 127.0.0.1:3261)
+EOF
+
+# Every address on a port clashes with one address on it, NBD or iSCSI.
+bad 6 "[disk b]: listens where [disk a] does" <<EOF
+$(iscsi_disk a $IQN:a 0.0.0.0:3260)
+[disk b]
+vm = vm1
+backend = /srv/b.img
+listen = tcp:192.0.2.1:3260
+EOF
+
 # No disk at all, and no file at all: said without a line.
 : > "$T/empty.conf"
 out=$("$BWD" --check -c "$T/empty.conf" 2>&1) && fail "an empty file was accepted"

@@ -12,6 +12,7 @@ role_name (enum role r)
 {
   static const char *const names[NROLES] = {
     [ROLE_WATCH] = "introspector", [ROLE_NBDKIT] = "nbdkit",
+    [ROLE_ISCSI] = "iscsi",
   };
 
   return names[r];
@@ -78,7 +79,8 @@ disk_dir (const struct bwd_config *c, const struct bwd_disk *d)
 }
 
 /* nbdkit with our plugin, serving the disk's backend on its export and
- * feeding the introspector's tap socket.
+ * feeding the introspector's tap socket.  A disk exported over iSCSI
+ * has its NBD export in its run directory, for the front end alone.
  */
 static void
 nbdkit_command (const struct bwd_config *c, const struct bwd_disk *d,
@@ -86,6 +88,16 @@ nbdkit_command (const struct bwd_config *c, const struct bwd_disk *d,
 {
   struct argv *a = &cmd->argv;
   const struct bwd_policy *p = &d->policy;
+  char *sock = NULL;
+
+  if (d->listen.socket)
+    sock = strdup (d->listen.socket);
+  else if (d->iscsi.target && asprintf (&sock, "%s/nbd.sock", dir) == -1)
+    sock = NULL;
+  if (sock == NULL && (d->listen.socket || d->iscsi.target)) {
+    a->oom = true;
+    return;
+  }
 
   argv_add (a, c->nbdkit);
   argv_add (a, "--foreground");
@@ -93,8 +105,8 @@ nbdkit_command (const struct bwd_config *c, const struct bwd_disk *d,
     argv_add (a, "--verbose");
   /* Written once nbdkit listens: the moment it is ready. */
   argv_addf (a, "--pidfile=%s", cmd->ready);
-  if (d->listen.socket)
-    argv_addf (a, "--unix=%s", d->listen.socket);
+  if (sock)
+    argv_addf (a, "--unix=%s", sock);
   else {
     if (d->listen.address)
       argv_addf (a, "--ipaddr=%s", d->listen.address);
@@ -122,9 +134,47 @@ nbdkit_command (const struct bwd_config *c, const struct bwd_disk *d,
     argv_addf (a, "tap-overflow=%s", p->tap_overflow);
   if (p->has_tap_drain)
     argv_addf (a, "tap-drain=%u", p->tap_drain_ms);
-  cmd->leftover = d->listen.socket ? strdup (d->listen.socket) : NULL;
-  if (d->listen.socket && cmd->leftover == NULL)
-    a->oom = true;
+  cmd->leftover = sock;
+}
+
+/* blockwatch iscsi-target: the disk's iSCSI front end, on nbdkit's
+ * export.  Its files go in <dir>/iscsi, which it manages.
+ */
+static void
+iscsi_command (const struct bwd_config *c, const struct bwd_disk *d,
+               const char *dir, struct command *cmd)
+{
+  struct argv *a = &cmd->argv;
+  const struct bwd_iscsi *i = &d->iscsi;
+  char *list;
+
+  argv_add (a, c->blockwatch);
+  argv_add (a, "iscsi-target");
+  argv_addf (a, "--nbd=%s/nbd.sock", dir);
+  argv_addf (a, "--dir=%s/iscsi", dir);
+  argv_addf (a, "--target=%s", i->target);
+  argv_addf (a, "--portal=%s", i->portal.shown);
+  if (i->chap_user) {
+    argv_addf (a, "--chap-user=%s", i->chap_user);
+    argv_addf (a, "--chap-password-file=%s", i->chap_password_file);
+  }
+  for (int k = 0; k < 2; k++) {
+    const char *items = k ? i->names : i->addresses;
+    if (items == NULL)
+      continue;
+    if ((list = strdup (items)) == NULL) {
+      a->oom = true;
+      return;
+    }
+    for (char *save, *item = strtok_r (list, ",", &save); item;
+         item = strtok_r (NULL, ",", &save))
+      argv_addf (a, k ? "--initiator-name=%s" : "--initiator-address=%s",
+                 item);
+    free (list);
+  }
+  if (d->readonly)
+    argv_add (a, "--readonly");
+  argv_addf (a, "--nbdkit=%s", c->nbdkit);
 }
 
 /* --NAME=VALUE for each value of a list. */
@@ -216,19 +266,29 @@ disk_commands (const struct bwd_config *c, const struct bwd_disk *d,
   char *dir = disk_dir (c, d);
   bool oom = dir == NULL;
 
+  static const char *const ready[NROLES] = {
+    [ROLE_WATCH] = "tap.sock", [ROLE_NBDKIT] = "nbdkit.pid",
+    [ROLE_ISCSI] = "iscsi/ready",
+  };
+
   memset (cmds, 0, NROLES * sizeof *cmds);
   for (int r = 0; r < NROLES && !oom; r++) {
     struct command *cmd = &cmds[r];
-    if (asprintf (&cmd->stats, "%s/%s.stats", dir, role_name (r)) == -1 ||
-        asprintf (&cmd->ready, r == ROLE_WATCH ? "%s/tap.sock"
-                                               : "%s/nbdkit.pid", dir) == -1) {
+    if (r == ROLE_ISCSI && d->iscsi.target == NULL)
+      continue;
+    /* The front end has no numbers of its own to report. */
+    if ((r != ROLE_ISCSI &&
+         asprintf (&cmd->stats, "%s/%s.stats", dir, role_name (r)) == -1) ||
+        asprintf (&cmd->ready, "%s/%s", dir, ready[r]) == -1) {
       oom = true;
       break;
     }
     if (r == ROLE_WATCH)
       watch_command (c, d, dir, cmd);
-    else
+    else if (r == ROLE_NBDKIT)
       nbdkit_command (c, d, dir, cmd);
+    else
+      iscsi_command (c, d, dir, cmd);
     if (c->user.name) {
       cmd->user = strdup (c->user.name);
       cmd->uid = c->user.uid;

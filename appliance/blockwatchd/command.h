@@ -14,9 +14,11 @@
 
 /* A disk's processes, in the order they start (and stop in reverse):
  * the introspector first, so that it has crawled the disk and listens
- * for the tap before the proxy serves the guest.
+ * for the tap before the proxy serves the guest; then, for a disk
+ * exported over iSCSI, the front end (blockwatch iscsi-target), a
+ * client of the proxy's export.
  */
-enum role { ROLE_WATCH, ROLE_NBDKIT, NROLES };
+enum role { ROLE_WATCH, ROLE_NBDKIT, ROLE_ISCSI, NROLES };
 
 /* The name in logs and metrics. */
 const char *role_name (enum role r);
@@ -39,7 +41,7 @@ struct command {
    */
   char *out;
   char *ready;                /* appears when the process is ready */
-  char *stats;                /* its stats file */
+  char *stats;                /* its stats file; NULL: none */
   char *leftover;             /* a socket it leaves behind when it exits */
   char *user;                 /* run as (when we are root); NULL: as we do */
   uid_t uid;
@@ -49,7 +51,9 @@ struct command {
 /* The run directory of a disk: <run-dir>/<name>.  NULL: no memory. */
 char *disk_dir (const struct bwd_config *c, const struct bwd_disk *d);
 
-/* The commands of disk d, cmds[ROLE_*].  -1: out of memory. */
+/* The commands of disk d, cmds[ROLE_*]; a role the disk does not have
+ * (no iSCSI) gets an empty command (argv.n == 0).  -1: out of memory.
+ */
 int disk_commands (const struct bwd_config *c, const struct bwd_disk *d,
                    struct command cmds[NROLES]);
 bool command_equal (const struct command *a, const struct command *b);

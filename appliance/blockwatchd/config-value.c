@@ -16,6 +16,7 @@
 #include "config-value.h"
 #include "config.h"
 #include "event-sink.h"
+#include "iscsi-values.h"
 #include "storage/storage-uri.h"
 #include "tap-ring.h"
 #include "topic.h"
@@ -478,6 +479,86 @@ value_tls (const char *v, void *field, char *msg, size_t len)
   if (!one_of (v, modes))
     return fail (msg, len, "expected off, on or require");
   return set_string (v, field, msg, len);
+}
+
+/* A check of iscsi-values.h as a value parser. */
+static int
+checked (const char *why, const char *v, void *field, char *msg, size_t len)
+{
+  if (why)
+    return fail (msg, len, "%s", why);
+  return set_string (v, field, msg, len);
+}
+
+int
+value_iscsi_name (const char *v, void *field, char *msg, size_t len)
+{
+  return checked (iscsi_check_name (v), v, field, msg, len);
+}
+
+int
+value_iscsi_portal (const char *v, void *field, char *msg, size_t len)
+{
+  const char *why = iscsi_parse_portal (v, field);
+
+  return why ? fail (msg, len, "%s", why) : 0;
+}
+
+int
+value_chap_user (const char *v, void *field, char *msg, size_t len)
+{
+  return checked (iscsi_check_chap_user (v), v, field, msg, len);
+}
+
+/* A comma-separated list, each item checked; stored as ITEM,ITEM. */
+static int
+list (const char *v, const char *(*check) (const char *), void *field,
+      char *msg, size_t len)
+{
+  char *out = malloc (strlen (v) + 1), *item = NULL;
+  size_t n = 0;
+
+  if (out == NULL)
+    return fail (msg, len, "out of memory");
+  for (const char *p = v; ; p++) {
+    const char *end = p + strcspn (p, ","), *why;
+    while (*p == ' ' || *p == '\t')
+      p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+      end--;
+    free (item);
+    if ((item = strndup (p, end - p)) == NULL) {
+      free (out);
+      return fail (msg, len, "out of memory");
+    }
+    if (*item == '\0' || (why = check (item)) != NULL) {
+      fail (msg, len, "%s: %s", *item ? item : "an empty item",
+            *item ? why : "expected items separated by commas");
+      free (item);
+      free (out);
+      return -1;
+    }
+    n += sprintf (out + n, "%s%s", n ? "," : "", item);
+    p += strcspn (p, ",");
+    if (*p == '\0')
+      break;
+  }
+  free (item);
+  *(char **) field = out;
+  return 0;
+}
+
+int
+value_initiator_addresses (const char *v, void *field, char *msg,
+                           size_t len)
+{
+  return list (v, iscsi_check_address, field, msg, len);
+}
+
+int
+value_initiator_names (const char *v, void *field, char *msg, size_t len)
+{
+  return list (v, iscsi_check_name, field, msg, len);
 }
 
 int

@@ -70,6 +70,19 @@ int value_backend (const char *v, void *field, char *msg, size_t len);
 int value_listen (const char *v, void *field, char *msg, size_t len);
 /* char *: off, on or require. */
 int value_tls (const char *v, void *field, char *msg, size_t len);
+/* char *: an iSCSI name (iqn.YYYY-MM.DOMAIN[:NAME], eui., naa.). */
+int value_iscsi_name (const char *v, void *field, char *msg, size_t len);
+/* struct iscsi_portal: ADDRESS:PORT or [IPV6]:PORT. */
+int value_iscsi_portal (const char *v, void *field, char *msg, size_t len);
+/* char *: a CHAP user name. */
+int value_chap_user (const char *v, void *field, char *msg, size_t len);
+/* char *: initiator addresses (ADDRESS[/PREFIX]) or names, separated by
+ * commas; stored without the spaces around them.
+ */
+int value_initiator_addresses (const char *v, void *field, char *msg,
+                               size_t len);
+int value_initiator_names (const char *v, void *field, char *msg,
+                           size_t len);
 
 /* A disk's name: it names files and metrics, so letters, digits, '.',
  * '_' and '-', not first a '.', at most 64.  -1 with msg if not.

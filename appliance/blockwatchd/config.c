@@ -2,6 +2,7 @@
  * The values' forms are in config-value.c.
  */
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,6 +83,15 @@ static const struct key disk_keys[] = {
   K ("tls-verify-peer", value_bool, struct bwd_disk, tls_verify_peer),
   K ("readonly", value_bool, struct bwd_disk, readonly),
   K ("events-file", value_path, struct bwd_disk, events_file),
+  K ("iscsi", value_iscsi_name, struct bwd_disk, iscsi.target),
+  K ("iscsi-portal", value_iscsi_portal, struct bwd_disk, iscsi.portal),
+  K ("iscsi-chap-user", value_chap_user, struct bwd_disk, iscsi.chap_user),
+  K ("iscsi-chap-password-file", value_path, struct bwd_disk,
+     iscsi.chap_password_file),
+  K ("iscsi-initiator-addresses", value_initiator_addresses, struct bwd_disk,
+     iscsi.addresses),
+  K ("iscsi-initiator-names", value_initiator_names, struct bwd_disk,
+     iscsi.names),
   { NULL }
 };
 
@@ -323,6 +333,32 @@ inherit_policy (struct bwd_policy *d, const struct bwd_policy *g)
   return 0;
 }
 
+/* The iscsi keys of a disk, together. */
+static void
+check_iscsi (struct parser *p, struct bwd_disk *d, bool tls)
+{
+  const struct bwd_iscsi *i = &d->iscsi;
+
+  if (i->target == NULL) {
+    if (i->portal.port || i->chap_user || i->chap_password_file ||
+        i->addresses || i->names)
+      fail_at (p, d->line, "[disk %s]: iscsi-* keys without iscsi = IQN",
+               d->name);
+    return;
+  }
+  if (d->listen.socket || d->listen.port)
+    fail_at (p, d->line, "[disk %s]: listen and iscsi: a disk is exported "
+             "once, over NBD or over iSCSI", d->name);
+  else if (i->portal.port == 0)
+    fail_at (p, d->line, "[disk %s]: iscsi needs iscsi-portal", d->name);
+  else if (!i->chap_user != !i->chap_password_file)
+    fail_at (p, d->line, "[disk %s]: iscsi-chap-user and "
+             "iscsi-chap-password-file go together", d->name);
+  else if (tls)
+    fail_at (p, d->line, "[disk %s]: tls is for the NBD listen address; an "
+             "iSCSI disk authenticates initiators with CHAP", d->name);
+}
+
 /* What a disk needs that no single key can say. */
 static void
 check_disk (struct parser *p, struct bwd_disk *d)
@@ -331,10 +367,13 @@ check_disk (struct parser *p, struct bwd_disk *d)
   bool tls = d->tls && strcmp (d->tls, "off") != 0;
 
   if (d->vm == NULL || d->backend == NULL ||
-      (d->listen.socket == NULL && d->listen.port == NULL)) {
-    fail_at (p, d->line, "[disk %s]: needs vm, backend and listen", d->name);
+      (d->listen.socket == NULL && d->listen.port == NULL &&
+       d->iscsi.target == NULL)) {
+    fail_at (p, d->line, "[disk %s]: needs vm, backend and listen (or iscsi)",
+             d->name);
     return;
   }
+  check_iscsi (p, d, tls);
   if (tls && !d->tls_certificates == !d->tls_psk)
     fail_at (p, d->line, "[disk %s]: tls = %s needs tls-certificates or "
              "tls-psk (one of them)", d->name, d->tls);
@@ -359,7 +398,45 @@ same (const char *a, const char *b)
   return a && b && strcmp (a, b) == 0;
 }
 
-/* Two disks cannot share an export or an events file. */
+/* The TCP port a disk listens on (NBD's or the iSCSI portal's), and
+ * the address as bytes in addr (16, zero for every address).  False:
+ * none.
+ */
+static bool
+tcp_port (const struct bwd_disk *d, unsigned *port, unsigned char addr[16])
+{
+  const char *a = d->listen.address;
+
+  memset (addr, 0, 16);
+  if (d->iscsi.target) {
+    *port = d->iscsi.portal.port;
+    a = d->iscsi.portal.address;
+  }
+  else if (d->listen.port)
+    *port = atoi (d->listen.port);
+  else
+    return false;
+  if (a && inet_pton (AF_INET, a, addr) != 1)
+    inet_pton (AF_INET6, a, addr);
+  return true;
+}
+
+/* Two disks listening on one port, where one has every address or
+ * both the same one.
+ */
+static bool
+same_port (const struct bwd_disk *a, const struct bwd_disk *b)
+{
+  static const unsigned char any[16];
+  unsigned char x[16], y[16];
+  unsigned px, py;
+
+  return tcp_port (a, &px, x) && tcp_port (b, &py, y) && px == py &&
+         (memcmp (x, any, 16) == 0 || memcmp (y, any, 16) == 0 ||
+          memcmp (x, y, 16) == 0);
+}
+
+/* Two disks cannot share an export, an iSCSI name or an events file. */
 static void
 check_clashes (struct parser *p)
 {
@@ -368,12 +445,11 @@ check_clashes (struct parser *p)
   for (size_t i = 0; i < c->ndisks; i++)
     for (size_t j = 0; j < i; j++) {
       struct bwd_disk *a = &c->disks[j], *b = &c->disks[i];
-      struct bwd_export *x = &a->listen, *y = &b->listen;
-      if (same (x->socket, y->socket) ||
-          (same (x->port, y->port) &&
-           (x->address == NULL || y->address == NULL ||
-            strcmp (x->address, y->address) == 0)))
+      if (same (a->listen.socket, b->listen.socket) || same_port (a, b))
         fail_at (p, b->line, "[disk %s]: listens where [disk %s] does",
+                 b->name, a->name);
+      if (same (a->iscsi.target, b->iscsi.target))
+        fail_at (p, b->line, "[disk %s]: iscsi names [disk %s]'s target",
                  b->name, a->name);
       if (same (a->events_file, b->events_file))
         fail_at (p, b->line, "[disk %s]: events-file is [disk %s]'s",
@@ -610,6 +686,11 @@ bwd_config_free (struct bwd_config *c)
     free (d->tls_certificates);
     free (d->tls_psk);
     free (d->events_file);
+    free (d->iscsi.target);
+    free (d->iscsi.chap_user);
+    free (d->iscsi.chap_password_file);
+    free (d->iscsi.addresses);
+    free (d->iscsi.names);
     free_policy (&d->policy);
   }
   free (c->disks);

@@ -6,9 +6,9 @@
  * Everything is checked here, so that a mistake is reported with the
  * file and line it is on, before anything starts: unknown sections and
  * keys, keys given twice, values of the wrong form, missing keys, two
- * disks on one socket.  A loaded configuration is complete: every
- * default is filled in, and each disk carries the policies that apply
- * to it.
+ * disks on one socket, port or iSCSI name.  A loaded configuration is
+ * complete: every default is filled in, and each disk carries the
+ * policies that apply to it.
  */
 #ifndef BLOCKWATCHD_CONFIG_H
 #define BLOCKWATCHD_CONFIG_H
@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "iscsi-values.h"
 
 #define BWD_DEFAULT_CONFIG "/etc/blockwatch/blockwatch.conf"
 #define BWD_DEFAULT_METRICS "127.0.0.1:9810"
@@ -69,6 +71,17 @@ struct bwd_export {
   char *address, *port;       /* tcp: nbdkit -i ADDRESS (NULL: all) -p PORT */
 };
 
+/* iscsi = IQN and the iscsi-* keys: the disk is exported as an iSCSI
+ * target (blockwatch iscsi-target) rather than on listen.
+ */
+struct bwd_iscsi {
+  char *target;               /* the IQN; NULL: no iSCSI */
+  struct iscsi_portal portal; /* port 0: not given */
+  char *chap_user, *chap_password_file;
+  char *addresses, *names;    /* initiators allowed, comma-separated;
+                               * NULL: none given */
+};
+
 struct bwd_account {
   char *name;                 /* NULL: not given */
   uid_t uid;
@@ -81,6 +94,7 @@ struct bwd_disk {
   char *vm;
   char *backend;              /* storage URI, as the plugin takes it */
   struct bwd_export listen;
+  struct bwd_iscsi iscsi;
   char *tls;                  /* off, on or require */
   char *tls_certificates, *tls_psk;
   bool tls_verify_peer;

@@ -13,6 +13,7 @@
 #include "child.h"
 #include "disk.h"
 #include "log.h"
+#include "subprocess.h"
 
 #define NS 1000000000ull
 #define BACKOFF_MIN_NS (NS / 2)
@@ -21,6 +22,17 @@
 #define STABLE_NS (60 * NS)
 /* How often to look whether a child became ready. */
 #define READY_POLL_NS (NS / 20)
+
+/* The role a child cannot run without, -1: none.  The iSCSI front end
+ * is a client of nbdkit's export: it starts once nbdkit serves it, and
+ * restarts when nbdkit gets a new command (a new backend, new
+ * policies), not when nbdkit merely restarts (it reconnects).  nbdkit
+ * starts without its introspector if need be (after start-wait): the
+ * guest's disk comes first.
+ */
+static const int needs[NROLES] = {
+  [ROLE_WATCH] = -1, [ROLE_NBDKIT] = -1, [ROLE_ISCSI] = ROLE_NBDKIT,
+};
 
 uint64_t
 now_ns (void)
@@ -66,6 +78,8 @@ set_next (struct disk *k, const struct bwd_config *c,
   for (int r = 0; r < NROLES; r++) {
     command_free (&k->ch[r].next);
     k->ch[r].next = cmds[r];
+    /* A role the disk does not have (any more) is not wanted. */
+    k->ch[r].want = !k->removing && cmds[r].argv.n > 0;
   }
   free (k->vm);
   k->vm = vm;
@@ -82,7 +96,7 @@ disk_new (const struct bwd_config *c, const struct bwd_disk *d)
   k->name = strdup (d->name);
   k->dir = disk_dir (c, d);
   for (int r = 0; r < NROLES; r++)
-    k->ch[r] = (struct child) { .role = r, .want = true, .log_fd = -1 };
+    k->ch[r] = (struct child) { .role = r, .log_fd = -1 };
   if (k->name == NULL || k->dir == NULL || set_next (k, c, d) == -1) {
     disk_free (k);
     return NULL;
@@ -105,22 +119,21 @@ disk_update (struct disk *k, const struct bwd_config *c,
         command_free (&was[r]);
       return -1;
     }
+  /* Removed, then configured again before it had stopped. */
+  if (k->removing) {
+    k->removing = false;
+    changed = 1;
+  }
   if (set_next (k, c, d) == -1)
     changed = -1;
   for (int r = 0; r < NROLES; r++) {
     if (changed != -1 && !command_equal (&was[r], &k->ch[r].next)) {
       log_info ("disk %s: %s has a new command", k->name,
                 role_name (r));
+      k->ch[r].gen++;
       changed = 1;
     }
     command_free (&was[r]);
-  }
-  /* Removed, then configured again before it had stopped. */
-  if (changed != -1 && k->removing) {
-    k->removing = false;
-    for (int r = 0; r < NROLES; r++)
-      k->ch[r].want = true;
-    changed = 1;
   }
   if (changed != -1)
     prepare_dir (k, c);
@@ -166,11 +179,19 @@ ready (const struct child *ch)
   return ch->state == CHILD_UP && access (ch->cmd.ready, F_OK) == 0;
 }
 
+/* The child it needs got a new command since it started. */
 static bool
-needs_stop (const struct child *ch)
+need_changed (const struct disk *k, const struct child *ch)
+{
+  return needs[ch->role] >= 0 && k->ch[needs[ch->role]].gen != ch->need_gen;
+}
+
+static bool
+needs_stop (const struct disk *k, const struct child *ch)
 {
   return ch->state == CHILD_UP &&
-         (!ch->want || !command_equal (&ch->cmd, &ch->next));
+         (!ch->want || !command_equal (&ch->cmd, &ch->next) ||
+          need_changed (k, ch));
 }
 
 static uint64_t
@@ -187,6 +208,10 @@ static bool
 waiting (const struct disk *k, int r, const struct bwd_config *c,
          uint64_t now)
 {
+  const struct child *n = needs[r] >= 0 ? &k->ch[needs[r]] : NULL;
+
+  if (n && !(ready (n) && command_equal (&n->cmd, &n->next)))
+    return true;
   for (int j = 0; j < r; j++) {
     const struct child *p = &k->ch[j];
     if (p->state == CHILD_UP && !ready (p) &&
@@ -226,6 +251,7 @@ start (struct disk *k, struct child *ch, uint64_t now)
   ch->pid = pid;
   ch->state = CHILD_UP;
   ch->started_ns = now;
+  ch->need_gen = needs[ch->role] >= 0 ? k->ch[needs[ch->role]].gen : 0;
   ch->killed = false;
   log_info ("disk %s: %s started (pid %d)", k->name, role_name (ch->role),
             (int) pid);
@@ -243,9 +269,14 @@ static void
 stop (struct disk *k, struct child *ch, const struct bwd_config *c,
       uint64_t now)
 {
-  log_info ("disk %s: stopping %s (pid %d)%s", k->name,
-            role_name (ch->role), (int) ch->pid,
-            ch->want ? " to restart it with a new configuration" : "");
+  if (ch->want && need_changed (k, ch))
+    log_info ("disk %s: stopping %s (pid %d) to restart it after %s, which "
+              "has a new command", k->name, role_name (ch->role),
+              (int) ch->pid, role_name (needs[ch->role]));
+  else
+    log_info ("disk %s: stopping %s (pid %d)%s", k->name,
+              role_name (ch->role), (int) ch->pid,
+              ch->want ? " to restart it with a new configuration" : "");
   kill (ch->pid, SIGTERM);
   ch->state = CHILD_STOPPING;
   ch->kill_ns = now + c->stop_timeout_s * NS;
@@ -267,7 +298,7 @@ disk_step (struct disk *k, const struct bwd_config *c, uint64_t now)
       }
       return;
     }
-    if (needs_stop (ch)) {
+    if (needs_stop (k, ch)) {
       stop (k, ch, c, now);
       return;
     }
@@ -341,18 +372,6 @@ disk_relay_logs (struct disk *k)
     relay (k, &k->ch[r]);
 }
 
-static void
-describe (int status, char *buf, size_t len)
-{
-  if (WIFEXITED (status))
-    snprintf (buf, len, "exited with status %d", WEXITSTATUS (status));
-  else if (WIFSIGNALED (status))
-    snprintf (buf, len, "was killed by signal %d (%s)", WTERMSIG (status),
-              strsignal (WTERMSIG (status)));
-  else
-    snprintf (buf, len, "ended (status 0x%x)", status);
-}
-
 bool
 disk_reaped (struct disk *k, pid_t pid, int status, uint64_t now)
 {
@@ -366,7 +385,7 @@ disk_reaped (struct disk *k, pid_t pid, int status, uint64_t now)
     return false;
   relay (k, ch);
   remove_files (&ch->cmd);
-  describe (status, how, sizeof how);
+  sub_describe (status, how, sizeof how);
   if (ch->state == CHILD_STOPPING) {
     if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
       log_info ("disk %s: %s stopped", k->name, role_name (ch->role));

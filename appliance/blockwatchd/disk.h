@@ -1,4 +1,5 @@
-/* Supervising one disk: its introspector and its nbdkit.
+/* Supervising one disk: its introspector, its nbdkit and its iSCSI
+ * front end if it has one.
  *
  * Each process (a child) is wanted or not, and has the command it
  * runs and the command it should run (they differ after a reload that
@@ -11,12 +12,15 @@
  * - nothing starts while something of the disk is stopping;
  * - starts go in order, nbdkit once the introspector is ready (its tap
  *   socket exists) or start-wait has passed: a slow crawl must not keep
- *   the guest from its disk forever;
+ *   the guest from its disk forever; the iSCSI front end once nbdkit
+ *   is ready, however long that takes;
  * - a child that exits on its own is started again after a back-off
  *   (0.5 s, doubling up to 30 s while it keeps failing quickly); the
  *   other child is left alone: nbdkit's clients reconnect, and a new
  *   introspector gets from the plugin what the old one had not
- *   acknowledged (and reports a loss for what its crawl already saw).
+ *   acknowledged (and reports a loss for what its crawl already saw);
+ *   the iSCSI front end reconnects to a restarted nbdkit, and is
+ *   restarted only when nbdkit gets a new command.
  */
 #ifndef BLOCKWATCHD_DISK_H
 #define BLOCKWATCHD_DISK_H
@@ -35,6 +39,8 @@ struct child {
   struct command cmd;         /* what runs, or ran last */
   struct command next;        /* what the configuration says to run */
   bool want;
+  unsigned gen;               /* bumped when next changes */
+  unsigned need_gen;          /* the gen of the child it needs, at start */
   enum child_state state;
   pid_t pid;
   int log_fd;                 /* its stdout/stderr; -1 */

@@ -142,6 +142,15 @@ sample (FILE *out, const char *name, const struct disk *k,
   fputs ("} ", out);
 }
 
+/* A disk has this process (configured, or still stopping): not every
+ * disk has an iSCSI front end.
+ */
+static bool
+has_role (const struct disk *k, int r)
+{
+  return k->ch[r].next.argv.n > 0 || k->ch[r].state != CHILD_DOWN;
+}
+
 /* The stats of every running child, read once per scrape. */
 struct snapshots {
   struct stats_snapshot *s;   /* [disk * NROLES + role] */
@@ -162,7 +171,7 @@ load (struct snapshots *sn, const struct daemon *dm)
       const struct child *ch = &dm->disks[i]->ch[r];
       /* A file of a process that is not running is not its numbers. */
       sn->ok[i * NROLES + r] =
-        ch->state == CHILD_UP &&
+        ch->state == CHILD_UP && ch->cmd.stats &&
         stats_read (ch->cmd.stats, &sn->s[i * NROLES + r], err,
                     sizeof err) == 0;
     }
@@ -221,10 +230,11 @@ write_processes (FILE *out, const struct daemon *dm,
     fputs ("1\n", out);
   }
   header (out, "blockwatch_up", "gauge",
-          "1 if a disk's process (nbdkit, introspector) runs, else 0.");
+          "1 if a disk's process (nbdkit, introspector, iscsi) runs, "
+          "else 0.");
   for (size_t i = 0; i < dm->ndisks; i++)
     for (int r = 0; r < NROLES; r++) {
-      if (dm->disks[i]->removing)
+      if (dm->disks[i]->removing || !has_role (dm->disks[i], r))
         continue;
       sample (out, "blockwatch_up", dm->disks[i], "process", role_name (r));
       fprintf (out, "%d\n", dm->disks[i]->ch[r].state == CHILD_UP);
@@ -234,6 +244,8 @@ write_processes (FILE *out, const struct daemon *dm,
           "its own.");
   for (size_t i = 0; i < dm->ndisks; i++)
     for (int r = 0; r < NROLES; r++) {
+      if (!has_role (dm->disks[i], r))
+        continue;
       sample (out, "blockwatch_restarts_total", dm->disks[i], "process",
               role_name (r));
       fprintf (out, "%u\n", dm->disks[i]->ch[r].restarts);
