@@ -2,7 +2,7 @@
 # Data-path cost of the proxy: fio (nbd engine) against
 #   base   nbdkit file              (the baseline)
 #   none   our plugin, tap=none
-#   tap    our plugin, tap=unix: to a consumer that verifies and discards
+#   tap    our plugin, tap=unix: to a consumer that checks and discards
 # on the same preallocated image, in the same run, configurations
 # interleaved, each RUNS times; the median counts.  Targets: 4k random
 # write IOPS >= 0.95 and 1M sequential write MB/s >= 0.97 of the baseline.
@@ -92,7 +92,8 @@ out=$W/section.md
   echo "Command: \`RUNTIME=$RUNTIME RUNS=$RUNS SIZE=$SIZE BENCH_DIR=$BENCH_DIR bench/bench-proxy-fio.sh\` (part of \`make bench\`)."
   echo "fio 3 nbd engine over a Unix socket, ${RUNTIME}s per run after 2s ramp, median of $RUNS interleaved runs,"
   echo "same preallocated $SIZE image in $BENCH_DIR ($(df --output=fstype "$BENCH_DIR" | tail -1)). \`tap=unix\` sends every write to \`blockwatch tap-recv\`,"
-  echo "which verifies each record's checksum and acknowledges it (no trace file), with \`tap-overflow=block:60000\`:"
+  echo "which checks every record (fields and sequence accounting; records in the shared ring carry no checksum)"
+  echo "and acknowledges it (no trace file), with \`tap-overflow=block:60000\`:"
   echo "the guest waits rather than the tap dropping, so the figure is the speed of the whole tap path (every run"
   echo "is checked to have lost nothing)."
   echo
