@@ -21,11 +21,14 @@
 #define DROP_LOG_INTERVAL_NS (10ull * 1000000000)
 
 /* Copies a payload into the ring.  Nobody reads it soon (a consumer
- * looks at it a tick later, if at all), so on x86 it bypasses the
- * cache: that spares reading the ring's cold lines before overwriting
- * them, and keeps tens of megabytes of ring from evicting the data the
- * guest's requests are working with.  The fence makes the bytes
- * visible before the record is published.
+ * looks at it a tick later, if at all), so on x86 a large one bypasses
+ * the cache: that spares reading the ring's cold lines before
+ * overwriting them (a 1 MiB copy took 47 us instead of 95 us), and
+ * keeps tens of megabytes of ring from evicting the data the guest's
+ * requests are working with.  The fence that makes the bytes visible
+ * before the record is published waits for them to reach memory,
+ * which costs more than it saves below 4 KiB (0.43 us instead of
+ * 0.13 us for 512 bytes); at 4 KiB the two ways cost the same.
  */
 static void
 copy_payload (uint8_t *dst, const uint8_t *src, size_t n)
@@ -33,7 +36,7 @@ copy_payload (uint8_t *dst, const uint8_t *src, size_t n)
 #ifdef __SSE2__
   size_t head = -(uintptr_t) dst & 15;
 
-  if (n < 256) {
+  if (n < 4096) {
     memcpy (dst, src, n);
     return;
   }
