@@ -23,9 +23,9 @@
 /* While records keep coming, the sender runs once per tick: one
  * doorbell, one consumer wake-up and one look at the acknowledgements
  * per tick rather than per record.  A tick cost the sender and the
- * consumer some 30 us of CPU together on the benchmark machine
+ * consumer some 40-50 us of CPU together on the benchmark machine
  * (wake-ups, three system calls each: docs/benchmarks.md), so 2 ms
- * keeps that under 2 % of one core.  A record waits at most this long
+ * keeps that near 2 % of one core.  A record waits at most this long
  * to be announced (the first one after a quiet spell goes at once),
  * nothing next to the seconds a journaling file system takes to
  * commit what the introspector reports.
