@@ -268,13 +268,14 @@ tap_ring_put (struct tap_ring *r, unsigned type, unsigned flags,
       atomic_store_explicit (&r->filling[slot], TAP_SLOT_FREE,
                              memory_order_release);
     }
+    /* Per piece: the sender may need to free space for the next. */
+    tap_ring_nudge (r);
     if (type != TAP_WRITE)
       break;
     offset += n;
     len -= n;
     data = (const uint8_t *) data + n;
   } while (len > 0);
-  tap_ring_nudge (r);
 }
 
 void
