@@ -121,6 +121,13 @@ $(disk a)
 tls = on
 EOF
 
+bad 1 "[appliance]: web needs web-cert and web-key" <<EOF
+[appliance]
+web = 127.0.0.1:8443
+web-cert = /etc/blockwatch/web.crt
+$(disk a)
+EOF
+
 bad 5 "backend = ftp://x/y: expected a path, file:, nbd://" <<EOF
 [disk a]
 vm = vm1

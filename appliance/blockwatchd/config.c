@@ -30,6 +30,10 @@ static const struct key appliance_keys[] = {
   K ("run-dir", value_path, struct bwd_config, run_dir),
   K ("log-level", value_log_level, struct bwd_config, log_level),
   K ("metrics", value_metrics, struct bwd_config, metrics),
+  K ("web", value_metrics, struct bwd_config, web),
+  K ("web-cert", value_path, struct bwd_config, web_cert),
+  K ("web-key", value_path, struct bwd_config, web_key),
+  K ("web-dir", value_path, struct bwd_config, web_dir),
   K ("user", value_user, struct bwd_config, user),
   K ("group", value_group, struct bwd_config, group),
   K ("nbdkit", value_program, struct bwd_config, nbdkit),
@@ -530,6 +534,15 @@ defaults (struct parser *p, const char *self_dir)
   }
   if (c->group.name)
     c->user.gid = c->group.gid;
+  /* The page takes a password: never over plain HTTP. */
+  if (c->web && (c->web_cert == NULL || c->web_key == NULL)) {
+    fail_at (p, p->appliance_line, "[appliance]: web needs web-cert and "
+             "web-key (the page is served over HTTPS only)");
+    return 0;
+  }
+  if (c->web_dir == NULL &&
+      (c->web_dir = strdup (BWD_DEFAULT_WEB_DIR)) == NULL)
+    return -1;
 
   if (c->host == NULL) {
     if (gethostname (host, sizeof host) == -1)
@@ -700,6 +713,10 @@ bwd_config_free (struct bwd_config *c)
   free (c->host);
   free (c->run_dir);
   free (c->metrics);
+  free (c->web);
+  free (c->web_cert);
+  free (c->web_key);
+  free (c->web_dir);
   free (c->user.name);
   free (c->group.name);
   free (c->nbdkit);

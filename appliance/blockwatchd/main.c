@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "web.h"
 
 static void
 usage (FILE *f)
@@ -267,6 +268,7 @@ main (int argc, char **argv)
   /* Every disk has stopped: the appliance says "offline". */
   broker_close (dm.broker);
   metrics_stop (dm.metrics);
+  web_stop (dm.web);
   if (made_run_dir)
     rmdir (dm.cfg->run_dir);
   bwd_config_free (dm.cfg);
