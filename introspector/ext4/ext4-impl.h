@@ -134,6 +134,11 @@ const struct region *layout_find (const struct ext4fs *fs, uint64_t blk);
 void attrs_decode (const struct ext4fs *fs, const struct ext2_inode_large *in,
                    struct attrs *a);
 bool inode_in_use (const struct ext2_inode_large *in);
+/* Does the raw inode (fs->isz bytes) of number ino hold its checksum
+ * (always true without metadata_csum)?
+ */
+bool inode_csum_ok (const struct ext4fs *fs, uint32_t ino,
+                    const uint8_t *raw);
 /* A time for an event: seconds with the epoch bits, and nanoseconds. */
 struct bw_value attrs_time (struct xtime t);
 enum bw_file_type attrs_file_type (const struct attrs *a);

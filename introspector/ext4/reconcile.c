@@ -130,7 +130,11 @@ scan_itable_block (struct ext4fs *fs, struct work *w, uint64_t blk,
     struct attrs a;
     bool used;
 
-    if (!watched (fs, ino))
+    /* An inode that fails its checksum is one the kernel would refuse
+     * too: the model keeps what it had until the block is written again.
+     */
+    if (!watched (fs, ino) ||
+        !inode_csum_ok (fs, ino, buf + (size_t) i * fs->isz))
       continue;
     inode_from_block (fs, buf, i, &in);
     attrs_decode (fs, &in, &a);
