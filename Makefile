@@ -6,6 +6,7 @@
 #   make bench      benchmarks, results in docs/benchmarks.md
 #   make fuzz       long fuzzing runs of the parsers
 #   make deps       install the Debian 12 packages the build and tests need
+#   make install    install into DESTDIR/PREFIX (docs/packaging.md)
 
 BUILD    ?= build
 SAN      ?=
@@ -62,7 +63,7 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZERS     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean
+.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean install
 all: $(PLUGIN) $(CLI) $(DAEMON) $(MANPAGE)
 
 $(MANPAGE): nbdkit-plugin/nbdkit-blockwatch-plugin.pod
@@ -161,7 +162,48 @@ fuzz:
 deps:
 	.ci/deps
 
+# Installation (docs/packaging.md).  The configuration lives in /etc
+# whatever PREFIX is: blockwatchd, its unit and mosquitto look there.
+# The plugin goes where nbdkit finds plugins by name, so blockwatchd's
+# default (plugin "blockwatch") needs no path.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+DOCDIR      ?= $(DATADIR)/doc/blockwatch
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+NBDKIT_PLUGINDIR ?= $(shell pkg-config --variable=plugindir nbdkit)
+BW_CONFIG   := /etc/blockwatch/blockwatch.conf
+# -p: files keep the times of what they were made from, so installing
+# the same build again changes nothing (the Ansible role relies on it).
+INSTALL     ?= install -p
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(NBDKIT_PLUGINDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(DATADIR)/blockwatch $(DESTDIR)$(UNITDIR)/mosquitto.service.d \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)/etc/blockwatch \
+	  $(DESTDIR)/etc/mosquitto/conf.d $(DESTDIR)/etc/mosquitto/blockwatch
+	$(INSTALL) -m 755 $(CLI) $(DAEMON) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 755 $(PLUGIN) $(DESTDIR)$(NBDKIT_PLUGINDIR)
+	$(INSTALL) -m 644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 644 image/runtime-packages $(DESTDIR)$(DATADIR)/blockwatch
+	$(INSTALL) -m 644 appliance/blockwatch.conf.example $(DESTDIR)/etc/blockwatch
+	$(INSTALL) -m 644 appliance/mosquitto/blockwatch.conf $(DESTDIR)/etc/mosquitto/conf.d
+	$(INSTALL) -m 644 appliance/mosquitto/blockwatch.acl $(DESTDIR)/etc/mosquitto/blockwatch
+	$(INSTALL) -m 644 appliance/systemd/blockwatch.sysusers \
+	  $(DESTDIR)$(SYSUSERSDIR)/blockwatch.conf
+	$(INSTALL) -m 644 appliance/systemd/mosquitto-blockwatch.conf \
+	  $(DESTDIR)$(UNITDIR)/mosquitto.service.d/blockwatch.conf
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+	  -e 's|@CONFIG@|$(BW_CONFIG)|g' appliance/systemd/blockwatchd.service.in \
+	  > $(DESTDIR)$(UNITDIR)/blockwatchd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/blockwatchd.service
+	touch -r appliance/systemd/blockwatchd.service.in $(DESTDIR)$(UNITDIR)/blockwatchd.service
+
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
