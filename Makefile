@@ -7,6 +7,7 @@
 #   make fuzz       long fuzzing runs of the parsers
 #   make deps       install the Debian 12 packages the build and tests need
 #   make install    install into DESTDIR/PREFIX (docs/packaging.md)
+#   make image      the VM appliance image, build/image/blockwatch.qcow2
 
 BUILD    ?= build
 SAN      ?=
@@ -63,7 +64,7 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZERS     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean install
+.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean install image
 all: $(PLUGIN) $(CLI) $(DAEMON) $(MANPAGE)
 
 $(MANPAGE): nbdkit-plugin/nbdkit-blockwatch-plugin.pod
@@ -202,6 +203,15 @@ install: all
 	  > $(DESTDIR)$(UNITDIR)/blockwatchd.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/blockwatchd.service
 	touch -r appliance/systemd/blockwatchd.service.in $(DESTDIR)$(UNITDIR)/blockwatchd.service
+
+# The VM appliance image (image/build-vm.sh; several minutes, needs
+# root, loop devices and a Debian mirror).  BW_IMAGE_* settings pass
+# through the environment.
+IMAGE ?= build/image/blockwatch.qcow2
+image:
+	rm -rf build/image/stage
+	$(MAKE) install DESTDIR=$(CURDIR)/build/image/stage PREFIX=/usr
+	image/build-vm.sh build/image/stage $(IMAGE)
 
 clean:
 	rm -rf build
