@@ -181,6 +181,8 @@ BW_CONFIG   := /etc/blockwatch/blockwatch.conf
 INSTALL     ?= install -p
 
 install: all
+	@test -n "$(NBDKIT_PLUGINDIR)" || { echo "nbdkit's plugin directory is unknown" \
+	  "(pkg-config nbdkit, from nbdkit-plugin-dev): set NBDKIT_PLUGINDIR" >&2; exit 1; }
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(NBDKIT_PLUGINDIR) \
 	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) \
 	  $(DESTDIR)$(DATADIR)/blockwatch $(DESTDIR)$(UNITDIR)/mosquitto.service.d \

@@ -52,7 +52,8 @@ mkdir -p "$work" "$mnt"
 mapfile -t pkgs < <(grep -v -e '^#' -e '^$' "$stage/usr/share/blockwatch/runtime-packages")
 pkgs+=(mosquitto
        systemd-sysv udev dbus linux-image-cloud-amd64 initramfs-tools grub-pc-bin grub2-common
-       systemd-resolved openssh-server iproute2 nftables e2fsprogs)
+       systemd-resolved openssh-server iproute2 nftables e2fsprogs netbase
+       python3)   # for Ansible (ansible/) to manage it
 
 echo "build-vm: debootstrapping Debian 12 (mmdebstrap) into $root"
 mmdebstrap --variant=minbase --include="$(IFS=,; echo "${pkgs[*]}")" \
