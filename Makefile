@@ -7,6 +7,8 @@
 #   make bench      benchmarks, results in docs/benchmarks.md
 #   make fuzz       long fuzzing runs of the parsers
 #   make deps       install the Debian 12 packages the build and tests need
+#   make install    install into DESTDIR/PREFIX (docs/packaging.md)
+#   make image      the VM appliance image, build/image/blockwatch.qcow2
 
 BUILD    ?= build
 SAN      ?=
@@ -63,7 +65,7 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZERS     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean
+.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean install image
 all: $(PLUGIN) $(CLI) $(DAEMON) $(MANPAGE)
 
 $(MANPAGE): nbdkit-plugin/nbdkit-blockwatch-plugin.pod
@@ -170,7 +172,59 @@ fuzz:
 deps:
 	.ci/deps
 
+# Installation (docs/packaging.md).  The configuration lives in /etc
+# whatever PREFIX is: blockwatchd, its unit and mosquitto look there.
+# The plugin goes where nbdkit finds plugins by name, so blockwatchd's
+# default (plugin "blockwatch") needs no path.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+DOCDIR      ?= $(DATADIR)/doc/blockwatch
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+NBDKIT_PLUGINDIR ?= $(shell pkg-config --variable=plugindir nbdkit)
+BW_CONFIG   := /etc/blockwatch/blockwatch.conf
+# -p: files keep the times of what they were made from, so installing
+# the same build again changes nothing (the Ansible role relies on it).
+INSTALL     ?= install -p
+
+install: all
+	@test -n "$(NBDKIT_PLUGINDIR)" || { echo "nbdkit's plugin directory is unknown" \
+	  "(pkg-config nbdkit, from nbdkit-plugin-dev): set NBDKIT_PLUGINDIR" >&2; exit 1; }
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(NBDKIT_PLUGINDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(DATADIR)/blockwatch $(DESTDIR)$(UNITDIR)/mosquitto.service.d \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)/etc/blockwatch \
+	  $(DESTDIR)/etc/mosquitto/conf.d $(DESTDIR)/etc/mosquitto/blockwatch
+	$(INSTALL) -m 755 $(CLI) $(DAEMON) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 755 $(PLUGIN) $(DESTDIR)$(NBDKIT_PLUGINDIR)
+	$(INSTALL) -m 644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 644 image/runtime-packages $(DESTDIR)$(DATADIR)/blockwatch
+	$(INSTALL) -m 644 appliance/blockwatch.conf.example $(DESTDIR)/etc/blockwatch
+	$(INSTALL) -m 644 appliance/mosquitto/blockwatch.conf $(DESTDIR)/etc/mosquitto/conf.d
+	$(INSTALL) -m 644 appliance/mosquitto/blockwatch.acl $(DESTDIR)/etc/mosquitto/blockwatch
+	$(INSTALL) -m 644 appliance/systemd/blockwatch.sysusers \
+	  $(DESTDIR)$(SYSUSERSDIR)/blockwatch.conf
+	$(INSTALL) -m 644 appliance/systemd/mosquitto-blockwatch.conf \
+	  $(DESTDIR)$(UNITDIR)/mosquitto.service.d/blockwatch.conf
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+	  -e 's|@CONFIG@|$(BW_CONFIG)|g' appliance/systemd/blockwatchd.service.in \
+	  > $(DESTDIR)$(UNITDIR)/blockwatchd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/blockwatchd.service
+	touch -r appliance/systemd/blockwatchd.service.in $(DESTDIR)$(UNITDIR)/blockwatchd.service
+
+# The VM appliance image (image/build-vm.sh; several minutes, needs
+# root, loop devices and a Debian mirror).  BW_IMAGE_* settings pass
+# through the environment.
+IMAGE ?= build/image/blockwatch.qcow2
+image:
+	rm -rf build/image/stage
+	$(MAKE) install DESTDIR=$(CURDIR)/build/image/stage PREFIX=/usr
+	image/build-vm.sh build/image/stage $(IMAGE)
+
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

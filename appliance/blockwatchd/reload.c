@@ -101,7 +101,7 @@ daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
   /* Files the broker connection needs are checked before anything
    * changes: a certificate that cannot be read is the file's error.
    */
-  if (c->broker.uri && broker_check (c, err, errlen) == -1) {
+  if (c->broker.uri && broker_check (c, NULL, err, errlen) == -1) {
     bwd_config_free (c);
     return -1;
   }
