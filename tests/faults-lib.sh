@@ -23,9 +23,24 @@ fault_broker() {
 }
 
 # tenant: vm-a's subscriber, MQTT 3.1.1, QoS 1, a session the broker
-# keeps while it is away (-c), every event of vm-a's disks.
+# keeps while it is away (-c), every event of vm-a's disks, as
+# TOPIC<tab>PAYLOAD lines in $T/vm-a.sub.  mosquitto_sub gives up when
+# the broker dies under it ("The connection was lost"): it is started
+# again, as a tenant's service would be, and resumes its session.
 tenant() {
-  sub_of vm-a -V mqttv311 -c -t 'blockwatch/lab/vm-a/+/+/#'
+  # shellcheck disable=SC2046
+  (
+    trap 'kill $c 2>/dev/null; exit 0' TERM
+    while :; do
+      mosquitto_sub -h localhost -p "$MQ_PORT" $(tls_of vm-a) -q 1 -i sub-vm-a \
+        -V mqttv311 -c -F '%t\t%p' -t 'blockwatch/lab/vm-a/+/+/#' >> "$T/vm-a.sub" 2>> "$T/vm-a.sub.err" &
+      c=$!
+      wait $c || true
+      sleep 0.3
+    done
+  ) &
+  register_pid $!
+  wait_subscribed sub-vm-a
 }
 
 # fault_config [BROKER-LINES] -- DISK-SECTION...: the configuration.
