@@ -22,23 +22,13 @@ fault_broker() {
   start_broker "${BROKER_DB[@]}"
 }
 
-# tenant: vm-a's subscriber, MQTT 3.1.1, QoS 1, a session the broker
-# keeps while it is away (-c), every event of vm-a's disks, as
-# TOPIC<tab>PAYLOAD lines in $T/vm-a.sub.  mosquitto_sub gives up when
-# the broker dies under it ("The connection was lost"): it is started
-# again, as a tenant's service would be, and resumes its session.
+# tenant: vm-a's subscriber, blockwatch sub with a session the broker
+# keeps while it is away (MQTT 5, QoS 1), every event of vm-a's disks,
+# as JSON lines in $T/vm-a.sub.
 tenant() {
   # shellcheck disable=SC2046
-  (
-    trap 'kill $c 2>/dev/null; exit 0' TERM
-    while :; do
-      mosquitto_sub -h localhost -p "$MQ_PORT" $(tls_of vm-a) -q 1 -i sub-vm-a \
-        -V mqttv311 -c -F '%t\t%p' -t 'blockwatch/lab/vm-a/+/+/#' >> "$T/vm-a.sub" 2>> "$T/vm-a.sub.err" &
-      c=$!
-      wait $c || true
-      sleep 0.3
-    done
-  ) &
+  "$BW" sub --mqtt "$MQ_URI" $(tls_of vm-a) --client-id sub-vm-a --session 3600 \
+    --json lab:vm-a >> "$T/vm-a.sub" 2>> "$T/vm-a.sub.err" &
   register_pid $!
   wait_subscribed sub-vm-a
 }
@@ -114,6 +104,7 @@ stop_daemon() {
   wait "$daemon" || rc=$?
   [ $rc = 0 ] || { tail -30 "$T/daemon.log"; fail "blockwatchd exited with $rc"; }
   check_san_log "$T/daemon.log"
+  check_san_log "$T/vm-a.sub.err"
 }
 
 # mount_disk NAME: the kernel's ext4 on the disk's export, at $T/NAME.mnt.
@@ -132,9 +123,8 @@ umount_disk() {
 # received DISK: the events of DISK the tenant received, first copies
 # only (QoS 1 may deliver twice), in the order they came.
 received() {
-  awk -F'\t' -v d="/vm-a/$1/" 'index($1, d) && substr($2, 1, 6) == "{\"v\":1" { print $2 }' \
-    "$T/vm-a.sub" | jq -c -s 'reduce .[] as $e ({seen: {}, out: []};
-      if .seen[$e.id] then . else .seen[$e.id] = true | .out += [$e] end) | .out[]'
+  jq -c -s --arg d "$1" 'reduce (.[] | select(.disk == $d)) as $e ({seen: {}, out: []};
+      if .seen[$e.id] then . else .seen[$e.id] = true | .out += [$e] end) | .out[]' "$T/vm-a.sub"
 }
 
 # settle DISK: the introspector took everything the plugin had, the
@@ -147,10 +137,10 @@ settle() {
   sleep 1.2
   until_metric 30 "blockwatch_mqtt_queued_messages{disk=\"$1\"}" 0
   until_metric 30 "blockwatch_mqtt_in_flight_messages{disk=\"$1\"}" 0
-  # No more events arrive for a second ($stats do, every second).
+  # No more events arrive for a second.
   n=-1
   for _ in $(seq 30); do
-    m=$(grep -c '	{"v":1,' "$T/vm-a.sub" || true)
+    m=$(wc -l < "$T/vm-a.sub")
     [ "$m" = "$n" ] && return 0
     n=$m
     sleep 1
