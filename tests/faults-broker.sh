@@ -59,6 +59,11 @@ settle a
 check_gaps a
 grep -q ' 0 dropped by a bridge (0 overflow events), 0 lost' "$T/a.gaps" || fail "events were lost"
 check_tree a base
+# What the guest wrote is on the storage.
+mkdir "$T/a.check"
+mount -o ro,loop "$T/a.img" "$T/a.check"; register_mount "$T/a.check"
+for i in 1 2 3; do cmp "$T/src" "$T/a.check/var/f$i" || fail "var/f$i differs on the storage"; done
+umount "$T/a.check"
 stop_daemon
 
 # --- a bridge buffer of 50 messages, the broker down: an overflow
