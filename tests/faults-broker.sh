@@ -21,6 +21,12 @@
 # tenant's subscription.
 BROKER_DB+=("autosave_interval 1")
 fault_broker
+# A session is found by the client's id: none, no session.
+rc=0
+# shellcheck disable=SC2046
+"$BW" sub --mqtt "$MQ_URI" $(tls_of vm-a) --session 60 lab:vm-a > /dev/null 2> "$T/nosession.err" || rc=$?
+[ $rc = 2 ] && grep -q -- "--session needs --client-id" "$T/nosession.err" ||
+  fail "blockwatch sub --session without --client-id: exit $rc, $(cat "$T/nosession.err")"
 tenant
 new_disk a
 fault_config -- "$(fault_disk a)"
