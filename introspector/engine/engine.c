@@ -584,6 +584,17 @@ engine_finish (struct engine *e)
 }
 
 void
+engine_lost_before (struct engine *e)
+{
+  struct timespec ts;
+
+  /* No record yet to take the time from: now. */
+  if (e->last_time == 0 && clock_gettime (CLOCK_REALTIME, &ts) == 0)
+    e->last_time = (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+  loss (e, 0);
+}
+
+void
 engine_close (struct engine *e)
 {
   if (e == NULL)
