@@ -128,7 +128,7 @@ test-progs: all $(UNITS) $(TOOLS) $(BENCH_TOOLS) $(PRELOAD)
 define fuzz-build
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
-	  -Imqtt-bridge $(shell pkg-config --cflags $(PKGS)) \
+	  -Imqtt-bridge -Iappliance $(shell pkg-config --cflags $(PKGS)) \
 	  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  -o $@ $^ $(LDLIBS)
@@ -142,6 +142,18 @@ build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS)
 build/fuzz/fuzz-topic: tests/fuzz/fuzz-topic.c $(wildcard introspector/events/*.c) \
   mqtt-bridge/topic.c mqtt-bridge/glob.c mqtt-bridge/channel.c
 	$(fuzz-build) -lmosquitto
+
+# An event's JSON as `blockwatch sub` receives and prints it.
+build/fuzz/fuzz-event-json: tests/fuzz/fuzz-event-json.c \
+  $(wildcard introspector/events/*.c) mqtt-bridge/topic.c mqtt-bridge/glob.c \
+  mqtt-bridge/channel.c appliance/event-print.c
+	$(fuzz-build)
+
+# blockwatchd's configuration file, and the commands made from it.
+build/fuzz/fuzz-config: tests/fuzz/fuzz-config.c $(CONFIG_SRCS) \
+  appliance/blockwatchd/command.c appliance/event-sink.c \
+  appliance/event-print.c $(MQTT_SRCS) $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS)
+	$(fuzz-build) -linih
 
 fuzz-targets: $(FUZZERS)
 
