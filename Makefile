@@ -172,8 +172,14 @@ demo:
 bench: all $(TOOLS) $(BENCH_TOOLS)
 	bench/run
 
+# The libFuzzer targets, then hostile metadata through the live path
+# (tests/hostile-metadata-live.sh) on random seeds for as long.
+SOAK_SECONDS = $(or $(FUZZ_SECONDS),300)
 fuzz:
 	tests/fuzz/run $(FUZZ_SECONDS)
+	$(MAKE) BUILD=build/san SAN=1 test-progs
+	BW_HOSTILE_SOAK=$(SOAK_SECONDS) BW_TEST_TIMEOUT=$$(($(SOAK_SECONDS) + 600)) \
+	  tests/run build/san hostile-metadata-live
 
 
 deps:
