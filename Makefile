@@ -161,6 +161,11 @@ build/fuzz/fuzz-event-json: $(call fuzzobj,tests/fuzz/fuzz-event-json.c \
   mqtt-bridge/channel.c appliance/event-print.c)
 	$(fuzz-build)
 
+# The metrics text blockwatch status reads.
+build/fuzz/fuzz-status-metrics: $(call fuzzobj,tests/fuzz/fuzz-status-metrics.c \
+  appliance/status-metrics.c)
+	$(fuzz-build)
+
 # blockwatchd's configuration file, and the commands made from it.
 build/fuzz/fuzz-config: $(call fuzzobj,tests/fuzz/fuzz-config.c \
   $(CONFIG_SRCS) appliance/blockwatchd/command.c appliance/event-sink.c \
