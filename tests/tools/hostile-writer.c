@@ -18,8 +18,10 @@
  * metadata block's bytes, a plausible MBR, an htree root with its
  * counts and levels changed, or in the journal a whole transaction
  * (descriptor, images, commit) with valid magic, sequence and
- * checksums whose tags point anywhere.  Each write is read back at
- * once.  With --data-from, each round also writes random bytes at a
+ * checksums whose tags point anywhere (each after the last, so that a
+ * follower that took one looks for the next).  The superblock and the
+ * first sector are damaged in the last quarter of the rounds only.
+ * Each write is read back at once.  With --data-from, each round also writes random bytes at a
  * random place from OFFSET on (where a mounted file system does not
  * write); at the end the export from --verify-from on (the whole
  * export unless a file system is mounted and writing too) must read
