@@ -129,24 +129,55 @@ $(PRELOAD): tests/preload/asan-early-init.c
 
 test-progs: all $(UNITS) $(TOOLS) $(BENCH_TOOLS) $(PRELOAD)
 
-# libFuzzer targets need clang; they always carry ASan and UBSan.
+# libFuzzer targets need clang; they always carry ASan and UBSan.  Each
+# source is compiled once (build/fuzz/obj/) for all the targets.
+FUZZ_OBJ    := build/fuzz/obj
+fuzzobj      = $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(1))
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
+  -Imqtt-bridge -Iappliance $(shell pkg-config --cflags $(PKGS)) \
+  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
+  -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+
+$(FUZZ_OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+# (Kept, though only pattern rules name some of them.)
+.PRECIOUS: $(FUZZ_OBJ)/%.o
+
 define fuzz-build
 	@mkdir -p $(dir $@)
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
-	  -Imqtt-bridge $(shell pkg-config --cflags $(PKGS)) \
-	  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
-	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $^ $(LDLIBS)
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 endef
 
-build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS)
+build/fuzz/%: $(FUZZ_OBJ)/tests/fuzz/%.o \
+  $(call fuzzobj,$(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS))
 	$(fuzz-build)
 
 # Topics: the MQTT sources that name things; libmosquitto is the
 # independent judge of topic matching.
-build/fuzz/fuzz-topic: tests/fuzz/fuzz-topic.c $(wildcard introspector/events/*.c) \
-  mqtt-bridge/topic.c mqtt-bridge/glob.c mqtt-bridge/channel.c
+build/fuzz/fuzz-topic: $(call fuzzobj,tests/fuzz/fuzz-topic.c \
+  $(wildcard introspector/events/*.c) mqtt-bridge/topic.c mqtt-bridge/glob.c \
+  mqtt-bridge/channel.c)
 	$(fuzz-build) -lmosquitto
+
+# An event's JSON as `blockwatch sub` receives and prints it.
+build/fuzz/fuzz-event-json: $(call fuzzobj,tests/fuzz/fuzz-event-json.c \
+  $(wildcard introspector/events/*.c) mqtt-bridge/topic.c mqtt-bridge/glob.c \
+  mqtt-bridge/channel.c appliance/event-print.c)
+	$(fuzz-build)
+
+# The metrics text blockwatch status reads.
+build/fuzz/fuzz-status-metrics: $(call fuzzobj,tests/fuzz/fuzz-status-metrics.c \
+  appliance/status-metrics.c)
+	$(fuzz-build)
+
+# blockwatchd's configuration file, and the commands made from it.
+build/fuzz/fuzz-config: $(call fuzzobj,tests/fuzz/fuzz-config.c \
+  $(CONFIG_SRCS) appliance/blockwatchd/command.c appliance/event-sink.c \
+  appliance/event-print.c appliance/iscsi-values.c $(MQTT_SRCS) \
+  $(TAP_SRCS) $(STORAGE_SRCS) \
+  $(INTRO_SRCS))
+	$(fuzz-build) -linih
 
 fuzz-targets: $(FUZZERS)
 
@@ -165,8 +196,14 @@ demo:
 bench: all $(TOOLS) $(BENCH_TOOLS)
 	bench/run
 
+# The libFuzzer targets, then hostile metadata through the live path
+# (tests/hostile-metadata-live.sh) on random seeds for as long.
+SOAK_SECONDS = $(or $(FUZZ_SECONDS),300)
 fuzz:
 	tests/fuzz/run $(FUZZ_SECONDS)
+	$(MAKE) BUILD=build/san SAN=1 test-progs
+	BW_HOSTILE_SOAK=$(SOAK_SECONDS) BW_TEST_TIMEOUT=$$(($(SOAK_SECONDS) + 600)) \
+	  tests/run build/san hostile-metadata-live
 
 
 deps:

@@ -86,6 +86,7 @@ struct ext4fs {
   struct pending *pend;
   size_t npend, cappend;
   bool sb_dirty, gdt_dirty, full_resync;
+  const char *resync_why;     /* full_resync: the resync event's detail */
   /* Entries seen pointing to an inode not in use on disk yet (its
    * inode table block comes later): directory << 32 | inode.
    */
@@ -181,6 +182,10 @@ void reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
                     uint64_t time_ns);
 
 /* journal.c */
+/* Everything re-read at the next barrier, reported with why (lost tap
+ * records, which lose data too, say so whatever else happened).
+ */
+void need_resync (struct ext4fs *fs, const char *why);
 void ext4_say (struct ext4fs *fs, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
 int journal_open (struct ext4fs *fs);

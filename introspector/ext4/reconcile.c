@@ -693,7 +693,6 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
 {
   struct work w = { 0 };
   struct dirent_list l = { 0 };
-  bool resync = fs->full_resync;
   uint8_t *buf;
 
   fs->seq = seq;
@@ -716,14 +715,16 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
        */
       fs->gdt_dirty = true;
     else if (!same_layout (was, n, fs))
-      resync = true;
+      need_resync (fs, "metadata re-read from the disk: the group "
+                   "descriptors moved inode tables or bitmaps (a resize, "
+                   "or damage)");
     free (was);
   }
   if (fs->sb_dirty) {
     fs->sb_dirty = false;
     check_superblock (fs);
   }
-  if (resync)
+  if (fs->full_resync)
     mark_everything (fs);
 
   buf = malloc (fs->bs);
@@ -746,12 +747,8 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   flush_writes (fs);
   model_settle (&fs->m);
 
-  if (resync) {
-    struct bw_event ev = {
-      .type = BW_EV_RESYNC,
-      .detail = "metadata re-read from the disk after lost tap records; "
-                "data written while records were lost is not reported",
-    };
+  if (fs->full_resync) {
+    struct bw_event ev = { .type = BW_EV_RESYNC, .detail = fs->resync_why };
     emit_event (fs, &ev);
     fs->full_resync = false;
   }
