@@ -65,7 +65,7 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZERS     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean install image
+.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean image image-check install
 all: $(PLUGIN) $(CLI) $(DAEMON) $(MANPAGE)
 
 $(MANPAGE): nbdkit-plugin/nbdkit-blockwatch-plugin.pod
@@ -256,6 +256,13 @@ install: all
 # root, loop devices and a Debian mirror).  BW_IMAGE_* settings pass
 # through the environment.
 IMAGE ?= build/image/blockwatch.qcow2
+# The images' tests (minutes each: they build the images, boot the VM
+# under emulation and configure it with Ansible), apart from make check.
+image-check: deps
+	.ci/deps-image
+	$(MAKE) BUILD=build/san SAN=1 test-progs
+	BW_TEST_DIRS=image/tests BW_TEST_TIMEOUT=1800 tests/run build/san
+
 image:
 	rm -rf build/image/stage
 	$(MAKE) install DESTDIR=$(CURDIR)/build/image/stage PREFIX=/usr

@@ -12,13 +12,11 @@
 # changing nothing is tests/ansible-role-installs-appliance.sh's.)
 #
 # Takes several minutes (debootstrap from the Debian mirror, a
-# software-emulated machine), so it runs only when asked: BW_IMAGE_TEST=1
+# software-emulated machine), so it runs in `make image-check`, not in `make check`
 # (and BW_TEST_TIMEOUT=1200 for tests/run on a busy machine).
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../../tests/lib.sh"
 . "$BW_SRC/tests/mqtt-lib.sh"
 
-[ "${BW_IMAGE_TEST:-0}" = 1 ] ||
-  skip "builds and boots the VM image, runs Ansible in it (minutes): set BW_IMAGE_TEST=1"
 require_loop
 require qemu-system-x86_64 mmdebstrap qemu-img sfdisk curl mkfs.ext4 nbdinfo \
   ssh ssh-keygen ansible-playbook

@@ -9,11 +9,9 @@
 # HEALTHCHECK command passes.
 #
 # Downloads from the Debian mirror (a minute or two): runs only when
-# asked, BW_IMAGE_TEST=1.
-. "$(dirname "$0")/lib.sh"
+# asked: `make image-check`.
+. "$(dirname "$0")/../../tests/lib.sh"
 
-[ "${BW_IMAGE_TEST:-0}" = 1 ] ||
-  skip "debootstraps the container's base (minutes): set BW_IMAGE_TEST=1"
 require_root
 require mmdebstrap jq curl mkfs.ext4
 file=$BW_SRC/image/Containerfile
