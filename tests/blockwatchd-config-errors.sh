@@ -341,11 +341,11 @@ sed -e "s|^ca-file = .*|ca-file = $T/tls.pem|" -e "s|^cert = .*|cert = $T/tls.pe
     -e "s|^key = .*|key = $T/tls.key|" "$BW_SRC/appliance/blockwatch.conf.example" > "$T/example.conf"
 "$BWD" --check -c "$T/example.conf"
 disk a > "$T/good.conf"
-"$BWD" --check -c "$T/good.conf" | grep -q "configuration OK, 1 disks" ||
+"$BWD" --check -c "$T/good.conf" | grep_all -q "configuration OK, 1 disks" ||
   fail "a minimal file was refused"
 # A disk name of 64 bytes, the most there is (inih cuts section names
 # at 49: its keys must still be the disk's).
 disk "$(printf 'd%.0s' $(seq 64))" > "$T/long.conf"
-"$BWD" --check -c "$T/long.conf" | grep -q "configuration OK, 1 disks" ||
+"$BWD" --check -c "$T/long.conf" | grep_all -q "configuration OK, 1 disks" ||
   fail "a disk with a long name was refused"
 say "$n bad files refused with their line; the example accepted"

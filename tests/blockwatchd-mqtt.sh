@@ -195,7 +195,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ "$(pid_of b introspector)" != "$b_intro" ] || fail "b's introspector kept its old policy"
-tr '\0' ' ' < "/proc/$(pid_of b introspector)/cmdline" | grep -q -- "--exclude=/public/\*\* " ||
+tr '\0' ' ' < "/proc/$(pid_of b introspector)/cmdline" | grep_all -q -- "--exclude=/public/\*\* " ||
   fail "b's new introspector does not exclude /public"
 until_metric 20 'blockwatch_mqtt_connected{disk="b"}' 1
 [ "$(pid_of a introspector)" = "$a_intro" ] || fail "the reload restarted a's introspector"

@@ -113,7 +113,7 @@ read -r n0 l0 <<< "$lost0"
 read -r n1 l1 <<< "$(tap_overflows a)"
 [ $((n1 - n0)) -ge 1 ] && [ $((l1 - l0)) = "$dropped" ] ||
   fail "the plugin dropped $dropped records; $((n1 - n0)) overflow events said $((l1 - l0))"
-received a | tail -n +$(( $(cat "$T/a-killed.at") + 1 )) | jq -r .type | grep -qx resync ||
+received a | tail -n +$(( $(cat "$T/a-killed.at") + 1 )) | jq -r .type | grep_all -qx resync ||
   fail "no resync after the overflow"
 [ "$(pid_of a introspector)" = "$intro" ] || fail "the stopped introspector was restarted"
 say "tap overflow: $dropped records dropped, reported by $((n1 - n0)) overflow events"

@@ -116,7 +116,7 @@ unmounted() {
   # The journal checksummed (v3) as the kernel makes it on a
   # metadata_csum file system's first mount: the fake transactions
   # then carry checksums that hold.
-  if dumpe2fs -h "$T/$name.img" 2>/dev/null | grep -q '^Filesystem features:.*metadata_csum'; then
+  if dumpe2fs -h "$T/$name.img" 2>/dev/null | grep_all -q '^Filesystem features:.*metadata_csum'; then
     printf 'jo -c\njc\n' | debugfs -w -f - "$T/$name.img" > "$T/debugfs.log" 2>&1 ||
       { cat "$T/debugfs.log"; fail "debugfs cannot checksum the journal"; }
   fi

@@ -55,7 +55,7 @@ done | sort -u > "$T/needed"
 while read -r lib; do
   # The sanitizers' runtimes are the test build's, not the product's.
   case $lib in libasan.so.*|libubsan.so.*) [ "$BW_SAN" = 1 ] && continue;; esac
-  path=$(ldconfig -p | awk -v l="$lib" '$1 == l && /x86-64/ { print $NF; exit }')
+  path=$(ldconfig -p | awk -v l="$lib" '!p && $1 == l && /x86-64/ { p = $NF } END { print p }')
   [ -n "$path" ] || fail "$lib: not found by ldconfig"
   pkg=$(dpkg-query -S "$(readlink -f "$path")" 2>/dev/null || dpkg-query -S "$path") ||
     fail "$lib: in no package"

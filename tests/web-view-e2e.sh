@@ -31,15 +31,15 @@ mosquitto_passwd -c -b "$PKI/web.passwd" vm1 "$PASSWORD" || fail "mosquitto_pass
 mapfile -t web_conf < <(sed -e "s|/etc/mosquitto/blockwatch/|$PKI/|g" \
     -e "s|^listener 8884$|listener $WS_PORT 127.0.0.1|" \
     "$BW_SRC/appliance/mosquitto/web.conf" | grep -v '^#')
-printf '%s\n' "${web_conf[@]}" | grep -q "^listener $WS_PORT 127.0.0.1$" || fail "no listener line in web.conf"
+printf '%s\n' "${web_conf[@]}" | grep_all -q "^listener $WS_PORT 127.0.0.1$" || fail "no listener line in web.conf"
 # (debug: the log says which messages went to the page's client)
 start_broker "${web_conf[@]}" "log_type debug"
-tls_up() { echo | openssl s_client -connect "127.0.0.1:$WS_PORT" 2>/dev/null | grep -q '^New, TLS'; }
+tls_up() { echo | openssl s_client -connect "127.0.0.1:$WS_PORT" 2>/dev/null | grep_all -q '^New, TLS'; }
 for _ in $(seq 50); do tls_up && break; sleep 0.1; done
 tls_up || fail "no TLS on the WebSockets port"
 # TLS 1.1 is refused there too (OpenSSL's security level: mosquitto
 # cannot set a minimum for WebSockets).
-if echo | openssl s_client -tls1_1 -connect "127.0.0.1:$WS_PORT" 2>/dev/null | grep -q '^New, TLS'; then
+if echo | openssl s_client -tls1_1 -connect "127.0.0.1:$WS_PORT" 2>/dev/null | grep_all -q '^New, TLS'; then
   fail "the WebSockets listener accepts TLS 1.1"
 fi
 
