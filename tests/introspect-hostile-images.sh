@@ -91,3 +91,24 @@ say "$n images: $crawled crawled (and replayed with a hostile trace: $events eve
 [ "$n" -gt 200 ] || fail "only $n images found in $DATA"
 [ $failed = 0 ] || fail "$failed images broke the introspector (above)"
 [ $crawled -ge $MIN_CRAWLED ] || fail "only $crawled images crawled, expected at least $MIN_CRAWLED"
+
+# A name that holds '/' (the kernel never writes one) is one name, not
+# a path: it must not take the path of another file.
+say "a name with a '/' in it"
+img=$T/slash.img
+truncate -s 8M "$img"
+mkfs.ext4 -q -F -O ^metadata_csum "$img"
+for c in "write /etc/hostname slashXname" "mkdir slash" "write /etc/hostname slash/name"; do
+  debugfs -w -R "$c" "$img" > /dev/null 2>&1 || fail "debugfs $c"
+done
+python3 - "$img" <<'PY' || fail "no single slashXname in the image"
+import sys
+d = bytearray(open(sys.argv[1], 'rb').read())
+i = d.find(b'slashXname')
+assert i >= 0 and d.find(b'slashXname', i + 1) == -1
+d[i + 5] = ord('/')
+open(sys.argv[1], 'wb').write(d)
+PY
+"$BW" crawl --list "$img" 2>&1 | awk '$1 == "list:" { print $NF }' | sort > "$T/slash.list"
+printf '%s\n' /lost+found /slash /slash%00name /slash/name | sort | diff - "$T/slash.list" ||
+  fail "the name with a '/' is not /slash%00name"

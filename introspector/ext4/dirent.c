@@ -62,6 +62,14 @@ entry_cb (ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset,
   l->v[l->n].ino = d->inode;
   l->v[l->n].len = len;
   memcpy (l->v[l->n].name, d->name, len);
+  /* A '/' in a name (the kernel never writes one; a damaged or hostile
+   * directory can hold it) would read as a separator in the paths
+   * built from it: "/a" + "b/c" is "/a/b/c", another file's path.  It
+   * is kept as NUL, which no name holds either, escaped %00.
+   */
+  for (unsigned i = 0; i < len; i++)
+    if (l->v[l->n].name[i] == '/')
+      l->v[l->n].name[i] = '\0';
   l->n++;
   return 0;
 }
