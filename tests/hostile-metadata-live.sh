@@ -103,6 +103,10 @@ end_live() {
   if grep -qE 'Unknown code|[:(] *-?[0-9]+\)?$' "$T/$name.watch.err"; then
     fail "$name: unclear message: $(grep -m1 -E 'Unknown code|[:(] *-?[0-9]+\)?$' "$T/$name.watch.err")"
   fi
+  # A file system refused again for the same reason is not said again
+  # at each rewrite of its superblock.
+  again=$(grep 'not watched' "$T/$name.watch.err" | uniq -d | awk 'NR == 1' || true)
+  [ -z "$again" ] || fail "$name: said again and again: $again"
   say "$name (seed $seed): $(cat "$T/$name".writer.* | sed -n 's/^hostile-writer: \([0-9]*\) writes.*/\1/p' | awk '{ n += $1 } END { print n + 0 }') writes read back;" \
       "events: $(jq -r .type "$T/$name.jsonl" | sort | uniq -c | awk '{ printf "%s%s %s", s, $1, $2; s = ", " }');" \
       "$(grep -vc -e ' ready on ' -e 'partitions$' -e 'names in use' "$T/$name.watch.err" || true) messages, e.g.:" \

@@ -23,6 +23,10 @@ struct watched {
   bool look_again;
   bool refused;               /* an ext2/3/4 file system, not followed */
   char why[256];              /* fs == NULL: why not */
+  /* Why not, as last said: a file system that stays refused while its
+   * superblock is written again and again is said once.
+   */
+  char said[256];
 };
 
 /* The crawl under way, for its progress messages. */
@@ -146,7 +150,9 @@ look (struct engine *e, struct watched *w)
   w->refused = false;
   if (!ext4_probe (w->slice)) {
     snprintf (w->why, sizeof w->why, "no ext2/3/4 file system");
-    say (e, "partition %d: %s, not watched", w->number, w->why);
+    if (strcmp (w->why, w->said) != 0)
+      say (e, "partition %d: %s, not watched", w->number, w->why);
+    strcpy (w->said, w->why);
     return;
   }
   e->crawl = (struct crawl_clock) {
@@ -155,10 +161,13 @@ look (struct engine *e, struct watched *w)
   w->fs = ext4_open (w->slice, &em, progress, e, w->why, sizeof w->why);
   if (w->fs == NULL) {
     w->refused = true;
-    say (e, "partition %d: not watched: %s", w->number, w->why);
+    if (strcmp (w->why, w->said) != 0)
+      say (e, "partition %d: not watched: %s", w->number, w->why);
+    strcpy (w->said, w->why);
   }
   else {
     struct ext4_stats st;
+    w->said[0] = '\0';
     ext4_get_stats (w->fs, &st);
     say (e, "partition %d: ext2/3/4, %llu inodes and %llu names in use, "
          "model ~%llu bytes", w->number, (unsigned long long) st.inodes,
