@@ -445,6 +445,60 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
   }
 }
 
+/* A name come: the create of a new inode, or another link. */
+static void
+name_come (struct ext4fs *fs, struct name_change *a)
+{
+  struct inode_rec *r = model_inode (&fs->m, a->ino);
+  size_t n = entry_path (fs, a->parent, a->name, a->len, pathbuf2,
+                         sizeof pathbuf2);
+
+  if (n == 0) {
+    /* Its directory has no path yet: report_waiting, later. */
+    if (model_lookup (&fs->m, a->parent, a->name, a->len) == a->ino &&
+        fs->unreported.n < DANGLING_MAX)
+      numset_add (&fs->unreported, (uint64_t) a->parent << 32 | a->ino);
+    return;
+  }
+  emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, a->ino,
+                   pathbuf2, n, NULL, 0);
+  r->announced = true;
+  if (S_ISDIR (r->a.mode))
+    report_waiting (fs, a->ino);
+}
+
+/* The names come, each after the create of its directory when that
+ * came in the same barrier too: the entries are in the order the
+ * directories were read, and a consumer replaying the events needs the
+ * directory first.  A pass reports the names whose directory is
+ * announced; what waits on a directory that is never announced (a
+ * corrupt tree) goes in a last pass.
+ */
+static void
+names_come (struct ext4fs *fs, struct work *w)
+{
+  bool last = false;
+
+  for (;;) {
+    bool done = false, waiting = false;
+    for (size_t i = 0; i < w->nadd; i++) {
+      struct name_change *a = &w->add[i];
+      const struct inode_rec *d = model_inode (&fs->m, a->parent);
+      if (a->matched || model_inode (&fs->m, a->ino) == NULL)
+        continue;
+      if (!last && d && !d->announced) {
+        waiting = true;
+        continue;
+      }
+      a->matched = done = true;
+      name_come (fs, a);
+    }
+    if (!waiting)
+      return;
+    last = !done;
+  }
+}
+
 static void
 apply_names (struct ext4fs *fs, struct work *w)
 {
@@ -515,28 +569,7 @@ apply_names (struct ext4fs *fs, struct work *w)
       emit_name_event (fs, BW_EV_UNLINK, rm->ino, rm->path, rm->path_len,
                        NULL, 0);
   }
-  /* Names come: the create of a new inode, or another link. */
-  for (size_t i = 0; i < w->nadd; i++) {
-    struct name_change *a = &w->add[i];
-    struct inode_rec *r = model_inode (&fs->m, a->ino);
-    size_t n;
-
-    if (a->matched || r == NULL)
-      continue;
-    n = entry_path (fs, a->parent, a->name, a->len, pathbuf2, sizeof pathbuf2);
-    if (n == 0) {
-      /* Its directory has no path yet: report_waiting, later. */
-      if (model_lookup (&fs->m, a->parent, a->name, a->len) == a->ino &&
-          fs->unreported.n < DANGLING_MAX)
-        numset_add (&fs->unreported, (uint64_t) a->parent << 32 | a->ino);
-      continue;
-    }
-    emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, a->ino,
-                     pathbuf2, n, NULL, 0);
-    r->announced = true;
-    if (S_ISDIR (r->a.mode))
-      report_waiting (fs, a->ino);
-  }
+  names_come (fs, w);
 }
 
 /* ---- metadata ----------------------------------------------------- */
