@@ -19,6 +19,7 @@ workload() {   # workload MOUNTPOINT
   mv "$m/etc/conf2" "$m/home/u/docs/conf2"
   echo "new version" > "$m/etc/conf4.tmp" && mv "$m/etc/conf4.tmp" "$m/etc/conf4"
   ln "$m/etc/conf5" "$m/home/u/conf5.hard"
+  ln "$m/etc/conf15" "$m/tmp/conf15.hard"
   ln -s ../etc/conf6 "$m/tmp/conf6.link"
   ln -s "$(printf 'x%.0s' $(seq 100))" "$m/tmp/long.link"
   mkdir "$m/tmp/gone"; rmdir "$m/tmp/gone"
@@ -41,7 +42,8 @@ workload() {   # workload MOUNTPOINT
   mkdir "$m/many"
   for i in $(seq 1500); do echo "$i" > "$m/many/file-$i"; done
   sync
-  rm -f "$m"/many/file-1?? "$m/etc/conf11" "$m/etc/conf12"
+  # (conf15: an inode losing both its names in one barrier)
+  rm -f "$m"/many/file-1?? "$m/etc/conf11" "$m/etc/conf12" "$m/etc/conf15" "$m/tmp/conf15.hard"
   for i in $(seq 30); do echo "reuse $i" > "$m/tmp/reuse-$i"; done
   sync
 }

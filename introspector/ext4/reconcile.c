@@ -24,6 +24,8 @@ struct name_change {
   uint32_t parent, ino;
   uint8_t len;
   bool matched;
+  bool not_last;              /* removed: another name of its inode is
+                               * removed after it in the list */
   char name[255];
   char *path;                 /* removed: the path it had; malloc'd */
   size_t path_len;
@@ -154,6 +156,14 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
   size_t n = r && r->announced
              ? model_path (&fs->m, ino, pathbuf, sizeof pathbuf) : 0;
 
+  /* Freed with several names (hard links removed in one barrier): each
+   * name but the last goes as an unlink, so that a consumer that
+   * follows names keeps none of them.
+   */
+  while (n && model_drop_extra_name (&fs->m, ino)) {
+    emit_simple (fs, BW_EV_UNLINK, ino, pathbuf, n);
+    n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
+  }
   if (n) {
     struct bw_event ev = {
       .type = BW_EV_DELETE, .inode = ino, .path = pathbuf, .path_len = n,
@@ -445,6 +455,44 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
   }
 }
 
+struct gone_ref {
+  uint32_t ino;
+  size_t i;
+};
+
+static int
+by_inode (const void *a, const void *b)
+{
+  const struct gone_ref *x = a, *y = b;
+
+  if (x->ino != y->ino)
+    return x->ino < y->ino ? -1 : 1;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Marks the names gone (not renames) that are not the last of their
+ * inode's in w->rm: an inode freed with several names is deleted with
+ * the last one, the others are unlinks, so that a consumer following
+ * names keeps none of them.
+ */
+static void
+mark_not_last (struct work *w)
+{
+  struct gone_ref *v = malloc ((w->nrm + 1) * sizeof *v);
+  size_t n = 0;
+
+  if (v == NULL)
+    abort ();
+  for (size_t i = 0; i < w->nrm; i++)
+    if (!w->rm[i].matched && w->rm[i].path)
+      v[n++] = (struct gone_ref) { w->rm[i].ino, i };
+  qsort (v, n, sizeof *v, by_inode);
+  for (size_t k = 0; k + 1 < n; k++)
+    if (v[k].ino == v[k + 1].ino)
+      w->rm[v[k].i].not_last = true;
+  free (v);
+}
+
 /* A name come: the create of a new inode, or another link. */
 static void
 name_come (struct ext4fs *fs, struct name_change *a)
@@ -550,12 +598,13 @@ apply_names (struct ext4fs *fs, struct work *w)
   /* Names gone: an unlink, or the delete of an inode whose last name
    * this was (whichever of its blocks reached the disk first).
    */
+  mark_not_last (w);
   for (size_t i = 0; i < w->nrm; i++) {
     struct name_change *rm = &w->rm[i];
     struct inode_rec *r = model_inode (&fs->m, rm->ino);
     if (rm->matched || r == NULL || rm->path == NULL)
       continue;
-    if (r->names == 0 && freed_on_disk (fs, rm->ino)) {
+    if (r->names == 0 && !rm->not_last && freed_on_disk (fs, rm->ino)) {
       struct bw_event ev = {
         .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
         .path_len = rm->path_len, .file_type = attrs_file_type (&r->a),
