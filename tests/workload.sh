@@ -41,9 +41,12 @@ workload() {   # workload MOUNTPOINT
   # many files in one directory (htree), then deletes and inode reuse
   mkdir "$m/many"
   for i in $(seq 1500); do echo "$i" > "$m/many/file-$i"; done
+  mkdir -p "$m/tmp/tree/sub"
+  for i in $(seq 5); do echo "$i" > "$m/tmp/tree/t$i"; echo "$i" > "$m/tmp/tree/sub/s$i"; done
   sync
   # (conf15: an inode losing both its names in one barrier)
   rm -f "$m"/many/file-1?? "$m/etc/conf11" "$m/etc/conf12" "$m/etc/conf15" "$m/tmp/conf15.hard"
+  rm -r "$m/tmp/tree"           # a directory with what it holds, at once
   for i in $(seq 30); do echo "reuse $i" > "$m/tmp/reuse-$i"; done
   sync
 }

@@ -189,14 +189,54 @@ born (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
     numset_add (&fs->dirty_dirs, ino);
 }
 
+struct doomed {
+  size_t depth;               /* names in its path */
+  size_t i;                   /* in w->ch */
+};
+
+static int
+deepest_first (const void *a, const void *b)
+{
+  const struct doomed *x = a, *y = b;
+
+  if (x->depth != y->depth)
+    return x->depth > y->depth ? -1 : 1;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* The inodes freed (or freed and taken again) in this barrier, deleted
+ * deepest first: a directory removed with what it held (rm -r within
+ * one commit) takes its entries out of the model, and an entry not
+ * deleted before it would never be.
+ */
+static void
+delete_freed (struct ext4fs *fs, struct work *w)
+{
+  struct doomed *v = malloc ((w->nch + 1) * sizeof *v);
+  size_t n = 0;
+
+  if (v == NULL)
+    abort ();
+  for (size_t i = 0; i < w->nch; i++) {
+    const struct change *c = &w->ch[i];
+    size_t len, depth = 0;
+    if (c->kind != CH_FREED && c->kind != CH_REBORN)
+      continue;
+    len = model_path (&fs->m, c->ino, pathbuf, sizeof pathbuf);
+    for (size_t k = 0; k < len; k++)
+      depth += pathbuf[k] == '/';
+    v[n++] = (struct doomed) { depth, i };
+  }
+  qsort (v, n, sizeof *v, deepest_first);
+  for (size_t k = 0; k < n; k++)
+    emit_delete (fs, w->ch[v[k].i].ino, &w->ch[v[k].i].old);
+  free (v);
+}
+
 static void
 apply_inode_changes (struct ext4fs *fs, struct work *w)
 {
-  for (size_t i = 0; i < w->nch; i++) {
-    struct change *c = &w->ch[i];
-    if (c->kind == CH_FREED || c->kind == CH_REBORN)
-      emit_delete (fs, c->ino, &c->old);
-  }
+  delete_freed (fs, w);
   for (size_t i = 0; i < w->nch; i++) {
     struct change *c = &w->ch[i];
     struct inode_rec *r;
