@@ -38,6 +38,10 @@ workload() {   # workload MOUNTPOINT
   fallocate -l 1M "$m/home/u/prealloc" 2>/dev/null || truncate -s 1M "$m/home/u/prealloc"  # ext2/3: no extents
   printf 'written into an unwritten extent' | dd of="$m/home/u/prealloc" bs=1 seek=5000 conv=notrunc status=none
   dd if=/dev/urandom of="$m/home/u/sparse" bs=4k seek=300 count=2 status=none
+  # a written range zeroed by making its blocks unwritten (ext4 only)
+  head -c 65536 /dev/urandom > "$m/home/u/zeroed"
+  sync
+  fallocate -z -o 4000 -l 50000 "$m/home/u/zeroed" 2>/dev/null || true
   # many files in one directory (htree), then deletes and inode reuse
   mkdir "$m/many"
   for i in $(seq 1500); do echo "$i" > "$m/many/file-$i"; done

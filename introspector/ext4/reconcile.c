@@ -743,7 +743,7 @@ resolve_pending (struct ext4fs *fs)
         if (layout_find (fs, blk) == NULL)
           bm_gap_add (&fs->m.gaps, blk, 1, p->seq);
       }
-      else if (n->kind == BM_DATA) {
+      else if (bm_file_data (n->kind)) {
         /* the whole owned run at once */
         uint64_t run_end = (n->start + n->len) * fs->bs;
         uint64_t stop = run_end < end ? run_end : end;
