@@ -435,15 +435,44 @@ emit_name_event (struct ext4fs *fs, enum bw_event_type t, uint32_t ino,
   emit_event (fs, &ev);
 }
 
-/* Is the inode gone on disk (its last name went with this barrier)? */
+/* Is the inode of the model gone on disk: free, or free and taken again
+ * (another generation)?  The names diff can find that before the inode
+ * table does: the inode's block changed in a later barrier, or it is
+ * read ahead of the records.
+ */
 static bool
-freed_on_disk (struct ext4fs *fs, uint32_t ino)
+gone_on_disk (struct ext4fs *fs, uint32_t ino)
 {
+  const struct inode_rec *r = model_inode (&fs->m, ino);
   struct ext2_inode_large in;
 
-  if (inode_read (fs, ino, &in) == -1)
+  if (r == NULL || inode_read (fs, ino, &in) == -1)
     return false;
-  return !inode_in_use (&in);
+  return !inode_in_use (&in) || in.i_generation != r->a.generation;
+}
+
+/* A name come for a known inode is a rename or a link only if it is
+ * still that inode.  One that is gone is deleted now, with the names it
+ * had (those gone in this barrier are its deletes, not unlinks or
+ * renames); the name then leads to the inode the disk has, if any.
+ */
+static void
+check_identities (struct ext4fs *fs, struct work *w)
+{
+  for (size_t i = 0; i < w->nadd; i++) {
+    uint32_t ino = w->add[i].ino;
+    struct inode_rec *r = model_inode (&fs->m, ino);
+    struct attrs was;
+
+    if (r == NULL || !r->announced || ino == MODEL_ROOT_INO ||
+        !gone_on_disk (fs, ino))
+      continue;
+    was = r->a;
+    emit_delete (fs, ino, &was);
+    for (size_t j = 0; j < w->nrm; j++)
+      if (w->rm[j].ino == ino)
+        w->rm[j].matched = true;
+  }
 }
 
 /* The entries of directory dir that were added while it had no path
@@ -590,6 +619,7 @@ names_come (struct ext4fs *fs, struct work *w)
 static void
 apply_names (struct ext4fs *fs, struct work *w)
 {
+  check_identities (fs, w);
   /* Take the removed names out first, so that a name moved within the
    * barrier (rename, or an entry shuffled between blocks) can be added
    * back where it is now.
@@ -644,7 +674,7 @@ apply_names (struct ext4fs *fs, struct work *w)
     struct inode_rec *r = model_inode (&fs->m, rm->ino);
     if (rm->matched || r == NULL || rm->path == NULL)
       continue;
-    if (r->names == 0 && !rm->not_last && freed_on_disk (fs, rm->ino)) {
+    if (r->names == 0 && !rm->not_last && gone_on_disk (fs, rm->ino)) {
       struct bw_event ev = {
         .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
         .path_len = rm->path_len, .file_type = attrs_file_type (&r->a),
