@@ -89,6 +89,15 @@ check_superblock (struct ext4fs *fs)
       .mount_time = now.mtime,
     };
     emit_event (fs, &ev);
+    /* Mounted again and already clean (a journal not in use, or a valid
+     * state, which a mounted ext2 clears): unmounted since, and the
+     * superblock of the mount was not seen (read ahead of the records).
+     */
+    if (t == BW_EV_MOUNT && (now.state & EXT2_VALID_FS) &&
+        !(now.incompat & EXT3_FEATURE_INCOMPAT_RECOVER)) {
+      ev.type = BW_EV_UNMOUNT;
+      emit_event (fs, &ev);
+    }
   }
 }
 
