@@ -53,6 +53,14 @@ workload() {   # workload MOUNTPOINT
   rm -r "$m/tmp/tree"           # a directory with what it holds, at once
   for i in $(seq 30); do echo "reuse $i" > "$m/tmp/reuse-$i"; done
   sync
+  # a file removed while open: freed at its close, nameless by then
+  exec 3> "$m/tmp/open-unlinked"
+  echo "still open" >&3
+  sync
+  rm "$m/tmp/open-unlinked"
+  sync
+  exec 3>&-
+  sync
 }
 
 

@@ -173,11 +173,15 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
     emit_simple (fs, BW_EV_UNLINK, ino, pathbuf, n);
     n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
   }
-  if (n) {
+  /* An inode whose last name went earlier (unlinked while open, or
+   * its name's removal committed before the inode was freed) is
+   * deleted without a path.
+   */
+  if (r && r->announced) {
     struct bw_event ev = {
-      .type = BW_EV_DELETE, .inode = ino, .path = pathbuf, .path_len = n,
-      .file_type = attrs_file_type (a), .mode = a->mode, .uid = a->uid,
-      .gid = a->gid, .size = a->size,
+      .type = BW_EV_DELETE, .inode = ino, .path = n ? pathbuf : NULL,
+      .path_len = n, .file_type = attrs_file_type (a), .mode = a->mode,
+      .uid = a->uid, .gid = a->gid, .size = a->size,
     };
     emit_event (fs, &ev);
   }

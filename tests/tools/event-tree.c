@@ -20,7 +20,8 @@
  * metadata change whose old value is not the value, a write past the
  * end of the file, a loss), and is printed as INCONSISTENT; exit 1.
  * The final tree can be right while such an event is wrong, when a
- * later event hides it.
+ * later event hides it.  An inode left without a name at the end (the
+ * file system was unmounted: it was freed) lacks its delete.
  */
 
 #include <errno.h>
@@ -204,6 +205,21 @@ static bool
 leads_to (const struct name *x, const void *n)
 {
   return x->n == n;
+}
+
+/* Inodes left without a name: at the end of a run (the file system
+ * unmounted) every such inode has been freed, and its delete is due.
+ */
+static void
+count_nameless (const void *nodep, VISIT which, void *closure)
+{
+  const struct node *n = *(struct node * const *) nodep;
+
+  if ((which == postorder || which == leaf) && n->nnames == 0) {
+    fprintf (stderr, "INCONSISTENT -: inode %llu has no name left and was "
+             "never deleted\n", (unsigned long long) n->ino);
+    ++*(unsigned long long *) closure;
+  }
 }
 
 static bool
@@ -697,6 +713,8 @@ main (int argc, char **argv)
              left.v[i]->path);
   mismatches += left.n;
   free (left.v);
+  if (strict)
+    twalk_r (nodes, count_nameless, &inconsistent);
   printf ("event-tree: %llu events, %llu paths checked, %llu contents "
           "compared, %llu mismatches", applied, checked, contents, mismatches);
   if (strict)
