@@ -158,12 +158,62 @@ scan_itable_block (struct ext4fs *fs, struct work *w, uint64_t blk,
   }
 }
 
+/* Is the inode of the model gone on disk: free, or free and taken again
+ * (another generation)?  The names diff can find that before the inode
+ * table does: the inode's block changed in a later barrier, or it is
+ * read ahead of the records.
+ */
+static bool
+gone_on_disk (struct ext4fs *fs, uint32_t ino)
+{
+  const struct inode_rec *r = model_inode (&fs->m, ino);
+  struct ext2_inode_large in;
+
+  if (r == NULL || inode_read (fs, ino, &in) == -1)
+    return false;
+  return !inode_in_use (&in) || in.i_generation != r->a.generation;
+}
+
+static void emit_delete (struct ext4fs *fs, uint32_t ino,
+                         const struct attrs *a);
+
+/* A directory freed while the model still has entries in it (removed
+ * with it, but their inodes not freed yet in our view: rm -r whose
+ * last commits we have not seen, or read ahead): each entry goes
+ * before the directory, as the delete of its inode if that is gone on
+ * disk, else as an unlink (the delete follows when the inode is freed).
+ */
+static void
+empty_dir (struct ext4fs *fs, uint32_t dir)
+{
+  for (const struct dentry *c = model_first_child (&fs->m, dir); c;
+       c = model_next_child (&fs->m, c)) {
+    struct inode_rec *r = model_inode (&fs->m, c->ino);
+    size_t n;
+
+    if (c->ino == 0 || r == NULL)
+      continue;
+    if (gone_on_disk (fs, c->ino)) {
+      emit_delete (fs, c->ino, &r->a);
+      continue;
+    }
+    n = entry_path (fs, dir, c->name, c->len, pathbuf2, sizeof pathbuf2);
+    if (n && r->announced)
+      emit_simple (fs, BW_EV_UNLINK, c->ino, pathbuf2, n);
+    model_remove_name (&fs->m, dir, c->name, c->len);
+  }
+}
+
 static void
 emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
 {
   struct inode_rec *r = model_inode (&fs->m, ino);
-  size_t n = r && r->announced
-             ? model_path (&fs->m, ino, pathbuf, sizeof pathbuf) : 0;
+  size_t n;
+
+  if (r && r->announced && S_ISDIR (r->a.mode))
+    empty_dir (fs, ino);
+  n = r && r->announced ? model_path (&fs->m, ino, pathbuf, sizeof pathbuf)
+                        : 0;
 
   /* Freed with several names (hard links removed in one barrier): each
    * name but the last goes as an unlink, so that a consumer that
@@ -446,22 +496,6 @@ emit_name_event (struct ext4fs *fs, enum bw_event_type t, uint32_t ino,
     ev.size = r->a.size;
   }
   emit_event (fs, &ev);
-}
-
-/* Is the inode of the model gone on disk: free, or free and taken again
- * (another generation)?  The names diff can find that before the inode
- * table does: the inode's block changed in a later barrier, or it is
- * read ahead of the records.
- */
-static bool
-gone_on_disk (struct ext4fs *fs, uint32_t ino)
-{
-  const struct inode_rec *r = model_inode (&fs->m, ino);
-  struct ext2_inode_large in;
-
-  if (r == NULL || inode_read (fs, ino, &in) == -1)
-    return false;
-  return !inode_in_use (&in) || in.i_generation != r->a.generation;
 }
 
 /* A name come for a known inode is a rename or a link only if it is
