@@ -5,6 +5,8 @@ workload() {   # workload MOUNTPOINT
   local m=$1 i
   mkdir -p "$m/etc" "$m/var/log" "$m/home/u/docs" "$m/tmp"
   for i in $(seq 20); do echo "setting $i = $RANDOM" > "$m/etc/conf$i"; done
+  echo "older" > "$m/etc/chain-b"
+  echo "newer" > "$m/etc/chain-a"
   head -c 300000 /dev/urandom > "$m/home/u/blob"
   sync
   # appends, overwrites, truncation and regrowth
@@ -17,6 +19,8 @@ workload() {   # workload MOUNTPOINT
   # renames within and across directories, save-by-rename, links
   mv "$m/etc/conf1" "$m/etc/conf1.old"
   mv "$m/etc/conf2" "$m/home/u/docs/conf2"
+  mv "$m/etc/chain-b" "$m/etc/chain-c"          # a chain: b -> c, then a -> b
+  mv "$m/etc/chain-a" "$m/etc/chain-b"
   echo "new version" > "$m/etc/conf4.tmp" && mv "$m/etc/conf4.tmp" "$m/etc/conf4"
   ln "$m/etc/conf5" "$m/home/u/conf5.hard"
   ln "$m/etc/conf15" "$m/tmp/conf15.hard"

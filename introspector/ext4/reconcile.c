@@ -27,8 +27,16 @@ struct name_change {
   bool not_last;              /* removed: another name of its inode is
                                * removed after it in the list */
   char name[255];
-  char *path;                 /* removed: the path it had; malloc'd */
+  char *path;                 /* removed: the path it had; come as a
+                               * rename: the path it has; malloc'd */
   size_t path_len;
+};
+
+/* A rename found: the name gone and the name come. */
+struct move {
+  struct name_change *from, *to;
+  size_t after;               /* the move that frees to's name first */
+  uint8_t state;              /* 0, 1 on the way to emitting, 2 emitted */
 };
 
 struct work {
@@ -36,6 +44,8 @@ struct work {
   size_t nch, capch;
   struct name_change *rm, *add;
   size_t nrm, caprm, nadd, capadd;
+  struct move *mv;
+  size_t nmv, capmv;
 };
 
 static char pathbuf[MODEL_PATH_MAX], pathbuf2[MODEL_PATH_MAX];
@@ -571,6 +581,67 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
   }
 }
 
+static int
+by_old_path (const void *a, const void *b)
+{
+  const struct name_change *x = ((const struct move *) a)->from,
+                           *y = ((const struct move *) b)->from;
+  int c = memcmp (x->path, y->path,
+                  x->path_len < y->path_len ? x->path_len : y->path_len);
+
+  return c ? c : (x->path_len > y->path_len) - (x->path_len < y->path_len);
+}
+
+/* The move (in w->mv, sorted by old path) whose old path is path, or
+ * w->nmv.
+ */
+static size_t
+move_from (const struct work *w, const char *path, size_t len)
+{
+  struct name_change key = { .path = (char *) path, .path_len = len };
+  struct move k = { .from = &key };
+  const struct move *m = bsearch (&k, w->mv, w->nmv, sizeof *w->mv,
+                                  by_old_path);
+
+  return m ? (size_t) (m - w->mv) : w->nmv;
+}
+
+/* The renames, each after the one that moves away the name it takes
+ * (a -> b after b -> c), so that a consumer replaying them never finds
+ * its new name taken; the names that were removed outright went before
+ * them.  A cycle (a -> b, b -> a) cannot be ordered so: it comes out in
+ * the order it is walked, and its replay collides once.
+ */
+static void
+emit_moves (struct ext4fs *fs, struct work *w)
+{
+  size_t *chain;
+
+  if (w->nmv == 0)
+    return;
+  chain = malloc (w->nmv * sizeof *chain);
+  if (chain == NULL)
+    abort ();
+  qsort (w->mv, w->nmv, sizeof *w->mv, by_old_path);
+  for (size_t i = 0; i < w->nmv; i++)
+    w->mv[i].after = move_from (w, w->mv[i].to->path, w->mv[i].to->path_len);
+  for (size_t i = 0; i < w->nmv; i++) {
+    size_t n = 0, k = i;
+    while (k < w->nmv && w->mv[k].state == 0) {
+      w->mv[k].state = 1;
+      chain[n++] = k;
+      k = w->mv[k].after;
+    }
+    while (n) {
+      struct move *m = &w->mv[chain[--n]];
+      emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
+                       m->to->path_len, m->from->path, m->from->path_len);
+      m->state = 2;
+    }
+  }
+  free (chain);
+}
+
 struct gone_ref {
   uint32_t ino;
   size_t i;
@@ -697,7 +768,6 @@ apply_names (struct ext4fs *fs, struct work *w)
     for (size_t j = 0; j < w->nadd && !rm->matched; j++) {
       struct name_change *a = &w->add[j];
       if (!a->matched && a->ino == rm->ino && model_inode (&fs->m, a->ino)) {
-        a->path = NULL;
         a->path_len = entry_path (fs, a->parent, a->name, a->len, pathbuf2,
                                   sizeof pathbuf2);
         /* A move into or out of a directory that has no path yet is,
@@ -706,9 +776,13 @@ apply_names (struct ext4fs *fs, struct work *w)
          */
         if (rm->path == NULL || a->path_len == 0)
           continue;
+        a->path = malloc (a->path_len);
+        if (a->path == NULL)
+          abort ();
+        memcpy (a->path, pathbuf2, a->path_len);
         rm->matched = a->matched = true;
-        emit_name_event (fs, BW_EV_RENAME, a->ino, pathbuf2, a->path_len,
-                         rm->path, rm->path_len);
+        w->mv = bw_grow (w->mv, &w->capmv, w->nmv, sizeof *w->mv);
+        w->mv[w->nmv++] = (struct move) { .from = rm, .to = a };
       }
     }
   }
@@ -735,6 +809,7 @@ apply_names (struct ext4fs *fs, struct work *w)
       emit_name_event (fs, BW_EV_UNLINK, rm->ino, rm->path, rm->path_len,
                        NULL, 0);
   }
+  emit_moves (fs, w);
   names_come (fs, w);
 }
 
@@ -955,8 +1030,11 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   numset_clear (&fs->dirty_maps);
   for (size_t i = 0; i < w.nrm; i++)
     free (w.rm[i].path);
+  for (size_t i = 0; i < w.nadd; i++)
+    free (w.add[i].path);
   free (w.rm);
   free (w.add);
+  free (w.mv);
   free (w.ch);
   free (l.v);
 }
