@@ -192,14 +192,20 @@ static void emit_delete (struct ext4fs *fs, uint32_t ino,
  * last commits we have not seen, or read ahead): each entry goes
  * before the directory, as the delete of its inode if that is gone on
  * disk, else as an unlink (the delete follows when the inode is freed).
+ * dpath is the directory's path (dlen 0: it has none).
  */
 static void
-empty_dir (struct ext4fs *fs, uint32_t dir)
+empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen)
 {
+  char *path = malloc (dlen + 256);
+
+  if (path == NULL)
+    abort ();
+  memcpy (path, dpath, dlen);
   for (const struct dentry *c = model_first_child (&fs->m, dir); c;
        c = model_next_child (&fs->m, c)) {
     struct inode_rec *r = model_inode (&fs->m, c->ino);
-    size_t n;
+    size_t n = dlen;
 
     if (c->ino == 0 || r == NULL)
       continue;
@@ -207,23 +213,32 @@ empty_dir (struct ext4fs *fs, uint32_t dir)
       emit_delete (fs, c->ino, &r->a);
       continue;
     }
-    n = entry_path (fs, dir, c->name, c->len, pathbuf2, sizeof pathbuf2);
-    if (n && r->announced)
-      emit_simple (fs, BW_EV_UNLINK, c->ino, pathbuf2, n);
+    if (n > 1)                /* the root's path is "/" already */
+      path[n++] = '/';
+    memcpy (path + n, c->name, c->len);
+    if (dlen && r->announced)
+      emit_simple (fs, BW_EV_UNLINK, c->ino, path, n + c->len);
     model_remove_name (&fs->m, dir, c->name, c->len);
   }
+  free (path);
 }
 
 static void
 emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
 {
   struct inode_rec *r = model_inode (&fs->m, ino);
-  size_t n;
+  size_t n = r && r->announced
+             ? model_path (&fs->m, ino, pathbuf, sizeof pathbuf) : 0;
 
-  if (r && r->announced && S_ISDIR (r->a.mode))
-    empty_dir (fs, ino);
-  n = r && r->announced ? model_path (&fs->m, ino, pathbuf, sizeof pathbuf)
-                        : 0;
+  if (n && S_ISDIR (r->a.mode)) {
+    char *dpath = malloc (n);
+    if (dpath == NULL)
+      abort ();
+    memcpy (dpath, pathbuf, n);
+    empty_dir (fs, ino, dpath, n);
+    free (dpath);
+    n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
+  }
 
   /* Freed with several names (hard links removed in one barrier): each
    * name but the last goes as an unlink, so that a consumer that
@@ -734,6 +749,22 @@ names_come (struct ext4fs *fs, struct work *w)
   }
 }
 
+/* A directory has one name: when that goes and the directory comes
+ * under no other in this barrier, it was removed, even if its inode
+ * does not say so yet in our view (its block is older than the
+ * directory read ahead of the records).
+ */
+static bool
+dir_removed (const struct work *w, uint32_t ino, const struct attrs *a)
+{
+  if (!S_ISDIR (a->mode))
+    return false;
+  for (size_t i = 0; i < w->nadd; i++)
+    if (w->add[i].ino == ino)
+      return false;
+  return true;
+}
+
 static void
 apply_names (struct ext4fs *fs, struct work *w)
 {
@@ -795,7 +826,10 @@ apply_names (struct ext4fs *fs, struct work *w)
     struct inode_rec *r = model_inode (&fs->m, rm->ino);
     if (rm->matched || r == NULL || rm->path == NULL)
       continue;
-    if (r->names == 0 && !rm->not_last && gone_on_disk (fs, rm->ino)) {
+    if (r->names == 0 && !rm->not_last &&
+        (gone_on_disk (fs, rm->ino) || dir_removed (w, rm->ino, &r->a))) {
+      if (S_ISDIR (r->a.mode))
+        empty_dir (fs, rm->ino, rm->path, rm->path_len);
       struct bw_event ev = {
         .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
         .path_len = rm->path_len, .file_type = attrs_file_type (&r->a),
