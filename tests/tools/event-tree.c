@@ -21,7 +21,8 @@
  * end of the file, a loss), and is printed as INCONSISTENT; exit 1.
  * The final tree can be right while such an event is wrong, when a
  * later event hides it.  An inode left without a name at the end (the
- * file system was unmounted: it was freed) lacks its delete.
+ * file system was unmounted: it was freed) lacks its delete: a
+ * mismatch.
  */
 
 #include <errno.h>
@@ -216,8 +217,8 @@ count_nameless (const void *nodep, VISIT which, void *closure)
   const struct node *n = *(struct node * const *) nodep;
 
   if ((which == postorder || which == leaf) && n->nnames == 0) {
-    fprintf (stderr, "INCONSISTENT -: inode %llu has no name left and was "
-             "never deleted\n", (unsigned long long) n->ino);
+    fprintf (stderr, "MISMATCH <inode %llu>: no name left, and never "
+             "deleted\n", (unsigned long long) n->ino);
     ++*(unsigned long long *) closure;
   }
 }
@@ -714,7 +715,7 @@ main (int argc, char **argv)
   mismatches += left.n;
   free (left.v);
   if (strict)
-    twalk_r (nodes, count_nameless, &inconsistent);
+    twalk_r (nodes, count_nameless, &mismatches);
   printf ("event-tree: %llu events, %llu paths checked, %llu contents "
           "compared, %llu mismatches", applied, checked, contents, mismatches);
   if (strict)
