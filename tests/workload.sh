@@ -7,6 +7,8 @@ workload() {   # workload MOUNTPOINT
   for i in $(seq 20); do echo "setting $i = $RANDOM" > "$m/etc/conf$i"; done
   echo "older" > "$m/etc/chain-b"
   echo "newer" > "$m/etc/chain-a"
+  echo "left" > "$m/etc/swap-l"
+  echo "right" > "$m/etc/swap-r"
   head -c 300000 /dev/urandom > "$m/home/u/blob"
   sync
   # appends, overwrites, truncation and regrowth
@@ -21,6 +23,9 @@ workload() {   # workload MOUNTPOINT
   mv "$m/etc/conf2" "$m/home/u/docs/conf2"
   mv "$m/etc/chain-b" "$m/etc/chain-c"          # a chain: b -> c, then a -> b
   mv "$m/etc/chain-a" "$m/etc/chain-b"
+  mv "$m/etc/swap-l" "$m/etc/swap-tmp"          # a swap: a cycle of renames
+  mv "$m/etc/swap-r" "$m/etc/swap-l"
+  mv "$m/etc/swap-tmp" "$m/etc/swap-r"
   echo "new version" > "$m/etc/conf4.tmp" && mv "$m/etc/conf4.tmp" "$m/etc/conf4"
   ln "$m/etc/conf5" "$m/home/u/conf5.hard"
   ln "$m/etc/conf15" "$m/tmp/conf15.hard"

@@ -624,8 +624,11 @@ move_from (const struct work *w, const char *path, size_t len)
 /* The renames, each after the one that moves away the name it takes
  * (a -> b after b -> c), so that a consumer replaying them never finds
  * its new name taken; the names that were removed outright went before
- * them.  A cycle (a -> b, b -> a) cannot be ordered so: it comes out in
- * the order it is walked, and its replay collides once.
+ * them.  A name is taken by one rename at most, so a walk along "after"
+ * ends at a rename that takes a free name, or comes back to where it
+ * started: a cycle (names swapped), which no order of renames can
+ * replay.  Its first rename is said as an unlink of its old name before
+ * the others and a link of its new name after them.
  */
 static void
 emit_moves (struct ext4fs *fs, struct work *w)
@@ -642,15 +645,24 @@ emit_moves (struct ext4fs *fs, struct work *w)
     w->mv[i].after = move_from (w, w->mv[i].to->path, w->mv[i].to->path_len);
   for (size_t i = 0; i < w->nmv; i++) {
     size_t n = 0, k = i;
+    bool cycle;
     while (k < w->nmv && w->mv[k].state == 0) {
       w->mv[k].state = 1;
       chain[n++] = k;
       k = w->mv[k].after;
     }
+    cycle = k < w->nmv && w->mv[k].state == 1;
+    if (cycle)
+      emit_name_event (fs, BW_EV_UNLINK, w->mv[k].from->ino,
+                       w->mv[k].from->path, w->mv[k].from->path_len, NULL, 0);
     while (n) {
       struct move *m = &w->mv[chain[--n]];
-      emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
-                       m->to->path_len, m->from->path, m->from->path_len);
+      if (cycle && n == 0)
+        emit_name_event (fs, BW_EV_LINK, m->to->ino, m->to->path,
+                         m->to->path_len, NULL, 0);
+      else
+        emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
+                         m->to->path_len, m->from->path, m->from->path_len);
       m->state = 2;
     }
   }
