@@ -7,6 +7,8 @@
 #   make bench      benchmarks, results in docs/benchmarks.md
 #   make fuzz       long fuzzing runs of the parsers
 #   make deps       install the Debian 12 packages the build and tests need
+#   make install    install into DESTDIR/PREFIX (docs/packaging.md)
+#   make image      the VM appliance image, build/image/blockwatch.qcow2
 
 BUILD    ?= build
 SAN      ?=
@@ -63,7 +65,7 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZERS     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean
+.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean image image-check install
 all: $(PLUGIN) $(CLI) $(DAEMON) $(MANPAGE)
 
 $(MANPAGE): nbdkit-plugin/nbdkit-blockwatch-plugin.pod
@@ -127,24 +129,55 @@ $(PRELOAD): tests/preload/asan-early-init.c
 
 test-progs: all $(UNITS) $(TOOLS) $(BENCH_TOOLS) $(PRELOAD)
 
-# libFuzzer targets need clang; they always carry ASan and UBSan.
+# libFuzzer targets need clang; they always carry ASan and UBSan.  Each
+# source is compiled once (build/fuzz/obj/) for all the targets.
+FUZZ_OBJ    := build/fuzz/obj
+fuzzobj      = $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(1))
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
+  -Imqtt-bridge -Iappliance $(shell pkg-config --cflags $(PKGS)) \
+  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
+  -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+
+$(FUZZ_OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+# (Kept, though only pattern rules name some of them.)
+.PRECIOUS: $(FUZZ_OBJ)/%.o
+
 define fuzz-build
 	@mkdir -p $(dir $@)
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
-	  -Imqtt-bridge $(shell pkg-config --cflags $(PKGS)) \
-	  -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
-	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $^ $(LDLIBS)
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 endef
 
-build/fuzz/%: tests/fuzz/%.c $(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS)
+build/fuzz/%: $(FUZZ_OBJ)/tests/fuzz/%.o \
+  $(call fuzzobj,$(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS))
 	$(fuzz-build)
 
 # Topics: the MQTT sources that name things; libmosquitto is the
 # independent judge of topic matching.
-build/fuzz/fuzz-topic: tests/fuzz/fuzz-topic.c $(wildcard introspector/events/*.c) \
-  mqtt-bridge/topic.c mqtt-bridge/glob.c mqtt-bridge/channel.c
+build/fuzz/fuzz-topic: $(call fuzzobj,tests/fuzz/fuzz-topic.c \
+  $(wildcard introspector/events/*.c) mqtt-bridge/topic.c mqtt-bridge/glob.c \
+  mqtt-bridge/channel.c)
 	$(fuzz-build) -lmosquitto
+
+# An event's JSON as `blockwatch sub` receives and prints it.
+build/fuzz/fuzz-event-json: $(call fuzzobj,tests/fuzz/fuzz-event-json.c \
+  $(wildcard introspector/events/*.c) mqtt-bridge/topic.c mqtt-bridge/glob.c \
+  mqtt-bridge/channel.c appliance/event-print.c)
+	$(fuzz-build)
+
+# The metrics text blockwatch status reads.
+build/fuzz/fuzz-status-metrics: $(call fuzzobj,tests/fuzz/fuzz-status-metrics.c \
+  appliance/status-metrics.c)
+	$(fuzz-build)
+
+# blockwatchd's configuration file, and the commands made from it.
+build/fuzz/fuzz-config: $(call fuzzobj,tests/fuzz/fuzz-config.c \
+  $(CONFIG_SRCS) appliance/blockwatchd/command.c appliance/event-sink.c \
+  appliance/event-print.c appliance/iscsi-values.c $(MQTT_SRCS) \
+  $(TAP_SRCS) $(STORAGE_SRCS) \
+  $(INTRO_SRCS))
+	$(fuzz-build) -linih
 
 fuzz-targets: $(FUZZERS)
 
@@ -163,14 +196,79 @@ demo:
 bench: all $(TOOLS) $(BENCH_TOOLS)
 	bench/run
 
+# The libFuzzer targets, then hostile metadata through the live path
+# (tests/hostile-metadata-live.sh) on random seeds for as long.
+SOAK_SECONDS = $(or $(FUZZ_SECONDS),300)
 fuzz:
 	tests/fuzz/run $(FUZZ_SECONDS)
+	$(MAKE) BUILD=build/san SAN=1 test-progs
+	BW_HOSTILE_SOAK=$(SOAK_SECONDS) BW_TEST_TIMEOUT=$$(($(SOAK_SECONDS) + 600)) \
+	  tests/run build/san hostile-metadata-live
 
 
 deps:
 	.ci/deps
 
+# Installation (docs/packaging.md).  The configuration lives in /etc
+# whatever PREFIX is: blockwatchd, its unit and mosquitto look there.
+# The plugin goes where nbdkit finds plugins by name, so blockwatchd's
+# default (plugin "blockwatch") needs no path.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+DOCDIR      ?= $(DATADIR)/doc/blockwatch
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+NBDKIT_PLUGINDIR ?= $(shell pkg-config --variable=plugindir nbdkit)
+BW_CONFIG   := /etc/blockwatch/blockwatch.conf
+# -p: files keep the times of what they were made from, so installing
+# the same build again changes nothing (the Ansible role relies on it).
+INSTALL     ?= install -p
+
+install: all
+	@test -n "$(NBDKIT_PLUGINDIR)" || { echo "nbdkit's plugin directory is unknown" \
+	  "(pkg-config nbdkit, from nbdkit-plugin-dev): set NBDKIT_PLUGINDIR" >&2; exit 1; }
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(NBDKIT_PLUGINDIR) \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(DATADIR)/blockwatch $(DESTDIR)$(UNITDIR)/mosquitto.service.d \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)/etc/blockwatch \
+	  $(DESTDIR)/etc/mosquitto/conf.d $(DESTDIR)/etc/mosquitto/blockwatch
+	$(INSTALL) -m 755 $(CLI) $(DAEMON) $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 755 $(PLUGIN) $(DESTDIR)$(NBDKIT_PLUGINDIR)
+	$(INSTALL) -m 644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 644 image/runtime-packages $(DESTDIR)$(DATADIR)/blockwatch
+	$(INSTALL) -m 644 appliance/blockwatch.conf.example $(DESTDIR)/etc/blockwatch
+	$(INSTALL) -m 644 appliance/mosquitto/blockwatch.conf $(DESTDIR)/etc/mosquitto/conf.d
+	$(INSTALL) -m 644 appliance/mosquitto/blockwatch.acl $(DESTDIR)/etc/mosquitto/blockwatch
+	$(INSTALL) -m 644 appliance/systemd/blockwatch.sysusers \
+	  $(DESTDIR)$(SYSUSERSDIR)/blockwatch.conf
+	$(INSTALL) -m 644 appliance/systemd/mosquitto-blockwatch.conf \
+	  $(DESTDIR)$(UNITDIR)/mosquitto.service.d/blockwatch.conf
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+	  -e 's|@CONFIG@|$(BW_CONFIG)|g' appliance/systemd/blockwatchd.service.in \
+	  > $(DESTDIR)$(UNITDIR)/blockwatchd.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/blockwatchd.service
+	touch -r appliance/systemd/blockwatchd.service.in $(DESTDIR)$(UNITDIR)/blockwatchd.service
+
+# The VM appliance image (image/build-vm.sh; several minutes, needs
+# root, loop devices and a Debian mirror).  BW_IMAGE_* settings pass
+# through the environment.
+IMAGE ?= build/image/blockwatch.qcow2
+# The images' tests (minutes each: they build the images, boot the VM
+# under emulation and configure it with Ansible), apart from make check.
+image-check: deps
+	.ci/deps-image
+	$(MAKE) BUILD=build/san SAN=1 test-progs
+	BW_TEST_DIRS=image/tests BW_TEST_TIMEOUT=1800 tests/run build/san
+
+image:
+	rm -rf build/image/stage
+	$(MAKE) install DESTDIR=$(CURDIR)/build/image/stage PREFIX=/usr
+	image/build-vm.sh build/image/stage $(IMAGE)
+
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

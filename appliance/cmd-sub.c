@@ -2,7 +2,7 @@
  *
  *   blockwatch sub --mqtt URI [TLS OPTIONS] [--json] [--disk GLOB]
  *                  [--part N] [--type GLOB]... [--count N] [--timeout S]
- *                  CHANNEL...
+ *                  [--session SECONDS --client-id ID] CHANNEL...
  *
  * A channel is HOST:VM or HOST:VM:/PATH, with globs anywhere ('*' in a
  * name, "**" for any depth of directories), say every log of the web
@@ -13,6 +13,11 @@
  * Each event is one line: what happened to which file, the byte range
  * and the data as text for writes, old -> new for metadata, like a
  * tail -f of the files; or its JSON with --json.
+ *
+ * --session asks the broker to keep the subscription and queue the
+ * events (QoS 1) while the subscriber is away, a broker restart included
+ * when the broker persists its state: without it, what is published
+ * before a reconnection has subscribed again is not received.
  */
 
 #include <errno.h>
@@ -261,12 +266,17 @@ usage (void)
            "  --count N                    exit after N events\n"
            "  --timeout SECONDS            exit after that long (status 3 if "
            "--count\n"
-           "                               events did not come)\n");
+           "                               events did not come)\n"
+           "  --session SECONDS            a session the broker keeps while we "
+           "are away\n"
+           "                               (MQTT 5: for SECONDS; 3.1.1: as the "
+           "broker\n"
+           "                               keeps them); needs --client-id\n");
   return 2;
 }
 
 enum { OPT_JSON = OPT_MQTT_LAST, OPT_DISK, OPT_PART, OPT_COUNT,
-       OPT_TIMEOUT };
+       OPT_TIMEOUT, OPT_SESSION };
 
 static void
 cleanup (struct sub *s)
@@ -290,6 +300,7 @@ cmd_sub (int argc, char **argv)
     { "type", required_argument, NULL, OPT_TYPE },
     { "count", required_argument, NULL, OPT_COUNT },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
+    { "session", required_argument, NULL, OPT_SESSION },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -298,7 +309,8 @@ cmd_sub (int argc, char **argv)
                    .cond = PTHREAD_COND_INITIALIZER };
   struct sigaction sa = { .sa_handler = on_signal };
   const char *disk = NULL, **types;
-  long part = -1, timeout = 0;
+  long part = -1, timeout = 0, session = -1;
+  MQTTProperties props = MQTTProperties_initializer;
   int qos = 1, c, r, ret = 0;
   char err[512];
   time_t end;
@@ -325,6 +337,10 @@ cmd_sub (int argc, char **argv)
       if ((timeout = mqtt_number (optarg, "--timeout", CMD)) == -1)
         goto usage;
       break;
+    case OPT_SESSION:
+      if ((session = mqtt_number (optarg, "--session", CMD)) == -1)
+        goto usage;
+      break;
     case 'h': usage (); free (types); return 0;
     default:
       r = mqtt_conn_option (c, optarg, &conn, &qos, CMD);
@@ -334,6 +350,14 @@ cmd_sub (int argc, char **argv)
   }
   if (conn.uri == NULL || optind == argc)
     goto usage;
+  /* The broker finds a session by the client's id: a random one would
+   * never be asked for again.
+   */
+  if (session >= 0 && conn.client_id == NULL) {
+    fprintf (stderr, CMD ": --session needs --client-id\n");
+    free (types);
+    return 2;
+  }
   s.ch = calloc (argc - optind, sizeof *s.ch);
   if (s.ch == NULL)
     goto fail;
@@ -369,6 +393,17 @@ cmd_sub (int argc, char **argv)
   s.cl.opts.automaticReconnect = 1;
   s.cl.opts.minRetryInterval = 1;
   s.cl.opts.maxRetryInterval = 30;
+  if (session >= 0 && conn.version == 5) {
+    MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
+                       .value.integer4 = session };
+    s.cl.opts.cleanstart = 0;
+    if (r == MQTTASYNC_SUCCESS)
+      r = MQTTProperties_add (&props, &p) == 0 ? MQTTASYNC_SUCCESS
+                                                : MQTTASYNC_FAILURE;
+    s.cl.opts.connectProperties = &props;
+  }
+  else if (session >= 0)
+    s.cl.opts.cleansession = 0;
   if (r == MQTTASYNC_SUCCESS)
     r = MQTTAsync_connect (s.cl.handle, &s.cl.opts);
   if (r != MQTTASYNC_SUCCESS) {
@@ -419,6 +454,7 @@ cmd_sub (int argc, char **argv)
   }
  out:
   bw_mqtt_client_close (&s.cl);
+  MQTTProperties_free (&props);
   cleanup (&s);
   return ret;
 

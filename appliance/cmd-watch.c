@@ -19,9 +19,14 @@
  * same struct bw_mqtt_cfg a configuration file will.
  *
  * --stats-file: counters for blockwatchd's metrics (watch-stats.h).
+ *
+ * --run-mark FILE: a file that exists while a run holds events it may
+ * not deliver; a run found it at its start, so the one before it died
+ * (or stopped with events undelivered), and begins by saying so.
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -165,12 +170,52 @@ serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd)
   return ret;
 }
 
+/* --run-mark, at the start of a run (its crawl done): an earlier run
+ * left the file, so events it made may never have been delivered, and
+ * the events from here on are not known to follow on from those that
+ * were: an overflow (lost 0) first, a resync at the next barrier.
+ * Then the file is this run's, until it has delivered everything.
+ */
+static int
+run_mark_begin (const char *path, struct engine *e)
+{
+  int fd;
+
+  if (access (path, F_OK) == 0) {
+    fprintf (stderr, "blockwatch watch: %s: an earlier run did not "
+             "deliver every event it made: reporting an overflow\n", path);
+    engine_lost_before (e);
+  }
+  fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd == -1) {
+    fprintf (stderr, "blockwatch watch: --run-mark=%s: %s\n", path,
+             strerror (errno));
+    return -1;
+  }
+  close (fd);
+  return 0;
+}
+
+/* Whether every event made reached where it goes: the broker took (or
+ * refused, or was not to get) each one, and the printed ones were
+ * written.
+ */
+static bool
+delivered_all (bool published, const struct bw_mqtt_stats *m, bool printed)
+{
+  return printed &&
+         (!published ||
+          (m->dropped == 0 &&
+           m->published + m->filtered + m->refused == m->events));
+}
+
 static int
 usage (void)
 {
   fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
            " [--host H] [--vm V] [--disk NAME] [--once] [--no-journal]\n"
-           "       [--stats-file PATH] [--mqtt URI [MQTT OPTIONS]]\n"
+           "       [--stats-file PATH] [--run-mark FILE]\n"
+           "       [--mqtt URI [MQTT OPTIONS]]\n"
            "       --storage URI unix:SOCKET\n"
            "  URI: the storage behind the proxy, as its backend names it: a "
            "path or file:PATH,\n"
@@ -186,7 +231,7 @@ usage (void)
   return 2;
 }
 
-enum { OPT_PRINT = OPT_MQTT_LAST, OPT_DATA_FOR };
+enum { OPT_PRINT = OPT_MQTT_LAST, OPT_DATA_FOR, OPT_RUN_MARK };
 
 /* --data-for GLOB=POLICY; -1 (said) if it is not that. */
 static int
@@ -265,6 +310,7 @@ cmd_watch (int argc, char **argv)
     MQTT_PUBLISH_OPTIONS,
     { "print", no_argument, NULL, OPT_PRINT },
     { "data-for", required_argument, NULL, OPT_DATA_FOR },
+    { "run-mark", required_argument, NULL, OPT_RUN_MARK },
     { 0 }
   };
   struct printer p;
@@ -279,11 +325,12 @@ cmd_watch (int argc, char **argv)
     .ahead = batch_writes,
   };
   struct sigaction sa = { .sa_handler = on_signal };
-  const char *storage = NULL, *stats_file = NULL;
+  const char *storage = NULL, *stats_file = NULL, *run_mark = NULL;
   struct bw_reader *disk;
   struct engine *e;
   char err[512], hostname[256];
-  bool once = false, print = false, data_given = false;
+  bool once = false, print = false, data_given = false, marked = false;
+  bool printed = true;
   int c, lfd, ret = 0;
 
   printer_init (&p, stdout);
@@ -310,6 +357,7 @@ cmd_watch (int argc, char **argv)
     case 'S': stats_file = optarg; break;
     case 'h': usage (); bw_filter_free (&mcfg.filter); return 0;
     case OPT_PRINT: print = true; break;
+    case OPT_RUN_MARK: run_mark = optarg; break;
     case OPT_DATA_FOR:
       if (data_for (optarg, &mcfg) == -1)
         goto usage;
@@ -371,6 +419,14 @@ cmd_watch (int argc, char **argv)
   }
   st.crawling = false;
   st.filesystems = engine_filesystems (e);
+  if (run_mark) {
+    if (run_mark_begin (run_mark, e) == -1) {
+      engine_close (e);
+      ret = 1;
+      goto close_stats;
+    }
+    marked = true;
+  }
   lfd = listen_unix (argv[optind] + 5);
   if (lfd == -1) {
     engine_close (e);
@@ -396,7 +452,7 @@ cmd_watch (int argc, char **argv)
       break;
   }
   engine_finish (e);
-  fflush (stdout);
+  printed = fflush (stdout) == 0 && !ferror (stdout);
   close (lfd);
   unlink (argv[optind] + 5);
   engine_close (e);
@@ -412,6 +468,8 @@ cmd_watch (int argc, char **argv)
   }
   fprintf (stderr, "blockwatch watch: %llu events\n",
            print ? p.events : (unsigned long long) mst.events);
+  if (marked && delivered_all (bridge != NULL, &mst, printed))
+    unlink (run_mark);
   bw_reader_close (disk);
   bw_filter_free (&mcfg.filter);
   return ret;

@@ -40,7 +40,7 @@ PATH=$PATH:/usr/sbin:/sbin
 for p in "$BW" "$BWD" "$BUILD/nbdkit-blockwatch-plugin.so"; do
   [ -e "$p" ] || no "$p is missing: build first (make)"
 done
-for c in "$NBDKIT" nbdfuse mosquitto mosquitto_sub openssl mkfs.ext4 e2fsck curl; do
+for c in "$NBDKIT" nbdfuse mosquitto mosquitto_sub mosquitto_passwd openssl mkfs.ext4 e2fsck curl; do
   command -v "$c" > /dev/null || no "$c is not installed (make deps)"
 done
 if [ -n "${DEMO_SECONDS:-}" ]; then
@@ -147,14 +147,21 @@ say "certificates: a demo CA; the broker (localhost), the appliance (CN blockwat
 echo "   the tenant (CN demo-vm), the monitor (CN blockwatch-monitor)"
 
 # mosquitto: the shipped configuration, on loopback, with the demo's
-# files.  It drops root for user mosquitto, who gets its own copies.
-MQ_PORT=$(free_port) || no "no free port"
+# files, and the web view's WebSockets listener, where the tenant logs
+# in with a password.  It drops root for user mosquitto, who gets its
+# own copies.
+MQ_PORT=$(free_port) && WS_PORT=$(free_port) && WEB_PORT=$(free_port) ||
+  no "no free port"
+WEB_PASSWORD=demo-$(openssl rand -hex 4)
 mkdir -m 755 "$W/broker"
 cp "$top/appliance/mosquitto/blockwatch.acl" "$PKI/ca.crt" "$PKI/server.crt" \
    "$PKI/server.key" "$W/broker/"
+mosquitto_passwd -c -b "$W/broker/web.passwd" demo-vm "$WEB_PASSWORD"
 sed -e "s|/etc/mosquitto/blockwatch/|$W/broker/|g" \
     -e "s|^listener 8883$|listener $MQ_PORT 127.0.0.1|" \
-    "$top/appliance/mosquitto/blockwatch.conf" > "$W/broker/mosquitto.conf"
+    -e "s|^listener 8884$|listener $WS_PORT 127.0.0.1|" \
+    "$top/appliance/mosquitto/blockwatch.conf" \
+    "$top/appliance/mosquitto/web.conf" > "$W/broker/mosquitto.conf"
 printf '%s\n' "log_dest stderr" "log_type error" "log_type warning" \
   "log_type notice" "log_type subscribe" >> "$W/broker/mosquitto.conf"
 if id mosquitto > /dev/null 2>&1; then
@@ -185,6 +192,11 @@ cat > "$CONF" <<EOF
 host = demo
 run-dir = $W/run
 metrics = 127.0.0.1:$METRICS_PORT
+# The live web view's page (the broker's certificate serves it too).
+web = 127.0.0.1:$WEB_PORT
+web-cert = $PKI/server.crt
+web-key = $PKI/server.key
+web-dir = $top/appliance/web
 nbdkit = $NBDKIT
 log-level = warning
 stop-timeout = 20
@@ -226,6 +238,9 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 say "the tenant (CN demo-vm) follows: blockwatch sub 'demo:*:/**'"
+say "the same in a browser (the live web view; trust $PKI/ca.crt, or accept the warning):"
+echo "   https://localhost:$WEB_PORT/?channel=demo:*:/**&broker=wss://localhost:$WS_PORT/mqtt&user=demo-vm"
+echo "   password $WEB_PASSWORD"
 
 # The guest: the kernel's ext4 on the proxied disk.
 mkdir "$W/fuse" "$MNT"

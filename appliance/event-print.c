@@ -76,12 +76,15 @@ event_print (FILE *f, const struct bw_event *ev)
     fputs ("  <- ", f);
     put_path (f, ev->old_path, ev->old_path_len);
     break;
-  case BW_EV_METADATA:
-    fprintf (f, "  %s ", ev->field);
-    put_value (f, &ev->old_value, ev->field);
+  case BW_EV_METADATA: {
+    /* A subscriber's event may lack the field (event-parse.c). */
+    const char *field = ev->field ? ev->field : "?";
+    fprintf (f, "  %s ", field);
+    put_value (f, &ev->old_value, field);
     fputs (" -> ", f);
-    put_value (f, &ev->new_value, ev->field);
+    put_value (f, &ev->new_value, field);
     break;
+  }
   case BW_EV_WRITE:
     fprintf (f, "  bytes %" PRIu64 "..%" PRIu64, ev->offset,
              ev->offset + ev->length);

@@ -2,10 +2,12 @@
 # Data-path cost of the proxy: fio (nbd engine) against
 #   base   nbdkit file              (the baseline)
 #   none   our plugin, tap=none
-#   tap    our plugin, tap=unix: to a consumer that verifies and discards
+#   tap    our plugin, tap=unix: to a consumer that checks and discards
 # on the same preallocated image, in the same run, configurations
 # interleaved, each RUNS times; the median counts.  Targets: 4k random
 # write IOPS >= 0.95 and 1M sequential write MB/s >= 0.97 of the baseline.
+# Also the server's CPU time per request, which a shared machine's other
+# load disturbs much less than the rates.
 #   RUNTIME=10 RUNS=5 BENCH_DIR=/dev/shm bench/bench-proxy-fio.sh
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -52,31 +54,62 @@ unserve() {
   fi
 }
 
-# fio_metric CONFIG KIND: IOPS (rand4k) or KiB/s (seq1m) of one run.
+# server_ticks CONFIG: CPU time so far, in clock ticks, of everything
+# that serves CONFIG: nbdkit and, for tap, the consumer (all threads,
+# those that already ended included).
+server_ticks() {
+  local pids p t=0
+  pids=$(cat "$W/$1.pid")
+  [ "$1" = tap ] && pids+=" $RECV"
+  for p in $pids; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+  echo "$t"
+}
+
+RAMP=2
+# fio_metric CONFIG KIND: two numbers for one run: IOPS (rand4k) or
+# KiB/s (seq1m), and the server's CPU time per request in microseconds
+# over the same measured period (after the ramp).  The CPU time does
+# not depend on what else the machine runs nearly as much as the rate.
 fio_metric() {
-  local c=$1 kind=$2 args
+  local c=$1 kind=$2 args bs fio_pid t0 t1
   case $kind in
-    rand4k) args="--rw=randwrite --bs=4k --iodepth=32";;
-    seq1m)  args="--rw=write --bs=1M --iodepth=8";;
+    rand4k) args="--rw=randwrite --bs=4k --iodepth=32"; bs=4096;;
+    seq1m)  args="--rw=write --bs=1M --iodepth=8"; bs=1048576;;
   esac
   # shellcheck disable=SC2086
   fio --name="$kind" --ioengine=nbd --uri="nbd+unix:///?socket=$W/$c.sock" \
-      --size="$SIZE" $args --time_based --runtime="$RUNTIME" --ramp_time=2 \
-      --output-format=terse --terse-version=3 2>/dev/null |
-    awk -F';' '/^3;/ { print ($1 == "3") ? ((k == "rand4k") ? $49 : $48) : 0 }' k="$kind"
+      --size="$SIZE" $args --time_based --runtime="$RUNTIME" --ramp_time=$RAMP \
+      --output-format=terse --terse-version=3 > "$W/fio.out" 2>/dev/null &
+  fio_pid=$!
+  sleep $RAMP
+  t0=$(server_ticks "$c")
+  wait "$fio_pid"
+  t1=$(server_ticks "$c")
+  # Field 47: KiB written in the measured period, 48: KiB/s, 49: IOPS.
+  awk -F';' -v k="$kind" -v bs=$bs -v ticks=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+    /^3;/ { printf "%s %.1f\n", (k == "rand4k") ? $49 : $48, ticks / hz * 1e6 / ($47 * 1024 / bs) }' "$W/fio.out"
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# medians ARRAY KIND: sets b, n and t to the medians of KIND's runs of
+# base, none and tap in ARRAY.
+medians() {
+  local -n runs=$1
+  b=$(echo ${runs[$2.base]} | tr ' ' '\n' | median)
+  n=$(echo ${runs[$2.none]} | tr ' ' '\n' | median)
+  t=$(echo ${runs[$2.tap]} | tr ' ' '\n' | median)
+}
 
-declare -A R
+declare -A R CPU
 for kind in rand4k seq1m; do
   for run in $(seq "$RUNS"); do
     for c in base none tap; do
       serve "$c"
-      v=$(fio_metric "$c" "$kind")
+      read -r v cpu < <(fio_metric "$c" "$kind")
       unserve "$c"
       R[$kind.$c]+="$v "
-      echo "  $kind $c run $run: $v"
+      CPU[$kind.$c]+="$cpu "
+      echo "  $kind $c run $run: $v (server CPU $cpu us per request)"
     done
   done
 done
@@ -89,16 +122,16 @@ out=$W/section.md
   echo "Command: \`RUNTIME=$RUNTIME RUNS=$RUNS SIZE=$SIZE BENCH_DIR=$BENCH_DIR bench/bench-proxy-fio.sh\` (part of \`make bench\`)."
   echo "fio 3 nbd engine over a Unix socket, ${RUNTIME}s per run after 2s ramp, median of $RUNS interleaved runs,"
   echo "same preallocated $SIZE image in $BENCH_DIR ($(df --output=fstype "$BENCH_DIR" | tail -1)). \`tap=unix\` sends every write to \`blockwatch tap-recv\`,"
-  echo "which verifies each record's checksum and acknowledges it (no trace file), with \`tap-overflow=block:60000\`:"
+  echo "which checks every record (fields and sequence accounting; records in the shared ring carry no checksum)"
+  echo "and acknowledges it (no trace file), with \`tap-overflow=block:60000\`:"
   echo "the guest waits rather than the tap dropping, so the figure is the speed of the whole tap path (every run"
   echo "is checked to have lost nothing)."
   echo
   echo "| workload | nbdkit file | plugin tap=none | ratio | plugin tap=unix | ratio | target |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
+  cpu_rows=
   for kind in rand4k seq1m; do
-    b=$(echo ${R[$kind.base]} | tr ' ' '\n' | median)
-    n=$(echo ${R[$kind.none]} | tr ' ' '\n' | median)
-    t=$(echo ${R[$kind.tap]} | tr ' ' '\n' | median)
+    medians R "$kind"
     case $kind in
       rand4k) label="4k random write, QD32 (IOPS)"; target=0.95; fmt() { echo "$1"; };;
       seq1m)  label="1M sequential write, QD8 (MB/s)"; target=0.97; fmt() { awk -v v="$1" 'BEGIN { printf "%.0f", v * 1024 / 1e6 }'; };;
@@ -106,11 +139,23 @@ out=$W/section.md
     rn=$(awk -v a="$n" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
     rt=$(awk -v a="$t" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
     echo "| $label | $(fmt "$b") | $(fmt "$n") | $rn | $(fmt "$t") | $rt | ≥ $target |"
+    medians CPU "$kind"
+    cpu_rows+="| ${label%%,*} | $b | $n | $t | $(awk -v a="$t" -v b="$n" 'BEGIN { printf "%+.1f (%+.0f %%)", a - b, (a - b) / b * 100 }') |"$'\n'
   done
   echo
-  echo "Raw runs (IOPS for rand4k, KiB/s for seq1m):"
+  echo "Server CPU time per request in µs (nbdkit, and for \`tap=unix\` the consumer too; from \`/proc/PID/stat\`"
+  echo "over the measured period; medians). Other load on the machine moves it much less than the rates (though"
+  echo "some: a busier server batches more per wake-up), so the last column is the tap's cost even when the"
+  echo "ratios above are mostly noise:"
+  echo
+  echo "| workload | nbdkit file | plugin tap=none | plugin tap=unix | tap=unix − tap=none |"
+  echo "|---|---:|---:|---:|---:|"
+  printf %s "$cpu_rows"
+  echo
+  echo "Raw runs (IOPS for rand4k, KiB/s for seq1m; server CPU µs per request):"
   echo
   for k in rand4k seq1m; do for c in base none tap; do echo "- $k $c: ${R[$k.$c]}"; done; done
+  for k in rand4k seq1m; do for c in base none tap; do echo "- $k $c CPU: ${CPU[$k.$c]}"; done; done
   echo
   machine_facts
   echo "<!-- proxy-fio:end -->"

@@ -743,7 +743,12 @@ run (void *arg)
       wake = b->next_try;
     if (b->send_retry > now && b->send_retry < wake)
       wake = b->send_retry;
-    if (b->cfg.stats_interval && b->next_stats < wake)
+    /* Stats go out only while up: a time passed while down or
+     * connecting must not keep the thread from waiting (it would spin
+     * with the lock held, and Paho's callbacks could never say how
+     * the connection attempt ended).
+     */
+    if (b->state == UP && b->cfg.stats_interval && b->next_stats < wake)
       wake = b->next_stats;
     if (b->closing && b->close_by < wake)
       wake = b->close_by;

@@ -9,6 +9,19 @@
  * requests in flight at once: the submitting thread sleeps on a
  * semaphore and one reader thread per connection drives the socket
  * and wakes it from the completion callback.
+ *
+ * A connection that breaks (the server restarted, the network hiccuped)
+ * is made again, for up to reconnect-timeout seconds, and the requests
+ * that were in flight or arrive meanwhile are sent on the new one: the
+ * client sees a pause, not an error.  Sending again is safe because
+ * none of them was acknowledged to the client: writes, zeroes and
+ * trims put the same bytes in the same place, reads fill the same
+ * buffer.  A flush sent again covers the writes the old connection
+ * acknowledged only if the server kept them, as a server process over
+ * a file or a block device does (the kernel holds them); one that loses
+ * acknowledged writes when it dies cannot be told apart by any client.
+ * Once the time is up the requests fail with EIO, and later ones try
+ * once more, at once, until the server is back.
  */
 
 #include <errno.h>
@@ -24,6 +37,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libnbd.h>
@@ -33,19 +47,20 @@
 
 static char *uri;
 static char *password;          /* from nbd://USER:PASSWORD@..., never shown */
+static int64_t export_size;     /* what the server said at setup */
+static unsigned reconnect_ms;   /* how long a broken connection is retried */
 
 struct conn {
-  struct nbd_handle *nbd;
+  /* Held shared while a request is submitted and waited for, and
+   * exclusively while the connection is made again.
+   */
+  pthread_rwlock_t lock;
+  struct nbd_handle *nbd;       /* NULL: lost, and not made again yet */
+  unsigned gen;                 /* connections made */
+  bool gave_up;                 /* the last reconnection ran out of time */
   int kick;                     /* eventfd: wakes the reader from poll */
   pthread_t reader;
   atomic_bool closing;          /* upstream_close asked for the end */
-};
-
-/* One request in flight, on its submitter's stack. */
-struct request {
-  sem_t done;
-  int err;                      /* the completion callback's verdict */
-  struct nbdkit_extents *extents;       /* block status only */
 };
 
 /* nbdkit_error with the backend's name in front and the password out:
@@ -126,7 +141,8 @@ upstream_setup (const struct backend_config *cfg, struct backend_info *info)
     nbd_close (nbd);
     return -1;
   }
-  info->size = size;
+  info->size = export_size = size;
+  reconnect_ms = cfg->reconnect_timeout_ms;
   /* The tap's sector is the upstream's minimum I/O size when it names
    * a real sector (512 or more), else the traditional 512.
    */
@@ -219,8 +235,7 @@ reader (void *cv)
    * "dead", so only upstream_close tells a lost connection apart.
    */
   if (!atomic_load (&c->closing))
-    upstream_error ("connection to %s lost; its requests fail with EIO",
-                    uri);
+    upstream_error ("connection to %s lost; reconnecting", uri);
   return NULL;
 }
 
@@ -247,6 +262,7 @@ static void *
 upstream_open (int readonly)
 {
   struct conn *c = calloc (1, sizeof *c);
+  pthread_rwlockattr_t ra;
 
   /* Nothing to do for readonly: nbdkit sends no writes then. */
   (void) readonly;
@@ -267,6 +283,14 @@ upstream_open (int readonly)
     free (c);
     return NULL;
   }
+  /* A reconnection waits for the requests in flight to fail; the
+   * requests that come meanwhile wait for it, not the other way round.
+   */
+  pthread_rwlockattr_init (&ra);
+  pthread_rwlockattr_setkind_np (&ra,
+                                 PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init (&c->lock, &ra);
+  pthread_rwlockattr_destroy (&ra);
   return c;
 }
 
@@ -282,13 +306,99 @@ upstream_close (void *cv)
    * On a dead connection this fails and the reader is ending.
    */
   atomic_store (&c->closing, true);
-  if (nbd_aio_disconnect (c->nbd, 0) == -1)
-    nbdkit_debug ("nbd backend: disconnect: %s", nbd_get_error ());
-  kick (c);
-  pthread_join (c->reader, NULL);
-  nbd_close (c->nbd);
+  if (c->nbd) {
+    if (nbd_aio_disconnect (c->nbd, 0) == -1)
+      nbdkit_debug ("nbd backend: disconnect: %s", nbd_get_error ());
+    kick (c);
+    pthread_join (c->reader, NULL);
+    nbd_close (c->nbd);
+  }
+  pthread_rwlock_destroy (&c->lock);
   close (c->kick);
   free (c);
+}
+
+static uint64_t
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/* A new connection to the server, tried until reconnect-timeout has
+ * passed (once only, after an earlier attempt ran out of time); the
+ * export must be the one it was.  Lock held exclusively.
+ */
+static struct nbd_handle *
+reconnect_upstream (struct conn *c)
+{
+  uint64_t start = now_ms (), until = start + (c->gave_up ? 0 : reconnect_ms);
+  unsigned delay = 50;
+
+  for (;;) {
+    struct nbd_handle *nbd = connect_upstream ();
+
+    if (nbd && nbd_get_size (nbd) != export_size) {
+      upstream_error ("%s: the export is no longer of %lld bytes: not "
+                      "reconnecting", uri, (long long) export_size);
+      nbd_close (nbd);
+      return NULL;
+    }
+    if (nbd) {
+      c->gave_up = false;
+      /* Said as an error: nbdkit logs nothing else without --verbose,
+       * and the loss was one.
+       */
+      upstream_error ("reconnected to %s after %.1f s", uri,
+                      (now_ms () - start) / 1000.0);
+      return nbd;
+    }
+    if (now_ms () >= until)
+      break;
+    usleep (delay * 1000);
+    delay = delay * 2 < 1000 ? delay * 2 : 1000;
+  }
+  if (!c->gave_up)
+    upstream_error ("%s: no connection within %u s; requests fail with EIO "
+                    "until the server is back", uri, reconnect_ms / 1000);
+  c->gave_up = true;
+  return NULL;
+}
+
+/* The connection of generation gen broke: make it again, unless a
+ * request that found out earlier already did.  -1 if it cannot be made.
+ */
+static int
+reconnect (struct conn *c, unsigned gen)
+{
+  int r = 0;
+
+  pthread_rwlock_wrlock (&c->lock);
+  if (c->gen == gen) {
+    if (c->nbd) {
+      /* libnbd has failed every request of the dead handle, so the
+       * reader is ending or ended.
+       */
+      kick (c);
+      pthread_join (c->reader, NULL);
+      nbd_close (c->nbd);
+      c->nbd = NULL;
+      c->gen++;
+    }
+    c->nbd = reconnect_upstream (c);
+    if (c->nbd && start_reader (c) == -1) {
+      nbd_close (c->nbd);
+      c->nbd = NULL;
+    }
+    if (c->nbd)
+      c->gen++;
+    else
+      r = -1;
+  }
+  pthread_rwlock_unlock (&c->lock);
+  return r;
 }
 
 /* The errnos an NBD server can send back (libnbd turns the wire codes
@@ -308,49 +418,30 @@ client_errno (int err)
   }
 }
 
-/* The connection died: when a submitter's send found that out, libnbd
- * closed the socket in that thread, under the reader's poll, so wake
- * the reader to notice and end.
- */
-static int
-connection_lost (struct conn *c, const char *op)
-{
-  upstream_error ("%s: connection to upstream lost", op);
-  kick (c);
-  return EIO;
-}
+/* One request, as the client sent it. */
+enum op_kind { OP_PREAD, OP_PWRITE, OP_FLUSH, OP_TRIM, OP_ZERO, OP_CACHE,
+               OP_EXTENTS };
+static const char *const op_names[] = {
+  [OP_PREAD] = "pread", [OP_PWRITE] = "pwrite", [OP_FLUSH] = "flush",
+  [OP_TRIM] = "trim", [OP_ZERO] = "zero", [OP_CACHE] = "cache",
+  [OP_EXTENTS] = "block status",
+};
 
-/* The request could not be queued: the connection is gone, or libnbd
- * refused it (bounds, flags) as the server would have.
- */
-static int
-submit_error (struct conn *c, const char *op)
-{
-  const char *msg = nbd_get_error ();
-  int err = nbd_get_errno ();
+struct op {
+  enum op_kind kind;
+  void *buf;                    /* pread, pwrite */
+  uint32_t count;
+  uint64_t offset;
+  uint32_t flags;               /* LIBNBD_CMD_FLAG_* */
+  struct nbdkit_extents *extents;
+};
 
-  /* libnbd calls a dead handle EINVAL ("invalid state"): say EIO. */
-  if (nbd_aio_is_dead (c->nbd) || nbd_aio_is_closed (c->nbd))
-    return connection_lost (c, op);
-  upstream_error ("%s: %s", op, msg);
-  return client_errno (err);
-}
-
-/* The upstream (or libnbd, for a connection that died with the
- * request in flight) failed the request.
- */
-static int
-reply_error (struct conn *c, const char *op, int err)
-{
-  if (err == ENOTCONN)
-    return connection_lost (c, op);
-  /* ENOTSUP is an answer, not a failure: an upstream turning down a
-   * fast zero, and nbdkit passes it on or falls back quietly.
-   */
-  if (err != ENOTSUP)
-    upstream_error ("%s: upstream replied: %s", op, strerror (err));
-  return client_errno (err);
-}
+/* A request in flight, on its submitter's stack. */
+struct request {
+  sem_t done;
+  int err;                      /* the completion callback's verdict */
+  struct nbdkit_extents *extents;       /* block status only */
+};
 
 static int
 request_done (void *rv, int *error)
@@ -360,147 +451,6 @@ request_done (void *rv, int *error)
   r->err = *error;
   sem_post (&r->done);
   return 1;                     /* retire it: nobody asks for it again */
-}
-
-/* Before submitting: the completion callback may run before the
- * nbd_aio_* call even returns.
- */
-static void
-request_init (struct request *r, struct nbdkit_extents *extents)
-{
-  r->err = 0;
-  r->extents = extents;
-  sem_init (&r->done, 0, 0);
-}
-
-static nbd_completion_callback
-on_done (struct request *r)
-{
-  return (nbd_completion_callback) { .callback = request_done,
-                                     .user_data = r };
-}
-
-/* Waits for the request that nbd_aio_* queued as cookie (or failed to
- * queue) and turns its outcome into nbdkit's convention.
- */
-static int
-request_wait (struct conn *c, struct request *r, const char *op,
-              int64_t cookie)
-{
-  int err = 0;
-
-  if (cookie == -1)
-    err = submit_error (c, op);
-  else {
-    /* The submitter sends what the socket takes at once; the rest is
-     * the reader's to send, and it may be asleep polling for input.
-     */
-    if (nbd_aio_get_direction (c->nbd) & LIBNBD_AIO_DIRECTION_WRITE)
-      kick (c);
-    while (sem_wait (&r->done) == -1 && errno == EINTR)
-      ;
-    if (r->err)
-      err = reply_error (c, op, r->err);
-  }
-  sem_destroy (&r->done);
-  if (err == 0)
-    return 0;
-  nbdkit_set_error (err);
-  errno = err;
-  return -1;
-}
-
-static uint32_t
-fua (uint32_t flags)
-{
-  return flags & NBDKIT_FLAG_FUA ? LIBNBD_CMD_FLAG_FUA : 0;
-}
-
-static int
-upstream_pread (void *cv, void *buf, uint32_t count, uint64_t offset,
-                uint32_t flags)
-{
-  struct conn *c = cv;
-  struct request r;
-  int64_t cookie;
-
-  (void) flags;
-  request_init (&r, NULL);
-  cookie = nbd_aio_pread (c->nbd, buf, count, offset, on_done (&r), 0);
-  return request_wait (c, &r, "pread", cookie);
-}
-
-static int
-upstream_pwrite (void *cv, const void *buf, uint32_t count, uint64_t offset,
-                 uint32_t flags)
-{
-  struct conn *c = cv;
-  struct request r;
-  int64_t cookie;
-
-  request_init (&r, NULL);
-  cookie = nbd_aio_pwrite (c->nbd, buf, count, offset, on_done (&r),
-                           fua (flags));
-  return request_wait (c, &r, "pwrite", cookie);
-}
-
-static int
-upstream_flush (void *cv, uint32_t flags)
-{
-  struct conn *c = cv;
-  struct request r;
-  int64_t cookie;
-
-  (void) flags;
-  request_init (&r, NULL);
-  cookie = nbd_aio_flush (c->nbd, on_done (&r), 0);
-  return request_wait (c, &r, "flush", cookie);
-}
-
-static int
-upstream_trim (void *cv, uint32_t count, uint64_t offset, uint32_t flags)
-{
-  struct conn *c = cv;
-  struct request r;
-  int64_t cookie;
-
-  /* Success is 0, never 1: what a trimmed range reads as is the
-   * upstream's business, so the tap must not promise zeroes.
-   */
-  request_init (&r, NULL);
-  cookie = nbd_aio_trim (c->nbd, count, offset, on_done (&r), fua (flags));
-  return request_wait (c, &r, "trim", cookie);
-}
-
-static int
-upstream_zero (void *cv, uint32_t count, uint64_t offset, uint32_t flags)
-{
-  struct conn *c = cv;
-  struct request r;
-  int64_t cookie;
-  uint32_t f = fua (flags);
-
-  /* nbdkit's MAY_TRIM is NBD's default: NBD spells its absence NO_HOLE. */
-  if (!(flags & NBDKIT_FLAG_MAY_TRIM))
-    f |= LIBNBD_CMD_FLAG_NO_HOLE;
-  if (flags & NBDKIT_FLAG_FAST_ZERO)
-    f |= LIBNBD_CMD_FLAG_FAST_ZERO;
-  request_init (&r, NULL);
-  cookie = nbd_aio_zero (c->nbd, count, offset, on_done (&r), f);
-  return request_wait (c, &r, "zero", cookie);
-}
-
-static int
-upstream_cache (void *cv, uint32_t count, uint64_t offset, uint32_t flags)
-{
-  struct conn *c = cv;
-  struct request r;
-  int64_t cookie;
-
-  (void) flags;
-  request_init (&r, NULL);
-  cookie = nbd_aio_cache (c->nbd, count, offset, on_done (&r), 0);
-  return request_wait (c, &r, "cache", cookie);
 }
 
 /* Runs in the reader thread, before the request's completion. */
@@ -530,20 +480,194 @@ add_extents (void *rv, const char *context, uint64_t offset,
   return 0;
 }
 
+/* Queues the request on nbd; the completion callback may run before
+ * this even returns.  The cookie, or -1.
+ */
+static int64_t
+submit (struct nbd_handle *nbd, const struct op *o, struct request *r)
+{
+  nbd_completion_callback done = { .callback = request_done, .user_data = r };
+  nbd_extent_callback ext = { .callback = add_extents, .user_data = r };
+
+  switch (o->kind) {
+  case OP_PREAD:
+    return nbd_aio_pread (nbd, o->buf, o->count, o->offset, done, o->flags);
+  case OP_PWRITE:
+    return nbd_aio_pwrite (nbd, o->buf, o->count, o->offset, done, o->flags);
+  case OP_FLUSH:
+    return nbd_aio_flush (nbd, done, o->flags);
+  case OP_TRIM:
+    return nbd_aio_trim (nbd, o->count, o->offset, done, o->flags);
+  case OP_ZERO:
+    return nbd_aio_zero (nbd, o->count, o->offset, done, o->flags);
+  case OP_CACHE:
+    return nbd_aio_cache (nbd, o->count, o->offset, done, o->flags);
+  case OP_EXTENTS:
+    return nbd_aio_block_status (nbd, o->count, o->offset, ext, done,
+                                 o->flags);
+  }
+  abort ();
+}
+
+/* Sends the request on the current connection and waits for it.  0, or
+ * the errno for the client, or -1 when the connection broke: it must be
+ * sent again.  Lock held shared.
+ */
+static int
+send_once (struct conn *c, const struct op *o)
+{
+  const char *op = op_names[o->kind];
+  struct request r = { .extents = o->extents };
+  int64_t cookie;
+  int err = 0;
+
+  if (c->nbd == NULL)
+    return -1;
+  sem_init (&r.done, 0, 0);
+  cookie = submit (c->nbd, o, &r);
+  if (cookie == -1) {
+    /* The connection is gone, or libnbd refused the request (bounds,
+     * flags) as the server would have.  libnbd calls a dead handle
+     * EINVAL ("invalid state").
+     */
+    if (nbd_aio_is_dead (c->nbd) || nbd_aio_is_closed (c->nbd))
+      err = -1;
+    else {
+      upstream_error ("%s: %s", op, nbd_get_error ());
+      err = client_errno (nbd_get_errno ());
+    }
+  }
+  else {
+    /* The submitter sends what the socket takes at once; the rest is
+     * the reader's to send, and it may be asleep polling for input.
+     */
+    if (nbd_aio_get_direction (c->nbd) & LIBNBD_AIO_DIRECTION_WRITE)
+      kick (c);
+    while (sem_wait (&r.done) == -1 && errno == EINTR)
+      ;
+    /* ENOTCONN: libnbd failed it because the connection died. */
+    if (r.err == ENOTCONN)
+      err = -1;
+    else if (r.err) {
+      /* ENOTSUP is an answer, not a failure: an upstream turning down
+       * a fast zero, and nbdkit passes it on or falls back quietly.
+       */
+      if (r.err != ENOTSUP)
+        upstream_error ("%s: upstream replied: %s", op, strerror (r.err));
+      err = client_errno (r.err);
+    }
+  }
+  sem_destroy (&r.done);
+  /* When a submitter's send found the connection dead, libnbd closed
+   * the socket in that thread, under the reader's poll: wake the
+   * reader to notice and end.
+   */
+  if (err == -1)
+    kick (c);
+  return err;
+}
+
+/* The request, sent again on a new connection as long as one can be
+ * made, in nbdkit's convention.
+ */
+static int
+request (struct conn *c, const struct op *o)
+{
+  for (;;) {
+    unsigned gen;
+    int err;
+
+    pthread_rwlock_rdlock (&c->lock);
+    gen = c->gen;
+    err = send_once (c, o);
+    pthread_rwlock_unlock (&c->lock);
+    if (err == 0)
+      return 0;
+    if (err == -1 && reconnect (c, gen) == 0)
+      continue;
+    if (err == -1) {
+      upstream_error ("%s: no connection to upstream", op_names[o->kind]);
+      err = EIO;
+    }
+    nbdkit_set_error (err);
+    errno = err;
+    return -1;
+  }
+}
+
+static uint32_t
+fua (uint32_t flags)
+{
+  return flags & NBDKIT_FLAG_FUA ? LIBNBD_CMD_FLAG_FUA : 0;
+}
+
+static int
+upstream_pread (void *cv, void *buf, uint32_t count, uint64_t offset,
+                uint32_t flags)
+{
+  (void) flags;
+  return request (cv, &(struct op) { .kind = OP_PREAD, .buf = buf,
+                                     .count = count, .offset = offset });
+}
+
+static int
+upstream_pwrite (void *cv, const void *buf, uint32_t count, uint64_t offset,
+                 uint32_t flags)
+{
+  return request (cv, &(struct op) { .kind = OP_PWRITE, .buf = (void *) buf,
+                                     .count = count, .offset = offset,
+                                     .flags = fua (flags) });
+}
+
+static int
+upstream_flush (void *cv, uint32_t flags)
+{
+  (void) flags;
+  return request (cv, &(struct op) { .kind = OP_FLUSH });
+}
+
+static int
+upstream_trim (void *cv, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  /* Success is 0, never 1: what a trimmed range reads as is the
+   * upstream's business, so the tap must not promise zeroes.
+   */
+  return request (cv, &(struct op) { .kind = OP_TRIM, .count = count,
+                                     .offset = offset,
+                                     .flags = fua (flags) });
+}
+
+static int
+upstream_zero (void *cv, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  uint32_t f = fua (flags);
+
+  /* nbdkit's MAY_TRIM is NBD's default: NBD spells its absence NO_HOLE. */
+  if (!(flags & NBDKIT_FLAG_MAY_TRIM))
+    f |= LIBNBD_CMD_FLAG_NO_HOLE;
+  if (flags & NBDKIT_FLAG_FAST_ZERO)
+    f |= LIBNBD_CMD_FLAG_FAST_ZERO;
+  return request (cv, &(struct op) { .kind = OP_ZERO, .count = count,
+                                     .offset = offset, .flags = f });
+}
+
+static int
+upstream_cache (void *cv, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  (void) flags;
+  return request (cv, &(struct op) { .kind = OP_CACHE, .count = count,
+                                     .offset = offset });
+}
+
 static int
 upstream_extents (void *cv, uint32_t count, uint64_t offset, uint32_t flags,
                   struct nbdkit_extents *extents)
 {
-  struct conn *c = cv;
-  struct request r;
-  nbd_extent_callback cb = { .callback = add_extents, .user_data = &r };
-  int64_t cookie;
-
-  request_init (&r, extents);
-  cookie = nbd_aio_block_status (c->nbd, count, offset, cb, on_done (&r),
-                                 flags & NBDKIT_FLAG_REQ_ONE
-                                 ? LIBNBD_CMD_FLAG_REQ_ONE : 0);
-  return request_wait (c, &r, "block status", cookie);
+  return request (cv, &(struct op) {
+                        .kind = OP_EXTENTS, .count = count, .offset = offset,
+                        .flags = flags & NBDKIT_FLAG_REQ_ONE
+                                 ? LIBNBD_CMD_FLAG_REQ_ONE : 0,
+                        .extents = extents });
 }
 
 /* A libnbd answer about the connection: >= 0, or -1 reported. */

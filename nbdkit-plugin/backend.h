@@ -23,6 +23,7 @@ struct backend_config {
   const char *user;           /* iSCSI CHAP user (overrides the URI's) */
   char *password;             /* iSCSI CHAP password (nbdkit_read_password) */
   const char *initiator;      /* iSCSI initiator IQN */
+  unsigned reconnect_timeout_ms;      /* NBD: how long a lost server is retried */
 };
 
 /* What the tap header says about the disk. */

@@ -21,7 +21,9 @@
 #define DEFAULT_TAP_BUFFER (64u * 1024 * 1024)
 #define DEFAULT_DRAIN_MS   5000
 
-static struct backend_config cfg;
+static struct backend_config cfg = {
+  .reconnect_timeout_ms = 30 * 1000,
+};
 static const struct backend *be;
 
 static enum { TAP_NONE, TAP_ON } tap_mode = TAP_NONE;
@@ -137,6 +139,16 @@ bw_config (const char *key, const char *value)
   }
   else if (strcmp (key, "initiator") == 0)
     cfg.initiator = value;
+  else if (strcmp (key, "reconnect-timeout") == 0) {
+    unsigned secs;
+    if (nbdkit_parse_unsigned ("reconnect-timeout", value, &secs) == -1)
+      return -1;
+    if (secs > 3600) {
+      nbdkit_error ("reconnect-timeout=%s: at most 3600 seconds", value);
+      return -1;
+    }
+    cfg.reconnect_timeout_ms = secs * 1000;
+  }
   else if (strcmp (key, "stats") == 0)
     plugin_stats_path (value);
   else {
@@ -434,6 +446,8 @@ bw_cache (void *h, uint32_t count, uint64_t offset, uint32_t flags)
   "user=USER              iSCSI CHAP user name.\n" \
   "password=PASSWORD      iSCSI CHAP password (- to prompt, +FILE, -FD).\n" \
   "initiator=IQN          iSCSI initiator name.\n" \
+  "reconnect-timeout=S    NBD backends: how long a lost server is retried\n" \
+  "                       while requests wait (default 30; 0: one try).\n" \
   "stats=PATH             Rewrite PATH every second with the request and\n" \
   "                       tap counters (for blockwatchd's metrics)."
 

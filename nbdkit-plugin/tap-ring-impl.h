@@ -4,18 +4,35 @@
  * The ring holds encoded records back to back in a memfd mapped twice
  * (tap/tap-shm.h), so every record is contiguous in memory.  Positions
  * are 64-bit byte counts that only grow; pos % cap is the offset.
- * A request thread reserves a record's space and writes its header
- * under the lock, then copies the payload without it (a megabyte copy
- * under the lock would serialize every request thread), then takes the
- * lock again to say it is done.  Records are complete up to "ready":
- * the first record still being copied, or head.  The sender owns
- * [tail, ready) without the lock, because only the sender moves tail
- * and nobody rewrites complete bytes.
+ *
+ * Putting a record costs a request thread one short critical section
+ * and, while the tap is busy, no system call:
+ *
+ *  - Under the lock it takes the record's sequence number and space
+ *    together (ring order is sequence order is completion order),
+ *    writes the header and notes the record's position in a free
+ *    "filling" slot, then moves head.
+ *  - Without the lock it copies the payload (a megabyte copy under the
+ *    lock would serialize every request thread) and frees its slot
+ *    with a release store, which publishes the record.
+ *
+ * Records are complete up to "ready": the lowest position in a filling
+ * slot, or head.  The sender computes it without the lock and owns
+ * [tail, ready), because only the sender moves tail and nobody
+ * rewrites complete bytes.
+ *
+ * The sender is not woken per record.  While records keep coming it
+ * runs once per tick, announcing everything complete in one doorbell
+ * and taking the consumer's acknowledgements; between ticks it sleeps
+ * without being disturbed by new records.  A request thread wakes it
+ * (one eventfd write) only when it sleeps idle, or when request
+ * threads are about to run short of space (see tap_ring_nudge).
  */
 #ifndef BLOCKWATCH_TAP_RING_IMPL_H
 #define BLOCKWATCH_TAP_RING_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -26,7 +43,15 @@
 /* Request threads copying at the same time; beyond this they copy
  * under the lock (nbdkit runs 16 threads by default).
  */
-#define TAP_MAX_COPIERS 64
+#define TAP_FILLERS 64
+#define TAP_SLOT_FREE UINT64_MAX
+
+/* How the sender sleeps, which says what must wake it. */
+enum tap_sleep {
+  TAP_AWAKE,                  /* running: nobody needs to wake it */
+  TAP_TICKING,                /* busy, sleeping until its next tick */
+  TAP_IDLE,                   /* nothing to do: any new record wakes it */
+};
 
 struct tap_ring {
   struct tap_config cfg;
@@ -42,30 +67,55 @@ struct tap_ring {
 
   pthread_mutex_t lock;
   pthread_cond_t space;       /* signalled when tail moves */
-  /* Everything below is protected by lock. */
-  uint64_t head;
+  /* Everything below is protected by lock; head and waiting are
+   * written under it but also read without it.
+   */
+  _Atomic uint64_t head;
   uint64_t tail;
   uint64_t next_seq;
   uint64_t lost_first;        /* pending overflow: lost range not yet reported */
   uint64_t lost_count;
-  bool sender_idle;
+  atomic_uint waiting;        /* request threads waiting for space */
   bool stopping;
   uint64_t drop_log_ns;       /* when the last overflow was logged */
-  uint64_t copying[TAP_MAX_COPIERS];  /* positions of records being filled */
-  unsigned ncopying;
+  unsigned next_slot;         /* where to look for a free filling slot */
   struct tap_stats stats;
+
+  /* Lock-free. */
+  _Atomic uint64_t filling[TAP_FILLERS];  /* records being copied, or FREE */
+  _Atomic uint64_t announced; /* written by the sender: announced up to here */
+  atomic_int sleep;           /* enum tap_sleep */
 };
 
-/* Records are complete up to here (lock held). */
+/* Records are complete up to here.  Head is read first: a slot claimed
+ * before head moved past its record is then seen, or seen freed, and
+ * a freed slot's release makes its payload visible.
+ */
 static inline uint64_t
-tap_ring_ready_locked (const struct tap_ring *r)
+tap_ring_ready (struct tap_ring *r)
 {
-  uint64_t ready = r->head;
+  uint64_t ready = atomic_load_explicit (&r->head, memory_order_acquire);
 
-  for (unsigned i = 0; i < r->ncopying; i++)
-    if (r->copying[i] < ready)
-      ready = r->copying[i];
+  for (unsigned i = 0; i < TAP_FILLERS; i++) {
+    uint64_t p = atomic_load_explicit (&r->filling[i], memory_order_acquire);
+    if (p < ready)
+      ready = p;
+  }
   return ready;
+}
+
+/* Whether request threads need a ticking sender now rather than at its
+ * next tick: one of them waits for space, or a quarter of the ring is
+ * complete but not yet announced (a burst that could fill a small ring
+ * within a tick).
+ */
+static inline bool
+tap_ring_hurry (struct tap_ring *r)
+{
+  uint64_t head = atomic_load (&r->head);
+
+  return atomic_load (&r->waiting) > 0 ||
+         head - atomic_load (&r->announced) > r->cap / 4;
 }
 
 static inline uint64_t
@@ -87,6 +137,14 @@ void tap_ring_record_at (const struct tap_ring *r, uint64_t pos,
 void tap_ring_flush_loss_locked (struct tap_ring *r);
 
 void tap_ring_wake_sender (struct tap_ring *r);
+
+/* After publishing a record or starting to wait for space: wakes the
+ * sender if its way of sleeping says this matters to it.  The sender
+ * sets its sleep state and then looks for work, request threads
+ * publish and then look at the state, each with a full barrier in
+ * between, so one of the two always sees the other.
+ */
+void tap_ring_nudge (struct tap_ring *r);
 
 /* The sender thread (tap-sender.c). */
 void *tap_sender_main (void *ring);

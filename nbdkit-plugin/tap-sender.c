@@ -20,8 +20,17 @@
 #include "tap-ring-impl.h"
 #include "tap/tap-seq.h"
 
-/* How long the sender stays awake after a doorbell (see below). */
-#define LINGER_NS 200000
+/* While records keep coming, the sender runs once per tick: one
+ * doorbell, one consumer wake-up and one look at the acknowledgements
+ * per tick rather than per record.  A tick cost the sender and the
+ * consumer some 40-50 us of CPU together on the benchmark machine
+ * (wake-ups, three system calls each: docs/benchmarks.md), so 2 ms
+ * keeps that near 2 % of one core.  A record waits at most this long
+ * to be announced (the first one after a quiet spell goes at once),
+ * nothing next to the seconds a journaling file system takes to
+ * commit what the introspector reports.
+ */
+#define TICK_NS 2000000
 
 struct sender {
   struct tap_ring *r;
@@ -37,7 +46,6 @@ struct sender {
   uint8_t ackbuf[TAP_WORD_LEN * 64];
   size_t ack_len;
   bool warned_sink;
-  uint64_t rang_ns;           /* when the last doorbell went out */
 };
 
 /* Trace files carry a checksum per record.  It is computed here, not
@@ -71,9 +79,20 @@ publish_tail (struct sender *s, uint64_t acked_seq)
   if (acked_seq > r->stats.acked_seq)
     r->stats.acked_seq = acked_seq;
   tap_ring_flush_loss_locked (r);
-  s->head = tap_ring_ready_locked (r);
-  pthread_cond_broadcast (&r->space);
+  if (atomic_load (&r->waiting))
+    pthread_cond_broadcast (&r->space);
   pthread_mutex_unlock (&r->lock);
+}
+
+/* Everything up to s->sent is in the consumer's hands (announced, or
+ * written to the trace file): request threads judge by this whether a
+ * ticking sender must hurry.
+ */
+static void
+set_sent (struct sender *s, uint64_t sent)
+{
+  s->sent = sent;
+  atomic_store (&s->r->announced, sent);
 }
 
 static void
@@ -136,9 +155,9 @@ start_stream (struct sender *s)
   s->warned_sink = false;
 
   pthread_mutex_lock (&r->lock);
-  s->head = tap_ring_ready_locked (r);
+  s->head = tap_ring_ready (r);
   /* A record being filled already has its header. */
-  if (s->tail < r->head) {
+  if (s->tail < atomic_load (&r->head)) {
     struct tap_record rec;
     tap_ring_record_at (r, s->tail, &rec);
     h.first_seq = tap_seq_first (&rec);
@@ -156,7 +175,7 @@ start_stream (struct sender *s)
     s->out_len += TAP_RING_DESC_LEN;
   }
   s->out_off = 0;
-  s->sent = s->tail;
+  set_sent (s, s->tail);
   s->ack_len = 0;
   s->connected = true;
   r->log (1, "tap: consumer %s connected, resuming at seq %llu", r->path,
@@ -232,42 +251,53 @@ write_file (struct sender *s)
     s->out_off = s->out_len = 0;
     w -= c;
   }
-  s->sent += w;
+  set_sent (s, s->sent + w);
   /* A trace file acknowledges by having taken the bytes. */
   s->tail = s->sent;
   publish_tail (s, 0);
   return true;
 }
 
-/* Reads acknowledgements; false on a broken or misbehaving consumer. */
+/* Reads the acknowledgements that have arrived, without waiting, and
+ * frees what they cover; false on a broken or misbehaving consumer.
+ */
 static bool
 read_acks (struct sender *s)
 {
   struct tap_ring *r = s->r;
-  ssize_t n = read (r->sink_fd, s->ackbuf + s->ack_len,
-                    sizeof s->ackbuf - s->ack_len);
   uint64_t acked = 0;
-  size_t off = 0;
+  bool any = false;
 
-  if (n == -1 && (errno == EAGAIN || errno == EINTR))
-    return true;
-  if (n <= 0) {
-    disconnect (s, n == 0 ? "closed" : strerror (errno));
-    return false;
-  }
-  s->ack_len += n;
-  while (s->ack_len - off >= TAP_WORD_LEN) {
-    char err[64];
-    if (tap_decode_word (s->ackbuf + off, TAP_WORD_LEN, TAP_ACK_MAGIC, &acked,
-                         err, sizeof err) != 1) {
-      disconnect (s, err);
+  for (;;) {
+    size_t room = sizeof s->ackbuf - s->ack_len, off = 0;
+    ssize_t n = read (r->sink_fd, s->ackbuf + s->ack_len, room);
+
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n == -1 && errno == EAGAIN)
+      break;
+    if (n <= 0) {
+      disconnect (s, n == 0 ? "closed" : strerror (errno));
       return false;
     }
-    off += TAP_WORD_LEN;
+    s->ack_len += n;
+    while (s->ack_len - off >= TAP_WORD_LEN) {
+      char err[64];
+      if (tap_decode_word (s->ackbuf + off, TAP_WORD_LEN, TAP_ACK_MAGIC,
+                           &acked, err, sizeof err) != 1) {
+        disconnect (s, err);
+        return false;
+      }
+      off += TAP_WORD_LEN;
+      any = true;
+    }
+    memmove (s->ackbuf, s->ackbuf + off, s->ack_len - off);
+    s->ack_len -= off;
+    /* A short read took everything there was. */
+    if ((size_t) n < room)
+      break;
   }
-  memmove (s->ackbuf, s->ackbuf + off, s->ack_len - off);
-  s->ack_len -= off;
-  if (off == 0)
+  if (!any)
     return true;
 
   /* Free whole records the consumer has handled, never beyond what
@@ -294,20 +324,81 @@ drain_wake (struct tap_ring *r)
     r->log (0, "tap: reading wake-up: %m");
 }
 
-/* True when no request thread has put anything since our snapshot;
- * then the next put wakes us (through wake_fd).
+/* Sleeps until there is work: at most until the next tick while busy
+ * (new records do not wake us then, unless request threads are short
+ * of space), or until a new record, an acknowledgement or the timeout
+ * when idle.  timeout_ns < 0: none.
  */
-static bool
-go_idle (struct sender *s)
+static void
+wait_for_work (struct sender *s, bool busy, int64_t timeout_ns)
 {
   struct tap_ring *r = s->r;
-  bool idle;
+  struct pollfd pfd[2] = { { .fd = r->wake_fd, .events = POLLIN } };
+  int np = 1, state = busy ? TAP_TICKING : TAP_IDLE;
+  bool work;
 
-  pthread_mutex_lock (&r->lock);
-  idle = tap_ring_ready_locked (r) == s->head;
-  r->sender_idle = idle && !r->stopping;
-  pthread_mutex_unlock (&r->lock);
-  return idle;
+  if (busy && (timeout_ns < 0 || timeout_ns > TICK_NS))
+    timeout_ns = TICK_NS;
+  /* A consumer's messages matter while idle (acknowledgements free the
+   * ring, and a hang-up shows here), while a doorbell waits for room
+   * in the socket, and while the consumer holds a quarter of the ring:
+   * then every acknowledgement is worth taking at once.  Otherwise
+   * they wait for the next tick.
+   */
+  if (r->cfg.sink == TAP_SINK_UNIX && s->connected &&
+      (!busy || s->out_len || s->sent - s->tail > r->cap / 4 ||
+       atomic_load (&r->waiting)))
+    pfd[np++] = (struct pollfd) {
+      .fd = r->sink_fd, .events = POLLIN | (s->out_len ? POLLOUT : 0),
+    };
+
+  atomic_store (&r->sleep, state);
+  atomic_thread_fence (memory_order_seq_cst);
+  work = busy ? tap_ring_hurry (r) : tap_ring_ready (r) != s->head;
+  if (!work) {
+    struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
+    if (ppoll (pfd, np, timeout_ns < 0 ? NULL : &ts, NULL) == -1 &&
+        errno != EINTR)
+      r->log (0, "tap: ppoll: %m");
+  }
+  /* Whoever ended our sleep (by compare-and-swap) also wrote the
+   * eventfd; if nobody did, this store ends it.
+   */
+  atomic_store (&r->sleep, TAP_AWAKE);
+  if (!work && (pfd[0].revents & POLLIN))
+    drain_wake (r);
+}
+
+/* Sends pending control bytes; false (disconnected) on a broken socket. */
+static bool
+flush_control (struct sender *s)
+{
+  if (!send_control (s)) {
+    disconnect (s, strerror (errno));
+    return false;
+  }
+  return true;
+}
+
+/* Rings the consumer's doorbell for whatever is new, after a hello or
+ * a doorbell that earlier found the socket full.  True if something
+ * new was announced.
+ */
+static bool
+ring_doorbell (struct sender *s)
+{
+  uint64_t before = s->sent;
+
+  if (s->out_len && !flush_control (s))
+    return false;
+  if (s->out_len == 0 && s->sent < s->head) {
+    tap_encode_word (s->out, TAP_DOORBELL_MAGIC, s->head);
+    s->out_len = TAP_WORD_LEN;
+    set_sent (s, s->head);
+    if (!flush_control (s))
+      return false;
+  }
+  return s->sent != before;
 }
 
 void *
@@ -319,16 +410,16 @@ tap_sender_main (void *arg)
   uint64_t deadline = 0;
 
   for (;;) {
-    struct pollfd pfd[2];
-    int timeout = -1, np = 0;
-    uint64_t linger_ns = 0;
-    bool stopping, pending;
+    int64_t timeout_ns = -1;
+    bool stopping, pending, busy;
 
     pthread_mutex_lock (&r->lock);
-    s.head = tap_ring_ready_locked (r);
     stopping = r->stopping;
     pending = r->lost_count > 0;
     pthread_mutex_unlock (&r->lock);
+    if (s.connected && r->cfg.sink == TAP_SINK_UNIX && !read_acks (&s))
+      continue;
+    s.head = tap_ring_ready (r);
 
     if (stopping) {
       uint64_t now = tap_now_ns (CLOCK_MONOTONIC);
@@ -342,17 +433,18 @@ tap_sender_main (void *arg)
                 r->path);
         break;
       }
-      timeout = (deadline - now) / 1000000 + 1;
+      timeout_ns = deadline - now;
     }
 
     if (!s.connected) {
       if (start_stream (&s))
         backoff_ms = 50;
       else {
-        pfd[0] = (struct pollfd) { .fd = r->wake_fd, .events = POLLIN };
-        poll (pfd, 1, timeout >= 0 && (unsigned) timeout < backoff_ms
-                      ? timeout : (int) backoff_ms);
-        if (pfd[0].revents & POLLIN)
+        struct pollfd pfd = { .fd = r->wake_fd, .events = POLLIN };
+        int t = timeout_ns >= 0 && timeout_ns / 1000000 < backoff_ms
+                ? timeout_ns / 1000000 + 1 : (int) backoff_ms;
+        poll (&pfd, 1, t);
+        if (pfd.revents & POLLIN)
           drain_wake (r);
         if (backoff_ms < 2000)
           backoff_ms *= 2;
@@ -361,68 +453,26 @@ tap_sender_main (void *arg)
     }
 
     if (r->cfg.sink == TAP_SINK_RECORD) {
+      uint64_t before = s.sent;
       if (!write_file (&s)) {
         /* A failing trace file (disk full): keep the bytes and retry;
          * the ring overflows visibly if this lasts.
          */
-        pfd[0] = (struct pollfd) { .fd = r->wake_fd, .events = POLLIN };
-        poll (pfd, 1, 1000);
+        struct pollfd pfd = { .fd = r->wake_fd, .events = POLLIN };
+        poll (&pfd, 1, 1000);
         continue;
       }
-      /* Stopping: nothing to wait for, the loop's top ends it. */
-      if (s.sent == s.head && s.out_len == 0 && !stopping && go_idle (&s)) {
-        pfd[0] = (struct pollfd) { .fd = r->wake_fd, .events = POLLIN };
-        poll (pfd, 1, timeout);
-        drain_wake (r);
-      }
+      busy = s.sent != before;
+    }
+    else if (!(busy = ring_doorbell (&s)) && !s.connected)
       continue;
-    }
-
-    /* Socket: ring the doorbell for whatever is new. */
-    if (s.out_len == 0 && s.sent < s.head) {
-      tap_encode_word (s.out, TAP_DOORBELL_MAGIC, s.head);
-      s.out_len = TAP_WORD_LEN;
-      s.sent = s.head;
-      s.rang_ns = tap_now_ns (CLOCK_MONOTONIC);
-    }
-    if (s.out_len && !send_control (&s)) {
-      disconnect (&s, strerror (errno));
+    /* Stopping: nothing new comes, so there is no tick to wait for.
+     * A trace file has taken everything by now; a consumer has yet to
+     * acknowledge it.
+     */
+    if (stopping && r->cfg.sink == TAP_SINK_RECORD)
       continue;
-    }
-    if (s.out_len == 0 && s.sent == s.head) {
-      uint64_t quiet = tap_now_ns (CLOCK_MONOTONIC) - s.rang_ns;
-      /* Right after a doorbell, linger a moment instead of sleeping:
-       * a busy guest then gets one doorbell (and one consumer wake-up)
-       * per burst of records, and request threads need not wake us.
-       */
-      if (quiet < LINGER_NS && !stopping)
-        linger_ns = LINGER_NS - quiet;
-      else if (go_idle (&s))
-        pfd[np++] = (struct pollfd) { .fd = r->wake_fd, .events = POLLIN };
-      else
-        timeout = 0;
-    }
-    else if (s.out_len == 0)
-      timeout = 0;            /* more to announce: loop at once */
-    pfd[np++] = (struct pollfd) {
-      .fd = r->sink_fd, .events = POLLIN | (s.out_len ? POLLOUT : 0),
-    };
-    if (linger_ns) {
-      struct timespec ts = { 0, (long) linger_ns };
-      if (ppoll (pfd, np, &ts, NULL) == -1 && errno != EINTR)
-        r->log (0, "tap: ppoll: %m");
-    }
-    else if (poll (pfd, np, timeout) == -1 && errno != EINTR) {
-      r->log (0, "tap: poll: %m");
-      continue;
-    }
-    for (int i = 0; i < np; i++) {
-      if (pfd[i].fd == r->wake_fd && (pfd[i].revents & POLLIN))
-        drain_wake (r);
-      else if (pfd[i].fd == r->sink_fd &&
-               (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-        read_acks (&s);
-    }
+    wait_for_work (&s, busy && !stopping, timeout_ns);
   }
 
   if (r->cfg.sink == TAP_SINK_RECORD && fdatasync (r->sink_fd) == -1)

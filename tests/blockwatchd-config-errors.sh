@@ -121,6 +121,13 @@ $(disk a)
 tls = on
 EOF
 
+bad 1 "[appliance]: web needs web-cert and web-key" <<EOF
+[appliance]
+web = 127.0.0.1:8443
+web-cert = /etc/blockwatch/web.crt
+$(disk a)
+EOF
+
 bad 5 "backend = ftp://x/y: expected a path, file:, nbd://" <<EOF
 [disk a]
 vm = vm1
@@ -292,6 +299,10 @@ backend = /srv/b.img
 listen = tcp:192.0.2.1:3260
 EOF
 
+# Bytes that are not text: inih would end the line at the NUL and
+# number the rest as another line (tests/fuzz/fuzz-config.c found it).
+bad 2 "a NUL byte: not a text file" < <(printf '%s\n#\0x\n%s\n' "[disk a]" "$(disk b)")
+
 # No disk at all, and no file at all: said without a line.
 : > "$T/empty.conf"
 out=$("$BWD" --check -c "$T/empty.conf" 2>&1) && fail "an empty file was accepted"
@@ -330,6 +341,11 @@ sed -e "s|^ca-file = .*|ca-file = $T/tls.pem|" -e "s|^cert = .*|cert = $T/tls.pe
     -e "s|^key = .*|key = $T/tls.key|" "$BW_SRC/appliance/blockwatch.conf.example" > "$T/example.conf"
 "$BWD" --check -c "$T/example.conf"
 disk a > "$T/good.conf"
-"$BWD" --check -c "$T/good.conf" | grep -q "configuration OK, 1 disks" ||
+"$BWD" --check -c "$T/good.conf" | grep_all -q "configuration OK, 1 disks" ||
   fail "a minimal file was refused"
+# A disk name of 64 bytes, the most there is (inih cuts section names
+# at 49: its keys must still be the disk's).
+disk "$(printf 'd%.0s' $(seq 64))" > "$T/long.conf"
+"$BWD" --check -c "$T/long.conf" | grep_all -q "configuration OK, 1 disks" ||
+  fail "a disk with a long name was refused"
 say "$n bad files refused with their line; the example accepted"

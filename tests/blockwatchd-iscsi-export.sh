@@ -95,18 +95,8 @@ data = bytes:1048576
 EOF
   printf '%s\n' "$@" >> "$T/bw.conf"
 }
-scrape() { curl -sf --max-time 5 "http://127.0.0.1:$MPORT/metrics"; }
-metric() { scrape | awk -v k="$1" '$1 == k { print $2; found = 1 } END { exit !found }'; }
-until_metric() {   # until_metric SECONDS KEY VALUE
-  local i v
-  for i in $(seq $(($1 * 10))); do
-    v=$(metric "$2" 2>/dev/null) || v=
-    [ "$v" = "$3" ] && return 0
-    sleep 0.1
-  done
-  fail "$2 is not $3 after $1 s: $(metric "$2" || true)"
-}
-pid_of() { awk '$1 == "pid" { print $2 }' "$T/run/$1/$2.stats" 2>/dev/null; }
+METRICS_PORT=$MPORT
+. "$(dirname "$0")/appliance-lib.sh"
 # The front end writes its pid into its ready file.
 front_pid() { cat "$T/run/$1/iscsi/ready" 2>/dev/null; }
 settle() {

@@ -81,18 +81,8 @@ events-file = $T/b.jsonl
 exclude = /secret/**
 EOF
 
-scrape() { curl -sf --max-time 5 "http://127.0.0.1:$PORT/metrics"; }
-metric() { scrape | awk -v k="$1" '$1 == k { print $2; found = 1 } END { exit !found }'; }
-until_metric() {   # until_metric SECONDS KEY VALUE
-  local v
-  for _ in $(seq $(($1 * 10))); do
-    v=$(metric "$2" 2>/dev/null) || v=
-    [ "$v" = "$3" ] && return 0
-    sleep 0.1
-  done
-  fail "$2 is not $3 after $1 s: $v"
-}
-pid_of() { awk '$1 == "pid" { print $2 }' "$T/run/$1/$2.stats" 2>/dev/null; }
+METRICS_PORT=$PORT
+. "$(dirname "$0")/appliance-lib.sh"
 start_daemon() {
   "$BWD" -c "$T/bw.conf" >> "$T/daemon.log" 2>&1 &
   daemon=$!
@@ -108,7 +98,8 @@ start_daemon() {
 start_daemon
 tr '\0' ' ' < "/proc/$(pid_of b introspector)/cmdline" > "$T/b.cmdline"
 for o in "--mqtt=$MQ_URI" "--cafile=$PKI/ca.crt" "--cert=$PKI/appliance.crt" \
-    "--key=$PKI/appliance.key" --qos=1 --window=32 --buffer-messages=100000 \
+    "--key=$PKI/appliance.key" "--run-mark=$T/run/b/introspector.undelivered" \
+    --qos=1 --window=32 --buffer-messages=100000 \
     --buffer-bytes=67108864 --stats=1 --drain=5 --data=hash "--exclude=/secret/\*\*"; do
   grep -q -- " $o " "$T/b.cmdline" || fail "b's introspector lacks $o: $(cat "$T/b.cmdline")"
 done
@@ -191,7 +182,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ "$(pid_of b introspector)" != "$b_intro" ] || fail "b's introspector kept its old policy"
-tr '\0' ' ' < "/proc/$(pid_of b introspector)/cmdline" | grep -q -- "--exclude=/public/\*\* " ||
+tr '\0' ' ' < "/proc/$(pid_of b introspector)/cmdline" | grep_all -q -- "--exclude=/public/\*\* " ||
   fail "b's new introspector does not exclude /public"
 until_metric 20 'blockwatch_mqtt_connected{disk="b"}' 1
 [ "$(pid_of a introspector)" = "$a_intro" ] || fail "the reload restarted a's introspector"

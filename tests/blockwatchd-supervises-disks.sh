@@ -89,19 +89,8 @@ EOF
   printf '%s\n' "$@" >> "$T/bw.conf"
 }
 
-scrape() { curl -sf --max-time 5 "http://127.0.0.1:$PORT/metrics"; }
-metric() { scrape | awk -v k="$1" '$1 == k { print $2; found = 1 } END { exit !found }'; }
-until_metric() {   # until_metric SECONDS KEY VALUE [at-least]
-  local i v
-  for i in $(seq $(($1 * 10))); do
-    v=$(metric "$2" 2>/dev/null) || v=
-    [ "$v" = "$3" ] && return 0
-    [ "${4:-}" = at-least ] && [ -n "$v" ] && [ "$v" -ge "$3" ] && return 0
-    sleep 0.1
-  done
-  fail "$2 is not ${4:-} $3 after $1 s: $(metric "$2" || true)"
-}
-pid_of() { awk '$1 == "pid" { print $2 }' "$T/run/$1/$2.stats" 2>/dev/null; }
+METRICS_PORT=$PORT
+. "$(dirname "$0")/appliance-lib.sh"
 # settle DISK: the introspector has taken and printed everything the
 # plugin had (the stats are at most a second old: wait for new ones).
 settle() {
@@ -182,8 +171,8 @@ settle a
 tail -n +$((killed_at + 1)) "$T/a.jsonl" > "$T/a.after-kill"
 grep -q '"type":"overflow"' "$T/a.after-kill" || fail "no overflow after the introspector restart"
 # Every line whole: not cut by the kill, not joined to the next one.
-! grep -v '^{"v":1,.*}$' "$T/a.jsonl" | head -3 | grep . || fail "a.jsonl has a broken line"
-! grep '{"v":1,.*{"v":1,' "$T/a.jsonl" | head -3 | cut -c1-300 | grep . ||
+! grep -v '^{"v":1,.*}$' "$T/a.jsonl" | grep_all -m3 . || fail "a.jsonl has a broken line"
+! grep '{"v":1,.*{"v":1,' "$T/a.jsonl" | cut -c1-300 | grep_all -m3 . ||
   fail "a.jsonl has a line cut short by the kill, joined to the next one"
 grep -q '"type":"resync"' "$T/a.after-kill" || fail "no resync after the introspector restart"
 # A snapshot of the file system now; what follows must rebuild the rest.
@@ -289,7 +278,7 @@ wait_for 30 -s "$T/run/b/introspector.stats" || fail "b's introspector did not c
 [ "$(pid_of b introspector)" != "$b_intro" ] || fail "b's introspector kept its old command"
 pids="$(pid_of a nbdkit) $(pid_of a introspector) $(pid_of b nbdkit) $(pid_of c nbdkit) $(pid_of c introspector)"
 [ "$pids" = "$a_nbd2 $a_intro2 $b_nbd $c_pids" ] || fail "the reload restarted unchanged processes: $pids"
-tr '\0' ' ' < "/proc/$(pid_of b introspector)/cmdline" | grep -q -- "--data=hash" ||
+tr '\0' ' ' < "/proc/$(pid_of b introspector)/cmdline" | grep_all -q -- "--data=hash" ||
   fail "b's introspector does not have the new data policy"
 "$BW" status -c "$T/bw.conf" > "$T/status3" || { cat "$T/status3"; fail "status after removing d"; }
 grep -q "3 disks, 0 down" "$T/status3" || fail "status: $(head -1 "$T/status3")"

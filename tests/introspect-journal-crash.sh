@@ -52,7 +52,7 @@ run_variant() {   # run_variant NAME MKFS-ARGS...
   kill -9 "$(eval echo "\$${p}_pid")"
   umount -l "$v/mnt"
   cp --sparse=always "$v/disk.img" "$v/crash.img"
-  dumpe2fs -h "$v/crash.img" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery' ||
+  dumpe2fs -h "$v/crash.img" 2>/dev/null | grep_all -q '^Filesystem features:.*needs_recovery' ||
     fail "$name: the image does not need recovery: nothing to prove"
 
   crawl_list "$v/crash.img" "$v/crawl.err" > "$v/ours.list" || { cat "$v/crawl.err"; fail "$name: crawl failed"; }

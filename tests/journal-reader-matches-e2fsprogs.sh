@@ -158,10 +158,10 @@ hostile commit-checksum "$last" 100 '\x55'
 hostile copy-checksum $((c2 + 2)) 100 '\x55'
 hostile descriptor-checksum $((c2 + 1)) 20 '\x55' "$c3"
 hostile bad-magic $((c2 + 1)) 0 '\x00\x00' "$c3"
-rev=$(debugfs -R "logdump" "$T/csum-v3/snap1.img" 2>/dev/null | awk '/type 5 \(revoke table\)/ { print $NF; exit }')
+rev=$(debugfs -R "logdump" "$T/csum-v3/snap1.img" 2>/dev/null | awk '!r && /type 5 \(revoke table\)/ { r = $NF } END { print r }')
 if [ -n "$rev" ]; then
   # the commit that ends the revoke block's transaction
-  rc=$(printf '%s\n' "${commits[@]}" | awk -v r="$rev" '$1 > r { print; exit }')
+  rc=$(printf '%s\n' "${commits[@]}" | awk -v r="$rev" '!c && $1 > r { c = $0 } END { print c }')
   hostile revoke-count "$rev" 14 '\x7f' "$rc"
 fi
 say "ok"

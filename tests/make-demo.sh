@@ -18,9 +18,9 @@ left() {
   [ -n "$d" ] || fail "the demo did not say its work dir"
   [ ! -e "$d" ] || fail "$d is left: $(find "$d" | head)"
   ! grep -q " $d" /proc/mounts || fail "mounts left: $(grep " $d" /proc/mounts)"
-  ! losetup -a | grep -q "$d" || fail "loop devices left: $(losetup -a | grep "$d")"
+  ! losetup -a | grep_all -q "$d" || fail "loop devices left: $(losetup -a | grep "$d")"
   for p in /proc/[0-9]*; do
-    if { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep -q -- "$d"; then
+    if { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null | grep_all -q -- "$d"; then
       fail "a process is left: ${p#/proc/}: $(tr '\0' ' ' < "$p/cmdline")"
     fi
   done

@@ -79,6 +79,13 @@ start_broker() {
   MQ_URI=mqtts://localhost:$MQ_PORT
 }
 
+# broker_section: blockwatchd's [broker] section for this broker, with
+# the appliance's certificate.
+broker_section() {
+  printf '%s\n' "[broker]" "uri = $MQ_URI" "ca-file = $PKI/ca.crt" \
+    "cert = $PKI/appliance.crt" "key = $PKI/appliance.key"
+}
+
 stop_broker() {
   kill "$MQ_PID"
   wait_for 10 ! -d "/proc/$MQ_PID" || fail "mosquitto did not stop"

@@ -43,14 +43,17 @@ emit() {   # emit NAME [OPTIONS]: mqtt-emit in the background, stdin from $T/NAM
 
 # ---- a restart, nothing lost ------------------------------------------
 mkfifo "$T/live.in"
-emit live --drain 30 --mqtt-version 3.1.1      # (the overflow below: MQTT 5)
+# $stats every second: the broker stays down longer, and a bridge whose
+# stats fell due while it was connecting once spun with its lock held
+# and never connected again.
+emit live --drain 30 --mqtt-version 3.1.1 --stats 1   # (the overflow below: MQTT 5)
 exec 3> "$T/live.in"
 gen 1 100 >&3
 wait_lines "$T/vm1.sub" 100 20 '"v":1'
 stop_broker
 wait_lines "$T/live.err" 1 10 "connection to .* lost"
 gen 101 200 >&3             # into the buffer
-sleep 1
+sleep 2
 # Not with the FIFO open: mqtt-emit would never see its end.
 start_broker "${db[@]}" 3>&-
 gen 201 300 >&3

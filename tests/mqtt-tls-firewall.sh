@@ -119,7 +119,7 @@ say "tenants cannot publish"
 # ---- TLS, the broker's side -------------------------------------------
 out=$(openssl s_client -connect "127.0.0.1:$MQ_PORT" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' \
         -CAfile "$PKI/ca.crt" < /dev/null 2>&1) && fail "the broker took TLS 1.1"
-echo "$out" | grep -q "protocol version\|unsupported protocol\|no protocols" ||
+echo "$out" | grep_all -q "protocol version\|unsupported protocol\|no protocols" ||
   { echo "$out" | tail -5; fail "TLS 1.1: not refused for its version"; }
 # shellcheck disable=SC2046
 mosquitto_sub -h localhost -p "$MQ_PORT" --cafile "$PKI/ca.crt" -t '#' -C 1 -W 3 \

@@ -35,6 +35,8 @@ expect_error "cannot open trace file $T/no/dir/t.bw" "$T/disk.img" tap=record:"$
 expect_error "socket path too long" "$T/disk.img" tap=unix:"/tmp/$(printf 'x%.0s' $(seq 200))"
 expect_error "disk-id: longer than" "$T/disk.img" disk-id="$(head -c 1100 /dev/zero | tr '\0' a)"
 expect_error "stats=$T/no/dir/s: stats file $T/no/dir/s.tmp: No such file" "$T/disk.img" stats="$T/no/dir/s"
+expect_error "reconnect-timeout=3601: at most 3600 seconds" "$T/disk.img" reconnect-timeout=3601
+expect_error "reconnect-timeout" "$T/disk.img" reconnect-timeout=soon
 
 # A consumer that is not there is not an error: the plugin serves and
 # keeps trying.
@@ -43,7 +45,8 @@ nbdinfo --size "$(uri_of ok)" | grep -x 1048576 >/dev/null || fail "did not serv
 stop_proxy ok
 
 nbdkit_env nbdkit "$PLUGIN" --help > "$T/help" 2>&1
-for key in backend= tap= tap-buffer= tap-overflow= tap-drain= disk-id= user= password= initiator= stats=; do
+for key in backend= tap= tap-buffer= tap-overflow= tap-drain= disk-id= user= password= initiator= \
+    reconnect-timeout= stats=; do
   grep -q -- "$key" "$T/help" || fail "--help does not mention $key"
 done
 say "ok"

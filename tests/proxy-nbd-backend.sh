@@ -4,7 +4,7 @@
 # initial image to exactly the upstream's final image), advertises
 # exactly what the upstream does, keeps many requests in flight, speaks
 # TLS when the URI asks for it, fails clearly at start-up, and fails
-# requests, without hanging, when the upstream dies.
+# requests, without hanging, when the upstream dies and stays away.
 . "$(dirname "$0")/lib.sh"
 require nbdkit nbdinfo qemu-nbd qemu-img qemu-io fio openssl
 
@@ -160,7 +160,8 @@ if grep -q s3cret "$T/bad.log"; then fail "password shown in an error"; fi
 head -c 64M /dev/urandom > "$T/src.img"
 start_upstream k nbdkit -f -U "$T/k.sock" --filter=log --filter=delay memory 64M \
   logfile="$T/k.requests" delay-write=1
-start_proxy kp "$(uri_of k)"
+# It is retried for a second (reconnect-timeout), then requests fail.
+start_proxy kp "$(uri_of k)" reconnect-timeout=1
 writers() {
   awk '/ Write id=/ { c[$3] = 1 } END { print length(c) }' "$T/k.requests" 2>/dev/null || echo 0
 }
@@ -199,5 +200,7 @@ if timeout 10 nbdinfo "$(uri_of kp)" > /dev/null 2>&1; then
 fi
 stop_proxy kp
 grep -q "nbd backend: connection to .* lost" "$T/kp.log" || fail "no clear error when the upstream died"
+grep -q "nbd backend: .*: no connection within 1 s; requests fail with EIO" "$T/kp.log" ||
+  fail "no clear error when the upstream stayed away"
 grep -q "nbd backend: cannot connect to" "$T/kp.log" || fail "no clear error for the refused client"
 say "ok"

@@ -49,17 +49,39 @@ conn_of (const struct bwd_broker *b, struct bw_mqtt_conn *conn)
     conn->version = 4;
 }
 
+/* path as seen from root (NULL: as it is); free what it returns. */
+static char *
+under (const char *root, const char *path)
+{
+  char *p;
+
+  if (path == NULL || root == NULL)
+    return path ? strdup (path) : NULL;
+  return asprintf (&p, "%s/%s", root, path) == -1 ? NULL : p;
+}
+
 int
-broker_check (const struct bwd_config *c, char *err, size_t errlen)
+broker_check (const struct bwd_config *c, const char *root, char *err,
+              size_t errlen)
 {
   struct bw_mqtt_conn conn;
-  char why[512];
+  char why[512], *ca, *capath, *cert, *key;
+  int r = 0;
 
   conn_of (&c->broker, &conn);
-  if (bw_mqtt_conn_check (&conn, why, sizeof why) == 0)
-    return 0;
-  snprintf (err, errlen, "[broker]: %s", why);
-  return -1;
+  conn.ca_file = ca = under (root, conn.ca_file);
+  conn.ca_path = capath = under (root, conn.ca_path);
+  conn.cert_file = cert = under (root, conn.cert_file);
+  conn.key_file = key = under (root, conn.key_file);
+  if (bw_mqtt_conn_check (&conn, why, sizeof why) == -1) {
+    snprintf (err, errlen, "[broker]: %s", why);
+    r = -1;
+  }
+  free (ca);
+  free (capath);
+  free (cert);
+  free (key);
+  return r;
 }
 
 static void

@@ -25,9 +25,11 @@
 struct broker;
 
 /* What can be checked without connecting: the URI, the certificate and
- * key files, the cipher list.  -1 with err.  c has a [broker].
+ * key files (under root, if not NULL: a configuration for a system
+ * installed there), the cipher list.  -1 with err.  c has a [broker].
  */
-int broker_check (const struct bwd_config *c, char *err, size_t errlen);
+int broker_check (const struct bwd_config *c, const char *root, char *err,
+                  size_t errlen);
 /* Connects in the background as c's [broker] says (c has one).  NULL
  * with err.
  */

@@ -245,6 +245,10 @@ watch_command (const struct bwd_config *c, const struct bwd_disk *d,
   argv_addf (a, "--disk=%s", d->name);
   argv_addf (a, "--storage=%s", d->backend);
   argv_addf (a, "--stats-file=%s", cmd->stats);
+  /* Left by a run that died with events undelivered, so that the next
+   * one says they were lost; disk_free removes it with the directory.
+   */
+  argv_addf (a, "--run-mark=%s/" RUN_MARK, dir);
   if (d->policy.data)
     argv_addf (a, "--data=%s", d->policy.data);
   /* The events, as JSON lines, to the events file (stdout). */

@@ -48,6 +48,9 @@ struct command {
   gid_t gid;
 };
 
+/* In a disk's run directory: the introspector's --run-mark. */
+#define RUN_MARK "introspector.undelivered"
+
 /* The run directory of a disk: <run-dir>/<name>.  NULL: no memory. */
 char *disk_dir (const struct bwd_config *c, const struct bwd_disk *d);
 

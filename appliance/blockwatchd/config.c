@@ -3,6 +3,7 @@
  */
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +31,10 @@ static const struct key appliance_keys[] = {
   K ("run-dir", value_path, struct bwd_config, run_dir),
   K ("log-level", value_log_level, struct bwd_config, log_level),
   K ("metrics", value_metrics, struct bwd_config, metrics),
+  K ("web", value_metrics, struct bwd_config, web),
+  K ("web-cert", value_path, struct bwd_config, web_cert),
+  K ("web-key", value_path, struct bwd_config, web_key),
+  K ("web-dir", value_path, struct bwd_config, web_dir),
   K ("user", value_user, struct bwd_config, user),
   K ("group", value_group, struct bwd_config, group),
   K ("nbdkit", value_program, struct bwd_config, nbdkit),
@@ -95,12 +100,23 @@ static const struct key disk_keys[] = {
   { NULL }
 };
 
+/* Lines are handed to inih whole, so that it numbers them as we do;
+ * longer ones are refused (inih needs 3 bytes more: see ini.h).
+ */
+#define LINE_MAX_BYTES (1 << 20)
+
 /* The parse in progress. */
 struct parser {
   struct bwd_config *c;
   FILE *f;
-  int line;                   /* being read */
-  bool line_start;            /* the next chunk inih reads starts a line */
+  char *buf;                  /* the line being read (getline) */
+  size_t cap, len, fed;       /* its length, what inih has of it */
+  int line;                   /* its number */
+  /* The section it is in, as its header named it: inih cuts long
+   * names (a disk's may have 64 bytes), so it is not asked.  NULL:
+   * before any.
+   */
+  char *sect;
   int broker_line, policy_line, appliance_line;
   char *err;
   size_t errlen;
@@ -165,19 +181,25 @@ new_disk (struct parser *p, const char *name)
 }
 
 /* A section header, seen before inih parses it: inih calls the key
- * handler only, so sections, empty ones too, are checked here.
+ * handler only, so sections, empty ones too, are checked here.  text
+ * is what follows the '['; inih takes the name up to the first ']'.
  */
 static void
 section (struct parser *p, const char *text)
 {
   const char *end = strchr (text, ']');
-  char name[256];
+  char *name;
   int *line = NULL;
 
-  if (end == NULL || (size_t) (end - text) >= sizeof name)
+  if (end == NULL)
     return;                   /* inih says the syntax is wrong */
-  memcpy (name, text, end - text);
-  name[end - text] = '\0';
+  name = strndup (text, end - text);
+  if (name == NULL) {
+    fail_at (p, p->line, "out of memory");
+    return;
+  }
+  free (p->sect);
+  p->sect = name;
   if (strncmp (name, "disk ", 5) == 0) {
     new_disk (p, name + 5);
     return;
@@ -198,27 +220,61 @@ section (struct parser *p, const char *text)
   *line = p->line;
 }
 
-/* inih's reader: fgets, counting lines and noting section headers.
- * An error stops the parse (as if the file ended).
+/* The next line into p->buf, its section header noted.  False at the
+ * end of the file or for a line that is refused.
+ */
+static bool
+next_line (struct parser *p)
+{
+  ssize_t n = getline (&p->buf, &p->cap, p->f);
+  const char *s = p->buf;
+
+  if (n <= 0) {
+    if (ferror (p->f))
+      fail_at (p, p->line + 1, "%s", strerror (errno));
+    return false;
+  }
+  p->line++;
+  p->len = n;
+  p->fed = 0;
+  /* inih would see the line end at a NUL and the next line begin
+   * after it: not a text file.
+   */
+  if (memchr (s, '\0', n) != NULL)
+    fail_at (p, p->line, "a NUL byte: not a text file");
+  else if (n > LINE_MAX_BYTES)
+    fail_at (p, p->line, "a line longer than %d bytes", LINE_MAX_BYTES);
+  if (p->failed)
+    return false;
+  /* What inih skips before a header: a UTF-8 BOM, then white space. */
+  if (p->line == 1 && strncmp (s, "\xEF\xBB\xBF", 3) == 0)
+    s += 3;
+  while (isspace ((unsigned char) *s))
+    s++;
+  if (*s == '[')
+    section (p, s + 1);
+  return !p->failed;
+}
+
+/* inih's reader: the file line by line, each handed over whole, in as
+ * many pieces as inih's buffer takes (it grows it until the line
+ * ends).  An error stops the parse (as if the file ended).
  */
 static char *
 read_chunk (char *str, int num, void *stream)
 {
   struct parser *p = stream;
-  char *s;
+  size_t n;
 
-  if (p->failed || (s = fgets (str, num, p->f)) == NULL)
+  if (p->failed || num < 2 || (p->fed == p->len && !next_line (p)))
     return NULL;
-  if (p->line_start) {
-    p->line++;
-    s += strspn (s, " \t");
-    if (p->line == 1 && strncmp (s, "\xEF\xBB\xBF", 3) == 0)
-      s += 3;                 /* a UTF-8 BOM, which inih skips too */
-    if (*s == '[')
-      section (p, s + 1);
-  }
-  p->line_start = strchr (str, '\n') != NULL;
-  return p->failed ? NULL : str;
+  n = p->len - p->fed;
+  if (n > (size_t) num - 1)
+    n = num - 1;
+  memcpy (str, p->buf + p->fed, n);
+  str[n] = '\0';
+  p->fed += n;
+  return str;
 }
 
 static int
@@ -250,13 +306,20 @@ set_key (struct parser *p, const char *sect, const struct key *keys,
 }
 
 static int
-handler (void *user, const char *sect, const char *name, const char *value)
+handler (void *user, const char *inih_sect, const char *name,
+         const char *value)
 {
   struct parser *p = user;
   struct bwd_config *c = p->c;
+  const char *sect = p->sect;
   struct bwd_disk *d;
   int r = -1;
 
+  (void) inih_sect;           /* cut at 49 bytes: see struct parser */
+  if (sect == NULL) {
+    fail_at (p, p->line, "%s = ...: outside any section", name);
+    return 0;
+  }
   if (strcmp (sect, "appliance") == 0)
     r = set_key (p, sect, appliance_keys, c, &c->seen, name, value);
   else if (strcmp (sect, "broker") == 0)
@@ -271,10 +334,6 @@ handler (void *user, const char *sect, const char *name, const char *value)
     if (r == -1)
       r = set_key (p, sect, policy_keys, &d->policy, &d->policy.seen, name,
                    value);
-  }
-  else if (*sect == '\0') {
-    fail_at (p, p->line, "%s = ...: outside any section", name);
-    return 0;
   }
   if (r == -1)
     fail_at (p, p->line, "[%s]: unknown key '%s' (see docs/appliance.md)",
@@ -530,6 +589,15 @@ defaults (struct parser *p, const char *self_dir)
   }
   if (c->group.name)
     c->user.gid = c->group.gid;
+  /* The page takes a password: never over plain HTTP. */
+  if (c->web && (c->web_cert == NULL || c->web_key == NULL)) {
+    fail_at (p, p->appliance_line, "[appliance]: web needs web-cert and "
+             "web-key (the page is served over HTTPS only)");
+    return 0;
+  }
+  if (c->web_dir == NULL &&
+      (c->web_dir = strdup (BWD_DEFAULT_WEB_DIR)) == NULL)
+    return -1;
 
   if (c->host == NULL) {
     if (gethostname (host, sizeof host) == -1)
@@ -562,8 +630,7 @@ bwd_config_load (const char *path, const char *self_dir, char *err,
                  size_t errlen)
 {
   struct bwd_config *c = calloc (1, sizeof *c);
-  struct parser p = { .c = c, .line_start = true, .err = err,
-                      .errlen = errlen };
+  struct parser p = { .c = c, .err = err, .errlen = errlen };
   int r;
 
   if (c == NULL || (c->path = strdup (path)) == NULL) {
@@ -589,12 +656,14 @@ bwd_config_load (const char *path, const char *self_dir, char *err,
    */
   ini_use_stack = false;
   ini_allow_realloc = true;
-  ini_max_line = 1 << 20;
+  ini_max_line = LINE_MAX_BYTES + 3;
   ini_allow_multiline = false;
   ini_allow_inline_comments = false;
   ini_stop_on_first_error = true;
   r = ini_parse_stream (read_chunk, &p, handler, &p);
   fclose (p.f);
+  free (p.buf);
+  free (p.sect);
   if (r > 0)
     fail_at (&p, r, "expected [section], key = value, or a comment "
              "(# or ; first)");
@@ -700,6 +769,10 @@ bwd_config_free (struct bwd_config *c)
   free (c->host);
   free (c->run_dir);
   free (c->metrics);
+  free (c->web);
+  free (c->web_cert);
+  free (c->web_key);
+  free (c->web_dir);
   free (c->user.name);
   free (c->group.name);
   free (c->nbdkit);

@@ -22,6 +22,7 @@
 
 #define BWD_DEFAULT_CONFIG "/etc/blockwatch/blockwatch.conf"
 #define BWD_DEFAULT_METRICS "127.0.0.1:9810"
+#define BWD_DEFAULT_WEB_DIR "/usr/share/blockwatch/web"
 
 enum bwd_log_level { BWD_LOG_ERROR, BWD_LOG_WARNING, BWD_LOG_INFO,
                      BWD_LOG_DEBUG };
@@ -111,6 +112,10 @@ struct bwd_config {
   char *run_dir;
   enum bwd_log_level log_level;
   char *metrics;              /* HOST:PORT, [V6]:PORT; NULL: off */
+  /* The web view's page over HTTPS (web.h): where, with what
+   * certificate, from which directory.  web NULL: off.
+   */
+  char *web, *web_cert, *web_key, *web_dir;
   /* Who the children run as, when we are root: user and its group, or
    * group if given.  No user: as we do.
    */

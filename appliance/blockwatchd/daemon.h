@@ -13,6 +13,7 @@
 
 struct broker;
 struct metrics;
+struct web;
 
 struct daemon {
   const char *config_path;
@@ -23,6 +24,7 @@ struct daemon {
   bool stopping;              /* SIGTERM: everything stops, then we exit */
   bool reload_ok;             /* the last SIGHUP (or the start) loaded it */
   struct metrics *metrics;    /* NULL: metrics = off */
+  struct web *web;            /* the web view's page; NULL: web = off */
   struct broker *broker;      /* the appliance's $status; NULL: no [broker] */
 };
 

@@ -452,6 +452,16 @@ disk_free (struct disk *k)
     command_free (&k->ch[r].cmd);
     command_free (&k->ch[r].next);
   }
+  /* The disk is gone for good: what its last introspector could not
+   * deliver concerns no later run.
+   */
+  if (k->dir) {
+    char *mark;
+    if (asprintf (&mark, "%s/" RUN_MARK, k->dir) != -1) {
+      unlink (mark);
+      free (mark);
+    }
+  }
   if (k->dir && rmdir (k->dir) == -1 && errno != ENOENT)
     log_warning ("disk %s: %s is left: %s", k->name, k->dir,
                  strerror (errno));

@@ -30,14 +30,18 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "web.h"
 
 static void
 usage (FILE *f)
 {
-  fprintf (f, "usage: blockwatchd [-c FILE] [--check]\n"
+  fprintf (f, "usage: blockwatchd [-c FILE] [--check [--root DIR]]\n"
            "  -c, --config FILE   the configuration (default "
            BWD_DEFAULT_CONFIG ")\n"
            "  --check             check the configuration, start nothing\n"
+           "  --root DIR          with --check: the configuration is for\n"
+           "                      the system installed under DIR (the files\n"
+           "                      it names are looked for there)\n"
            "Signals: SIGHUP reloads the configuration, SIGTERM stops.\n"
            "See docs/appliance.md.\n");
 }
@@ -194,12 +198,14 @@ main (int argc, char **argv)
   static const struct option opts[] = {
     { "config", required_argument, NULL, 'c' },
     { "check", no_argument, NULL, 'k' },
+    { "root", required_argument, NULL, 'r' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
   struct daemon dm = { .config_path = BWD_DEFAULT_CONFIG, .reload_ok = true };
   struct bwd_config *c;
   bool check = false, made_run_dir = false;
+  const char *root = NULL;
   char err[1024];
   sigset_t sigs;
   int opt, sfd;
@@ -208,6 +214,7 @@ main (int argc, char **argv)
     switch (opt) {
     case 'c': dm.config_path = optarg; break;
     case 'k': check = true; break;
+    case 'r': root = optarg; break;
     case 'h': usage (stdout); return 0;
     default: usage (stderr); return 2;
     }
@@ -216,6 +223,22 @@ main (int argc, char **argv)
     usage (stderr);
     return 2;
   }
+  if (root && !check) {
+    usage (stderr);
+    return 2;
+  }
+  /* Signals are read from a descriptor, in the loop, never handled in
+   * the middle of something; blocked from the start, so that a SIGHUP
+   * or SIGTERM that comes while the configuration loads waits for the
+   * loop instead of killing the daemon.
+   */
+  sigemptyset (&sigs);
+  sigaddset (&sigs, SIGCHLD);
+  sigaddset (&sigs, SIGHUP);
+  sigaddset (&sigs, SIGTERM);
+  sigaddset (&sigs, SIGINT);
+  if (!check)
+    sigprocmask (SIG_BLOCK, &sigs, NULL);
   log_init ();
   dm.self_dir = self_dir ();
   c = bwd_config_load (dm.config_path, dm.self_dir, err, sizeof err);
@@ -224,7 +247,8 @@ main (int argc, char **argv)
     free (dm.self_dir);
     return 1;
   }
-  if (check && c->broker.uri && broker_check (c, err, sizeof err) == -1) {
+  if (check && c->broker.uri &&
+      broker_check (c, root, err, sizeof err) == -1) {
     log_error ("%s: %s", dm.config_path, err);
     bwd_config_free (c);
     free (dm.self_dir);
@@ -245,15 +269,6 @@ main (int argc, char **argv)
     return 1;
   }
 
-  /* Signals are read from a descriptor, in the loop, never handled in
-   * the middle of something.
-   */
-  sigemptyset (&sigs);
-  sigaddset (&sigs, SIGCHLD);
-  sigaddset (&sigs, SIGHUP);
-  sigaddset (&sigs, SIGTERM);
-  sigaddset (&sigs, SIGINT);
-  sigprocmask (SIG_BLOCK, &sigs, NULL);
   sfd = signalfd (-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
   signal (SIGPIPE, SIG_IGN);
   if (sfd == -1 || daemon_apply (&dm, c, err, sizeof err) == -1) {
@@ -267,6 +282,7 @@ main (int argc, char **argv)
   /* Every disk has stopped: the appliance says "offline". */
   broker_close (dm.broker);
   metrics_stop (dm.metrics);
+  web_stop (dm.web);
   if (made_run_dir)
     rmdir (dm.cfg->run_dir);
   bwd_config_free (dm.cfg);

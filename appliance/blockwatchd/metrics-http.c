@@ -13,6 +13,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "mhd-util.h"
 
 struct metrics {
   struct MHD_Daemon *mhd;
@@ -48,18 +49,11 @@ handle (void *cls, struct MHD_Connection *conn, const char *url,
   char *body = NULL;
   size_t len = 0;
   FILE *out;
-
-  static int headers_seen;
+  enum MHD_Result ret;
 
   (void) version; (void) upload_data; (void) upload_size;
-  if (strcmp (method, MHD_HTTP_METHOD_GET) != 0 &&
-      strcmp (method, MHD_HTTP_METHOD_HEAD) != 0)
-    return MHD_NO;            /* closes the connection: nothing to post */
-  /* The first call has the headers only: answer on the second. */
-  if (*req != &headers_seen) {
-    *req = &headers_seen;
-    return MHD_YES;
-  }
+  if (!mhd_ready (method, req, &ret))
+    return ret;
   out = open_memstream (&body, &len);
   if (out == NULL)
     return MHD_NO;
@@ -84,51 +78,12 @@ handle (void *cls, struct MHD_Connection *conn, const char *url,
   return reply (conn, status, type, body, len);
 }
 
-static void
-mhd_log (void *cls, const char *fmt, va_list ap)
-{
-  char msg[512];
-
-  (void) cls;
-  vsnprintf (msg, sizeof msg, fmt, ap);
-  msg[strcspn (msg, "\n")] = '\0';
-  log_warning ("metrics: %s", msg);
-}
-
-/* IPV4:PORT or [IPV6]:PORT (checked by the configuration already). */
-static int
-parse_addr (const char *addr, struct sockaddr_storage *ss)
-{
-  const char *colon = strrchr (addr, ':');
-  char host[INET6_ADDRSTRLEN + 2];
-  int port = atoi (colon + 1);
-  size_t n = colon - addr;
-
-  memset (ss, 0, sizeof *ss);
-  if (n >= sizeof host)
-    return -1;
-  if (*addr == '[') {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) ss;
-    memcpy (host, addr + 1, n - 2);
-    host[n - 2] = '\0';
-    s6->sin6_family = AF_INET6;
-    s6->sin6_port = htons (port);
-    return inet_pton (AF_INET6, host, &s6->sin6_addr) == 1 ? AF_INET6 : -1;
-  }
-  struct sockaddr_in *s4 = (struct sockaddr_in *) ss;
-  memcpy (host, addr, n);
-  host[n] = '\0';
-  s4->sin_family = AF_INET;
-  s4->sin_port = htons (port);
-  return inet_pton (AF_INET, host, &s4->sin_addr) == 1 ? AF_INET : -1;
-}
-
 struct metrics *
 metrics_start (const char *addr, struct daemon *dm, char *err, size_t errlen)
 {
   struct metrics *m = calloc (1, sizeof *m);
   struct sockaddr_storage ss;
-  int af = parse_addr (addr, &ss);
+  int af = mhd_sockaddr (addr, &ss);
 
   if (m == NULL || af == -1) {
     snprintf (err, errlen, "metrics: %s", m ? "bad address" : "no memory");
@@ -142,7 +97,7 @@ metrics_start (const char *addr, struct daemon *dm, char *err, size_t errlen)
   m->mhd = MHD_start_daemon (MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                              (af == AF_INET6 ? MHD_USE_IPv6 : 0),
                              0, NULL, NULL, handle, m,
-                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, "metrics",
                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &ss,
                              MHD_OPTION_CONNECTION_LIMIT, 16,
                              MHD_OPTION_CONNECTION_TIMEOUT, 10,

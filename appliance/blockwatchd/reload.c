@@ -9,6 +9,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "web.h"
 
 static bool
 same (const char *a, const char *b)
@@ -45,6 +46,27 @@ move_metrics (struct daemon *dm, const struct bwd_config *c, char *err,
   return 0;
 }
 
+/* The web view's server, started again at every reload so that a
+ * renewed certificate is taken (the page's connections to the broker
+ * do not go through it).  One that cannot start leaves the old one.
+ */
+static void
+move_web (struct daemon *dm, const struct bwd_config *c)
+{
+  char err[1024];
+  struct web *w = NULL;
+
+  if (c->web && (w = web_start (c->web, c->web_cert, c->web_key, c->web_dir,
+                                err, sizeof err)) == NULL) {
+    log_error ("%s", err);
+    return;
+  }
+  web_stop (dm->web);
+  dm->web = w;
+  if (w)
+    log_info ("web view on https://%s/ from %s", c->web, c->web_dir);
+}
+
 /* The appliance's connection as c says, if that changed.  The old
  * one says "offline" before the new one connects and says "online":
  * the other way round, the old goodbye would be the last word.
@@ -79,7 +101,7 @@ daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
   /* Files the broker connection needs are checked before anything
    * changes: a certificate that cannot be read is the file's error.
    */
-  if (c->broker.uri && broker_check (c, err, errlen) == -1) {
+  if (c->broker.uri && broker_check (c, NULL, err, errlen) == -1) {
     bwd_config_free (c);
     return -1;
   }
@@ -94,6 +116,7 @@ daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
   }
   dm->disks = v;
   move_broker (dm, c);
+  move_web (dm, c);
   log_set_level (c->log_level);
   if (c->user.name && geteuid () != 0 && geteuid () != c->user.uid)
     log_warning ("user = %s: not started as root, the children run as "

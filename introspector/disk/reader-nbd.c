@@ -3,13 +3,19 @@
  * ..., with TLS when the URI asks for it (see reader.h).
  *
  * One connection and synchronous reads: the introspector reads from
- * one thread, one block range at a time.
+ * one thread, one block range at a time.  A connection that breaks
+ * (the server restarted) is made again, for up to RECONNECT_MS, and the
+ * read sent again, as the plugin does for its requests: the
+ * introspector reads the same storage the proxy writes to, and should
+ * not give up on it over an outage the guest only saw as a pause.
  */
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <libnbd.h>
 
@@ -19,9 +25,13 @@
 /* NBD servers need not take larger requests unless they say so. */
 #define DEFAULT_MAX_REQUEST (32u * 1024 * 1024)
 
+/* The plugin's reconnect-timeout default. */
+#define RECONNECT_MS 30000
+
 struct nbd_reader {
   struct bw_block_reader b;
   struct nbd_handle *nbd;
+  char *uri;                    /* as given, to connect again */
   char *password;               /* from nbd://USER:PASSWORD@..., never shown */
   char *name;                   /* the URI, password hidden */
 };
@@ -43,14 +53,68 @@ describe (const struct nbd_reader *nr, const char *what, char *err,
   free (msg);
 }
 
+/* A handle connected to the URI, or NULL with libnbd's error set.
+ * The URI comes from the administrator's command line, so the
+ * tls-psk-file= and tls-certificates= it names are meant to be read.
+ */
+static struct nbd_handle *
+connect_uri (const char *uri)
+{
+  struct nbd_handle *nbd = nbd_create ();
+
+  if (nbd && (nbd_set_uri_allow_local_file (nbd, true) == -1 ||
+              nbd_connect_uri (nbd, uri) == -1)) {
+    nbd_close (nbd);
+    return NULL;
+  }
+  return nbd;
+}
+
+static uint64_t
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/* The connection broke: a new one to the same export, tried for up to
+ * RECONNECT_MS.  0, or -1 with the handle closed.
+ */
+static int
+reconnect (struct nbd_reader *nr)
+{
+  uint64_t until = now_ms () + RECONNECT_MS;
+  unsigned delay = 50;
+
+  nbd_close (nr->nbd);
+  for (;;) {
+    nr->nbd = connect_uri (nr->uri);
+    if (nr->nbd && nbd_get_size (nr->nbd) == (int64_t) nr->b.r.size)
+      return 0;
+    nbd_close (nr->nbd);
+    nr->nbd = NULL;
+    if (now_ms () >= until)
+      return -1;
+    usleep (delay * 1000);
+    delay = delay * 2 < 1000 ? delay * 2 : 1000;
+  }
+}
+
 static int
 nbd_read_blocks (struct bw_block_reader *b, void *buf, uint32_t n,
                  uint64_t off, char *err, size_t errlen)
 {
   struct nbd_reader *nr = (struct nbd_reader *) b;
   char what[80];
+  int r = nr->nbd ? nbd_pread (nr->nbd, buf, n, off, 0) : -1;
 
-  if (nbd_pread (nr->nbd, buf, n, off, 0) == -1) {
+  if (r == -1 && (nr->nbd == NULL || nbd_aio_is_dead (nr->nbd) ||
+                  nbd_aio_is_closed (nr->nbd)) &&
+      reconnect (nr) == 0)
+    r = nbd_pread (nr->nbd, buf, n, off, 0);
+  if (r == -1) {
     snprintf (what, sizeof what, "read of %u bytes at %llu", n,
               (unsigned long long) off);
     describe (nr, what, err, errlen);
@@ -68,6 +132,7 @@ nbd_reader_close (struct bw_reader *r)
     nbd_shutdown (nr->nbd, 0);
   nbd_close (nr->nbd);
   bw_block_reader_fini (&nr->b);
+  free (nr->uri);
   free (nr->password);
   free (nr->name);
   free (nr);
@@ -103,8 +168,11 @@ bw_reader_open_nbd (const char *uri, char *err, size_t errlen)
 {
   struct nbd_reader *nr = calloc (1, sizeof *nr);
 
-  if (nr == NULL || (nr->name = strdup (uri)) == NULL) {
+  if (nr == NULL || (nr->name = strdup (uri)) == NULL ||
+      (nr->uri = strdup (uri)) == NULL) {
     snprintf (err, errlen, "out of memory");
+    if (nr)
+      free (nr->name);
     free (nr);
     return NULL;
   }
@@ -113,16 +181,8 @@ bw_reader_open_nbd (const char *uri, char *err, size_t errlen)
   nr->b.name = nr->name;
   nr->b.read_blocks = nbd_read_blocks;
   nr->b.r.close = nbd_reader_close;
-  nr->nbd = nbd_create ();
+  nr->nbd = connect_uri (uri);
   if (nr->nbd == NULL) {
-    describe (nr, "nbd_create", err, errlen);
-    goto fail;
-  }
-  /* The URI comes from the administrator's command line, so the
-   * tls-psk-file= and tls-certificates= it names are meant to be read.
-   */
-  if (nbd_set_uri_allow_local_file (nr->nbd, true) == -1 ||
-      nbd_connect_uri (nr->nbd, uri) == -1) {
     describe (nr, "cannot connect", err, errlen);
     goto fail;
   }

@@ -45,6 +45,11 @@ struct engine {
    */
   uint64_t crawl_end_ns;
   struct crawl_clock crawl;
+  /* What the last scan of the table had to say: said again only when
+   * it changes (a damaged table is re-read at every barrier that
+   * writes near it, and would fill the log with one line).
+   */
+  char table_note[sizeof ((struct part_table_info *) 0)->note];
 };
 
 static void
@@ -186,8 +191,9 @@ scan_table (struct engine *e, struct part_table_info *t, char *err,
 {
   if (part_scan (e->disk, t, err, errlen) == -1)
     return -1;
-  if (t->note[0])
+  if (t->note[0] && strcmp (t->note, e->table_note) != 0)
     say (e, "partition table: %s", t->note);
+  memcpy (e->table_note, t->note, sizeof e->table_note);
   return 0;
 }
 
@@ -581,6 +587,17 @@ void
 engine_finish (struct engine *e)
 {
   barrier (e);
+}
+
+void
+engine_lost_before (struct engine *e)
+{
+  struct timespec ts;
+
+  /* No record yet to take the time from: now. */
+  if (e->last_time == 0 && clock_gettime (CLOCK_REALTIME, &ts) == 0)
+    e->last_time = (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+  loss (e, 0);
 }
 
 void

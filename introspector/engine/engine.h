@@ -84,6 +84,12 @@ int engine_apply (struct bw_reader *disk, const struct tap_record *r,
 
 /* The end of input: a last reconcile. */
 void engine_finish (struct engine *e);
+
+/* Events may have been lost before this run began (an earlier run
+ * died before it delivered them): an overflow event (lost 0) now, and
+ * a resync at the next barrier.
+ */
+void engine_lost_before (struct engine *e);
 void engine_close (struct engine *e);
 
 /* How many file systems are watched. */

@@ -5,6 +5,7 @@
  * every key is optional, every type is checked.
  */
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,13 +81,39 @@ path_of (json_t *o, const char *key, char **bytes, const char **path,
   return *bytes != NULL;
 }
 
-/* A metadata value: a mode string, a {sec, nsec} time or a number. */
-static void
+/* A mode as event-json.c writes it: octal digits, at most max (absent:
+ * 0).  False for anything else (a sign, garbage, too big), which would
+ * not be written back the same.
+ */
+static bool
+octal_of (const char *s, uint64_t max, uint64_t *v)
+{
+  char *end;
+
+  *v = 0;
+  if (s == NULL)
+    return true;
+  if (*s < '0' || *s > '7')
+    return false;
+  errno = 0;
+  *v = strtoull (s, &end, 8);
+  return errno == 0 && *end == '\0' && *v <= max;
+}
+
+/* A metadata value: a mode string, a {sec, nsec} time or a number.
+ * False for a mode that is not one.
+ */
+static bool
 value_of (json_t *v, struct bw_value *out)
 {
+  uint64_t mode;
+
   *out = (struct bw_value) { 0 };
-  if (json_is_string (v))
-    out->sec = strtoll (json_string_value (v), NULL, 8);
+  if (json_is_string (v)) {
+    if (!octal_of (json_string_value (v), INT64_MAX, &mode))
+      return false;
+    out->sec = mode;
+  }
   else if (json_is_object (v)) {
     out->is_time = true;
     out->sec = json_integer_value (json_object_get (v, "sec"));
@@ -94,6 +121,7 @@ value_of (json_t *v, struct bw_value *out)
   }
   else
     out->sec = json_integer_value (v);
+  return true;
 }
 
 /* Standard base64 (what event-json.c writes) with OpenSSL's decoder,
@@ -130,6 +158,7 @@ bw_event_from_json (const char *text, size_t len,
   json_error_t je;
   json_t *o;
   const char *id, *data;
+  uint64_t mode;
 
   *pe = (struct bw_parsed_event) { 0 };
   o = json_loadb (text, len, 0, &je);
@@ -160,13 +189,17 @@ bw_event_from_json (const char *text, size_t len,
     return fail (err, errlen, "a path that is not escaped as events are");
   }
   ev->file_type = named (str_of (o, "file_type"), file_type_name, BW_FT_SOCK);
-  ev->mode = strtoul (str_of (o, "mode") ?: "0", NULL, 8);
   ev->uid = uint_of (o, "uid");
   ev->gid = uint_of (o, "gid");
   ev->size = uint_of (o, "size");
   ev->field = str_of (o, "field");
-  value_of (json_object_get (o, "old"), &ev->old_value);
-  value_of (json_object_get (o, "new"), &ev->new_value);
+  if (!octal_of (str_of (o, "mode"), UINT32_MAX, &mode) ||
+      !value_of (json_object_get (o, "old"), &ev->old_value) ||
+      !value_of (json_object_get (o, "new"), &ev->new_value)) {
+    bw_parsed_event_free (pe);
+    return fail (err, errlen, "a mode that is not an octal number");
+  }
+  ev->mode = mode;
   ev->offset = uint_of (o, "offset");
   ev->length = uint_of (o, ev->type == BW_EV_OVERFLOW ? "lost" : "length");
   ev->lost_events = uint_of (o, "lost_events");

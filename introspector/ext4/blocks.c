@@ -180,8 +180,16 @@ load_map (struct ext4fs *fs, uint32_t ino, struct inode_rec *r,
    * every checksum, and the tree below the root would be lost).
    */
   ext2fs_flush_icache (fs->fs);
-  if (in->i_flags & EXT4_EXTENTS_FL)
+  if (in->i_flags & EXT4_EXTENTS_FL) {
+    /* An extent tree with no entries (an empty file: most of a fresh
+     * crawl) maps nothing; libext2fs would allocate a handle to say so.
+     */
+    const struct ext3_extent_header *eh = (const void *) in->i_block;
+    if (ext2fs_le16_to_cpu (eh->eh_magic) == EXT3_EXT_MAGIC &&
+        eh->eh_entries == 0)
+      return 0;
     return load_extents (&l, in);
+  }
   ext2fs_block_iterate3 (fs->fs, ino, BLOCK_FLAG_READ_ONLY, NULL,
                          indirect_cb, &l);
   flush_run (&l);

@@ -121,8 +121,10 @@ crawl_inodes (struct ext4fs *fs,
 {
   ext2_inode_scan scan;
   struct ext2_inode_large in;
+  uint8_t raw[EXT2_MIN_BLOCK_SIZE];   /* an inode is at most a block */
   ext2_ino_t ino;
   uint64_t done = 0, total = fs->fs->super->s_inodes_count;
+  int saved_flags = fs->fs->flags;
   errcode_t rc;
 
   rc = ext2fs_open_inode_scan (fs->fs, 0, &scan);
@@ -131,31 +133,44 @@ crawl_inodes (struct ext4fs *fs,
     return -1;
   }
   ext2fs_inode_scan_flags (scan, EXT2_SF_SKIP_MISSING_ITABLE, 0);
+  /* Checksums are verified here, for the inodes in use only, and with
+   * the CPU's crc32 (common/crc32c.h): libext2fs would check every inode
+   * of the table in software, most of a crawl's time.
+   */
+  fs->fs->flags |= EXT2_FLAG_IGNORE_CSUM_ERRORS;
   for (;;) {
     struct attrs a;
 
-    rc = ext2fs_get_next_inode_full (scan, &ino, (struct ext2_inode *) &in,
-                                     sizeof in);
-    if (rc == EXT2_ET_INODE_CSUM_INVALID || rc == EXT2_ET_INODE_IS_GARBAGE)
+    rc = ext2fs_get_next_inode_full (scan, &ino, (struct ext2_inode *) raw,
+                                     fs->isz);
+    if (rc == EXT2_ET_INODE_IS_GARBAGE)
       continue;               /* a damaged inode: not one we can report */
     if (rc || ino == 0)
       break;
     if (progress && ++done % 65536 == 0)
       progress (done, total, opaque);
+    memset (&in, 0, sizeof in);
+    memcpy (&in, raw, fs->isz < sizeof in ? fs->isz : sizeof in);
     if (EXT2_GOOD_OLD_INODE_SIZE + (size_t) in.i_extra_isize > fs->isz)
       in.i_extra_isize = 0;
+    if (ino != fs->journal_ino &&
+        (!watched (fs, ino) || !inode_in_use (&in)))
+      continue;
+    if (!inode_csum_ok (fs, ino, raw))
+      continue;               /* a damaged inode: not one we can report */
     attrs_decode (fs, &in, &a);
     attrs_inline (fs, ino, &in, &a);
-    if (ino == fs->journal_ino && ino != 0 && !watched (fs, ino)) {
+    if (ino == fs->journal_ino && !watched (fs, ino)) {
       model_add_inode (&fs->m, ino, &a);
       blocks_reload (fs, ino, &in);
       continue;
     }
-    if (!watched (fs, ino) || !inode_in_use (&in))
+    if (!inode_in_use (&in))
       continue;
     model_add_inode (&fs->m, ino, &a)->announced = true;
     blocks_reload (fs, ino, &in);
   }
+  fs->fs->flags = saved_flags;
   ext2fs_close_inode_scan (scan);
   if (rc && rc != EXT2_ET_BAD_BLOCK_IN_INODE_TABLE) {
     snprintf (err, errlen, "scanning inodes: %s", error_message (rc));

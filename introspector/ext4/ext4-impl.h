@@ -86,6 +86,7 @@ struct ext4fs {
   struct pending *pend;
   size_t npend, cappend;
   bool sb_dirty, gdt_dirty, full_resync;
+  const char *resync_why;     /* full_resync: the resync event's detail */
   /* Entries seen pointing to an inode not in use on disk yet (its
    * inode table block comes later): directory << 32 | inode.
    */
@@ -134,6 +135,11 @@ const struct region *layout_find (const struct ext4fs *fs, uint64_t blk);
 void attrs_decode (const struct ext4fs *fs, const struct ext2_inode_large *in,
                    struct attrs *a);
 bool inode_in_use (const struct ext2_inode_large *in);
+/* Does the raw inode (fs->isz bytes) of number ino hold its checksum
+ * (always true without metadata_csum)?
+ */
+bool inode_csum_ok (const struct ext4fs *fs, uint32_t ino,
+                    const uint8_t *raw);
 /* A time for an event: seconds with the epoch bits, and nanoseconds. */
 struct bw_value attrs_time (struct xtime t);
 enum bw_file_type attrs_file_type (const struct attrs *a);
@@ -176,6 +182,10 @@ void reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
                     uint64_t time_ns);
 
 /* journal.c */
+/* Everything re-read at the next barrier, reported with why (lost tap
+ * records, which lose data too, say so whatever else happened).
+ */
+void need_resync (struct ext4fs *fs, const char *why);
 void ext4_say (struct ext4fs *fs, const char *fmt, ...)
   __attribute__ ((format (printf, 2, 3)));
 int journal_open (struct ext4fs *fs);

@@ -3,9 +3,15 @@
  * would give yesterday's answer).
  */
 
+#include <endian.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <xxhash.h>
+
+#include "common/crc32c.h"
 
 #include "ext4-impl.h"
 
@@ -44,8 +50,6 @@ void
 attrs_decode (const struct ext4fs *fs, const struct ext2_inode_large *in,
               struct attrs *a)
 {
-  uint32_t sum = 2166136261u;
-
   memset (a, 0, sizeof *a);
   a->mode = in->i_mode;
   a->links = in->i_links_count;
@@ -64,12 +68,52 @@ attrs_decode (const struct ext4fs *fs, const struct ext2_inode_large *in,
     a->crtime = xtime (in->i_crtime, in->i_crtime_extra, true);
   /* The map's root (extent header and root entries, or direct and
    * indirect pointers): when it changes, the block map is re-read.
+   * (XXH3: this runs for every inode of every crawl and inode table
+   * block read.)
    */
-  for (size_t i = 0; i < sizeof in->i_block; i++) {
-    sum ^= ((const uint8_t *) in->i_block)[i];
-    sum *= 16777619u;
+  a->sum = (uint32_t) XXH3_64bits (in->i_block, sizeof in->i_block);
+}
+
+bool
+inode_csum_ok (const struct ext4fs *fs, uint32_t ino, const uint8_t *raw)
+{
+  const struct ext2_inode_large *in = (const void *) raw;
+  size_t lo = offsetof (struct ext2_inode_large, i_checksum_lo);
+  size_t hi = offsetof (struct ext2_inode_large, i_checksum_hi);
+  static const uint8_t zero[2];
+  bool has_hi;
+  uint32_t want, crc, le_ino = htole32 (ino);
+  size_t i;
+
+  if (!ext2fs_has_feature_metadata_csum (fs->fs->super))
+    return true;
+  /* As libext2fs and the kernel compute it: the inode number, the
+   * generation, then the inode with its checksum fields taken as zero.
+   */
+  has_hi = fs->isz > EXT2_GOOD_OLD_INODE_SIZE &&
+           in->i_extra_isize >= EXT4_INODE_CSUM_HI_EXTRA_END;
+  want = le16toh (in->i_checksum_lo);
+  if (has_hi)
+    want |= (uint32_t) le16toh (in->i_checksum_hi) << 16;
+  crc = bw_crc32c (fs->fs->csum_seed, &le_ino, 4);
+  crc = bw_crc32c (crc, &in->i_generation, 4);
+  crc = bw_crc32c (crc, raw, lo);
+  crc = bw_crc32c (crc, zero, 2);
+  if (has_hi) {
+    crc = bw_crc32c (crc, raw + lo + 2, hi - lo - 2);
+    crc = bw_crc32c (crc, zero, 2);
+    crc = bw_crc32c (crc, raw + hi + 2, fs->isz - hi - 2);
   }
-  a->sum = sum;
+  else {
+    crc = bw_crc32c (crc, raw + lo + 2, fs->isz - lo - 2);
+    crc &= 0xffff;
+  }
+  if (crc == want)
+    return true;
+  /* An inode of all zeroes (never written) has no checksum to hold. */
+  for (i = 0; i < EXT2_GOOD_OLD_INODE_SIZE && raw[i] == 0; i++)
+    ;
+  return i == EXT2_GOOD_OLD_INODE_SIZE;
 }
 
 bool
@@ -186,8 +230,6 @@ attrs_inline (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in,
     return;
   n = inline_read (fs, ino, in, buf);
   /* The hash goes on from i_block's over the inline bytes. */
-  for (ssize_t i = 0; i < n; i++) {
-    a->sum ^= buf[i];
-    a->sum *= 16777619u;
-  }
+  if (n > 0)
+    a->sum = (uint32_t) XXH3_64bits_withSeed (buf, n, a->sum);
 }

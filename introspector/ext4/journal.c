@@ -327,7 +327,8 @@ journal_poll (struct ext4fs *fs, uint64_t seq, uint64_t time_ns)
   case JBD2_SB_MISSED:
     ext4_say (fs, "journal: its tail moved past transactions never seen; "
               "everything is re-read");
-    ext4_note_loss (fs);
+    need_resync (fs, "metadata re-read from the disk: the journal's tail "
+                 "moved past transactions never seen");
     advance (fs, &c);
     break;
   case JBD2_SB_FOUND:

@@ -4,6 +4,7 @@
  */
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/alloc.h"
 #include "ext4-impl.h"
@@ -120,8 +121,19 @@ ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len,
     note_range (fs, off, len, seq, time_ns);
 }
 
+#define LOST_RECORDS "metadata re-read from the disk after lost tap " \
+  "records; data written while records were lost is not reported"
+
+void
+need_resync (struct ext4fs *fs, const char *why)
+{
+  if (!fs->full_resync || strcmp (why, LOST_RECORDS) == 0)
+    fs->resync_why = why;
+  fs->full_resync = true;
+}
+
 void
 ext4_note_loss (struct ext4fs *fs)
 {
-  fs->full_resync = true;
+  need_resync (fs, LOST_RECORDS);
 }

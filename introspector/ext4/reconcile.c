@@ -151,7 +151,11 @@ scan_itable_block (struct ext4fs *fs, struct work *w, uint64_t blk,
     struct attrs a;
     bool used;
 
-    if (!watched (fs, ino))
+    /* An inode that fails its checksum is one the kernel would refuse
+     * too: the model keeps what it had until the block is written again.
+     */
+    if (!watched (fs, ino) ||
+        !inode_csum_ok (fs, ino, buf + (size_t) i * fs->isz))
       continue;
     inode_from_block (fs, buf, i, &in);
     attrs_decode (fs, &in, &a);
@@ -1009,7 +1013,6 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
 {
   struct work w = { 0 };
   struct dirent_list l = { 0 };
-  bool resync = fs->full_resync;
   uint8_t *buf;
 
   fs->seq = seq;
@@ -1032,14 +1035,16 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
        */
       fs->gdt_dirty = true;
     else if (!same_layout (was, n, fs))
-      resync = true;
+      need_resync (fs, "metadata re-read from the disk: the group "
+                   "descriptors moved inode tables or bitmaps (a resize, "
+                   "or damage)");
     free (was);
   }
   if (fs->sb_dirty) {
     fs->sb_dirty = false;
     check_superblock (fs);
   }
-  if (resync)
+  if (fs->full_resync)
     mark_everything (fs);
 
   buf = malloc (fs->bs);
@@ -1062,12 +1067,8 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   flush_writes (fs);
   model_settle (&fs->m);
 
-  if (resync) {
-    struct bw_event ev = {
-      .type = BW_EV_RESYNC,
-      .detail = "metadata re-read from the disk after lost tap records; "
-                "data written while records were lost is not reported",
-    };
+  if (fs->full_resync) {
+    struct bw_event ev = { .type = BW_EV_RESYNC, .detail = fs->resync_why };
     emit_event (fs, &ev);
     fs->full_resync = false;
   }

@@ -6,8 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <ext2fs/ext2fs.h>
-
+#include "common/crc32c.h"
 #include "jbd2.h"
 
 static uint32_t
@@ -85,11 +84,11 @@ jbd2_sb_decode (const uint8_t *buf, uint32_t blocksize, struct jbd2_sb *sb,
     }
     memcpy (copy, buf, SB_SIZE);
     memset (copy + SB_CHECKSUM, 0, 4);
-    if (ext2fs_crc32c_le (~0u, copy, SB_SIZE) != want) {
+    if (bw_crc32c (~0u, copy, SB_SIZE) != want) {
       snprintf (err, errlen, "journal superblock checksum does not match");
       return -1;
     }
-    sb->csum_seed = ext2fs_crc32c_le (~0u, sb->uuid, sizeof sb->uuid);
+    sb->csum_seed = bw_crc32c (~0u, sb->uuid, sizeof sb->uuid);
   }
   /* The tag layout follows the features (see jbd2.h). */
   if (sb->incompat & JBD2_INCOMPAT_CSUM_V3)

@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ext2fs/ext2fs.h>
-
 #include "common/alloc.h"
+#include "common/crc32c.h"
 #include "jbd2.h"
 
 /* A commit block's fields. */
@@ -65,7 +64,7 @@ tail_ok (const struct jbd2_sb *sb, uint8_t *buf)
     return true;
   want = be32 (buf, sb->blocksize - TAIL_SIZE);
   memset (buf + sb->blocksize - TAIL_SIZE, 0, TAIL_SIZE);
-  got = ext2fs_crc32c_le (sb->csum_seed, buf, sb->blocksize);
+  got = bw_crc32c (sb->csum_seed, buf, sb->blocksize);
   return got == want;
 }
 
@@ -80,8 +79,8 @@ copy_ok (const struct jbd2_sb *sb, uint32_t tid, const uint8_t *copy,
 
   if (!sb->csum)
     return true;
-  got = ext2fs_crc32c_le (sb->csum_seed, (const uint8_t *) &seq, sizeof seq);
-  got = ext2fs_crc32c_le (got, copy, sb->blocksize);
+  got = bw_crc32c (sb->csum_seed, (const uint8_t *) &seq, sizeof seq);
+  got = bw_crc32c (got, copy, sb->blocksize);
   if (sb->incompat & JBD2_INCOMPAT_CSUM_V3)
     return got == want;
   return (got & 0xffff) == want;
@@ -171,7 +170,7 @@ commit_ok (struct scan *s, uint8_t *blk, char *why, size_t whylen)
   if (sb->csum) {
     uint32_t want = be32 (blk, CB_CHKSUM);
     memset (blk + CB_CHKSUM, 0, 4);
-    if (ext2fs_crc32c_le (sb->csum_seed, blk, sb->blocksize) != want) {
+    if (bw_crc32c (sb->csum_seed, blk, sb->blocksize) != want) {
       snprintf (why, whylen, "commit block of transaction %u: checksum "
                 "does not match", s->tid);
       return false;

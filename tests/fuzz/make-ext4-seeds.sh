@@ -122,7 +122,10 @@ feature has_journal
 EOF
 # (No e2fsck from here: it would find the journal too small and clear
 # it.)
-debugfs -R "stat <8>" "$j" 2>/dev/null | grep -q 'Size: 16384' || { echo "ext3 journal not made" >&2; exit 1; }
+# (Its output taken whole: grep -q at the end of a pipe can kill debugfs
+# with SIGPIPE, which pipefail reports.)
+stat8=$(debugfs -R "stat <8>" "$j" 2>/dev/null)
+grep -q 'Size: 16384' <<< "$stat8" || { echo "ext3 journal not made" >&2; exit 1; }
 cp "$j" "$W/ext3-1k"
 root=$(block_off "$j" / 1024)
 tail_ops "$W/ext3-1k" "w $((root + 32)) XY" "f" "c $root $(block_off "$j" /dir 1024) 1024" "f"

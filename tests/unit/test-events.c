@@ -434,6 +434,20 @@ reads_back (void **state)
                                         &pe, err, sizeof err), -1);
   assert_int_equal (bw_event_from_json ("{\"v\":1,\"data\":\"a\"}", 19,
                                         &pe, err, sizeof err), -1);
+  /* A mode is octal as event-json.c writes it, or it would not be
+   * written back the same (fuzz-event-json found "-104755").
+   */
+  for (const char *const *s = (const char *const[]) {
+         "{\"v\":1,\"mode\":\"-1\"}",
+         "{\"v\":1,\"mode\":\"0100644x\"}",
+         "{\"v\":1,\"mode\":\"077777777777\"}",
+         "{\"v\":1,\"old\":\"-104755\"}",
+         "{\"v\":1,\"new\":\"01777777777777777777777777\"}", NULL };
+       *s; s++) {
+    assert_int_equal (bw_event_from_json (*s, strlen (*s), &pe, err,
+                                          sizeof err), -1);
+    assert_string_equal (err, "a mode that is not an octal number");
+  }
 }
 
 /* A write event carrying data under policy. */

@@ -1,0 +1,19 @@
+# Helpers for the tests of blockwatchd: its metrics endpoint on
+# 127.0.0.1:$METRICS_PORT and its children's stats files in $T/run.
+# Source after lib.sh and set METRICS_PORT.
+
+scrape() { curl -sf --max-time 5 "http://127.0.0.1:$METRICS_PORT/metrics"; }
+metric() { scrape | awk -v k="$1" '$1 == k { print $2; found = 1 } END { exit !found }'; }
+until_metric() {   # until_metric SECONDS KEY VALUE [at-least]
+  local i v
+  for i in $(seq $(($1 * 10))); do
+    v=$(metric "$2" 2>/dev/null) || v=
+    [ "$v" = "$3" ] && return 0
+    [ "${4:-}" = at-least ] && [ -n "$v" ] && [ "$v" -ge "$3" ] && return 0
+    sleep 0.1
+  done
+  fail "$2 is not ${4:-} $3 after $1 s: $(metric "$2" || true)"
+}
+# pid_of DISK ROLE: the pid in the stats file of the disk's nbdkit or
+# introspector (empty while it is not running).
+pid_of() { awk '$1 == "pid" { print $2 }' "$T/run/$1/$2.stats" 2>/dev/null; }

@@ -1,0 +1,107 @@
+#!/bin/bash
+# The broker fails under the whole appliance (blockwatchd publishing
+# over MQTT/TLS, QoS 1, to mosquitto with persistence; a tenant's
+# persistent QoS 1 subscription) while the kernel's ext4 writes
+# through the disk:
+#  - mosquitto is stopped (SIGTERM) and later killed (SIGKILL) mid
+#    workload, and started again each time: the bridge buffers, then
+#    delivers; the tenant receives every event the introspector made,
+#    in order, and they rebuild the final tree, data included;
+#  - with a bridge buffer of 50 messages and the broker down while the
+#    guest writes: the bridge drops the oldest and the tenant receives
+#    an overflow event whose lost_events is exactly the number of
+#    events missing where it stands, then the rest in order; the events
+#    file still has every event, and they rebuild the tree.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/workload.sh"
+. "$(dirname "$0")/mqtt-lib.sh"
+. "$(dirname "$0")/faults-lib.sh"
+
+# Save the sessions every second too, so that a SIGKILL keeps the
+# tenant's subscription.
+BROKER_DB+=("autosave_interval 1")
+fault_broker
+# A session is found by the client's id: none, no session.
+rc=0
+# shellcheck disable=SC2046
+"$BW" sub --mqtt "$MQ_URI" $(tls_of vm-a) --session 60 lab:vm-a > /dev/null 2> "$T/nosession.err" || rc=$?
+[ $rc = 2 ] && grep -q -- "--session needs --client-id" "$T/nosession.err" ||
+  fail "blockwatch sub --session without --client-id: exit $rc, $(cat "$T/nosession.err")"
+tenant
+new_disk a
+fault_config -- "$(fault_disk a)"
+start_daemon a
+mount_disk a
+
+# restart_broker SIGNAL: mosquitto stopped by SIGNAL while the guest
+# writes, 2 s down, started again.
+restart_broker() {
+  kill -"$1" "$MQ_PID"
+  wait_for 10 ! -d "/proc/$MQ_PID" || fail "mosquitto did not stop"
+  wait "$MQ_PID" 2>/dev/null || true
+  until_metric 20 'blockwatch_mqtt_connected{disk="a"}' 0
+  sleep 2
+  start_broker "${BROKER_DB[@]}"
+  until_metric 30 'blockwatch_mqtt_connected{disk="a"}' 1
+  say "broker stopped by SIG$1 and back"
+}
+
+# --- stopped and killed mid-workload: nothing lost.
+workload "$T/a.mnt" &
+guest=$!
+sleep 3
+restart_broker TERM
+sleep 2
+restart_broker KILL
+wait $guest || fail "the workload failed"
+head -c 2M /dev/urandom > "$T/src"
+paced_writer "$T/a.mnt/var" 3
+wait $writer
+fio_verify "$T/a.mnt/fio.dat" 8M
+umount_disk a
+settle a
+[ "$(metric 'blockwatch_mqtt_connects_total{disk="a"}')" -ge 3 ] || fail "the bridge did not reconnect twice"
+[ "$(metric 'blockwatch_mqtt_dropped_total{disk="a"}')" = 0 ] || fail "the bridge dropped events"
+check_gaps a
+grep -q ' 0 dropped by a bridge (0 overflow events), 0 lost' "$T/a.gaps" || fail "events were lost"
+check_tree a base
+# What the guest wrote is on the storage.
+mkdir "$T/a.check"
+mount -o ro,loop "$T/a.img" "$T/a.check"; register_mount "$T/a.check"
+for i in 1 2 3; do cmp "$T/src" "$T/a.check/var/f$i" || fail "var/f$i differs on the storage"; done
+umount "$T/a.check"
+stop_daemon
+
+# --- a bridge buffer of 50 messages, the broker down: an overflow
+# event counts what was dropped.
+fault_config "buffer-messages = 50" -- "$(fault_disk a)"
+start_daemon a
+mount_disk a
+kill "$MQ_PID"
+wait_for 10 ! -d "/proc/$MQ_PID" || fail "mosquitto did not stop"
+wait "$MQ_PID" 2>/dev/null || true
+mkdir "$T/a.mnt/offline"
+for i in $(seq 200); do echo "offline $i" > "$T/a.mnt/offline/f$i"; done
+sync
+until_metric 30 'blockwatch_tap_buffer_used_bytes{disk="a"}' 0
+for _ in $(seq 100); do
+  [ "$(metric 'blockwatch_mqtt_dropped_total{disk="a"}')" -gt 0 ] && break
+  sleep 0.1
+done
+start_broker "${BROKER_DB[@]}"
+until_metric 30 'blockwatch_mqtt_connected{disk="a"}' 1
+umount_disk a
+settle a
+dropped=$(metric 'blockwatch_mqtt_dropped_total{disk="a"}')
+[ "$dropped" -gt 0 ] || fail "the bridge dropped nothing: the test did not fill its buffer"
+check_gaps a
+grep -q " $dropped dropped by a bridge" "$T/a.gaps" || fail "the bridge dropped $dropped; the tenant's gaps: $(cat "$T/a.gaps")"
+received a | jq -e -s --argjson n "$dropped" \
+  '[.[] | select(.type == "overflow" and .lost_events != null) | .lost_events] | add == $n' > /dev/null ||
+  fail "the overflow events do not say $dropped events were dropped"
+# The events file has them all: from the first image, every event of
+# both runs rebuilds the final tree.
+check_events a "$T/a-base.img" "$T/a.img"
+stop_daemon
+check_san_log "$T/mosquitto.log"
+say "ok"

@@ -1,0 +1,77 @@
+#!/bin/bash
+# The disk's storage is another NBD server (qemu-nbd), and it is killed
+# (-9) and started again while the kernel's ext4 writes through the
+# appliance (blockwatchd, MQTT/TLS, the tenant) and fio verifies writes
+# on the raw end of the same disk:
+#  - the plugin reconnects and sends again what was in flight: the
+#    guest sees a pause, no error; its files and fio's blocks are
+#    intact;
+#  - the introspector's own connection to the storage reconnects too:
+#    no event is lost, every one reaches the tenant in order, and they
+#    rebuild the final tree, data included;
+# (A server that stays away: proxy-nbd-backend.)
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/workload.sh"
+. "$(dirname "$0")/mqtt-lib.sh"
+. "$(dirname "$0")/faults-lib.sh"
+require qemu-nbd
+fio --enghelp 2>/dev/null | grep -w nbd >/dev/null || skip "fio was built without the nbd engine"
+
+fault_broker
+tenant
+# The file system leaves the last 64 MiB of the disk to fio.
+truncate -s 192M "$T/a.img"
+mkfs.ext4 -q -F -b 4096 "$T/a.img" 128M
+cp --sparse=always "$T/a.img" "$T/a-base.img"
+upstream() {
+  start_upstream q qemu-nbd -f raw -t -e 0 -k "$T/q.sock" "$T/a.img"
+}
+upstream
+fault_config -- "$(fault_disk a "nbd+unix:///?socket=$T/q.sock")"
+start_daemon a
+mount_disk a
+mkdir "$T/a.mnt/during"
+head -c 1M /dev/urandom > "$T/src"
+fio_raw() {   # fio_raw SECONDS: writes and verifies the raw end, paced
+  fio --name=raw --ioengine=nbd --uri="nbd+unix:///?socket=$T/run/a/nbd.sock" \
+      --offset=128M --size=24M --rw=randwrite --bs=64k --iodepth=4 --rate=4m \
+      --verify=crc32c --do_verify=1 --verify_fatal=1 --randrepeat=0 \
+      > "$T/fio-raw.out" 2>&1
+}
+
+# --- killed and back within a second and a half, twice.
+fio_raw &
+fio_pid=$!
+paced_writer "$T/a.mnt/during" 16
+for round in 1 2; do
+  sleep 1
+  kill -9 "$q_pid"
+  wait "$q_pid" 2>/dev/null || true
+  sleep 1.5
+  upstream
+  say "upstream killed and back ($round)"
+done
+wait $writer || fail "the guest's writes failed across the upstream's restarts"
+wait $fio_pid || { cat "$T/fio-raw.out"; fail "fio on the raw end failed across the upstream's restarts"; }
+check_written "$T/a.mnt/during" 16
+grep -q "reconnected" "$T/daemon.log" || fail "the plugin does not say it reconnected"
+[ "$(metric 'blockwatch_restarts_total{disk="a",process="introspector"}')" = 0 ] ||
+  fail "the introspector was restarted"
+[ "$(metric 'blockwatch_restarts_total{disk="a",process="nbdkit"}')" = 0 ] ||
+  fail "nbdkit was restarted"
+umount_disk a
+settle a
+check_gaps a
+grep -q ' 0 dropped by a bridge (0 overflow events), 0 lost' "$T/a.gaps" || fail "events were lost"
+! received a | grep_all -q '"type":"overflow"' || fail "the tenant got an overflow"
+check_tree a base
+mkdir "$T/a.check"
+mount -o ro,loop "$T/a.img" "$T/a.check"; register_mount "$T/a.check"
+for i in $(seq 16); do cmp "$T/src" "$T/a.check/during/f$i" || fail "during/f$i differs on the storage"; done
+umount "$T/a.check"
+
+nbdcopy "nbd+unix:///?socket=$T/run/a/nbd.sock" - | cmp - "$T/a.img" ||
+  fail "the disk does not read as its storage"
+stop_daemon
+check_san_log "$T/mosquitto.log"
+say "ok"
