@@ -78,7 +78,7 @@ EOF
   wait_for 60 -S "$T/run/disk/nbd.sock" || { tail -20 "$T/daemon.log"; fail "the disk is not exported"; }
   for _ in $(seq 200); do
     curl -sf --max-time 5 "http://127.0.0.1:$port/metrics" |
-      grep -q '^blockwatch_mqtt_connected{disk="disk"} 1$' && return 0
+      grep_all -q '^blockwatch_mqtt_connected{disk="disk"} 1$' && return 0
     sleep 0.1
   done
   tail -20 "$T/daemon.log"
@@ -249,7 +249,7 @@ fid_selftest() {
   fi
   umount "$T/snap"
   printf 'create\t%s.ghost\t\t\n' "$p" |
-    fid_phantoms "$FID/$((k - 1)).list" "$FID/$k.list" /dev/null | grep -q '^PHANTOM ' ||
+    fid_phantoms "$FID/$((k - 1)).list" "$FID/$k.list" /dev/null | grep_all -q '^PHANTOM ' ||
     fail "self-test: a create of a name never made is not a phantom"
   say "self-test: the oracle sees a write missing ($p) and a create that did not happen"
 }
