@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 #include "ext4/ext4.h"
 #include "event-sink.h"
+#include "disk/reader-trace.h"
 
 /* A sparse copy: holes stay holes, so a big mostly empty image costs
  * what it holds.
@@ -75,7 +76,9 @@ struct held {
 
 struct feed {
   struct engine *e;
+  struct trace_view *scratch;
   struct bw_reader *disk;
+  unsigned long long at;      /* the trace file's offset of the next item */
   unsigned long long records, write_bytes;
   size_t ahead;               /* records applied before the engine sees
                                * them (0: the engine applies each) */
@@ -156,9 +159,14 @@ feed_item (const struct tap_item *it, void *opaque)
 
   if (it->kind == TAP_ITEM_RECORD) {
     f->records++;
-    if (it->rec.type == TAP_WRITE)
+    if (it->rec.type == TAP_WRITE) {
       f->write_bytes += it->rec.length;
+      trace_view_expect (f->scratch, it->payload, it->rec.length,
+                             it->rec.offset,
+                             f->at + (it->payload - it->raw));
+    }
   }
+  f->at += it->raw_len;       /* the items lie back to back */
   return f->ahead ? hold (f, it) : hand_on (f, it);
 }
 
@@ -215,7 +223,8 @@ cmd_replay (int argc, char **argv)
   char *end;
   const char *scratch_dir = getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp";
   char scratch[4096], err[256];
-  struct bw_reader *disk = NULL;
+  struct trace_view *view = NULL;
+  struct bw_reader *disk;
   struct engine *e = NULL;
   struct feed f = { 0 };
   bool stats = false, no_journal = false;
@@ -263,8 +272,11 @@ cmd_replay (int argc, char **argv)
     goto out;
   snprintf (scratch, sizeof scratch, "/proc/self/fd/%d", fd);
   disk = bw_reader_open_file (scratch, true, err, sizeof err);
-  if (disk == NULL)
+  if (disk == NULL ||
+      (view = trace_view_new (disk, argv[optind + 1], err,
+                                  sizeof err)) == NULL)
     goto out;
+  disk = trace_view_disk (view);
   {
     struct engine_cfg cfg = {
       .sink = &p.sink, .offline = true, .apply = f.ahead == 0,
@@ -278,6 +290,7 @@ cmd_replay (int argc, char **argv)
   if (e == NULL)
     goto out;
   f.e = e;
+  f.scratch = view;
   f.disk = disk;
   if (f.ahead && (f.q = calloc (f.ahead + 1, sizeof *f.q)) == NULL) {
     snprintf (err, sizeof err, "out of memory");
@@ -307,7 +320,7 @@ cmd_replay (int argc, char **argv)
     free (f.q[f.head].payload);
   free (f.q);
   engine_close (e);
-  bw_reader_close (disk);
+  trace_view_free (view);
   close (fd);
   return ret;
 }

@@ -102,7 +102,8 @@ out=$W/section.md
   echo
   echo "**Replay.** A kernel ext4 workload through the plugin (\`tap=record:\`): $DATA_MB MiB of data in four files,"
   echo "then $FILES small files; the trace is ${trace_mb} MiB. \`blockwatch replay --data=none\` applies every record"
-  echo "to a scratch copy and introspects it."
+  echo "to its view of the disk (a scratch copy of the base; writes of 64 KiB or more stay in the trace) and"
+  echo "introspects it."
   echo
   echo "| measure | value |"
   echo "|---|---:|"

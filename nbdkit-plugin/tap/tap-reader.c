@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tap-reader.h"
@@ -17,6 +19,8 @@ struct tap_reader {
   uint8_t *buf;
   size_t start, end;                /* unconsumed bytes: buf[start..end) */
   unsigned long long consumed;      /* bytes before buf[start] */
+  size_t unmapped;                  /* a mapped file: buf[0..unmapped)
+                                     * is no longer mapped */
   bool have_header;
   struct tap_header hdr;
 };
@@ -184,51 +188,113 @@ tap_reader_offset (const struct tap_reader *rd)
   return rd->consumed;
 }
 
-int
-tap_read_file (const char *path,
-               int (*fn) (const struct tap_item *item, void *opaque),
-               void *opaque, char *err, size_t errlen)
+/* Hands each item of rd's input to fn; 0 at a clean end of the input,
+ * -1 with err.  more: fetches more input (0 at its end, -1 with errno),
+ * NULL when rd holds all of it.  Each item's bytes lie before rd->start
+ * once fn has it, so the input behind them may be let go (behind).
+ */
+static int
+walk (struct tap_reader *rd, const char *path,
+      ssize_t (*more) (struct tap_reader *rd, int fd), int fd,
+      void (*behind) (struct tap_reader *rd),
+      int (*fn) (const struct tap_item *item, void *opaque),
+      void *opaque, char *err, size_t errlen)
 {
-  struct tap_reader *rd = tap_reader_new ();
-  int fd = open (path, O_RDONLY | O_CLOEXEC);
-  int ret = -1;
-
-  if (rd == NULL) {
-    snprintf (err, errlen, "out of memory");
-    goto out;
-  }
-  if (fd == -1) {
-    snprintf (err, errlen, "%s: %s", path, strerror (errno));
-    goto out;
-  }
   for (;;) {
     struct tap_item item;
     int r = tap_reader_next (rd, &item, err, errlen);
 
     if (r == -1)
-      goto out;
+      return -1;
     if (r == 1) {
       if (fn (&item, opaque) == -1) {
         snprintf (err, errlen, "stopped at offset %llu", rd->consumed);
-        goto out;
+        return -1;
       }
+      if (behind)
+        behind (rd);
       continue;
     }
-    ssize_t got = tap_reader_fill_fd (rd, fd);
+    ssize_t got = more ? more (rd, fd) : 0;
     if (got == -1) {
       snprintf (err, errlen, "%s: %s", path, strerror (errno));
-      goto out;
+      return -1;
     }
     if (got == 0) {
       if (!tap_reader_at_boundary (rd)) {
         snprintf (err, errlen, "%s: truncated item at offset %llu", path,
                   rd->consumed);
-        goto out;
+        return -1;
       }
-      break;
+      return 0;
     }
   }
-  ret = 0;
+}
+
+/* Unmaps what has been handed out, a window at a time: the pages stay
+ * in the page cache, but do not count as ours (a long trace would look
+ * resident in full).
+ */
+#define MAP_BEHIND (32u << 20)
+
+static void
+unmap_behind (struct tap_reader *rd)
+{
+  size_t gone = rd->start & ~(size_t) (MAP_BEHIND - 1);
+
+  if (gone > rd->unmapped) {
+    madvise (rd->buf + rd->unmapped, gone - rd->unmapped, MADV_DONTNEED);
+    rd->unmapped = gone;
+  }
+}
+
+/* A regular file is mapped, not read: each item's payload is handed out
+ * where it lies in the page cache instead of being copied into a buffer
+ * first (a replay of a trace in tmpfs spent a third of its time on that
+ * copy, when its payload is copied once more into the scratch disk).
+ * Traces only grow: what was there at the start is read, and a file
+ * truncated under us would be a SIGBUS, as it is for any mapped file.
+ */
+static int
+map_file (int fd, size_t size, const char *path,
+          int (*fn) (const struct tap_item *item, void *opaque),
+          void *opaque, char *err, size_t errlen)
+{
+  struct tap_reader rd = { .end = size };
+  int r;
+
+  rd.buf = mmap (NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (rd.buf == MAP_FAILED) {
+    snprintf (err, errlen, "%s: %s", path, strerror (errno));
+    return -1;
+  }
+  madvise (rd.buf, size, MADV_SEQUENTIAL);
+  r = walk (&rd, path, NULL, -1, unmap_behind, fn, opaque, err, errlen);
+  munmap (rd.buf, size);
+  return r;
+}
+
+int
+tap_read_file (const char *path,
+               int (*fn) (const struct tap_item *item, void *opaque),
+               void *opaque, char *err, size_t errlen)
+{
+  struct tap_reader *rd = NULL;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  int ret = -1;
+
+  if (fd == -1 || fstat (fd, &st) == -1) {
+    snprintf (err, errlen, "%s: %s", path, strerror (errno));
+    goto out;
+  }
+  if (S_ISREG (st.st_mode) && st.st_size > 0)
+    ret = map_file (fd, st.st_size, path, fn, opaque, err, errlen);
+  else if ((rd = tap_reader_new ()) == NULL)
+    snprintf (err, errlen, "out of memory");
+  else
+    ret = walk (rd, path, tap_reader_fill_fd, fd, NULL, fn, opaque, err,
+                errlen);
  out:
   if (fd >= 0)
     close (fd);
