@@ -20,8 +20,8 @@ guest_kernel
 # emulated.
 find /usr/share/doc -regextype posix-extended -regex '[A-Za-z0-9._+/,=@-]*' \
   \( -type d -o -type l -o -type f -size -64k \) 2>/dev/null | sort |
-  awk "NR <= ${FID_PKG_FILES:-800}" > "$T/pkg.list"   # (reads all: no SIGPIPE)
-[ "$(wc -l < "$T/pkg.list")" -ge 200 ] || skip "fewer than 200 files in /usr/share/doc"
+  awk "NR <= ${FID_PKG_FILES:-3000}" > "$T/pkg.list"   # (reads all: no SIGPIPE)
+[ "$(wc -l < "$T/pkg.list")" -ge 1000 ] || skip "fewer than 1000 files in /usr/share/doc"
 tar -cf "$T/pkg.tar" --no-recursion -T "$T/pkg.list" 2>/dev/null
 
 # The guest's /init: the workload named on the kernel's command line,
@@ -31,7 +31,7 @@ cat > "$T/guest-init" <<'EOF'
 wl=$(sed -n 's/.* wl=\([a-z]*\).*/\1/p' /proc/cmdline)
 mount -t ext4 /dev/vda /mnt || { echo "GUEST: mount failed"; poweroff -f; }
 . /fidelity-workloads.sh
-if WL_GONE=/gone WL_TAR=/pkg.tar WL_BIGDIR=${bigdir:-10000} "wl_$wl" /mnt; then
+if WL_GONE=/gone WL_TAR=/pkg.tar "wl_$wl" /mnt; then
   echo "GUEST: workload $wl done"
 fi
 umount /mnt && echo "GUEST: unmounted"
@@ -47,10 +47,10 @@ fid_appliance 1G
 run_workload() {   # run_workload NAME SECONDS: in the guest, then checked
   local t0=$SECONDS
   guest_boot "$T/initramfs.gz" "$T/run/disk/nbd.sock" "$FID/$1.console" 600 "wl=$1"
-  grep -q "^GUEST: workload $1 done" "$FID/$1.console" &&
-    grep -q '^GUEST: unmounted' "$FID/$1.console" ||
+  grep -q "GUEST: workload $1 done" "$FID/$1.console" &&
+    grep -q "GUEST: unmounted" "$FID/$1.console" ||
     { tail -30 "$FID/$1.console"; fail "$1: the workload did not complete in the guest"; }
-  sed -n 's/^GONE: //p' "$FID/$1.console" > "$FID/$1.gone"
+  sed -n "s/.*GONE: //p" "$FID/$1.console" > "$FID/$1.gone"
   say "$1: booted, ran and powered off in $((SECONDS - t0)) s"
   fid_checkpoint "$1" "$2"
 }

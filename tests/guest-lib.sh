@@ -44,7 +44,7 @@ guest_initramfs() {
   cp "$(command -v busybox)" "$r/bin/busybox"
   ln -s busybox "$r/bin/sh"
   # Leaves first: each module after those it needs.
-  for m in virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
+  for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk; do
     f=$(find "$GUEST_MODULES/kernel" -name "$m.ko*" | awk 'NR == 1')
     [ -n "$f" ] || continue           # built in
     case $f in
