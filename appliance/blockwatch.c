@@ -23,7 +23,8 @@ static const struct command commands[] = {
     "      the file events (one JSON object per line with --json)." },
   { "watch", cmd_watch,
     "watch [--json] [--data=P] [--host H] [--vm V] [--disk N] [--once]\n"
-    "      [--no-journal] [--stats-file PATH] [--mqtt URI [MQTT OPTIONS]]\n"
+    "      [--no-journal] [--stats-file PATH] [--record FILE]\n"
+    "      [--mqtt URI [MQTT OPTIONS]]\n"
     "      --storage URI unix:SOCKET\n"
     "      The online introspector: crawl the storage (a path, nbd://...,\n"
     "      iscsi://..., as the plugin's backend), take the plugin's tap on\n"

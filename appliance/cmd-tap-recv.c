@@ -24,6 +24,7 @@
 
 #include "commands.h"
 #include "tap-print.h"
+#include "trace-append.h"
 #include "tap/tap-client.h"
 #include "tap/tap-seq.h"
 
@@ -144,32 +145,11 @@ listen_on (const char *path)
   return fd;
 }
 
-/* Appends an item to the trace.  Records read from the plugin's ring
- * carry no checksum (they never left memory); a file outlives the
- * process, so it gets one.
- */
+/* Appends an item to the trace. */
 static int
 record_item (struct recv_state *st, const struct tap_item *it)
 {
-  uint8_t buf[TAP_HEADER_FIXED + TAP_DISK_ID_MAX];
-  size_t n;
-
-  if (it->kind == TAP_ITEM_HEADER) {
-    struct tap_header h = *it->hdr;
-    h.flags |= TAP_HDR_CHECK;
-    n = tap_encode_header (buf, &h);
-  }
-  else {
-    memcpy (buf, it->raw, TAP_RECORD_HDR);
-    tap_set_record_check (buf, tap_record_check (buf, it->payload,
-                                                 it->rec.payload_len,
-                                                 NULL, 0));
-    n = TAP_RECORD_HDR;
-  }
-  if (fwrite (buf, 1, n, st->trace) != n ||
-      (it->kind == TAP_ITEM_RECORD &&
-       fwrite (it->payload, 1, it->rec.payload_len, st->trace)
-       != it->rec.payload_len)) {
+  if (trace_append_item (st->trace, it) == -1) {
     fprintf (stderr, "blockwatch tap-recv: writing %s: %s\n",
              st->trace_path, strerror (errno));
     return -1;

@@ -23,6 +23,10 @@
  * --run-mark FILE: a file that exists while a run holds events it may
  * not deliver; a run found it at its start, so the one before it died
  * (or stopped with events undelivered), and begins by saying so.
+ *
+ * --record FILE: every record taken from the tap is appended to FILE,
+ * a trace (docs/tap-format.md) from which `blockwatch replay` makes the
+ * events again: the evidence, and what a report of a wrong event needs.
  */
 
 #include <errno.h>
@@ -44,6 +48,7 @@
 #include "event-sink.h"
 #include "options.h"
 #include "tap/tap-client.h"
+#include "trace-append.h"
 #include "watch-stats.h"
 
 static volatile sig_atomic_t stop;
@@ -105,9 +110,21 @@ batch_writes (void *opaque, uint64_t off, uint64_t len)
   return false;
 }
 
-/* One plugin connection; -1 when the stream breaks the tap's rules. */
+/* --record: the records as they came, kept beside the events (the
+ * evidence they were made from; `blockwatch replay` makes the events
+ * again from the disk's image before the run).
+ */
+struct record_trace {
+  FILE *f;
+  const char *path;
+};
+
+/* One plugin connection; -1 when the stream breaks the tap's rules or
+ * the record trace cannot be written.
+ */
 static int
-serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd)
+serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd,
+       const struct record_trace *rec)
 {
   char err[256];
   struct tap_client *c = tap_client_accept (lfd, 5000, err, sizeof err);
@@ -130,6 +147,12 @@ serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd)
       batch_n++;
     for (; batch_next < batch_n; ) {
       const struct tap_item *it = &batch[batch_next++];
+      if (rec->f && trace_append_item (rec->f, it) == -1) {
+        fprintf (stderr, "blockwatch watch: writing %s: %s\n", rec->path,
+                 strerror (errno));
+        ret = -1;
+        goto out;
+      }
       if (engine_item (e, it, err, sizeof err) == -1) {
         fprintf (stderr, "blockwatch watch: %s\n", err);
         ret = -1;
@@ -152,6 +175,15 @@ serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd)
       break;
     }
     fflush (out);
+    /* Acknowledged records are in the trace: the plugin will not send
+     * them again.
+     */
+    if (rec->f && fflush (rec->f) == EOF) {
+      fprintf (stderr, "blockwatch watch: writing %s: %s\n", rec->path,
+               strerror (errno));
+      ret = -1;
+      break;
+    }
     if (any && tap_client_ack (c, last) == -1)
       break;
     if (ended)
@@ -214,7 +246,7 @@ usage (void)
 {
   fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
            " [--host H] [--vm V] [--disk NAME] [--once] [--no-journal]\n"
-           "       [--stats-file PATH] [--run-mark FILE]\n"
+           "       [--stats-file PATH] [--run-mark FILE] [--record FILE]\n"
            "       [--mqtt URI [MQTT OPTIONS]]\n"
            "       --storage URI unix:SOCKET\n"
            "  URI: the storage behind the proxy, as its backend names it: a "
@@ -231,7 +263,7 @@ usage (void)
   return 2;
 }
 
-enum { OPT_PRINT = OPT_MQTT_LAST, OPT_DATA_FOR, OPT_RUN_MARK };
+enum { OPT_PRINT = OPT_MQTT_LAST, OPT_DATA_FOR, OPT_RUN_MARK, OPT_RECORD };
 
 /* --data-for GLOB=POLICY; -1 (said) if it is not that. */
 static int
@@ -311,6 +343,7 @@ cmd_watch (int argc, char **argv)
     { "print", no_argument, NULL, OPT_PRINT },
     { "data-for", required_argument, NULL, OPT_DATA_FOR },
     { "run-mark", required_argument, NULL, OPT_RUN_MARK },
+    { "record", required_argument, NULL, OPT_RECORD },
     { 0 }
   };
   struct printer p;
@@ -326,6 +359,7 @@ cmd_watch (int argc, char **argv)
   };
   struct sigaction sa = { .sa_handler = on_signal };
   const char *storage = NULL, *stats_file = NULL, *run_mark = NULL;
+  struct record_trace rec = { 0 };
   struct bw_reader *disk;
   struct engine *e;
   char err[512], hostname[256];
@@ -358,6 +392,7 @@ cmd_watch (int argc, char **argv)
     case 'h': usage (); bw_filter_free (&mcfg.filter); return 0;
     case OPT_PRINT: print = true; break;
     case OPT_RUN_MARK: run_mark = optarg; break;
+    case OPT_RECORD: rec.path = optarg; break;
     case OPT_DATA_FOR:
       if (data_for (optarg, &mcfg) == -1)
         goto usage;
@@ -427,11 +462,22 @@ cmd_watch (int argc, char **argv)
     }
     marked = true;
   }
+  if (rec.path) {
+    rec.f = fopen (rec.path, "ab");
+    if (rec.f == NULL) {
+      fprintf (stderr, "blockwatch watch: --record=%s: %s\n", rec.path,
+               strerror (errno));
+      engine_close (e);
+      ret = 1;
+      goto close_stats;
+    }
+    setvbuf (rec.f, NULL, _IOFBF, 1 << 20);
+  }
   lfd = listen_unix (argv[optind] + 5);
   if (lfd == -1) {
     engine_close (e);
     ret = 1;
-    goto close_stats;
+    goto close_record;
   }
   /* No SA_RESTART: a signal must interrupt poll. */
   sigaction (SIGINT, &sa, NULL);
@@ -444,7 +490,7 @@ cmd_watch (int argc, char **argv)
     watch_stats_tick (&st);
     if (poll (&pfd, 1, TICK_MS) != 1)
       continue;
-    if (serve (e, stdout, &st, lfd) == -1) {
+    if (serve (e, stdout, &st, lfd, &rec) == -1) {
       ret = 3;
       break;
     }
@@ -456,6 +502,12 @@ cmd_watch (int argc, char **argv)
   close (lfd);
   unlink (argv[optind] + 5);
   engine_close (e);
+ close_record:
+  if (rec.f && fclose (rec.f) == EOF) {
+    fprintf (stderr, "blockwatch watch: writing %s: %s\n", rec.path,
+             strerror (errno));
+    ret = ret ? ret : 1;
+  }
  close_stats:
   watch_stats_close (&st);
  close_bridge:

@@ -85,6 +85,16 @@ listen = unix:/run/a.sock
 events-file = events.jsonl
 EOF
 
+bad 6 "[disk b]: record-trace is [disk a]'s" <<EOF
+$(disk a)
+record-trace = /srv/a.trace
+[disk b]
+vm = vm2
+backend = /srv/b.img
+listen = unix:/run/b.sock
+record-trace = /srv/a.trace
+EOF
+
 bad 4 "no host names" <<EOF
 [disk a]
 vm = vm1

@@ -56,20 +56,7 @@ for d in a b; do
 done
 cp --sparse=always "$T/a.img" "$T/a-base.img"
 
-cat > "$T/bw.conf" <<EOF
-[appliance]
-host = lab
-run-dir = $T/run
-metrics = 127.0.0.1:$PORT
-nbdkit = $(nbdkit_program)
-stop-timeout = 20
-
-[broker]
-uri = $MQ_URI
-ca-file = $PKI/ca.crt
-cert = $PKI/appliance.crt
-key = $PKI/appliance.key
-qos = 1
+{ appliance_conf "$PORT" 20; cat <<EOF; } > "$T/bw.conf"
 window = 32
 buffer-messages = 100000
 buffer-bytes = 64M

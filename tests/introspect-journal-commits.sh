@@ -9,7 +9,8 @@
 #  * Both event streams rebuild the final tree (event-tree oracle), so
 #    checkpoints of the same bytes are not reported a second time; so
 #    do replays that read the storage ahead of the stream (64 records,
-#    and all of it), as the online introspector may.
+#    and all of it), as the online introspector may; each says the
+#    file system was mounted and unmounted.
 # Flavours: ordered data with checksums v3; data=journal (file data
 # comes out of the journal at commit); fast_commit; a 1 MiB log that
 # the workload goes round many times.
@@ -82,6 +83,10 @@ run_variant() {   # run_variant NAME "MOUNT-OPTIONS" MKFS-ARGS...
   for mode in journal home ahead64 ahead1000000; do
     "$BW_BUILD/tests/event-tree" --base "$v/base" --check "$v/final" "$v/$mode.jsonl" \
       > "$v/$mode.oracle" 2>&1 || { head -30 "$v/$mode.oracle"; fail "$name ($mode): the events do not rebuild the final tree"; }
+    # One mount, one unmount, even when the superblock is read after both.
+    [ "$(grep -c '"type":"mount"' "$v/$mode.jsonl")" = 1 ] &&
+      [ "$(grep -c '"type":"unmount"' "$v/$mode.jsonl")" = 1 ] ||
+      fail "$name ($mode): not one mount and one unmount event"
   done
   umount "$v/base" "$v/final"
 

@@ -41,7 +41,7 @@ run_variant() {   # run_variant NAME MKFS-OPTIONS...
   check_san_log "$v/replay.err"
   mount_ro "$v/base.img" "$v/base"
   mount_ro "$v/disk.img" "$v/final"
-  "$BW_BUILD/tests/event-tree" --base "$v/base" --check "$v/final" \
+  "$BW_BUILD/tests/event-tree" --strict --base "$v/base" --check "$v/final" \
     "$v/events.jsonl" > "$v/oracle.out" 2>&1 || { head -40 "$v/oracle.out"; fail "$name: the events do not rebuild the final tree"; }
   umount "$v/base" "$v/final"
   say "$name: $(tail -1 "$v/oracle.out")"

@@ -127,3 +127,25 @@ sub_of() {
   register_pid $!
   wait_subscribed "sub-$name"
 }
+
+# appliance_conf METRICS-PORT STOP-TIMEOUT: for a blockwatchd
+# configuration, its [appliance] section (host lab, run directory
+# $T/run) and the start of [broker]: the broker started here, the
+# appliance's certificate, QoS 1.  The test adds the rest.
+appliance_conf() {
+  cat <<EOF
+[appliance]
+host = lab
+run-dir = $T/run
+metrics = 127.0.0.1:$1
+nbdkit = $(nbdkit_program)
+stop-timeout = $2
+
+[broker]
+uri = $MQ_URI
+ca-file = $PKI/ca.crt
+cert = $PKI/appliance.crt
+key = $PKI/appliance.key
+qos = 1
+EOF
+}

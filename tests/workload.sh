@@ -5,6 +5,10 @@ workload() {   # workload MOUNTPOINT
   local m=$1 i
   mkdir -p "$m/etc" "$m/var/log" "$m/home/u/docs" "$m/tmp"
   for i in $(seq 20); do echo "setting $i = $RANDOM" > "$m/etc/conf$i"; done
+  echo "older" > "$m/etc/chain-b"
+  echo "newer" > "$m/etc/chain-a"
+  echo "left" > "$m/etc/swap-l"
+  echo "right" > "$m/etc/swap-r"
   head -c 300000 /dev/urandom > "$m/home/u/blob"
   sync
   # appends, overwrites, truncation and regrowth
@@ -17,8 +21,14 @@ workload() {   # workload MOUNTPOINT
   # renames within and across directories, save-by-rename, links
   mv "$m/etc/conf1" "$m/etc/conf1.old"
   mv "$m/etc/conf2" "$m/home/u/docs/conf2"
+  mv "$m/etc/chain-b" "$m/etc/chain-c"          # a chain: b -> c, then a -> b
+  mv "$m/etc/chain-a" "$m/etc/chain-b"
+  mv "$m/etc/swap-l" "$m/etc/swap-tmp"          # a swap: a cycle of renames
+  mv "$m/etc/swap-r" "$m/etc/swap-l"
+  mv "$m/etc/swap-tmp" "$m/etc/swap-r"
   echo "new version" > "$m/etc/conf4.tmp" && mv "$m/etc/conf4.tmp" "$m/etc/conf4"
   ln "$m/etc/conf5" "$m/home/u/conf5.hard"
+  ln "$m/etc/conf15" "$m/tmp/conf15.hard"
   ln -s ../etc/conf6 "$m/tmp/conf6.link"
   ln -s "$(printf 'x%.0s' $(seq 100))" "$m/tmp/long.link"
   mkdir "$m/tmp/gone"; rmdir "$m/tmp/gone"
@@ -37,12 +47,28 @@ workload() {   # workload MOUNTPOINT
   fallocate -l 1M "$m/home/u/prealloc" 2>/dev/null || truncate -s 1M "$m/home/u/prealloc"  # ext2/3: no extents
   printf 'written into an unwritten extent' | dd of="$m/home/u/prealloc" bs=1 seek=5000 conv=notrunc status=none
   dd if=/dev/urandom of="$m/home/u/sparse" bs=4k seek=300 count=2 status=none
+  # a written range zeroed by making its blocks unwritten (ext4 only)
+  head -c 65536 /dev/urandom > "$m/home/u/zeroed"
+  sync
+  fallocate -z -o 4000 -l 50000 "$m/home/u/zeroed" 2>/dev/null || true
   # many files in one directory (htree), then deletes and inode reuse
   mkdir "$m/many"
   for i in $(seq 1500); do echo "$i" > "$m/many/file-$i"; done
+  mkdir -p "$m/tmp/tree/sub"
+  for i in $(seq 5); do echo "$i" > "$m/tmp/tree/t$i"; echo "$i" > "$m/tmp/tree/sub/s$i"; done
   sync
-  rm -f "$m"/many/file-1?? "$m/etc/conf11" "$m/etc/conf12"
+  # (conf15: an inode losing both its names in one barrier)
+  rm -f "$m"/many/file-1?? "$m/etc/conf11" "$m/etc/conf12" "$m/etc/conf15" "$m/tmp/conf15.hard"
+  rm -r "$m/tmp/tree"           # a directory with what it holds, at once
   for i in $(seq 30); do echo "reuse $i" > "$m/tmp/reuse-$i"; done
+  sync
+  # a file removed while open: freed at its close, nameless by then
+  exec 3> "$m/tmp/open-unlinked"
+  echo "still open" >&3
+  sync
+  rm "$m/tmp/open-unlinked"
+  sync
+  exec 3>&-
   sync
 }
 

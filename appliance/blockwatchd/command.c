@@ -251,6 +251,8 @@ watch_command (const struct bwd_config *c, const struct bwd_disk *d,
   argv_addf (a, "--run-mark=%s/" RUN_MARK, dir);
   if (d->policy.data)
     argv_addf (a, "--data=%s", d->policy.data);
+  if (d->record_trace)
+    argv_addf (a, "--record=%s", d->record_trace);
   /* The events, as JSON lines, to the events file (stdout). */
   if (d->events_file)
     argv_add (a, "--json");

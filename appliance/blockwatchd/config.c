@@ -88,6 +88,7 @@ static const struct key disk_keys[] = {
   K ("tls-verify-peer", value_bool, struct bwd_disk, tls_verify_peer),
   K ("readonly", value_bool, struct bwd_disk, readonly),
   K ("events-file", value_path, struct bwd_disk, events_file),
+  K ("record-trace", value_path, struct bwd_disk, record_trace),
   K ("iscsi", value_iscsi_name, struct bwd_disk, iscsi.target),
   K ("iscsi-portal", value_iscsi_portal, struct bwd_disk, iscsi.portal),
   K ("iscsi-chap-user", value_chap_user, struct bwd_disk, iscsi.chap_user),
@@ -513,6 +514,9 @@ check_clashes (struct parser *p)
       if (same (a->events_file, b->events_file))
         fail_at (p, b->line, "[disk %s]: events-file is [disk %s]'s",
                  b->name, a->name);
+      if (same (a->record_trace, b->record_trace))
+        fail_at (p, b->line, "[disk %s]: record-trace is [disk %s]'s",
+                 b->name, a->name);
     }
 }
 
@@ -755,6 +759,7 @@ bwd_config_free (struct bwd_config *c)
     free (d->tls_certificates);
     free (d->tls_psk);
     free (d->events_file);
+    free (d->record_trace);
     free (d->iscsi.target);
     free (d->iscsi.chap_user);
     free (d->iscsi.chap_password_file);

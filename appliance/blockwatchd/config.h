@@ -101,6 +101,7 @@ struct bwd_disk {
   bool tls_verify_peer;
   bool readonly;
   char *events_file;          /* JSON lines appended; NULL: none */
+  char *record_trace;         /* the tap's records appended; NULL: none */
   struct bwd_policy policy;   /* resolved: the disk's, else [policy] */
   uint64_t seen;
 };

@@ -16,11 +16,20 @@
 
 enum bm_kind {
   BM_DATA = 1,                /* file data at logical block lblk */
+  BM_UNWRITTEN,               /* the same, preallocated and not written
+                               * yet: reads as zeroes */
   BM_DIR,                     /* directory block at logical block lblk */
   BM_MAP,                     /* extent tree or indirect block of ino */
   BM_JOURNAL,                 /* the journal: never file data */
   BM_GAP,                     /* written, no owner yet (seq of last write) */
 };
+
+/* Blocks a write to which is a write to the file. */
+static inline bool
+bm_file_data (enum bm_kind k)
+{
+  return k == BM_DATA || k == BM_UNWRITTEN;
+}
 
 /* The longest range a node holds; longer ones take several nodes. */
 #define BM_LEN_MAX ((1u << 24) - 1)

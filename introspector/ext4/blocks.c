@@ -74,8 +74,13 @@ add_range (struct loader *l, uint64_t start, uint32_t len, uint64_t lblk,
   model_add_block (&fs->m, l->ino, start, len, lblk, kind);
   l->run_start = start;
   l->run_lblk = lblk;
-  bm_gap_cut (&fs->m.gaps, start, len,
-              kind == BM_DATA ? gap_to_write : NULL, l);
+  /* Blocks written before they were preallocated are not the file's
+   * content until the file writes them (the range becomes written):
+   * their gaps wait for that.
+   */
+  if (kind != BM_UNWRITTEN)
+    bm_gap_cut (&fs->m.gaps, start, len,
+                kind == BM_DATA ? gap_to_write : NULL, l);
 }
 
 static void
@@ -119,7 +124,10 @@ load_extents (struct loader *l, struct ext2_inode_large *in)
     if (e.e_flags & EXT2_EXTENT_FLAGS_SECOND_VISIT)
       continue;
     if (e.e_flags & EXT2_EXTENT_FLAGS_LEAF)
-      add_range (l, e.e_pblk, e.e_len, e.e_lblk, l->data_kind);
+      add_range (l, e.e_pblk, e.e_len, e.e_lblk,
+                 l->data_kind == BM_DATA &&
+                 (e.e_flags & EXT2_EXTENT_FLAGS_UNINIT) ? BM_UNWRITTEN
+                                                        : l->data_kind);
     else
       add_range (l, e.e_pblk, 1, 0, BM_MAP);  /* an index or leaf block */
     if (l->ranges >= MAX_RANGES || owners_full (fs))
@@ -188,7 +196,9 @@ load_map (struct ext4fs *fs, uint32_t ino, struct inode_rec *r,
   return 0;
 }
 
-/* The file ranges an inode's data blocks cover, in file order. */
+/* The file ranges an inode's written data blocks cover, in file
+ * order (preallocated blocks read as zeroes, like holes).
+ */
 struct span { uint64_t lblk, len; };
 
 static int
@@ -220,8 +230,9 @@ data_spans (const struct ext4fs *fs, const struct inode_rec *r, size_t *n)
   return v;
 }
 
-/* File ranges that had blocks and have none now (a truncate and regrow,
- * a punched hole) read as zeroes: that is a change of content, and the
+/* File ranges that had written blocks and have none now (a truncate
+ * and regrow, a punched hole, a range zeroed by making its blocks
+ * unwritten again) read as zeroes: that is a change of content, and the
  * only sign of it may be the block map, so it is reported as a write of
  * zeroes.
  */

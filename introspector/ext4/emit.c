@@ -86,7 +86,7 @@ still_owned (const struct ext4fs *fs, const struct queued_write *q)
     return true;
   n = bm_find (&fs->m.owners, blk);
 
-  return n && n->kind == BM_DATA && n->ino == q->ino &&
+  return n && bm_file_data (n->kind) && n->ino == q->ino &&
          (n->lblk + (blk - n->start)) * fs->bs + q->disk_off % fs->bs
          == q->file_off;
 }
@@ -201,12 +201,42 @@ merge_queue (struct ext4fs *fs)
   fs->nwq = j;
 }
 
+/* How much of q, from its start, lies in blocks of one kind: written,
+ * or preallocated and unwritten (*unwritten).  Zeroes and inline bytes
+ * have no blocks.
+ */
+static uint64_t
+same_kind_run (const struct ext4fs *fs, const struct queued_write *q,
+               bool *unwritten)
+{
+  const struct bm_node *n;
+  uint64_t end;
+
+  *unwritten = false;
+  if (q->disk_off >= INLINE_WRITE ||
+      (n = bm_find (&fs->m.owners, q->disk_off / fs->bs)) == NULL)
+    return q->len;
+  *unwritten = n->kind == BM_UNWRITTEN;
+  end = (n->start + n->len) * fs->bs;
+  return end - q->disk_off < q->len ? end - q->disk_off : q->len;
+}
+
+static void
+advance (struct queued_write *q, uint64_t n)
+{
+  q->file_off += n;
+  if (q->disk_off < INLINE_WRITE)
+    q->disk_off += n;
+  q->len -= n;
+}
+
 void
 flush_writes (struct ext4fs *fs)
 {
   static char path[MODEL_PATH_MAX];
+  struct queued_write *held = NULL;
+  size_t nheld = 0, capheld = 0;
   uint8_t *buf;
-  size_t keep = 0;
 
   if (fs->nwq == 0)
     return;
@@ -220,29 +250,42 @@ flush_writes (struct ext4fs *fs)
     struct queued_write q = fs->wq[i];
     const struct inode_rec *r = model_inode (&fs->m, q.ino);
     size_t plen;
-    uint64_t done;
 
     /* Data of a file that is gone, or whose block went elsewhere, is
      * dropped with it; writes to directories and symlinks are metadata.
      */
-    if (r == NULL || !S_ISREG (r->a.mode) || !still_owned (fs, &q))
+    if (r == NULL || !S_ISREG (r->a.mode))
       continue;
     plen = r->announced ? model_path (&fs->m, q.ino, path, sizeof path) : 0;
-    /* Not named yet: wait for the create event. */
-    done = plen ? emit_write (fs, &q, buf, path, plen) : 0;
-    /* Bytes past end of file wait for the size that covers them (data
-     * reaches the disk before the inode that says how big the file is).
-     */
-    if (done < q.len && keep < HELD_MAX) {
-      q.file_off += done;
-      if (q.disk_off < INLINE_WRITE)
-        q.disk_off += done;
-      q.len -= done;
-      fs->wq[keep++] = q;
+    while (q.len && still_owned (fs, &q)) {
+      bool unwritten;
+      struct queued_write piece = q;
+      uint64_t done = 0;
+
+      piece.len = same_kind_run (fs, &q, &unwritten);
+      /* Not named yet: wait for the create event.  In preallocated
+       * blocks: wait until the file system says they are written (the
+       * file reads zeroes there until then, and a range zeroed after
+       * the write stays unwritten).
+       */
+      if (plen && !unwritten)
+        done = emit_write (fs, &piece, buf, path, plen);
+      /* Bytes past end of file wait for the size that covers them (data
+       * reaches the disk before the inode that says how big the file is).
+       */
+      advance (&piece, done);
+      if (piece.len && nheld < HELD_MAX) {
+        held = bw_grow (held, &capheld, nheld, sizeof *held);
+        held[nheld++] = piece;
+      }
+      else if (piece.len)
+        fs->stats.held_dropped++;
+      advance (&q, piece.len + done);
     }
-    else if (done < q.len)
-      fs->stats.held_dropped++;
   }
   free (buf);
-  fs->nwq = keep;
+  free (fs->wq);
+  fs->wq = held;
+  fs->nwq = nheld;
+  fs->capwq = capheld;
 }

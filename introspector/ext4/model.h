@@ -123,6 +123,8 @@ bool model_add_name (struct model *m, uint32_t parent, uint32_t ino,
 /* Removes directory parent's entry name, if there is one. */
 void model_remove_name (struct model *m, uint32_t parent, const char *name,
                         size_t len);
+/* Removes an inode's newest name if it has another one; false if not. */
+bool model_drop_extra_name (struct model *m, uint32_t ino);
 /* A directory's entries: the first, and the one after d; NULL at the
  * end.  An entry removed meanwhile stays readable until model_settle.
  */

@@ -218,6 +218,17 @@ model_remove_name (struct model *m, uint32_t parent, const char *name,
     bury (m, id);
 }
 
+bool
+model_drop_extra_name (struct model *m, uint32_t ino)
+{
+  const struct inode_rec *r = model_inode (m, ino);
+
+  if (r == NULL || r->names == 0 || idmap_get (&m->more_names, r->names) == 0)
+    return false;
+  bury (m, r->names);
+  return true;
+}
+
 void
 model_drop_names (struct model *m, uint32_t ino)
 {

@@ -24,9 +24,19 @@ struct name_change {
   uint32_t parent, ino;
   uint8_t len;
   bool matched;
+  bool not_last;              /* removed: another name of its inode is
+                               * removed after it in the list */
   char name[255];
-  char *path;                 /* removed: the path it had; malloc'd */
+  char *path;                 /* removed: the path it had; come as a
+                               * rename: the path it has; malloc'd */
   size_t path_len;
+};
+
+/* A rename found: the name gone and the name come. */
+struct move {
+  struct name_change *from, *to;
+  size_t after;               /* the move that frees to's name first */
+  uint8_t state;              /* 0, 1 on the way to emitting, 2 emitted */
 };
 
 struct work {
@@ -34,6 +44,8 @@ struct work {
   size_t nch, capch;
   struct name_change *rm, *add;
   size_t nrm, caprm, nadd, capadd;
+  struct move *mv;
+  size_t nmv, capmv;
 };
 
 static char pathbuf[MODEL_PATH_MAX], pathbuf2[MODEL_PATH_MAX];
@@ -87,6 +99,15 @@ check_superblock (struct ext4fs *fs)
       .mount_time = now.mtime,
     };
     emit_event (fs, &ev);
+    /* Mounted again and already clean (a journal not in use, or a valid
+     * state, which a mounted ext2 clears): unmounted since, and the
+     * superblock of the mount was not seen (read ahead of the records).
+     */
+    if (t == BW_EV_MOUNT && (now.state & EXT2_VALID_FS) &&
+        !(now.incompat & EXT3_FEATURE_INCOMPAT_RECOVER)) {
+      ev.type = BW_EV_UNMOUNT;
+      emit_event (fs, &ev);
+    }
   }
 }
 
@@ -151,6 +172,61 @@ scan_itable_block (struct ext4fs *fs, struct work *w, uint64_t blk,
   }
 }
 
+/* Is the inode of the model gone on disk: free, or free and taken again
+ * (another generation)?  The names diff can find that before the inode
+ * table does: the inode's block changed in a later barrier, or it is
+ * read ahead of the records.
+ */
+static bool
+gone_on_disk (struct ext4fs *fs, uint32_t ino)
+{
+  const struct inode_rec *r = model_inode (&fs->m, ino);
+  struct ext2_inode_large in;
+
+  if (r == NULL || inode_read (fs, ino, &in) == -1)
+    return false;
+  return !inode_in_use (&in) || in.i_generation != r->a.generation;
+}
+
+static void emit_delete (struct ext4fs *fs, uint32_t ino,
+                         const struct attrs *a);
+
+/* A directory freed while the model still has entries in it (removed
+ * with it, but their inodes not freed yet in our view: rm -r whose
+ * last commits we have not seen, or read ahead): each entry goes
+ * before the directory, as the delete of its inode if that is gone on
+ * disk, else as an unlink (the delete follows when the inode is freed).
+ * dpath is the directory's path (dlen 0: it has none).
+ */
+static void
+empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen)
+{
+  char *path = malloc (dlen + 256);
+
+  if (path == NULL)
+    abort ();
+  memcpy (path, dpath, dlen);
+  for (const struct dentry *c = model_first_child (&fs->m, dir); c;
+       c = model_next_child (&fs->m, c)) {
+    struct inode_rec *r = model_inode (&fs->m, c->ino);
+    size_t n = dlen;
+
+    if (c->ino == 0 || r == NULL)
+      continue;
+    if (gone_on_disk (fs, c->ino)) {
+      emit_delete (fs, c->ino, &r->a);
+      continue;
+    }
+    if (n > 1)                /* the root's path is "/" already */
+      path[n++] = '/';
+    memcpy (path + n, c->name, c->len);
+    if (dlen && r->announced)
+      emit_simple (fs, BW_EV_UNLINK, c->ino, path, n + c->len);
+    model_remove_name (&fs->m, dir, c->name, c->len);
+  }
+  free (path);
+}
+
 static void
 emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
 {
@@ -158,11 +234,33 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
   size_t n = r && r->announced
              ? model_path (&fs->m, ino, pathbuf, sizeof pathbuf) : 0;
 
-  if (n) {
+  if (n && S_ISDIR (r->a.mode)) {
+    char *dpath = malloc (n);
+    if (dpath == NULL)
+      abort ();
+    memcpy (dpath, pathbuf, n);
+    empty_dir (fs, ino, dpath, n);
+    free (dpath);
+    n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
+  }
+
+  /* Freed with several names (hard links removed in one barrier): each
+   * name but the last goes as an unlink, so that a consumer that
+   * follows names keeps none of them.
+   */
+  while (n && model_drop_extra_name (&fs->m, ino)) {
+    emit_simple (fs, BW_EV_UNLINK, ino, pathbuf, n);
+    n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
+  }
+  /* An inode whose last name went earlier (unlinked while open, or
+   * its name's removal committed before the inode was freed) is
+   * deleted without a path.
+   */
+  if (r && r->announced) {
     struct bw_event ev = {
-      .type = BW_EV_DELETE, .inode = ino, .path = pathbuf, .path_len = n,
-      .file_type = attrs_file_type (a), .mode = a->mode, .uid = a->uid,
-      .gid = a->gid, .size = a->size,
+      .type = BW_EV_DELETE, .inode = ino, .path = n ? pathbuf : NULL,
+      .path_len = n, .file_type = attrs_file_type (a), .mode = a->mode,
+      .uid = a->uid, .gid = a->gid, .size = a->size,
     };
     emit_event (fs, &ev);
   }
@@ -183,14 +281,54 @@ born (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
     numset_add (&fs->dirty_dirs, ino);
 }
 
+struct doomed {
+  size_t depth;               /* names in its path */
+  size_t i;                   /* in w->ch */
+};
+
+static int
+deepest_first (const void *a, const void *b)
+{
+  const struct doomed *x = a, *y = b;
+
+  if (x->depth != y->depth)
+    return x->depth > y->depth ? -1 : 1;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* The inodes freed (or freed and taken again) in this barrier, deleted
+ * deepest first: a directory removed with what it held (rm -r within
+ * one commit) takes its entries out of the model, and an entry not
+ * deleted before it would never be.
+ */
+static void
+delete_freed (struct ext4fs *fs, struct work *w)
+{
+  struct doomed *v = malloc ((w->nch + 1) * sizeof *v);
+  size_t n = 0;
+
+  if (v == NULL)
+    abort ();
+  for (size_t i = 0; i < w->nch; i++) {
+    const struct change *c = &w->ch[i];
+    size_t len, depth = 0;
+    if (c->kind != CH_FREED && c->kind != CH_REBORN)
+      continue;
+    len = model_path (&fs->m, c->ino, pathbuf, sizeof pathbuf);
+    for (size_t k = 0; k < len; k++)
+      depth += pathbuf[k] == '/';
+    v[n++] = (struct doomed) { depth, i };
+  }
+  qsort (v, n, sizeof *v, deepest_first);
+  for (size_t k = 0; k < n; k++)
+    emit_delete (fs, w->ch[v[k].i].ino, &w->ch[v[k].i].old);
+  free (v);
+}
+
 static void
 apply_inode_changes (struct ext4fs *fs, struct work *w)
 {
-  for (size_t i = 0; i < w->nch; i++) {
-    struct change *c = &w->ch[i];
-    if (c->kind == CH_FREED || c->kind == CH_REBORN)
-      emit_delete (fs, c->ino, &c->old);
-  }
+  delete_freed (fs, w);
   for (size_t i = 0; i < w->nch; i++) {
     struct change *c = &w->ch[i];
     struct inode_rec *r;
@@ -389,15 +527,28 @@ emit_name_event (struct ext4fs *fs, enum bw_event_type t, uint32_t ino,
   emit_event (fs, &ev);
 }
 
-/* Is the inode gone on disk (its last name went with this barrier)? */
-static bool
-freed_on_disk (struct ext4fs *fs, uint32_t ino)
+/* A name come for a known inode is a rename or a link only if it is
+ * still that inode.  One that is gone is deleted now, with the names it
+ * had (those gone in this barrier are its deletes, not unlinks or
+ * renames); the name then leads to the inode the disk has, if any.
+ */
+static void
+check_identities (struct ext4fs *fs, struct work *w)
 {
-  struct ext2_inode_large in;
+  for (size_t i = 0; i < w->nadd; i++) {
+    uint32_t ino = w->add[i].ino;
+    struct inode_rec *r = model_inode (&fs->m, ino);
+    struct attrs was;
 
-  if (inode_read (fs, ino, &in) == -1)
-    return false;
-  return !inode_in_use (&in);
+    if (r == NULL || !r->announced || ino == MODEL_ROOT_INO ||
+        !gone_on_disk (fs, ino))
+      continue;
+    was = r->a;
+    emit_delete (fs, ino, &was);
+    for (size_t j = 0; j < w->nrm; j++)
+      if (w->rm[j].ino == ino)
+        w->rm[j].matched = true;
+  }
 }
 
 /* The entries of directory dir that were added while it had no path
@@ -449,9 +600,191 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
   }
 }
 
+static int
+by_old_path (const void *a, const void *b)
+{
+  const struct name_change *x = ((const struct move *) a)->from,
+                           *y = ((const struct move *) b)->from;
+  int c = memcmp (x->path, y->path,
+                  x->path_len < y->path_len ? x->path_len : y->path_len);
+
+  return c ? c : (x->path_len > y->path_len) - (x->path_len < y->path_len);
+}
+
+/* The move (in w->mv, sorted by old path) whose old path is path, or
+ * w->nmv.
+ */
+static size_t
+move_from (const struct work *w, const char *path, size_t len)
+{
+  struct name_change key = { .path = (char *) path, .path_len = len };
+  struct move k = { .from = &key };
+  const struct move *m = bsearch (&k, w->mv, w->nmv, sizeof *w->mv,
+                                  by_old_path);
+
+  return m ? (size_t) (m - w->mv) : w->nmv;
+}
+
+/* The renames, each after the one that moves away the name it takes
+ * (a -> b after b -> c), so that a consumer replaying them never finds
+ * its new name taken; the names that were removed outright went before
+ * them.  A name is taken by one rename at most, so a walk along "after"
+ * ends at a rename that takes a free name, or comes back to where it
+ * started: a cycle (names swapped), which no order of renames can
+ * replay.  Its first rename is said as an unlink of its old name before
+ * the others and a link of its new name after them.
+ */
+static void
+emit_moves (struct ext4fs *fs, struct work *w)
+{
+  size_t *chain;
+
+  if (w->nmv == 0)
+    return;
+  chain = malloc (w->nmv * sizeof *chain);
+  if (chain == NULL)
+    abort ();
+  qsort (w->mv, w->nmv, sizeof *w->mv, by_old_path);
+  for (size_t i = 0; i < w->nmv; i++)
+    w->mv[i].after = move_from (w, w->mv[i].to->path, w->mv[i].to->path_len);
+  for (size_t i = 0; i < w->nmv; i++) {
+    size_t n = 0, k = i;
+    bool cycle;
+    while (k < w->nmv && w->mv[k].state == 0) {
+      w->mv[k].state = 1;
+      chain[n++] = k;
+      k = w->mv[k].after;
+    }
+    cycle = k < w->nmv && w->mv[k].state == 1;
+    if (cycle)
+      emit_name_event (fs, BW_EV_UNLINK, w->mv[k].from->ino,
+                       w->mv[k].from->path, w->mv[k].from->path_len, NULL, 0);
+    while (n) {
+      struct move *m = &w->mv[chain[--n]];
+      if (cycle && n == 0)
+        emit_name_event (fs, BW_EV_LINK, m->to->ino, m->to->path,
+                         m->to->path_len, NULL, 0);
+      else
+        emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
+                         m->to->path_len, m->from->path, m->from->path_len);
+      m->state = 2;
+    }
+  }
+  free (chain);
+}
+
+struct gone_ref {
+  uint32_t ino;
+  size_t i;
+};
+
+static int
+by_inode (const void *a, const void *b)
+{
+  const struct gone_ref *x = a, *y = b;
+
+  if (x->ino != y->ino)
+    return x->ino < y->ino ? -1 : 1;
+  return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Marks the names gone (not renames) that are not the last of their
+ * inode's in w->rm: an inode freed with several names is deleted with
+ * the last one, the others are unlinks, so that a consumer following
+ * names keeps none of them.
+ */
+static void
+mark_not_last (struct work *w)
+{
+  struct gone_ref *v = malloc ((w->nrm + 1) * sizeof *v);
+  size_t n = 0;
+
+  if (v == NULL)
+    abort ();
+  for (size_t i = 0; i < w->nrm; i++)
+    if (!w->rm[i].matched && w->rm[i].path)
+      v[n++] = (struct gone_ref) { w->rm[i].ino, i };
+  qsort (v, n, sizeof *v, by_inode);
+  for (size_t k = 0; k + 1 < n; k++)
+    if (v[k].ino == v[k + 1].ino)
+      w->rm[v[k].i].not_last = true;
+  free (v);
+}
+
+/* A name come: the create of a new inode, or another link. */
+static void
+name_come (struct ext4fs *fs, struct name_change *a)
+{
+  struct inode_rec *r = model_inode (&fs->m, a->ino);
+  size_t n = entry_path (fs, a->parent, a->name, a->len, pathbuf2,
+                         sizeof pathbuf2);
+
+  if (n == 0) {
+    /* Its directory has no path yet: report_waiting, later. */
+    if (model_lookup (&fs->m, a->parent, a->name, a->len) == a->ino &&
+        fs->unreported.n < DANGLING_MAX)
+      numset_add (&fs->unreported, (uint64_t) a->parent << 32 | a->ino);
+    return;
+  }
+  emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, a->ino,
+                   pathbuf2, n, NULL, 0);
+  r->announced = true;
+  if (S_ISDIR (r->a.mode))
+    report_waiting (fs, a->ino);
+}
+
+/* The names come, each after the create of its directory when that
+ * came in the same barrier too: the entries are in the order the
+ * directories were read, and a consumer replaying the events needs the
+ * directory first.  A pass reports the names whose directory is
+ * announced; what waits on a directory that is never announced (a
+ * corrupt tree) goes in a last pass.
+ */
+static void
+names_come (struct ext4fs *fs, struct work *w)
+{
+  bool last = false;
+
+  for (;;) {
+    bool done = false, waiting = false;
+    for (size_t i = 0; i < w->nadd; i++) {
+      struct name_change *a = &w->add[i];
+      const struct inode_rec *d = model_inode (&fs->m, a->parent);
+      if (a->matched || model_inode (&fs->m, a->ino) == NULL)
+        continue;
+      if (!last && d && !d->announced) {
+        waiting = true;
+        continue;
+      }
+      a->matched = done = true;
+      name_come (fs, a);
+    }
+    if (!waiting)
+      return;
+    last = !done;
+  }
+}
+
+/* A directory has one name: when that goes and the directory comes
+ * under no other in this barrier, it was removed, even if its inode
+ * does not say so yet in our view (its block is older than the
+ * directory read ahead of the records).
+ */
+static bool
+dir_removed (const struct work *w, uint32_t ino, const struct attrs *a)
+{
+  if (!S_ISDIR (a->mode))
+    return false;
+  for (size_t i = 0; i < w->nadd; i++)
+    if (w->add[i].ino == ino)
+      return false;
+  return true;
+}
+
 static void
 apply_names (struct ext4fs *fs, struct work *w)
 {
+  check_identities (fs, w);
   /* Take the removed names out first, so that a name moved within the
    * barrier (rename, or an entry shuffled between blocks) can be added
    * back where it is now.
@@ -482,7 +815,6 @@ apply_names (struct ext4fs *fs, struct work *w)
     for (size_t j = 0; j < w->nadd && !rm->matched; j++) {
       struct name_change *a = &w->add[j];
       if (!a->matched && a->ino == rm->ino && model_inode (&fs->m, a->ino)) {
-        a->path = NULL;
         a->path_len = entry_path (fs, a->parent, a->name, a->len, pathbuf2,
                                   sizeof pathbuf2);
         /* A move into or out of a directory that has no path yet is,
@@ -491,21 +823,29 @@ apply_names (struct ext4fs *fs, struct work *w)
          */
         if (rm->path == NULL || a->path_len == 0)
           continue;
+        a->path = malloc (a->path_len);
+        if (a->path == NULL)
+          abort ();
+        memcpy (a->path, pathbuf2, a->path_len);
         rm->matched = a->matched = true;
-        emit_name_event (fs, BW_EV_RENAME, a->ino, pathbuf2, a->path_len,
-                         rm->path, rm->path_len);
+        w->mv = bw_grow (w->mv, &w->capmv, w->nmv, sizeof *w->mv);
+        w->mv[w->nmv++] = (struct move) { .from = rm, .to = a };
       }
     }
   }
   /* Names gone: an unlink, or the delete of an inode whose last name
    * this was (whichever of its blocks reached the disk first).
    */
+  mark_not_last (w);
   for (size_t i = 0; i < w->nrm; i++) {
     struct name_change *rm = &w->rm[i];
     struct inode_rec *r = model_inode (&fs->m, rm->ino);
     if (rm->matched || r == NULL || rm->path == NULL)
       continue;
-    if (r->names == 0 && freed_on_disk (fs, rm->ino)) {
+    if (r->names == 0 && !rm->not_last &&
+        (gone_on_disk (fs, rm->ino) || dir_removed (w, rm->ino, &r->a))) {
+      if (S_ISDIR (r->a.mode))
+        empty_dir (fs, rm->ino, rm->path, rm->path_len);
       struct bw_event ev = {
         .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
         .path_len = rm->path_len, .file_type = attrs_file_type (&r->a),
@@ -519,28 +859,8 @@ apply_names (struct ext4fs *fs, struct work *w)
       emit_name_event (fs, BW_EV_UNLINK, rm->ino, rm->path, rm->path_len,
                        NULL, 0);
   }
-  /* Names come: the create of a new inode, or another link. */
-  for (size_t i = 0; i < w->nadd; i++) {
-    struct name_change *a = &w->add[i];
-    struct inode_rec *r = model_inode (&fs->m, a->ino);
-    size_t n;
-
-    if (a->matched || r == NULL)
-      continue;
-    n = entry_path (fs, a->parent, a->name, a->len, pathbuf2, sizeof pathbuf2);
-    if (n == 0) {
-      /* Its directory has no path yet: report_waiting, later. */
-      if (model_lookup (&fs->m, a->parent, a->name, a->len) == a->ino &&
-          fs->unreported.n < DANGLING_MAX)
-        numset_add (&fs->unreported, (uint64_t) a->parent << 32 | a->ino);
-      continue;
-    }
-    emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, a->ino,
-                     pathbuf2, n, NULL, 0);
-    r->announced = true;
-    if (S_ISDIR (r->a.mode))
-      report_waiting (fs, a->ino);
-  }
+  emit_moves (fs, w);
+  names_come (fs, w);
 }
 
 /* ---- metadata ----------------------------------------------------- */
@@ -625,7 +945,7 @@ resolve_pending (struct ext4fs *fs)
         if (layout_find (fs, blk) == NULL)
           bm_gap_add (&fs->m.gaps, blk, 1, p->seq);
       }
-      else if (n->kind == BM_DATA) {
+      else if (bm_file_data (n->kind)) {
         /* the whole owned run at once */
         uint64_t run_end = (n->start + n->len) * fs->bs;
         uint64_t stop = run_end < end ? run_end : end;
@@ -757,8 +1077,11 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   numset_clear (&fs->dirty_maps);
   for (size_t i = 0; i < w.nrm; i++)
     free (w.rm[i].path);
+  for (size_t i = 0; i < w.nadd; i++)
+    free (w.add[i].path);
   free (w.rm);
   free (w.add);
+  free (w.mv);
   free (w.ch);
   free (l.v);
 }

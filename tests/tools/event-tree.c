@@ -1,7 +1,7 @@
 /* event-tree: the fidelity oracle of the introspector tests.
  *
- *   event-tree [--base DIR] [--metadata-only] [--part N] --check DIR
- *              EVENTS.jsonl
+ *   event-tree [--base DIR] [--metadata-only] [--part N] [--strict]
+ *              --check DIR EVENTS.jsonl
  *
  * Starts from the tree of the base image (mounted read-only at --base,
  * or empty), replays the JSON events (create, delete, rename, link,
@@ -13,6 +13,16 @@
  * --part N takes only the events of partition N (their "part" field):
  * on a partitioned disk, each file system is checked on its own, and an
  * event given to the wrong partition shows up as a mismatch in both.
+ *
+ * --strict also holds every event to the tree replayed so far: an event
+ * that does not fit it describes something that did not happen (a
+ * create of a name that exists, a rename from a name that does not, a
+ * metadata change whose old value is not the value, a write past the
+ * end of the file, a loss), and is printed as INCONSISTENT; exit 1.
+ * The final tree can be right while such an event is wrong, when a
+ * later event hides it.  An inode left without a name at the end (the
+ * file system was unmounted: it was freed) lacks its delete: a
+ * mismatch.
  */
 
 #include <errno.h>
@@ -20,6 +30,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <search.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,21 +50,28 @@ struct node {
   uint8_t *data;              /* content, size bytes (regular files) */
   bool data_known;
   bool written;               /* an event wrote to it: check content */
+  unsigned nnames;            /* names in the tree that lead to it */
+  uint64_t truncated_from;    /* the size before a truncate event, which
+                               * a size metadata event repeats */
 };
 
 struct name {
   char *path;
   struct node *n;
+  bool seen;                  /* found in the image */
 };
 
-static struct name *names;
-static size_t nnames, capnames;
-static struct node **nodes;
-static size_t nnodes, capnodes;
-static unsigned long long mismatches;
+/* Both kept in tsearch trees: a directory of 50k entries is replayed
+ * and checked in n log n.
+ */
+static void *names, *nodes;
+static unsigned long long mismatches, inconsistent;
 static const char *root;      /* the directory being walked */
 static bool metadata_only;    /* lost tap records: contents are unknown */
+static bool strict;
 static long long only_part = -1;  /* --part: the partition checked */
+static unsigned long long line;   /* of the event being replayed */
+static unsigned long long applied;  /* events replayed (of --part) */
 
 static void *
 xrealloc (void *p, size_t n)
@@ -66,13 +84,37 @@ xrealloc (void *p, size_t n)
   return p;
 }
 
+static int
+node_cmp (const void *a, const void *b)
+{
+  const struct node *x = a, *y = b;
+
+  return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static int
+name_cmp (const void *a, const void *b)
+{
+  return strcmp (((const struct name *) a)->path,
+                 ((const struct name *) b)->path);
+}
+
 static struct node *
 node_of (uint64_t ino)
 {
-  for (size_t i = 0; i < nnodes; i++)
-    if (nodes[i]->ino == ino)
-      return nodes[i];
-  return NULL;
+  struct node key = { .ino = ino };
+  void **p = tfind (&key, &nodes, node_cmp);
+
+  return p ? *p : NULL;
+}
+
+static struct name *
+name_find (const char *path)
+{
+  struct name key = { .path = (char *) path };
+  void **p = tfind (&key, &names, name_cmp);
+
+  return p ? *p : NULL;
 }
 
 static struct node *
@@ -84,33 +126,10 @@ node_new (uint64_t ino)
     exit (2);
   n->ino = ino;
   n->data_known = true;
-  if (nnodes == capnodes) {
-    capnodes = capnodes ? capnodes * 2 : 256;
-    nodes = xrealloc (nodes, capnodes * sizeof *nodes);
-  }
-  nodes[nnodes++] = n;
+  n->truncated_from = UINT64_MAX;
+  if (tsearch (n, &nodes, node_cmp) == NULL)
+    exit (2);
   return n;
-}
-
-static void
-node_free (struct node *n)
-{
-  for (size_t i = 0; i < nnodes; i++)
-    if (nodes[i] == n) {
-      nodes[i] = nodes[--nnodes];
-      break;
-    }
-  free (n->data);
-  free (n);
-}
-
-static struct name *
-name_find (const char *path)
-{
-  for (size_t i = 0; i < nnames; i++)
-    if (strcmp (names[i].path, path) == 0)
-      return &names[i];
-  return NULL;
 }
 
 static void
@@ -118,39 +137,158 @@ name_set (const char *path, struct node *n)
 {
   struct name *x = name_find (path);
 
-  if (x) {
-    x->n = n;
-    return;
+  if (x == NULL) {
+    x = calloc (1, sizeof *x);
+    if (x == NULL || (x->path = strdup (path)) == NULL ||
+        tsearch (x, &names, name_cmp) == NULL)
+      exit (2);
   }
-  if (nnames == capnames) {
-    capnames = capnames ? capnames * 2 : 256;
-    names = xrealloc (names, capnames * sizeof *names);
+  else
+    x->n->nnames--;
+  x->n = n;
+  n->nnames++;
+}
+
+static void
+name_drop (struct name *x)
+{
+  tdelete (x, &names, name_cmp);
+  x->n->nnames--;
+  free (x->path);
+  free (x);
+}
+
+/* ---- walking the names -------------------------------------------- */
+
+/* The names a predicate picks, collected first: the tree cannot change
+ * while it is walked.
+ */
+struct picked {
+  bool (*want) (const struct name *, const void *);
+  const void *arg;
+  struct name **v;
+  size_t n, cap;
+};
+
+static void
+pick_one (const void *nodep, VISIT which, void *closure)
+{
+  struct picked *p = closure;
+  struct name *x = *(struct name * const *) nodep;
+
+  if ((which == postorder || which == leaf) && p->want (x, p->arg)) {
+    if (p->n == p->cap) {
+      p->cap = p->cap ? p->cap * 2 : 64;
+      p->v = xrealloc (p->v, p->cap * sizeof *p->v);
+    }
+    p->v[p->n++] = x;
   }
-  names[nnames].path = strdup (path);
-  names[nnames].n = n;
-  nnames++;
+}
+
+static struct picked
+pick (bool (*want) (const struct name *, const void *), const void *arg)
+{
+  struct picked p = { .want = want, .arg = arg };
+
+  twalk_r (names, pick_one, &p);
+  return p;
 }
 
 static bool
-under (const char *path, const char *dir)
+is_under (const struct name *x, const void *dir)
 {
   size_t n = strlen (dir);
 
-  return strncmp (path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+  return strncmp (x->path, dir, n) == 0 && x->path[n] == '/';
+}
+
+static bool
+leads_to (const struct name *x, const void *n)
+{
+  return x->n == n;
+}
+
+/* Inodes left without a name: at the end of a run (the file system
+ * unmounted) every such inode has been freed, and its delete is due.
+ */
+static void
+count_nameless (const void *nodep, VISIT which, void *closure)
+{
+  const struct node *n = *(struct node * const *) nodep;
+
+  if ((which == postorder || which == leaf) && n->nnames == 0) {
+    fprintf (stderr, "MISMATCH <inode %llu>: no name left, and never "
+             "deleted\n", (unsigned long long) n->ino);
+    ++*(unsigned long long *) closure;
+  }
+}
+
+static bool
+is_unseen (const struct name *x, const void *unused)
+{
+  (void) unused;
+  return !x->seen;
 }
 
 /* Removes path and, for a directory, everything below it. */
 static void
 name_remove_tree (const char *path)
 {
-  for (size_t i = 0; i < nnames; ) {
-    if (under (names[i].path, path)) {
-      free (names[i].path);
-      names[i] = names[--nnames];
-    }
-    else
-      i++;
+  struct name *x = name_find (path);
+  struct picked p;
+
+  if (x == NULL)
+    return;
+  if (S_ISDIR (x->n->mode)) {
+    p = pick (is_under, path);
+    for (size_t i = 0; i < p.n; i++)
+      name_drop (p.v[i]);
+    free (p.v);
   }
+  name_drop (x);
+}
+
+/* Frees a node and the names that still lead to it. */
+static void
+node_free (struct node *n)
+{
+  if (n->nnames) {
+    struct picked p = pick (leads_to, n);
+    for (size_t i = 0; i < p.n; i++)
+      name_remove_tree (p.v[i]->path);
+    free (p.v);
+  }
+  tdelete (n, &nodes, node_cmp);
+  free (n->data);
+  free (n);
+}
+
+/* Gives the name path, and for a directory every name below it, the
+ * prefix to instead.
+ */
+static void
+name_move (const char *path, const char *to)
+{
+  struct name *x = name_find (path);
+  struct picked p = { 0 };
+  size_t len = strlen (path);
+
+  if (x == NULL)
+    return;
+  if (S_ISDIR (x->n->mode))
+    p = pick (is_under, path);
+  for (size_t i = 0; i <= p.n; i++) {
+    struct name *y = i < p.n ? p.v[i] : x;
+    char *np;
+    if (asprintf (&np, "%s%s", to, y->path + len) == -1)
+      exit (2);
+    tdelete (y, &names, name_cmp);
+    free (y->path);
+    y->path = np;
+    if (tsearch (y, &names, name_cmp) == NULL)
+      exit (2);
+  }
+  free (p.v);
 }
 
 static void
@@ -189,7 +327,7 @@ seed_one (const char *fpath, const struct stat *st, int type, struct FTW *f)
     n->mode = st->st_mode;
     n->uid = st->st_uid;
     n->gid = st->st_gid;
-    n->size = S_ISREG (st->st_mode) ? (uint64_t) st->st_size : 0;
+    n->size = st->st_size;
     if (S_ISREG (st->st_mode)) {
       int fd = open (fpath, O_RDONLY);
       n->data = xrealloc (NULL, n->size ? n->size : 1);
@@ -205,167 +343,223 @@ seed_one (const char *fpath, const struct stat *st, int type, struct FTW *f)
 
 /* ---- events ------------------------------------------------------- */
 
-static char *
-path_of (json_t *ev, const char *key)
+static void
+inconsistency (const struct bw_event *ev, const char *fmt, ...)
 {
-  const char *s = json_string_value (json_object_get (ev, key));
-  size_t len;
-  char *raw;
+  va_list ap;
 
-  if (s == NULL)
-    return NULL;
-  raw = bw_unescape (s, &len);
-  if (raw == NULL || memchr (raw, 0, len)) {
-    fprintf (stderr, "event-tree: bad escaped path '%s'\n", s);
-    exit (2);
-  }
-  return raw;
+  if (!strict)
+    return;
+  fprintf (stderr, "INCONSISTENT %s: line %llu, %s of inode %llu: ",
+           ev->path ?: "-", line, bw_event_type_name (ev->type),
+           (unsigned long long) ev->inode);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  inconsistent++;
 }
 
 static uint32_t
-mode_of (json_t *v)
+type_bits (enum bw_file_type t)
 {
-  if (json_is_string (v))
-    return strtoul (json_string_value (v), NULL, 8);
-  return json_integer_value (v);
-}
-
-static uint32_t
-type_bits (const char *t)
-{
-  if (strcmp (t, "dir") == 0) return S_IFDIR;
-  if (strcmp (t, "symlink") == 0) return S_IFLNK;
-  if (strcmp (t, "chardev") == 0) return S_IFCHR;
-  if (strcmp (t, "blockdev") == 0) return S_IFBLK;
-  if (strcmp (t, "fifo") == 0) return S_IFIFO;
-  if (strcmp (t, "socket") == 0) return S_IFSOCK;
-  return S_IFREG;
-}
-
-static int
-b64 (char c)
-{
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-static size_t
-unbase64 (const char *s, uint8_t *out)
-{
-  size_t n = 0;
-  unsigned acc = 0;
-  int bits = 0;
-
-  for (; *s && *s != '='; s++) {
-    int v = b64 (*s);
-    if (v < 0)
-      continue;
-    acc = acc << 6 | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[n++] = acc >> bits;
-    }
+  switch (t) {
+  case BW_FT_DIR: return S_IFDIR;
+  case BW_FT_SYMLINK: return S_IFLNK;
+  case BW_FT_CHR: return S_IFCHR;
+  case BW_FT_BLK: return S_IFBLK;
+  case BW_FT_FIFO: return S_IFIFO;
+  case BW_FT_SOCK: return S_IFSOCK;
+  default: return S_IFREG;
   }
-  return n;
+}
+
+/* The checks every event about an inode passes: the inode is known,
+ * and a path it names leads to it.  Whether it can be replayed.
+ */
+static bool
+known (const struct bw_event *ev, const struct node *n)
+{
+  const struct name *x = NULL;
+
+  if (n == NULL) {
+    inconsistency (ev, "an inode the events do not have");
+    return false;
+  }
+  if (ev->path && (x = name_find (ev->path)) == NULL)
+    inconsistency (ev, "a name the events do not have");
+  else if (ev->path && x->n != n)
+    inconsistency (ev, "the name leads to inode %llu",
+                   (unsigned long long) x->n->ino);
+  return true;
+}
+
+/* A new name's place: free, in a directory. */
+static void
+new_name (const struct bw_event *ev)
+{
+  const char *slash = strrchr (ev->path, '/');
+  char *dir = strndup (ev->path, slash && slash > ev->path ?
+                       (size_t) (slash - ev->path) : 1);
+  const struct name *d = name_find (dir);
+
+  if (name_find (ev->path))
+    inconsistency (ev, "the name exists");
+  else if (d == NULL || !S_ISDIR (d->n->mode))
+    inconsistency (ev, "%s is not a directory of the events", dir);
+  free (dir);
 }
 
 static void
-apply_write (struct node *n, json_t *ev)
+apply_write (struct node *n, const struct bw_parsed_event *pe)
 {
-  uint64_t off = json_integer_value (json_object_get (ev, "offset"));
-  const char *data = json_string_value (json_object_get (ev, "data"));
-  uint8_t *buf;
-  size_t len;
+  const struct bw_event *ev = &pe->ev;
 
   n->written = true;
-  if (data == NULL || json_is_true (json_object_get (ev, "data_truncated"))) {
+  if (!S_ISREG (n->mode))
+    inconsistency (ev, "data written to something not a file");
+  if (ev->data == NULL ||
+      json_is_true (json_object_get (pe->json, "data_truncated"))) {
     n->data_known = false;
     return;
   }
-  buf = xrealloc (NULL, strlen (data) + 1);
-  len = unbase64 (data, buf);
-  if (off + len > n->size)
-    resize (n, off + len);
+  if (ev->offset + ev->data_len > n->size) {
+    inconsistency (ev, "data up to %llu, past the size %llu",
+                   (unsigned long long) (ev->offset + ev->data_len),
+                   (unsigned long long) n->size);
+    resize (n, ev->offset + ev->data_len);
+  }
   if (n->data_known)
-    memcpy (n->data + off, buf, len);
-  free (buf);
+    memcpy (n->data + ev->offset, ev->data, ev->data_len);
 }
 
 static void
-apply_event (json_t *ev)
+apply_metadata (struct node *n, const struct bw_event *ev)
 {
-  const char *type = json_string_value (json_object_get (ev, "type"));
-  uint64_t ino = json_integer_value (json_object_get (ev, "inode"));
-  char *path = path_of (ev, "path");
-  struct node *n = ino ? node_of (ino) : NULL;
+  uint32_t *u = NULL;
+  uint64_t old = ev->old_value.sec, now;
 
-  if (type == NULL)
-    goto out;
-  if (strcmp (type, "create") == 0) {
-    if (n)                    /* a reused inode: the old one is gone */
+  if (strcmp (ev->field, "mode") == 0)
+    u = &n->mode;
+  else if (strcmp (ev->field, "uid") == 0)
+    u = &n->uid;
+  else if (strcmp (ev->field, "gid") == 0)
+    u = &n->gid;
+  else if (strcmp (ev->field, "size") != 0)
+    return;                   /* times, links, flags: not replayed */
+  now = u ? *u : n->size;
+  if (old != now && !(u == NULL && old == n->truncated_from &&
+                      (uint64_t) ev->new_value.sec == now))
+    inconsistency (ev, "%s was %llo/%llu, the event says from %llo/%llu",
+                   ev->field, (unsigned long long) now,
+                   (unsigned long long) now, (unsigned long long) old,
+                   (unsigned long long) old);
+  if (u)
+    *u = ev->new_value.sec;
+  else {
+    resize (n, ev->new_value.sec);
+    n->truncated_from = UINT64_MAX;
+  }
+}
+
+static void
+apply_event (const struct bw_parsed_event *pe)
+{
+  const struct bw_event *ev = &pe->ev;
+  struct node *n = ev->inode ? node_of (ev->inode) : NULL;
+  const struct name *x;
+
+  switch (ev->type) {
+  case BW_EV_CREATE:
+    if (ev->path == NULL) {
+      inconsistency (ev, "no name");
+      return;
+    }
+    new_name (ev);
+    if (n) {                  /* a reused inode: the old one is gone */
+      if (n->nnames)
+        inconsistency (ev, "the inode still has %u names", n->nnames);
       node_free (n);
-    n = node_new (ino);
-    n->mode = type_bits (json_string_value (json_object_get (ev, "file_type"))
-                         ?: "file") | (mode_of (json_object_get (ev, "mode"))
-                                       & 07777);
-    n->uid = json_integer_value (json_object_get (ev, "uid"));
-    n->gid = json_integer_value (json_object_get (ev, "gid"));
-    resize (n, json_integer_value (json_object_get (ev, "size")));
+    }
+    name_remove_tree (ev->path);
+    n = node_new (ev->inode);
+    n->mode = type_bits (ev->file_type) | (ev->mode & 07777);
+    n->uid = ev->uid;
+    n->gid = ev->gid;
+    resize (n, ev->size);
     /* Born during the run: every byte of it must come from events. */
     n->written = true;
-    name_set (path, n);
-  }
-  else if (strcmp (type, "delete") == 0) {
-    name_remove_tree (path);
+    name_set (ev->path, n);
+    break;
+  case BW_EV_DELETE:
+    if (known (ev, n) && ev->path) {
+      if (n->nnames != 1)
+        inconsistency (ev, "the inode has %u names", n->nnames);
+      else if (S_ISDIR (n->mode)) {
+        struct picked p = pick (is_under, ev->path);
+        if (p.n)
+          inconsistency (ev, "the directory still holds %s", p.v[0]->path);
+        free (p.v);
+      }
+    }
+    if (ev->path)
+      name_remove_tree (ev->path);
     if (n)
       node_free (n);
-  }
-  else if (strcmp (type, "unlink") == 0) {
-    struct name *x = name_find (path);
-    if (x) {
-      free (x->path);
-      *x = names[--nnames];
+    break;
+  case BW_EV_UNLINK:
+    if (ev->path == NULL)
+      inconsistency (ev, "no name");
+    else if (known (ev, n) && n->nnames == 1 && S_ISDIR (n->mode))
+      inconsistency (ev, "a directory's only name");
+    if (ev->path && (x = name_find (ev->path)))
+      name_drop ((struct name *) x);
+    break;
+  case BW_EV_LINK:
+    if (n == NULL || ev->path == NULL) {
+      inconsistency (ev, n ? "no name" : "an inode the events do not have");
+      return;
     }
+    new_name (ev);
+    name_set (ev->path, n);
+    break;
+  case BW_EV_RENAME:
+    if (ev->path == NULL || ev->old_path == NULL) {
+      inconsistency (ev, "no name");
+      return;
+    }
+    if (n == NULL || (x = name_find (ev->old_path)) == NULL || x->n != n)
+      inconsistency (ev, "from %s, which is not a name of the inode",
+                     ev->old_path);
+    else
+      new_name (ev);          /* what it replaced was deleted first */
+    name_remove_tree (ev->path);
+    name_move (ev->old_path, ev->path);
+    break;
+  case BW_EV_METADATA:
+    if (known (ev, n))
+      apply_metadata (n, ev);
+    break;
+  case BW_EV_TRUNCATE:
+    if (known (ev, n)) {
+      if (ev->length >= n->size)
+        inconsistency (ev, "to %llu, not shorter than %llu",
+                       (unsigned long long) ev->length,
+                       (unsigned long long) n->size);
+      n->truncated_from = n->size;
+      resize (n, ev->length);
+    }
+    break;
+  case BW_EV_WRITE:
+    if (known (ev, n))
+      apply_write (n, pe);
+    break;
+  case BW_EV_OVERFLOW:
+    inconsistency (ev, "events were lost");
+    break;
+  default:                    /* mount, unmount, partition, resync */
+    break;
   }
-  else if (strcmp (type, "link") == 0 && n)
-    name_set (path, n);
-  else if (strcmp (type, "rename") == 0) {
-    char *old = path_of (ev, "old_path");
-    size_t ol = strlen (old);
-    name_remove_tree (path);  /* whatever the new name replaced */
-    for (size_t i = 0; i < nnames; i++)
-      if (under (names[i].path, old)) {
-        char *p;
-        if (asprintf (&p, "%s%s", path, names[i].path + ol) == -1)
-          exit (2);
-        free (names[i].path);
-        names[i].path = p;
-      }
-    free (old);
-  }
-  else if (strcmp (type, "metadata") == 0 && n) {
-    const char *f = json_string_value (json_object_get (ev, "field"));
-    json_t *v = json_object_get (ev, "new");
-    if (strcmp (f, "mode") == 0)
-      n->mode = mode_of (v);
-    else if (strcmp (f, "uid") == 0)
-      n->uid = json_integer_value (v);
-    else if (strcmp (f, "gid") == 0)
-      n->gid = json_integer_value (v);
-    else if (strcmp (f, "size") == 0)
-      resize (n, json_integer_value (v));
-  }
-  else if (strcmp (type, "truncate") == 0 && n)
-    resize (n, json_integer_value (json_object_get (ev, "length")));
-  else if (strcmp (type, "write") == 0 && n)
-    apply_write (n, ev);
- out:
-  free (path);
 }
 
 /* ---- the check ---------------------------------------------------- */
@@ -379,16 +573,6 @@ mismatch (const char *path, const char *fmt, unsigned long long want,
   fprintf (stderr, "MISMATCH %s: %s: events say %llo/%llu, image has "
            "%llo/%llu\n", path, fmt, want, want, got, got);
   mismatches++;
-}
-
-static unsigned
-links_of (const struct node *n)
-{
-  unsigned c = 0;
-
-  for (size_t i = 0; i < nnames; i++)
-    c += names[i].n == n;
-  return c;
 }
 
 static int
@@ -417,8 +601,8 @@ check_one (const char *fpath, const struct stat *st, int type, struct FTW *f)
   if (S_ISREG (st->st_mode)) {
     if (n->size != (uint64_t) st->st_size)
       mismatch (p, "size", n->size, st->st_size);
-    if (links_of (n) != st->st_nlink)
-      mismatch (p, "links", links_of (n), st->st_nlink);
+    if (n->nnames != st->st_nlink)
+      mismatch (p, "links", n->nnames, st->st_nlink);
     if (!metadata_only && n->written && n->data_known &&
         n->size == (uint64_t) st->st_size) {
       int fd = open (fpath, O_RDONLY);
@@ -438,8 +622,31 @@ check_one (const char *fpath, const struct stat *st, int type, struct FTW *f)
         close (fd);
     }
   }
-  x->path[0] = '\0';          /* seen */
+  x->seen = true;
   return 0;
+}
+
+static void
+replay (FILE *f)
+{
+  char *text = NULL, err[256];
+  size_t cap = 0;
+  ssize_t len;
+
+  while ((len = getline (&text, &cap, f)) > 0) {
+    struct bw_parsed_event pe;
+    line++;
+    if (bw_event_from_json (text, len, &pe, err, sizeof err) == -1) {
+      fprintf (stderr, "event-tree: line %llu: %s\n", line, err);
+      exit (2);
+    }
+    if (only_part < 0 || pe.ev.part == only_part) {
+      apply_event (&pe);
+      applied++;
+    }
+    bw_parsed_event_free (&pe);
+  }
+  free (text);
 }
 
 int
@@ -450,23 +657,24 @@ main (int argc, char **argv)
     { "check", required_argument, NULL, 'c' },
     { "metadata-only", no_argument, NULL, 'm' },
     { "part", required_argument, NULL, 'p' },
+    { "strict", no_argument, NULL, 's' },
     { 0 }
   };
   const char *base = NULL, *check = NULL;
-  char *big = NULL;
-  size_t bigcap = 0;
-  unsigned long long lines = 0, events = 0;
+  struct picked left;
   char *end;
   FILE *f;
   int c;
 
-  while ((c = getopt_long (argc, argv, "b:c:mp:", opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "b:c:mp:s", opts, NULL)) != -1) {
     if (c == 'b')
       base = optarg;
     else if (c == 'c')
       check = optarg;
     else if (c == 'm')
       metadata_only = true;
+    else if (c == 's')
+      strict = true;
     else if (c == 'p') {
       only_part = strtoll (optarg, &end, 10);
       if (*optarg == '\0' || *end || only_part < 0) {
@@ -479,48 +687,39 @@ main (int argc, char **argv)
   }
   if (check == NULL || optind != argc - 1) {
     fprintf (stderr, "usage: event-tree [--base DIR] [--metadata-only] "
-             "[--part N] --check DIR EVENTS\n");
+             "[--part N] [--strict] --check DIR EVENTS\n");
     return 2;
   }
   if (base) {
     root = base;
     nftw (base, seed_one, 64, FTW_PHYS);
   }
-  else
-    name_set ("/", node_new (2));
+  else {
+    struct node *r = node_new (2);
+    r->mode = S_IFDIR | 0755;
+    name_set ("/", r);
+  }
   f = fopen (argv[optind], "r");
   if (f == NULL) {
     perror (argv[optind]);
     return 2;
   }
-  while (getline (&big, &bigcap, f) > 0) {
-    json_error_t je;
-    json_t *ev = json_loads (big, 0, &je);
-    if (ev == NULL) {
-      fprintf (stderr, "event-tree: bad JSON line %llu: %s\n", lines + 1,
-               je.text);
-      return 2;
-    }
-    if (only_part < 0 ||
-        json_integer_value (json_object_get (ev, "part")) == only_part) {
-      apply_event (ev);
-      events++;
-    }
-    json_decref (ev);
-    lines++;
-  }
+  replay (f);
   fclose (f);
-  free (big);
   root = check;
   nftw (check, check_one, 64, FTW_PHYS);
-  for (size_t i = 0; i < nnames; i++)
-    if (names[i].path[0]) {
-      fprintf (stderr, "MISMATCH %s: in the events, not in the image\n",
-               names[i].path);
-      mismatches++;
-    }
+  left = pick (is_unseen, NULL);
+  for (size_t i = 0; i < left.n; i++)
+    fprintf (stderr, "MISMATCH %s: in the events, not in the image\n",
+             left.v[i]->path);
+  mismatches += left.n;
+  free (left.v);
+  if (strict)
+    twalk_r (nodes, count_nameless, &mismatches);
   printf ("event-tree: %llu events, %llu paths checked, %llu contents "
-          "compared, %llu mismatches\n", events, checked, contents,
-          mismatches);
-  return mismatches ? 1 : 0;
+          "compared, %llu mismatches", applied, checked, contents, mismatches);
+  if (strict)
+    printf (", %llu inconsistent events", inconsistent);
+  putchar ('\n');
+  return mismatches || inconsistent ? 1 : 0;
 }
