@@ -163,9 +163,22 @@ table_changes (void **state)
   feed (e, TAP_WRITE, 6 * MiB + 1024, 1024);
   feed (e, TAP_FLUSH, 0, 0);
   assert_string_equal (looked, "3 ");
-
-  /* Lost records may have held a mkfs anywhere. */
+  /* Written again and still refused for the same reason: not said
+   * again.
+   */
   looked[0] = '\0';
+  feed (e, TAP_WRITE, 6 * MiB + 1024, 1024);
+  feed (e, TAP_FLUSH, 0, 0);
+  assert_string_equal (looked, "");
+
+  /* Lost records may have held a mkfs anywhere: both are looked at
+   * again, and say so as what they hold changed (a magic in 2, none
+   * in 3).
+   */
+  looked[0] = '\0';
+  disk[4 * MiB + 1080] = 0x53;
+  disk[4 * MiB + 1081] = 0xef;
+  disk[6 * MiB + 1080] = 0;
   feed (e, TAP_OVERFLOW, seq, 2);
   feed (e, TAP_FLUSH, 0, 0);
   assert_string_equal (looked, "2 3 ");
