@@ -271,4 +271,6 @@ image:
 clean:
 	rm -rf build
 
--include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+# The fuzz targets' objects too: a header changed under them (a struct
+# grown) must rebuild them.
+-include $(shell find $(OBJ) $(FUZZ_OBJ) -name '*.d' 2>/dev/null)
