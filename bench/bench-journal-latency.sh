@@ -63,12 +63,14 @@ run() {
   kill "$(cat "$W/p.pid")"; while kill -0 "$(cat "$W/p.pid")" 2>/dev/null; do sleep 0.1; done
   rm -f "$W/p.pid"
   wait
+  # Differences in ns, printed whole: awk's print writes numbers past
+  # 2^31 as 2e+10, which sort -n misorders (a p50 above the p99).
   # write(2) -> event: creates of /d/f-NS
   sed -n 's|^\([0-9]*\) .*"type":"create","path":"/d/f-\([0-9]*\)".*|\1 \2|p' "$out.events" |
-    awk '{ print $1 - $2 }' > "$out.guest"
+    awk '{ printf "%.0f\n", $1 - $2 }' > "$out.guest"
   # commit -> event: every event against its tap record's time
   sed -n 's|^\([0-9]*\) .*"time_ns":\([0-9]*\),.*|\1 \2|p' "$out.events" |
-    awk '{ print $1 - $2 }' > "$out.commit"
+    awk '{ printf "%.0f\n", $1 - $2 }' > "$out.commit"
   # events per second while fsload ran
   awk -v s="$SECS" 'END { printf "%.0f", NR / s }' "$out.events" > "$out.rate"
 }
