@@ -359,3 +359,19 @@ disk "$(printf 'd%.0s' $(seq 64))" > "$T/long.conf"
 "$BWD" --check -c "$T/long.conf" | grep_all -q "configuration OK, 1 disks" ||
   fail "a disk with a long name was refused"
 say "$n bad files refused with their line; the example accepted"
+
+# A metrics port that another program holds: blockwatchd stops at once
+# with the address in its message, and frees what it had (a leak on
+# this path was caught by LeakSanitizer).
+port=$(free_port) || fail "no free port"
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" &
+register_pid $!
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+{ printf '[appliance]\nrun-dir = %s\nmetrics = 127.0.0.1:%s\n' "$T/run-busy" "$port"; disk a; } > "$T/busy.conf"
+rc=0
+"$BWD" -c "$T/busy.conf" > "$T/busy.out" 2>&1 || rc=$?
+[ $rc = 1 ] || { cat "$T/busy.out"; fail "a metrics port in use: exit $rc, not 1"; }
+grep -q "cannot listen on 127.0.0.1:$port" "$T/busy.out" || fail "a metrics port in use: $(cat "$T/busy.out")"
+check_san_log "$T/busy.out"
+say "a metrics port in use is refused, nothing leaked"

@@ -221,11 +221,15 @@ detach_loop() {
   wait_for 20 ! -d "/proc/$pid" || fail "nbdfuse did not exit"
 }
 
-# A loopback TCP port nothing listens on.
+# A TCP port on loopback that nothing listens on now, below the
+# kernel's ephemeral range (32768 up, by default): a client's outgoing
+# connection never takes it before our server binds it.
 free_port() {
-  local p
+  local p lo
+  read -r lo _ < /proc/sys/net/ipv4/ip_local_port_range
+  [ "$lo" -gt 11000 ] || lo=32768
   for _ in $(seq 100); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % (lo - 10000)))
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
   done
   return 1

@@ -273,6 +273,10 @@ main (int argc, char **argv)
   signal (SIGPIPE, SIG_IGN);
   if (sfd == -1 || daemon_apply (&dm, c, err, sizeof err) == -1) {
     log_error ("%s", sfd == -1 ? strerror (errno) : err);
+    /* No disk was started: daemon_apply freed the configuration but
+     * may have grown the disk table.
+     */
+    free (dm.disks);
     free (dm.self_dir);
     return 1;
   }
