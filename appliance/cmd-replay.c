@@ -187,7 +187,8 @@ print_stats (struct engine *e, const struct feed *f)
   fprintf (stderr, "stats: records=%llu write_bytes=%llu data_bytes_reported=%llu "
            "metadata_diffed=%llu inodes=%llu names=%llu extents=%llu "
            "model_bytes=%llu journal_txns=%llu journal_blocks=%llu "
-           "journal_images=%llu cpu_s=%.3f maxrss_kb=%ld\n",
+           "journal_images=%llu exact_blocks=%llu exact_bytes=%llu "
+           "exact_evicted=%llu cpu_s=%.3f maxrss_kb=%ld\n",
            f->records, f->write_bytes,
            (unsigned long long) st.data_bytes_seen,
            (unsigned long long) st.metadata_blocks_diffed,
@@ -197,6 +198,9 @@ print_stats (struct engine *e, const struct feed *f)
            (unsigned long long) st.journal_txns,
            (unsigned long long) st.journal_blocks,
            (unsigned long long) st.journal_images,
+           (unsigned long long) st.exact_blocks,
+           (unsigned long long) st.exact_bytes,
+           (unsigned long long) st.exact_evicted,
            ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
            ru.ru_maxrss);

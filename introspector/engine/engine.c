@@ -321,6 +321,9 @@ engine_stats (const struct engine *e, struct ext4_stats *sum)
     sum->journal_txns += st.journal_txns;
     sum->journal_blocks += st.journal_blocks;
     sum->journal_images += st.journal_images;
+    sum->exact_blocks += st.exact_blocks;
+    sum->exact_bytes += st.exact_bytes;
+    sum->exact_evicted += st.exact_evicted;
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include <ext2fs/ext2fs.h>
 
+#include "disk/reader-exact.h"
 #include "ext4.h"
 #include "home.h"
 #include "jbd2/log.h"
@@ -68,10 +69,22 @@ struct jrun {
   uint64_t phys;
 };
 
+/* Online, the blocks of the last handled writes kept (reader-exact.h),
+ * by class: the metadata read at barriers, and file data (with blocks
+ * of no owner yet, which may become either).  4 MiB each.
+ */
+#define EXACT_META_BYTES (4u << 20)
+#define EXACT_DATA_BYTES (4u << 20)
+
 struct ext4fs {
-  struct bw_reader *disk;     /* the partition, as the guest wrote it */
+  struct bw_reader *disk;     /* the partition, as the guest wrote it
+                               * (online: as of the records handled, as
+                               * far as exact keeps it) */
   struct bw_reader *view;     /* what the kernel sees: the disk, with the
                                * journal's committed blocks over it */
+  struct exact_view *exact;   /* online: the last handled writes, under
+                               * disk (NULL offline: the disk is that) */
+  size_t exact_max[EXACT_CLASSES];
   ext2_filsys fs;
   struct ext4_emit em;
   uint32_t bs;                /* block size */

@@ -104,6 +104,11 @@ struct ext4_stats {
   uint64_t journal_txns;      /* transactions taken from the journal */
   uint64_t journal_blocks;    /* blocks those applied */
   uint64_t journal_images;    /* committed blocks not yet home: now */
+  /* Online: blocks of the last handled writes kept (ext4-impl.h), the
+   * heap they take, and how many gave way to newer ones (the view of
+   * those went back to the storage, which may be ahead).
+   */
+  uint64_t exact_blocks, exact_bytes, exact_evicted;
 };
 void ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st);
 

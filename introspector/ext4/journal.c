@@ -189,7 +189,9 @@ block_crc (const struct ext4fs *fs, const uint8_t *b)
 /* Does the storage hold, at home block, a write we have not handled
  * yet?  Then it is newer than any commit we have read (a record before
  * that commit would have been handled), and no image is laid over it:
- * the view never goes back in time.  The engine knows of the records it
+ * the view never goes back in time.  A block whose last handled write
+ * is kept (fs->exact) is never read from the storage: the image goes
+ * over what the records left there.  The engine knows of the records it
  * has been given but not handled; a block whose image left the overlay
  * is also compared with what the handled records left there, for the
  * storage may hold writes the engine has not been given yet.
@@ -201,6 +203,10 @@ newer_on_disk (void *opaque, uint64_t home)
   uint32_t crc;
   bool known;
 
+  if (exact_has (fs->exact, home)) {
+    home_drop (fs->homes, home);
+    return false;
+  }
   if (fs->em.ahead (fs->em.ahead_opaque, fs->em.start + home * fs->bs,
                     fs->bs)) {
     home_expect (fs->homes, home);    /* what it leaves, once handled */
@@ -357,6 +363,13 @@ image_dropped (void *opaque, uint64_t home, const uint8_t *image)
   struct commit_ctx *c = opaque;
   struct ext4fs *fs = c->fs;
 
+  /* Online, the image is what the records handled left at home (the
+   * kernel moves the tail only after its checkpoint, and a home write
+   * handled since would have taken the image out already): the disk as
+   * of the records, where the view keeps no handled write of its own.
+   */
+  if (fs->exact && !exact_has (fs->exact, home))
+    exact_write (fs->exact, home, EXACT_META, image, home * fs->bs, fs->bs);
   if (bw_pread (fs->disk, fs->jscratch, fs->bs, home * fs->bs, fs->err,
                 sizeof fs->err) == -1 ||
       memcmp (fs->jscratch, image, fs->bs) != 0)
