@@ -142,8 +142,7 @@ look (struct engine *e, struct watched *w)
     .disk = e->cfg.disk, .part = w->number, .next_id = &e->next_id,
     .data_max = e->cfg.data_max, .no_journal = e->cfg.no_journal,
     .log = e->cfg.log, .log_opaque = e->cfg.opaque,
-    .ahead = e->cfg.ahead, .ahead_opaque = e->cfg.ahead_opaque,
-    .start = w->start,
+    .ahead = e->cfg.ahead,
   };
 
   w->look_again = false;

@@ -10,7 +10,6 @@
 
 #include "disk/reader-exact.h"
 #include "ext4.h"
-#include "home.h"
 #include "jbd2/log.h"
 #include "model.h"
 
@@ -119,8 +118,6 @@ struct ext4fs {
   bool journal_on;
   struct overlay *ov;
   struct overlay *jkept;      /* journal blocks as the tap wrote them */
-  struct home_map *homes;     /* online: home blocks as the records left
-                               * them (home.h) */
   uint8_t *jscratch;          /* a block */
   struct jbd2_log log;
   struct jrun *jmap, *jmap_phys;  /* by logical block; by disk block */
@@ -220,12 +217,6 @@ bool journal_commit_written (struct ext4fs *fs, uint32_t jblk);
  * same bytes (a checkpoint: nothing new); the image leaves either way.
  */
 bool journal_checkpointed (struct ext4fs *fs, uint64_t blk);
-/* A record we handle wrote bytes [off, off + len) of home block blk
- * (data NULL: zeroes): what the storage holds there as of the records
- * handled, for the blocks followed (home.h).
- */
-void journal_home_written (struct ext4fs *fs, uint64_t blk,
-                           const uint8_t *data, uint64_t off, uint64_t len);
 /* Reads the log (and its superblock, if written) and reconciles each
  * newly committed transaction.
  */

@@ -33,12 +33,10 @@ struct ext4_emit {
   uint64_t data_max;          /* bytes of written data to read per write
                                * event (the data policy's need) */
   bool no_journal;            /* do not follow the journal */
-  /* Online: does a record not yet noted write bytes [off, off + len)
-   * of the disk (disk offsets: start is the partition's)?  NULL: none.
+  /* Online: the disk may hold writes of records not noted yet; it is
+   * read as of the records noted, where their writes are kept.
    */
-  bool (*ahead) (void *opaque, uint64_t off, uint64_t len);
-  void *ahead_opaque;
-  uint64_t start;             /* the partition's first byte on the disk */
+  bool ahead;
   /* Messages for people (what is not followed, and why). */
   void (*log) (void *opaque, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));

@@ -91,11 +91,8 @@ note_journaled (struct ext4fs *fs, uint64_t off, uint64_t len,
       }
       skip = true;
     }
-    else {
-      journal_home_written (fs, b, data, off, len);
-      if (overlay_get (fs->ov, b))
-        skip = journal_checkpointed (fs, b);
-    }
+    else if (overlay_get (fs->ov, b))
+      skip = journal_checkpointed (fs, b);
     if (!skip)
       continue;
     if (from < bstart)

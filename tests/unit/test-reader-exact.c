@@ -153,7 +153,7 @@ parts_forget_and_clear (void **state)
 {
   struct rig *g = rig_new (4, 0);
   struct exact_stats st;
-  uint8_t blk[BS];
+  uint8_t blk[2 * BS];
 
   (void) state;
   memset (blk, 'a', sizeof blk);
