@@ -115,9 +115,10 @@ note_journaled (struct ext4fs *fs, uint64_t off, uint64_t len,
  * owner yet (new directory or extent blocks, or data before its
  * mapping) in the other.  Not kept: the journal's blocks (kept as
  * written until their transaction is read, journal.c) and backup
- * superblocks and descriptors, never read.  A block that more blocks
- * of its class in the same record would push out is forgotten at
- * once (a trim or a zeroing of gigabytes stays cheap).
+ * superblocks and descriptors, never read.  A block followed in the
+ * same record by as many blocks as its class holds is forgotten at
+ * once, not copied: they would push it out (a trim or a zeroing of
+ * gigabytes stays cheap).
  */
 static void
 keep_exact (struct ext4fs *fs, uint64_t off, uint64_t len,
