@@ -1,5 +1,4 @@
 /* blockwatch replay BASE_IMAGE TRACE [--json] [--data=POLICY] [--ahead N]
- * [--known K]
  *
  * Offline introspection, for forensics and tests: a scratch copy of the
  * base image is crawled, then each record of the trace is applied to it
@@ -9,9 +8,6 @@
  * --ahead N models the online introspector, which reads the storage as
  * it is now, while the tap's records reach it later: each record is
  * applied to the scratch copy N records before the engine sees it.
- * --known K: of those, the engine is told of the K oldest only (online,
- * it knows the records it has taken from the ring, while the storage
- * already holds writes that the plugin has not announced yet).
  */
 
 #include <errno.h>
@@ -86,7 +82,6 @@ struct feed {
   unsigned long long records, write_bytes;
   size_t ahead;               /* records applied before the engine sees
                                * them (0: the engine applies each) */
-  size_t known;               /* of those, the ones it is told of */
   struct held *q;             /* a ring of ahead + 1 */
   size_t head, n;
   char err[256];
@@ -140,23 +135,6 @@ hold (struct feed *f, const struct tap_item *it)
   return f->n > f->ahead ? release (f) : 0;
 }
 
-/* engine_cfg.ahead: a held record writes some of [off, off + len). */
-static bool
-held_writes (void *opaque, uint64_t off, uint64_t len)
-{
-  const struct feed *f = opaque;
-
-  for (size_t i = 0; i < f->n && i < f->known; i++) {
-    const struct held *h = &f->q[(f->head + i) % (f->ahead + 1)];
-    const struct tap_record *r = &h->it.rec;
-    if (h->it.kind == TAP_ITEM_RECORD &&
-        (r->type == TAP_WRITE || r->type == TAP_ZERO || r->type == TAP_TRIM) &&
-        r->offset < off + len && off < r->offset + r->length)
-      return true;
-  }
-  return false;
-}
-
 static int
 feed_item (const struct tap_item *it, void *opaque)
 {
@@ -187,7 +165,8 @@ print_stats (struct engine *e, const struct feed *f)
   fprintf (stderr, "stats: records=%llu write_bytes=%llu data_bytes_reported=%llu "
            "metadata_diffed=%llu inodes=%llu names=%llu extents=%llu "
            "model_bytes=%llu journal_txns=%llu journal_blocks=%llu "
-           "journal_images=%llu cpu_s=%.3f maxrss_kb=%ld\n",
+           "journal_images=%llu exact_blocks=%llu exact_bytes=%llu "
+           "exact_evicted=%llu cpu_s=%.3f maxrss_kb=%ld\n",
            f->records, f->write_bytes,
            (unsigned long long) st.data_bytes_seen,
            (unsigned long long) st.metadata_blocks_diffed,
@@ -197,6 +176,9 @@ print_stats (struct engine *e, const struct feed *f)
            (unsigned long long) st.journal_txns,
            (unsigned long long) st.journal_blocks,
            (unsigned long long) st.journal_images,
+           (unsigned long long) st.exact_blocks,
+           (unsigned long long) st.exact_bytes,
+           (unsigned long long) st.exact_evicted,
            ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
            ru.ru_maxrss);
@@ -207,7 +189,7 @@ usage (void)
 {
   fprintf (stderr, "usage: blockwatch replay [--json] "
            "[--data=none|hash|bytes[:N]] [--scratch DIR] [--stats]\n"
-           "       [--no-journal] [--ahead N [--known K]] BASE_IMAGE TRACE\n");
+           "       [--no-journal] [--ahead N] BASE_IMAGE TRACE\n");
   return 2;
 }
 
@@ -221,7 +203,6 @@ cmd_replay (int argc, char **argv)
     { "stats", no_argument, NULL, 'S' },
     { "no-journal", no_argument, NULL, 'J' },
     { "ahead", required_argument, NULL, 'A' },
-    { "known", required_argument, NULL, 'K' },
     { "help", no_argument, NULL, 'h' },
     { 0 }
   };
@@ -232,12 +213,12 @@ cmd_replay (int argc, char **argv)
   struct trace_view *view = NULL;
   struct bw_reader *disk;
   struct engine *e = NULL;
-  struct feed f = { .known = SIZE_MAX };
+  struct feed f = { 0 };
   bool stats = false, no_journal = false;
   int c, fd, ret = 1;
 
   printer_init (&p, stdout);
-  while ((c = getopt_long (argc, argv, "jd:s:SJA:K:h", opts, NULL)) != -1) {
+  while ((c = getopt_long (argc, argv, "jd:s:SJA:h", opts, NULL)) != -1) {
     switch (c) {
     case 'j': p.json = true; break;
     case 'd':
@@ -255,14 +236,6 @@ cmd_replay (int argc, char **argv)
       if (*end || f.ahead > 1000000) {
         fprintf (stderr, "blockwatch replay: --ahead %s: expected a number "
                  "of records up to 1000000\n", optarg);
-        return 2;
-      }
-      break;
-    case 'K':
-      f.known = strtoul (optarg, &end, 10);
-      if (*end || *optarg == '\0') {
-        fprintf (stderr, "blockwatch replay: --known %s: expected a number "
-                 "of records\n", optarg);
         return 2;
       }
       break;
@@ -295,7 +268,7 @@ cmd_replay (int argc, char **argv)
     struct engine_cfg cfg = {
       .sink = &p.sink, .offline = true, .apply = f.ahead == 0,
       .log = log_stderr,
-      .ahead = f.ahead ? held_writes : NULL, .ahead_opaque = &f,
+      .ahead = f.ahead != 0,
       .data_max = data_needed (&p.policy),
       .opaque = (void *) "blockwatch replay", .no_journal = no_journal,
     };

@@ -88,27 +88,12 @@ listen_unix (const char *path)
 /* How long the loops wait for input: the stats file's period. */
 #define TICK_MS 1000
 
-/* The items read from the ring and not yet handled: the storage may
- * already hold what they wrote (engine_cfg.ahead).  They stay valid
+/* The items read from the ring and not yet handled.  They stay valid
  * until acknowledged.
  */
 #define BATCH_MAX 16384
 static struct tap_item batch[BATCH_MAX];
 static size_t batch_n, batch_next;
-
-static bool
-batch_writes (void *opaque, uint64_t off, uint64_t len)
-{
-  (void) opaque;
-  for (size_t i = batch_next; i < batch_n; i++) {
-    const struct tap_record *r = &batch[i].rec;
-    if (batch[i].kind == TAP_ITEM_RECORD &&
-        (r->type == TAP_WRITE || r->type == TAP_ZERO || r->type == TAP_TRIM) &&
-        r->offset < off + len && off < r->offset + r->length)
-      return true;
-  }
-  return false;
-}
 
 /* --record: the records as they came, kept beside the events (the
  * evidence they were made from; `blockwatch replay` makes the events
@@ -355,7 +340,7 @@ cmd_watch (int argc, char **argv)
   struct engine_cfg cfg = {
     .log = log_stderr, .opaque = (void *) "blockwatch watch",
     .crawl_progress = watch_stats_crawl, .crawl_opaque = &st,
-    .ahead = batch_writes,
+    .ahead = true,
   };
   struct sigaction sa = { .sa_handler = on_signal };
   const char *storage = NULL, *stats_file = NULL, *run_mark = NULL;

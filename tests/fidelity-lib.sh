@@ -307,9 +307,9 @@ fid_selftest() {
 # fid_finish: every event the introspector wrote was received, in
 # order; blockwatchd stops cleanly; the record trace is every write;
 # the scores of the live stream and of the replay.  Fails if any
-# workload's replay is below 100%.  The live stream may be below: the
-# live introspector reads storage that can be ahead of the record it
-# applies (docs/fidelity.md); FID_LIVE_STRICT=1 fails on that too.
+# workload is below 100% in either; FID_LIVE_STRICT=0 makes the live
+# stream's a warning (to see the replay's scores whatever the live
+# stream did).
 fid_finish() {
   local rc=0 t
   fid_received | jq -r .id > "$FID/received.ids"
@@ -337,8 +337,8 @@ fid_finish() {
   done
   [ -z "$fid_replay_failed" ] || fail "fidelity of the replayed records below 100% in:$fid_replay_failed"
   if [ -n "$fid_live_failed" ]; then
-    [ "${FID_LIVE_STRICT:-0}" = 0 ] ||
+    [ "${FID_LIVE_STRICT:-1}" = 0 ] ||
       fail "fidelity of the live stream below 100% in:$fid_live_failed"
-    say "WARNING: the live stream is below 100% in:$fid_live_failed (storage read ahead of the records; docs/fidelity.md)"
+    say "WARNING: the live stream is below 100% in:$fid_live_failed (docs/fidelity.md)"
   fi
 }

@@ -142,8 +142,7 @@ look (struct engine *e, struct watched *w)
     .disk = e->cfg.disk, .part = w->number, .next_id = &e->next_id,
     .data_max = e->cfg.data_max, .no_journal = e->cfg.no_journal,
     .log = e->cfg.log, .log_opaque = e->cfg.opaque,
-    .ahead = e->cfg.ahead, .ahead_opaque = e->cfg.ahead_opaque,
-    .start = w->start,
+    .ahead = e->cfg.ahead,
   };
 
   w->look_again = false;
@@ -321,6 +320,9 @@ engine_stats (const struct engine *e, struct ext4_stats *sum)
     sum->journal_txns += st.journal_txns;
     sum->journal_blocks += st.journal_blocks;
     sum->journal_images += st.journal_images;
+    sum->exact_blocks += st.exact_blocks;
+    sum->exact_bytes += st.exact_bytes;
+    sum->exact_evicted += st.exact_evicted;
   }
 }
 

@@ -51,13 +51,13 @@ struct engine_cfg {
    * ever be wrong).
    */
   bool no_journal;
-  /* Online, the storage may already hold what records the caller has
-   * not given to the engine yet wrote.  If set: does any of them write
-   * bytes [off, off + len) of the disk?  (The journal's committed images
-   * are then not laid over blocks that are newer on the disk.)
+  /* Online, the storage may already hold what records the engine has
+   * not handled yet wrote (the plugin writes the storage first and
+   * announces the record after).  If set, the file systems are read as
+   * of the records handled where they know it: the last handled writes
+   * are kept (disk/reader-exact.h).
    */
-  bool (*ahead) (void *opaque, uint64_t off, uint64_t len);
-  void *ahead_opaque;
+  bool ahead;
   /* Crawl progress, for metrics: inodes scanned so far of the file
    * system being crawled, called every so many inodes and at its end.
    */

@@ -225,16 +225,26 @@ ext4_open (struct bw_reader *view, const struct ext4_emit *em,
     snprintf (err, errlen, "no ext2/3/4 superblock");
     goto fail;
   }
-  if (open_handle (fs, err, errlen) == -1 || journal_open (fs) == -1)
+  if (open_handle (fs, err, errlen) == -1)
+    goto fail;
+  /* Online, the storage may be ahead of the records: the disk is read
+   * as the handled records left it, where they are kept.
+   */
+  if (em->ahead) {
+    fs->exact_max[EXACT_META] = EXACT_META_BYTES / fs->bs;
+    fs->exact_max[EXACT_DATA] = EXACT_DATA_BYTES / fs->bs;
+    fs->exact = exact_new (view, fs->bs, fs->exact_max);
+    fs->disk = fs->view = exact_reader (fs->exact);
+  }
+  if (journal_open (fs) == -1)
     goto fail;
   /* From now on the file system is read as the kernel sees it, with the
    * journal's committed blocks over the disk.
    */
-  if (fs->journal_on) {
+  if (fs->journal_on)
     fs->view = overlay_view (fs->ov);
-    if (open_handle (fs, err, errlen) == -1)
-      goto fail;
-  }
+  if (fs->view != view && open_handle (fs, err, errlen) == -1)
+    goto fail;
   if (crawl_inodes (fs, progress, opaque, err, errlen) == -1)
     goto fail;
   crawl_names (fs);
@@ -260,6 +270,7 @@ ext4_close (struct ext4fs *fs)
   if (fs->fs)
     ext2fs_close_free (&fs->fs);
   journal_close (fs);
+  exact_free (fs->exact);
   model_free (&fs->m);
   numset_free (&fs->dirty_itable);
   numset_free (&fs->dirty_dirs);
@@ -284,6 +295,13 @@ ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
     st->journal_txns = fs->log.txns;
     st->journal_blocks = fs->log.blocks_applied;
     st->journal_images = overlay_count (fs->ov);
+  }
+  if (fs->exact) {
+    struct exact_stats xs;
+    exact_get_stats (fs->exact, &xs);
+    st->exact_blocks = xs.blocks;
+    st->exact_bytes = xs.bytes;
+    st->exact_evicted = xs.evicted;
   }
   st->model_bytes = model_bytes (&fs->m);
 }

@@ -8,8 +8,8 @@
 
 #include <ext2fs/ext2fs.h>
 
+#include "disk/reader-exact.h"
 #include "ext4.h"
-#include "home.h"
 #include "jbd2/log.h"
 #include "model.h"
 
@@ -68,10 +68,22 @@ struct jrun {
   uint64_t phys;
 };
 
+/* Online, the blocks of the last handled writes kept (reader-exact.h),
+ * by class: the metadata read at barriers, and file data (with blocks
+ * of no owner yet, which may become either).  4 MiB each.
+ */
+#define EXACT_META_BYTES (4u << 20)
+#define EXACT_DATA_BYTES (4u << 20)
+
 struct ext4fs {
-  struct bw_reader *disk;     /* the partition, as the guest wrote it */
+  struct bw_reader *disk;     /* the partition, as the guest wrote it
+                               * (online: as of the records handled, as
+                               * far as exact keeps it) */
   struct bw_reader *view;     /* what the kernel sees: the disk, with the
                                * journal's committed blocks over it */
+  struct exact_view *exact;   /* online: the last handled writes, under
+                               * disk (NULL offline: the disk is that) */
+  size_t exact_max[EXACT_CLASSES];
   ext2_filsys fs;
   struct ext4_emit em;
   uint32_t bs;                /* block size */
@@ -106,8 +118,6 @@ struct ext4fs {
   bool journal_on;
   struct overlay *ov;
   struct overlay *jkept;      /* journal blocks as the tap wrote them */
-  struct home_map *homes;     /* online: home blocks as the records left
-                               * them (home.h) */
   uint8_t *jscratch;          /* a block */
   struct jbd2_log log;
   struct jrun *jmap, *jmap_phys;  /* by logical block; by disk block */
@@ -207,12 +217,6 @@ bool journal_commit_written (struct ext4fs *fs, uint32_t jblk);
  * same bytes (a checkpoint: nothing new); the image leaves either way.
  */
 bool journal_checkpointed (struct ext4fs *fs, uint64_t blk);
-/* A record we handle wrote bytes [off, off + len) of home block blk
- * (data NULL: zeroes): what the storage holds there as of the records
- * handled, for the blocks followed (home.h).
- */
-void journal_home_written (struct ext4fs *fs, uint64_t blk,
-                           const uint8_t *data, uint64_t off, uint64_t len);
 /* Reads the log (and its superblock, if written) and reconciles each
  * newly committed transaction.
  */

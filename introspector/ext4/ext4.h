@@ -33,12 +33,10 @@ struct ext4_emit {
   uint64_t data_max;          /* bytes of written data to read per write
                                * event (the data policy's need) */
   bool no_journal;            /* do not follow the journal */
-  /* Online: does a record not yet noted write bytes [off, off + len)
-   * of the disk (disk offsets: start is the partition's)?  NULL: none.
+  /* Online: the disk may hold writes of records not noted yet; it is
+   * read as of the records noted, where their writes are kept.
    */
-  bool (*ahead) (void *opaque, uint64_t off, uint64_t len);
-  void *ahead_opaque;
-  uint64_t start;             /* the partition's first byte on the disk */
+  bool ahead;
   /* Messages for people (what is not followed, and why). */
   void (*log) (void *opaque, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
@@ -104,6 +102,11 @@ struct ext4_stats {
   uint64_t journal_txns;      /* transactions taken from the journal */
   uint64_t journal_blocks;    /* blocks those applied */
   uint64_t journal_images;    /* committed blocks not yet home: now */
+  /* Online: blocks of the last handled writes kept (ext4-impl.h), the
+   * heap they take, and how many gave way to newer ones (the view of
+   * those went back to the storage, which may be ahead).
+   */
+  uint64_t exact_blocks, exact_bytes, exact_evicted;
 };
 void ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st);
 

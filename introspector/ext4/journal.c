@@ -22,7 +22,11 @@
  * transaction it belongs to has been applied; the storage is read only
  * while opening.  A block is rewritten only after its transaction was
  * checkpointed, which follows its commit in the tap's order, so what
- * is kept is always what the log said then.  (A transaction half
+ * is kept is always what the log said then.  Below the overlay, the
+ * disk is read as of the records handled (ext4-impl.h, fs->exact): a
+ * committed image is laid over it whatever the storage holds now, and
+ * the view never shows a write of a record not handled yet where the
+ * records handled wrote before.  (A transaction half
  * written when we opened, its first blocks before, is not seen: the
  * follower waits at it until the journal superblock moves past, says
  * so, and everything is re-read.)
@@ -38,7 +42,6 @@
 #include <string.h>
 
 #include "common/alloc.h"
-#include "common/crc32c.h"
 #include "ext4-impl.h"
 
 void
@@ -180,72 +183,6 @@ read_jblk (void *opaque, uint32_t jblk, uint8_t *buf)
                    fs->err, sizeof fs->err);
 }
 
-static uint32_t
-block_crc (const struct ext4fs *fs, const uint8_t *b)
-{
-  return bw_crc32c (0, b, fs->bs);
-}
-
-/* Does the storage hold, at home block, a write we have not handled
- * yet?  Then it is newer than any commit we have read (a record before
- * that commit would have been handled), and no image is laid over it:
- * the view never goes back in time.  The engine knows of the records it
- * has been given but not handled; a block whose image left the overlay
- * is also compared with what the handled records left there, for the
- * storage may hold writes the engine has not been given yet.
- */
-static bool
-newer_on_disk (void *opaque, uint64_t home)
-{
-  struct ext4fs *fs = opaque;
-  uint32_t crc;
-  bool known;
-
-  if (fs->em.ahead (fs->em.ahead_opaque, fs->em.start + home * fs->bs,
-                    fs->bs)) {
-    home_expect (fs->homes, home);    /* what it leaves, once handled */
-    return true;
-  }
-  if (overlay_get (fs->ov, home) == NULL &&
-      home_get (fs->homes, home, &crc, &known) && known &&
-      bw_pread (fs->disk, fs->jscratch, fs->bs, home * fs->bs, fs->err,
-                sizeof fs->err) == 0 &&
-      block_crc (fs, fs->jscratch) != crc)
-    return true;
-  /* The image laid now is the view until its checkpoint, which says
-   * what is home then.
-   */
-  home_drop (fs->homes, home);
-  return false;
-}
-
-void
-journal_home_written (struct ext4fs *fs, uint64_t blk, const uint8_t *data,
-                      uint64_t off, uint64_t len)
-{
-  uint64_t bstart = blk * fs->bs;
-  uint32_t crc;
-  bool known;
-
-  if (fs->homes == NULL ||
-      (overlay_get (fs->ov, blk) == NULL &&
-       !home_get (fs->homes, blk, &crc, &known)))
-    return;
-  /* Part of a block (the kernel writes whole ones): what the rest holds
-   * is not known as of the records; the block is no longer followed.
-   */
-  if (off > bstart || off + len < bstart + fs->bs) {
-    home_drop (fs->homes, blk);
-    return;
-  }
-  if (data)
-    home_set (fs->homes, blk, block_crc (fs, data + (bstart - off)));
-  else {
-    memset (fs->jscratch, 0, fs->bs);
-    home_set (fs->homes, blk, block_crc (fs, fs->jscratch));
-  }
-}
-
 /* ---- open ------------------------------------------------------------ */
 
 static void
@@ -291,12 +228,6 @@ journal_open (struct ext4fs *fs)
     fs->ov = fs->jkept = NULL;
     return 0;
   }
-  if (fs->em.ahead) {
-    fs->log.newer_on_disk = newer_on_disk;
-    fs->log.newer_opaque = fs;
-    /* As many blocks as the overlay can hold images: the journal's. */
-    fs->homes = home_new (fs->log.sb.maxlen);
-  }
   if (ext2fs_has_feature_fast_commit (sb) ||
       (fs->log.sb.incompat & JBD2_INCOMPAT_FAST_COMMIT))
     ext4_say (fs, "fast commits are not read: what a fast commit makes "
@@ -318,7 +249,6 @@ journal_close (struct ext4fs *fs)
     jbd2_log_close (&fs->log);
   overlay_free (fs->ov);
   overlay_free (fs->jkept);
-  home_free (fs->homes);
   free (fs->jscratch);
   free (fs->jmap);
   free (fs->jmap_phys);
@@ -347,9 +277,8 @@ on_commit (void *opaque, const struct jbd2_txn *t, const uint64_t *changed,
 }
 
 /* A committed image leaves the overlay because the journal says its
- * transaction is home.  If the disk holds other bytes there (online,
- * the storage runs ahead of us), the view changed: that block is read
- * again, as if written now.
+ * transaction is home.  If the disk holds other bytes there, the view
+ * changed: that block is read again, as if written now.
  */
 static void
 image_dropped (void *opaque, uint64_t home, const uint8_t *image)
@@ -357,15 +286,17 @@ image_dropped (void *opaque, uint64_t home, const uint8_t *image)
   struct commit_ctx *c = opaque;
   struct ext4fs *fs = c->fs;
 
+  /* Online, the image is what the records handled left at home (the
+   * kernel moves the tail only after its checkpoint, and a home write
+   * handled since would have taken the image out already): the disk as
+   * of the records, where the view keeps no handled write of its own.
+   */
+  if (fs->exact && !exact_has (fs->exact, home))
+    exact_write (fs->exact, home, EXACT_META, image, home * fs->bs, fs->bs);
   if (bw_pread (fs->disk, fs->jscratch, fs->bs, home * fs->bs, fs->err,
                 sizeof fs->err) == -1 ||
       memcmp (fs->jscratch, image, fs->bs) != 0)
     note_range (fs, home * fs->bs, fs->bs, c->seq, c->time_ns);
-  /* The kernel moves the tail past a transaction once its blocks are
-   * home: that is what the records handled left there.
-   */
-  else if (fs->homes)
-    home_set (fs->homes, home, block_crc (fs, image));
 }
 
 static void

@@ -91,11 +91,8 @@ note_journaled (struct ext4fs *fs, uint64_t off, uint64_t len,
       }
       skip = true;
     }
-    else {
-      journal_home_written (fs, b, data, off, len);
-      if (overlay_get (fs->ov, b))
-        skip = journal_checkpointed (fs, b);
-    }
+    else if (overlay_get (fs->ov, b))
+      skip = journal_checkpointed (fs, b);
     if (!skip)
       continue;
     if (from < bstart)
@@ -110,6 +107,41 @@ note_journaled (struct ext4fs *fs, uint64_t off, uint64_t len,
     journal_poll (fs, seq, time_ns);
 }
 
+/* Online, the blocks a handled record wrote are kept as it left them
+ * (fs->exact), so that every read sees the disk as of the records
+ * handled, not the storage that runs ahead of them: by what they are
+ * now, metadata read at barriers (the fixed metadata, directory and
+ * extent or indirect blocks) in one class, file data and blocks of no
+ * owner yet (new directory or extent blocks, or data before its
+ * mapping) in the other.  Not kept: the journal's blocks (kept as
+ * written until their transaction is read, journal.c) and backup
+ * superblocks and descriptors, never read.  A block followed in the
+ * same record by as many blocks as its class holds is forgotten at
+ * once, not copied: they would push it out (a trim or a zeroing of
+ * gigabytes stays cheap).
+ */
+static void
+keep_exact (struct ext4fs *fs, uint64_t off, uint64_t len,
+            const uint8_t *data)
+{
+  uint64_t last = (off + len - 1) / fs->bs;
+
+  for (uint64_t b = off / fs->bs; b <= last; b++) {
+    const struct region *rg = layout_find (fs, b);
+    const struct bm_node *n = rg ? NULL : bm_find (&fs->m.owners, b);
+    enum exact_class c =
+      rg || (n && (n->kind == BM_DIR || n->kind == BM_MAP)) ? EXACT_META
+                                                            : EXACT_DATA;
+
+    if ((rg && rg->kind == R_BACKUP) || (n && n->kind == BM_JOURNAL))
+      continue;
+    if (last - b >= fs->exact_max[c])
+      exact_forget (fs->exact, b);
+    else
+      exact_write (fs->exact, b, c, data, off, len);
+  }
+}
+
 void
 ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len,
                  const uint8_t *data, uint64_t seq, uint64_t time_ns)
@@ -118,6 +150,9 @@ ext4_note_write (struct ext4fs *fs, uint64_t off, uint64_t len,
     return;
   if (len > fs->nblocks * fs->bs - off)
     len = fs->nblocks * fs->bs - off;
+  /* First: what follows reads the disk as of this record. */
+  if (fs->exact)
+    keep_exact (fs, off, len, data);
   if (fs->journal_on)
     note_journaled (fs, off, len, data, seq, time_ns);
   else
@@ -138,5 +173,8 @@ need_resync (struct ext4fs *fs, const char *why)
 void
 ext4_note_loss (struct ext4fs *fs)
 {
+  /* The records handled are no longer all that was written. */
+  if (fs->exact)
+    exact_clear (fs->exact);
   need_resync (fs, LOST_RECORDS);
 }

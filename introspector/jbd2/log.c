@@ -101,12 +101,6 @@ apply (struct jbd2_log *log, struct jbd2_txn *t, jbd2_txn_fn fn,
   for (size_t i = 0; i < t->ntags; i++) {
     if (revoked (t, t->tags[i].home))
       continue;
-    if (log->newer_on_disk &&
-        log->newer_on_disk (log->newer_opaque, t->tags[i].home)) {
-      overlay_drop (log->ov, t->tags[i].home);
-      changed[n++] = t->tags[i].home;
-      continue;
-    }
     if (jbd2_read_copy (&t->tags[i], log->read, log->opaque,
                         log->buf) == -1) {
       log->bad_blocks++;

@@ -30,13 +30,6 @@ struct jbd2_log {
   bool following;             /* pos and tid are known, or */
   bool guessed;               /* guessed: the log was empty */
   uint8_t *buf;               /* one block of scratch */
-  /* If set: is home block already newer on the disk than any commit we
-   * have read (online, the storage runs ahead of the records that reach
-   * us)?  Then no image is laid over it: the view never goes back in
-   * time.
-   */
-  bool (*newer_on_disk) (void *opaque, uint64_t home);
-  void *newer_opaque;
   /* Totals for logs and benchmarks. */
   uint64_t txns, blocks_applied, bad_txns, bad_blocks;
 };

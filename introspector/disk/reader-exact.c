@@ -1,0 +1,319 @@
+/* The disk as of the records handled (see reader-exact.h): a fixed
+ * array of entries, a list per class from the block written longest
+ * ago to the newest, and an index of block numbers (open addressing,
+ * linear probing, backward-shift deletion: blocks come and go for as
+ * long as the disk is watched, with no tombstones piling up).  Images
+ * are allocated when an entry is first used and reused after.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "reader-exact.h"
+
+#define NONE UINT32_MAX
+
+struct entry {
+  uint64_t blk;
+  uint32_t prev, next;        /* in its class's list, older and newer */
+  uint8_t cls;
+  uint8_t *img;               /* NULL: never used yet */
+};
+
+struct exact_view {
+  struct bw_reader r;         /* first: the view is the exact_view */
+  struct bw_reader *disk;
+  uint32_t bs;
+  struct entry *e;
+  size_t total;
+  uint32_t free;              /* unused entries, through next */
+  struct {
+    uint32_t oldest, newest;
+    size_t n, max;
+  } cls[EXACT_CLASSES];
+  uint32_t *slot;             /* entry + 1; 0: empty */
+  size_t cap;
+  uint64_t images, evicted;
+};
+
+static size_t
+slot_of (const struct exact_view *x, uint64_t blk)
+{
+  return (size_t) ((blk * 0x9E3779B97F4A7C15ull) >> 32) & (x->cap - 1);
+}
+
+static struct entry *
+find (const struct exact_view *x, uint64_t blk)
+{
+  for (size_t i = slot_of (x, blk); x->slot[i];
+       i = (i + 1) & (x->cap - 1))
+    if (x->e[x->slot[i] - 1].blk == blk)
+      return &x->e[x->slot[i] - 1];
+  return NULL;
+}
+
+static void
+index_add (struct exact_view *x, uint32_t idx)
+{
+  size_t i = slot_of (x, x->e[idx].blk);
+
+  while (x->slot[i])
+    i = (i + 1) & (x->cap - 1);
+  x->slot[i] = idx + 1;
+}
+
+static void
+index_remove (struct exact_view *x, uint64_t blk)
+{
+  size_t i = slot_of (x, blk), j;
+
+  while (x->e[x->slot[i] - 1].blk != blk)
+    i = (i + 1) & (x->cap - 1);
+  x->slot[i] = 0;
+  for (j = i;;) {
+    j = (j + 1) & (x->cap - 1);
+    if (x->slot[j] == 0)
+      return;
+    size_t want = slot_of (x, x->e[x->slot[j] - 1].blk);
+    if (((j - want) & (x->cap - 1)) >= ((j - i) & (x->cap - 1))) {
+      x->slot[i] = x->slot[j];
+      x->slot[j] = 0;
+      i = j;
+    }
+  }
+}
+
+static void
+unlink_entry (struct exact_view *x, uint32_t idx)
+{
+  struct entry *en = &x->e[idx];
+
+  if (en->prev == NONE)
+    x->cls[en->cls].oldest = en->next;
+  else
+    x->e[en->prev].next = en->next;
+  if (en->next == NONE)
+    x->cls[en->cls].newest = en->prev;
+  else
+    x->e[en->next].prev = en->prev;
+  x->cls[en->cls].n--;
+}
+
+static void
+link_newest (struct exact_view *x, uint32_t idx, enum exact_class c)
+{
+  struct entry *en = &x->e[idx];
+
+  en->cls = c;
+  en->next = NONE;
+  en->prev = x->cls[c].newest;
+  if (en->prev == NONE)
+    x->cls[c].oldest = idx;
+  else
+    x->e[en->prev].next = idx;
+  x->cls[c].newest = idx;
+  x->cls[c].n++;
+}
+
+/* A kept block is forgotten: its entry is free again. */
+static void
+release (struct exact_view *x, uint32_t idx)
+{
+  unlink_entry (x, idx);
+  index_remove (x, x->e[idx].blk);
+  x->e[idx].next = x->free;
+  x->free = idx;
+}
+
+/* The oldest of class c gives way to a newer one. */
+static void
+evict (struct exact_view *x, enum exact_class c)
+{
+  release (x, x->cls[c].oldest);
+  x->evicted++;
+}
+
+/* A free entry for blk, not in any list or the index yet (there is one
+ * while a class has room: the entries are as many as the bounds' sum).
+ */
+static uint32_t
+take (struct exact_view *x, uint64_t blk)
+{
+  uint32_t idx = x->free;
+  struct entry *en = &x->e[idx];
+
+  x->free = en->next;
+  if (en->img == NULL) {
+    en->img = malloc (x->bs);
+    if (en->img == NULL)
+      abort ();
+    x->images++;
+  }
+  en->blk = blk;
+  return idx;
+}
+
+bool
+exact_has (const struct exact_view *x, uint64_t blk)
+{
+  return find (x, blk) != NULL;
+}
+
+void
+exact_write (struct exact_view *x, uint64_t blk, enum exact_class c,
+             const uint8_t *data, uint64_t off, uint64_t len)
+{
+  struct entry *en = find (x, blk);
+  uint64_t bstart = blk * x->bs, from, to;
+  uint32_t idx;
+  char err[256];
+
+  from = off > bstart ? off : bstart;
+  to = off + len < bstart + x->bs ? off + len : bstart + x->bs;
+  if (from >= to)
+    return;
+  if (en) {
+    idx = en - x->e;
+    unlink_entry (x, idx);
+    if (x->cls[c].max == 0)
+      c = en->cls;            /* kept, though not a block of its class */
+    else if (x->cls[c].n == x->cls[c].max)
+      evict (x, c);
+  }
+  else {
+    if (x->cls[c].max == 0)
+      return;
+    if (x->cls[c].n == x->cls[c].max)
+      evict (x, c);
+    idx = take (x, blk);
+    en = &x->e[idx];
+    /* Written in part (the kernel writes whole blocks): the rest as the
+     * disk has it, or not kept at all.
+     */
+    if ((from > bstart || to < bstart + x->bs) &&
+        bw_pread (x->disk, en->img, x->bs, bstart, err, sizeof err) == -1) {
+      en->next = x->free;
+      x->free = idx;
+      return;
+    }
+    index_add (x, idx);
+  }
+  if (data)
+    memcpy (en->img + (from - bstart), data + (from - off), to - from);
+  else
+    memset (en->img + (from - bstart), 0, to - from);
+  link_newest (x, idx, c);
+}
+
+void
+exact_forget (struct exact_view *x, uint64_t blk)
+{
+  struct entry *en = find (x, blk);
+
+  if (en)
+    release (x, en - x->e);
+}
+
+void
+exact_clear (struct exact_view *x)
+{
+  for (int c = 0; c < EXACT_CLASSES; c++)
+    while (x->cls[c].n)
+      release (x, x->cls[c].oldest);
+}
+
+void
+exact_get_stats (const struct exact_view *x, struct exact_stats *st)
+{
+  st->blocks = x->cls[EXACT_META].n + x->cls[EXACT_DATA].n;
+  st->bytes = x->images * x->bs + x->total * sizeof *x->e +
+              x->cap * sizeof *x->slot;
+  st->evicted = x->evicted;
+}
+
+/* ---- the view ----------------------------------------------------- */
+
+static int
+exact_pread (struct bw_reader *r, void *buf, size_t n, uint64_t off,
+             char *err, size_t errlen)
+{
+  struct exact_view *x = (struct exact_view *) r;
+  uint8_t *out = buf;
+  uint64_t first, last, b;
+
+  if (!bw_read_in_range (r, "the disk as of the records", n, off, err,
+                         errlen))
+    return -1;
+  if (n == 0)
+    return 0;
+  first = off / x->bs;
+  last = (off + n - 1) / x->bs;
+  /* Only what is not kept is read from the disk. */
+  for (b = first; b <= last && find (x, b); b++)
+    ;
+  if (b <= last && bw_pread (x->disk, buf, n, off, err, errlen) == -1)
+    return -1;
+  for (b = first; b <= last; b++) {
+    const struct entry *en = find (x, b);
+    uint64_t bstart = b * x->bs;
+    uint64_t from = off > bstart ? off : bstart;
+    uint64_t to = off + n < bstart + x->bs ? off + n : bstart + x->bs;
+
+    if (en)
+      memcpy (out + (from - off), en->img + (from - bstart), to - from);
+  }
+  return 0;
+}
+
+static void
+exact_close (struct bw_reader *r)
+{
+  (void) r;                   /* the exact_view owns its reader */
+}
+
+struct exact_view *
+exact_new (struct bw_reader *disk, uint32_t bs,
+           const size_t max[EXACT_CLASSES])
+{
+  struct exact_view *x = bw_xcalloc (1, sizeof *x);
+
+  x->disk = disk;
+  x->bs = bs;
+  for (int c = 0; c < EXACT_CLASSES; c++) {
+    x->cls[c].max = max[c];
+    x->cls[c].oldest = x->cls[c].newest = NONE;
+    x->total += max[c];
+  }
+  x->e = bw_xcalloc (x->total ? x->total : 1, sizeof *x->e);
+  for (size_t i = 0; i < x->total; i++)
+    x->e[i].next = i + 1 < x->total ? i + 1 : NONE;
+  x->free = x->total ? 0 : NONE;
+  x->cap = 2;
+  while (x->cap < 2 * x->total)       /* at most half full */
+    x->cap *= 2;
+  x->slot = bw_xcalloc (x->cap, sizeof *x->slot);
+  x->r.size = disk->size;
+  x->r.sector_size = disk->sector_size;
+  x->r.pread = exact_pread;
+  x->r.close = exact_close;
+  return x;
+}
+
+struct bw_reader *
+exact_reader (struct exact_view *x)
+{
+  return &x->r;
+}
+
+void
+exact_free (struct exact_view *x)
+{
+  if (x == NULL)
+    return;
+  for (size_t i = 0; i < x->total; i++)
+    free (x->e[i].img);
+  free (x->e);
+  free (x->slot);
+  free (x);
+}
