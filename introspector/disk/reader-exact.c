@@ -1,15 +1,14 @@
 /* The disk as of the records handled (see reader-exact.h): a fixed
  * array of entries, a list per class from the block written longest
- * ago to the newest, and an index of block numbers (open addressing,
- * linear probing, backward-shift deletion: blocks come and go for as
- * long as the disk is watched, with no tombstones piling up).  Images
- * are allocated when an entry is first used and reused after.
+ * ago to the newest, and an index of block numbers (common/blockhash).
+ * Images are allocated when an entry is first used and reused after.
  */
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/blockhash.h"
 #include "reader-exact.h"
 
 #define NONE UINT32_MAX
@@ -32,56 +31,16 @@ struct exact_view {
     uint32_t oldest, newest;
     size_t n, max;
   } cls[EXACT_CLASSES];
-  uint32_t *slot;             /* entry + 1; 0: empty */
-  size_t cap;
+  struct blockhash index;     /* block -> entry */
   uint64_t images, evicted;
 };
-
-static size_t
-slot_of (const struct exact_view *x, uint64_t blk)
-{
-  return (size_t) ((blk * 0x9E3779B97F4A7C15ull) >> 32) & (x->cap - 1);
-}
 
 static struct entry *
 find (const struct exact_view *x, uint64_t blk)
 {
-  for (size_t i = slot_of (x, blk); x->slot[i];
-       i = (i + 1) & (x->cap - 1))
-    if (x->e[x->slot[i] - 1].blk == blk)
-      return &x->e[x->slot[i] - 1];
-  return NULL;
-}
+  uint32_t idx;
 
-static void
-index_add (struct exact_view *x, uint32_t idx)
-{
-  size_t i = slot_of (x, x->e[idx].blk);
-
-  while (x->slot[i])
-    i = (i + 1) & (x->cap - 1);
-  x->slot[i] = idx + 1;
-}
-
-static void
-index_remove (struct exact_view *x, uint64_t blk)
-{
-  size_t i = slot_of (x, blk), j;
-
-  while (x->e[x->slot[i] - 1].blk != blk)
-    i = (i + 1) & (x->cap - 1);
-  x->slot[i] = 0;
-  for (j = i;;) {
-    j = (j + 1) & (x->cap - 1);
-    if (x->slot[j] == 0)
-      return;
-    size_t want = slot_of (x, x->e[x->slot[j] - 1].blk);
-    if (((j - want) & (x->cap - 1)) >= ((j - i) & (x->cap - 1))) {
-      x->slot[i] = x->slot[j];
-      x->slot[j] = 0;
-      i = j;
-    }
-  }
+  return blockhash_get (&x->index, blk, &idx) ? &x->e[idx] : NULL;
 }
 
 static void
@@ -121,7 +80,7 @@ static void
 release (struct exact_view *x, uint32_t idx)
 {
   unlink_entry (x, idx);
-  index_remove (x, x->e[idx].blk);
+  blockhash_remove (&x->index, x->e[idx].blk);
   x->e[idx].next = x->free;
   x->free = idx;
 }
@@ -145,9 +104,7 @@ take (struct exact_view *x, uint64_t blk)
 
   x->free = en->next;
   if (en->img == NULL) {
-    en->img = malloc (x->bs);
-    if (en->img == NULL)
-      abort ();
+    en->img = bw_xcalloc (1, x->bs);
     x->images++;
   }
   en->blk = blk;
@@ -197,7 +154,7 @@ exact_write (struct exact_view *x, uint64_t blk, enum exact_class c,
       x->free = idx;
       return;
     }
-    index_add (x, idx);
+    blockhash_put (&x->index, blk, idx);
   }
   if (data)
     memcpy (en->img + (from - bstart), data + (from - off), to - from);
@@ -228,7 +185,7 @@ exact_get_stats (const struct exact_view *x, struct exact_stats *st)
 {
   st->blocks = x->cls[EXACT_META].n + x->cls[EXACT_DATA].n;
   st->bytes = x->images * x->bs + x->total * sizeof *x->e +
-              x->cap * sizeof *x->slot;
+              blockhash_bytes (&x->index);
   st->evicted = x->evicted;
 }
 
@@ -289,10 +246,7 @@ exact_new (struct bw_reader *disk, uint32_t bs,
   for (size_t i = 0; i < x->total; i++)
     x->e[i].next = i + 1 < x->total ? i + 1 : NONE;
   x->free = x->total ? 0 : NONE;
-  x->cap = 2;
-  while (x->cap < 2 * x->total)       /* at most half full */
-    x->cap *= 2;
-  x->slot = bw_xcalloc (x->cap, sizeof *x->slot);
+  blockhash_init (&x->index, x->total);
   x->r.size = disk->size;
   x->r.sector_size = disk->sector_size;
   x->r.pread = exact_pread;
@@ -314,6 +268,6 @@ exact_free (struct exact_view *x)
   for (size_t i = 0; i < x->total; i++)
     free (x->e[i].img);
   free (x->e);
-  free (x->slot);
+  blockhash_free (&x->index);
   free (x);
 }

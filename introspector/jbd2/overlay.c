@@ -1,7 +1,5 @@
-/* Committed images over the disk (see overlay.h): a hash of home block
- * numbers, open addressing with linear probing and backward-shift
- * deletion, so that entries come and go for as long as the file system
- * is watched without tombstones piling up.
+/* Committed images over the disk (see overlay.h): the images in an
+ * array, and an index of their home block numbers (common/blockhash).
  */
 
 #include <stdio.h>
@@ -9,69 +7,41 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/blockhash.h"
 #include "overlay.h"
 
 struct slot {
   uint64_t home;
   uint32_t tid;
-  uint8_t *image;             /* NULL: the slot is empty */
+  uint8_t *image;
 };
 
 struct overlay {
   struct bw_reader view;      /* first: the view is the overlay */
   struct bw_reader *disk;
   uint32_t bs;
-  struct slot *slots;
+  struct slot *slots;         /* count of them, in no order */
   size_t cap, count;
+  struct blockhash index;     /* home -> slot */
 };
-
-static size_t
-home_slot (const struct overlay *ov, uint64_t home)
-{
-  return (size_t) ((home * 0x9E3779B97F4A7C15ull) >> 32) & (ov->cap - 1);
-}
 
 static struct slot *
 find (const struct overlay *ov, uint64_t home)
 {
-  for (size_t i = home_slot (ov, home); ov->slots[i].image;
-       i = (i + 1) & (ov->cap - 1))
-    if (ov->slots[i].home == home)
-      return &ov->slots[i];
-  return NULL;
+  uint32_t i;
+
+  return blockhash_get (&ov->index, home, &i) ? &ov->slots[i] : NULL;
 }
 
-static void
-place (struct overlay *ov, struct slot s)
-{
-  size_t i = home_slot (ov, s.home);
-
-  while (ov->slots[i].image)
-    i = (i + 1) & (ov->cap - 1);
-  ov->slots[i] = s;
-}
-
+/* Slot i goes; the last one takes its place. */
 static void
 remove_at (struct overlay *ov, size_t i)
 {
-  size_t j = i;
-
   free (ov->slots[i].image);
-  ov->slots[i].image = NULL;
-  ov->count--;
-  /* Backward shift: move up every later entry of the run that would no
-   * longer be found past the hole.
-   */
-  for (;;) {
-    j = (j + 1) & (ov->cap - 1);
-    if (ov->slots[j].image == NULL)
-      return;
-    size_t want = home_slot (ov, ov->slots[j].home);
-    if (((j - want) & (ov->cap - 1)) >= ((j - i) & (ov->cap - 1))) {
-      ov->slots[i] = ov->slots[j];
-      ov->slots[j].image = NULL;
-      i = j;
-    }
+  blockhash_remove (&ov->index, ov->slots[i].home);
+  if (i != --ov->count) {
+    ov->slots[i] = ov->slots[ov->count];
+    blockhash_put (&ov->index, ov->slots[i].home, i);
   }
 }
 
@@ -82,19 +52,10 @@ overlay_put (struct overlay *ov, uint64_t home, uint32_t tid,
   struct slot *s = find (ov, home);
 
   if (s == NULL) {
-    if ((ov->count + 1) * 4 > ov->cap * 3) {
-      struct slot *old = ov->slots;
-      size_t oldcap = ov->cap;
-      ov->cap *= 2;
-      ov->slots = bw_xcalloc (ov->cap, sizeof *ov->slots);
-      for (size_t i = 0; i < oldcap; i++)
-        if (old[i].image)
-          place (ov, old[i]);
-      free (old);
-    }
-    place (ov, (struct slot) { .home = home, .image = bw_xcalloc (1, ov->bs) });
-    ov->count++;
-    s = find (ov, home);
+    ov->slots = bw_grow (ov->slots, &ov->cap, ov->count, sizeof *ov->slots);
+    s = &ov->slots[ov->count];
+    *s = (struct slot) { .home = home, .image = bw_xcalloc (1, ov->bs) };
+    blockhash_put (&ov->index, home, ov->count++);
   }
   s->tid = tid;
   memcpy (s->image, image, ov->bs);
@@ -103,7 +64,7 @@ overlay_put (struct overlay *ov, uint64_t home, uint32_t tid,
 const uint8_t *
 overlay_get (const struct overlay *ov, uint64_t home)
 {
-  const struct slot *s = ov->count ? find (ov, home) : NULL;
+  const struct slot *s = find (ov, home);
 
   return s ? s->image : NULL;
 }
@@ -111,7 +72,7 @@ overlay_get (const struct overlay *ov, uint64_t home)
 bool
 overlay_drop (struct overlay *ov, uint64_t home)
 {
-  struct slot *s = ov->count ? find (ov, home) : NULL;
+  struct slot *s = find (ov, home);
 
   if (s == NULL)
     return false;
@@ -123,11 +84,11 @@ void
 overlay_drop_before (struct overlay *ov, uint32_t tid, overlay_drop_fn fn,
                      void *opaque)
 {
-  /* Deleting shifts later entries back into the slot just emptied, so
-   * the same slot is looked at again.
+  /* Removing moves the last slot into the one just emptied, so the
+   * same slot is looked at again.
    */
-  for (size_t i = 0; i < ov->cap && ov->count; )
-    if (ov->slots[i].image && tid_after (tid, ov->slots[i].tid)) {
+  for (size_t i = 0; i < ov->count; )
+    if (tid_after (tid, ov->slots[i].tid)) {
       if (fn)
         fn (opaque, ov->slots[i].home, ov->slots[i].image);
       remove_at (ov, i);
@@ -139,12 +100,12 @@ overlay_drop_before (struct overlay *ov, uint32_t tid, overlay_drop_fn fn,
 void
 overlay_clear (struct overlay *ov, overlay_drop_fn fn, void *opaque)
 {
-  for (size_t i = 0; i < ov->cap; i++) {
-    if (fn && ov->slots[i].image)
+  for (size_t i = 0; i < ov->count; i++) {
+    if (fn)
       fn (opaque, ov->slots[i].home, ov->slots[i].image);
     free (ov->slots[i].image);
-    ov->slots[i].image = NULL;
   }
+  blockhash_clear (&ov->index);
   ov->count = 0;
 }
 
@@ -157,7 +118,8 @@ overlay_count (const struct overlay *ov)
 uint64_t
 overlay_bytes (const struct overlay *ov)
 {
-  return ov->count * (uint64_t) ov->bs + ov->cap * sizeof *ov->slots;
+  return ov->count * (uint64_t) ov->bs + ov->cap * sizeof *ov->slots +
+         blockhash_bytes (&ov->index);
 }
 
 /* ---- the view ----------------------------------------------------- */
@@ -198,8 +160,7 @@ overlay_new (struct bw_reader *disk, uint32_t blocksize)
 
   ov->disk = disk;
   ov->bs = blocksize;
-  ov->cap = 64;
-  ov->slots = bw_xcalloc (ov->cap, sizeof *ov->slots);
+  blockhash_init (&ov->index, 64);
   ov->view.size = disk->size;
   ov->view.sector_size = disk->sector_size;
   ov->view.pread = view_pread;
@@ -220,5 +181,6 @@ overlay_free (struct overlay *ov)
     return;
   overlay_clear (ov, NULL, NULL);
   free (ov->slots);
+  blockhash_free (&ov->index);
   free (ov);
 }

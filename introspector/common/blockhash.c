@@ -1,0 +1,146 @@
+/* An index of block numbers (see blockhash.h). */
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "blockhash.h"
+
+/* The block number's home slot: Fibonacci hashing, so that runs of
+ * consecutive blocks (an inode table, a file's extent) spread out.
+ */
+static size_t
+home (const struct blockhash *h, uint64_t key)
+{
+  return (size_t) ((key * 0x9E3779B97F4A7C15ull) >> 32) & (h->cap - 1);
+}
+
+static void
+alloc_slots (struct blockhash *h, size_t cap)
+{
+  h->cap = cap;
+  h->key = bw_xcalloc (cap, sizeof *h->key);
+  h->val = bw_xcalloc (cap, sizeof *h->val);
+}
+
+void
+blockhash_init (struct blockhash *h, size_t expect)
+{
+  size_t cap = 16;
+
+  while (cap < 2 * expect)
+    cap *= 2;
+  h->count = 0;
+  alloc_slots (h, cap);
+}
+
+void
+blockhash_free (struct blockhash *h)
+{
+  free (h->key);
+  free (h->val);
+  h->key = NULL;
+  h->val = NULL;
+  h->cap = h->count = 0;
+}
+
+#define ABSENT SIZE_MAX
+
+/* The slot of block key, or ABSENT. */
+static size_t
+slot_of (const struct blockhash *h, uint64_t key)
+{
+  for (size_t i = home (h, key); h->val[i]; i = (i + 1) & (h->cap - 1))
+    if (h->key[i] == key)
+      return i;
+  return ABSENT;
+}
+
+bool
+blockhash_get (const struct blockhash *h, uint64_t key, uint32_t *val)
+{
+  size_t i = h->count ? slot_of (h, key) : ABSENT;
+
+  if (i == ABSENT)
+    return false;
+  if (val)
+    *val = h->val[i] - 1;
+  return true;
+}
+
+static void
+place (struct blockhash *h, uint64_t key, uint32_t stored)
+{
+  size_t i = home (h, key);
+
+  while (h->val[i])
+    i = (i + 1) & (h->cap - 1);
+  h->key[i] = key;
+  h->val[i] = stored;
+}
+
+void
+blockhash_put (struct blockhash *h, uint64_t key, uint32_t val)
+{
+  size_t i = slot_of (h, key);
+
+  if (i != ABSENT) {
+    h->val[i] = val + 1;
+    return;
+  }
+  if ((h->count + 1) * 4 > h->cap * 3) {
+    uint64_t *okey = h->key;
+    uint32_t *oval = h->val;
+    size_t ocap = h->cap;
+
+    alloc_slots (h, ocap * 2);
+    for (size_t i = 0; i < ocap; i++)
+      if (oval[i])
+        place (h, okey[i], oval[i]);
+    free (okey);
+    free (oval);
+  }
+  place (h, key, val + 1);
+  h->count++;
+}
+
+bool
+blockhash_remove (struct blockhash *h, uint64_t key)
+{
+  size_t i = h->count ? slot_of (h, key) : ABSENT, j;
+
+  if (i == ABSENT)
+    return false;
+  j = i;
+  h->val[i] = 0;
+  h->count--;
+  /* Backward shift: move up every later entry of the run that would no
+   * longer be found past the hole.
+   */
+  for (;;) {
+    j = (j + 1) & (h->cap - 1);
+    if (h->val[j] == 0)
+      return true;
+    size_t want = home (h, h->key[j]);
+    if (((j - want) & (h->cap - 1)) >= ((j - i) & (h->cap - 1))) {
+      h->key[i] = h->key[j];
+      h->val[i] = h->val[j];
+      h->val[j] = 0;
+      i = j;
+    }
+  }
+}
+
+void
+blockhash_clear (struct blockhash *h)
+{
+  memset (h->val, 0, h->cap * sizeof *h->val);
+  h->count = 0;
+}
+
+size_t
+blockhash_bytes (const struct blockhash *h)
+{
+  return h->cap * (sizeof *h->key + sizeof *h->val);
+}
