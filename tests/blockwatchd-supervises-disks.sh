@@ -20,7 +20,7 @@
 require_fuse
 require_loop
 require nbdkit mkfs.ext4 curl fio nbdcopy fsfreeze runuser
-fio --enghelp 2>/dev/null | grep -w nbd >/dev/null || skip "fio was built without the nbd engine"
+fio --enghelp 2>/dev/null | grep_all -qw nbd || skip "fio was built without the nbd engine"
 BWD=$BW_BUILD/blockwatchd
 PORT=$(free_port) || fail "no free port"
 

@@ -15,7 +15,7 @@
 . "$(dirname "$0")/mqtt-lib.sh"
 . "$(dirname "$0")/faults-lib.sh"
 require qemu-nbd
-fio --enghelp 2>/dev/null | grep -w nbd >/dev/null || skip "fio was built without the nbd engine"
+fio --enghelp 2>/dev/null | grep_all -qw nbd || skip "fio was built without the nbd engine"
 
 fault_broker
 tenant

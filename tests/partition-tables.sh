@@ -109,7 +109,7 @@ say "whole-disk ext4 with a stale MBR: no table, noted"
 # is ours: the number may be someone else's by then).  Sets loop.
 attach_4k() {
   loop=$(losetup -f --show -b 4096 "$1")
-  at_exit "losetup -j '$1' | grep '^$loop:' >/dev/null && losetup -d '$loop'"
+  at_exit "losetup -j '$1' | grep_all -q '^$loop:' && losetup -d '$loop'"
 }
 
 # 4 KiB sectors: the tools write through a loop device that has them.

@@ -41,7 +41,7 @@ expect_error "reconnect-timeout" "$T/disk.img" reconnect-timeout=soon
 # A consumer that is not there is not an error: the plugin serves and
 # keeps trying.
 start_proxy ok "$T/disk.img" tap=unix:"$T/nobody.tap"
-nbdinfo --size "$(uri_of ok)" | grep -x 1048576 >/dev/null || fail "did not serve without a consumer"
+nbdinfo --size "$(uri_of ok)" | grep_all -q -x 1048576 || fail "did not serve without a consumer"
 stop_proxy ok
 
 nbdkit_env nbdkit "$PLUGIN" --help > "$T/help" 2>&1

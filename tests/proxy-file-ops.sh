@@ -32,7 +32,7 @@ grep -q " trim .* reads-zero" "$T/dump.txt" || fail "punched trims not marked re
 cp "$T/base.img" "$T/ro.img"; chmod 0444 "$T/ro.img"
 start_proxy ro "$T/ro.img" tap=record:"$T/ro.bw"
 if [ "$(id -u)" != 0 ]; then
-  nbdinfo --json "$(uri_of ro)" | grep '"is_read_only": true' >/dev/null || fail "read-only file served writable"
+  nbdinfo --json "$(uri_of ro)" | grep_all -q '"is_read_only": true' || fail "read-only file served writable"
 fi
 stop_proxy ro
 say "ok"

@@ -5,7 +5,7 @@
 # image to exactly the final image.
 . "$(dirname "$0")/lib.sh"
 require nbdkit fio
-fio --enghelp 2>/dev/null | grep -w nbd >/dev/null || skip "fio was built without the nbd engine"
+fio --enghelp 2>/dev/null | grep_all -qw nbd || skip "fio was built without the nbd engine"
 
 truncate -s 128M "$T/disk.img"
 head -c 16M /dev/urandom | dd of="$T/disk.img" conv=notrunc status=none

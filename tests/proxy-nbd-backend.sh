@@ -60,7 +60,7 @@ cmp "$T/base.img" "$T/disk.img" || fail "trace replay differs from the upstream'
 "$BW" trace dump "$T/trace.bw" > "$T/dump.txt"
 grep -q " write .* fua" "$T/dump.txt" || fail "no FUA write recorded"
 grep -q " trim" "$T/dump.txt" || fail "no trim recorded"
-if grep " trim" "$T/dump.txt" | grep reads-zero >/dev/null; then
+if grep " trim" "$T/dump.txt" | grep_all -q reads-zero; then
   fail "an upstream's trim was recorded as reading zeroes"
 fi
 

@@ -9,7 +9,7 @@
 #     unacknowledged records are re-sent and the trace replays exactly.
 . "$(dirname "$0")/lib.sh"
 require nbdkit fio
-fio --enghelp 2>/dev/null | grep -w nbd >/dev/null || skip "fio was built without the nbd engine"
+fio --enghelp 2>/dev/null | grep_all -qw nbd || skip "fio was built without the nbd engine"
 
 fio_run() {   # fio_run NAME ARGS...: verified writes through proxy p
   local name=$1; shift
@@ -59,7 +59,7 @@ PAUSE=1.5 scenario drop tap-buffer=5M tap-overflow=drop
 grep -q "overflow lost=" "$T/drop.dump" || fail "no overflow record after the outage"
 grep -q "dropping records" "$T/p.log" || fail "plugin did not log the drop"
 ! grep -qE '[^0-9]0 lost' "$T/drop.check" || fail "trace check reports no loss"
-tail -1 "$T/drop.dump" | grep ' end$' >/dev/null || fail "trace does not end with the end record"
+tail -1 "$T/drop.dump" | grep_all -q ' end$' || fail "trace does not end with the end record"
 "$BW" trace apply --allow-loss "$T/trace.bw" "$T/base.img"
 cmp "$T/base.img" "$T/disk.img" || fail "records after the overflow do not replay to the final image"
 say "A: overflow reported, trace consistent after it"

@@ -6,7 +6,7 @@
 #    (one bounded stall, not one per request), and the loss is reported.
 . "$(dirname "$0")/lib.sh"
 require nbdkit fio
-fio --enghelp 2>/dev/null | grep -w nbd >/dev/null || skip "fio was built without the nbd engine"
+fio --enghelp 2>/dev/null | grep_all -qw nbd || skip "fio was built without the nbd engine"
 
 for policy in drop block:500; do
   truncate -s 64M "$T/disk.img"
@@ -35,6 +35,6 @@ for policy in drop block:500; do
   "$BW" trace dump "$T/trace.bw" > "$T/dump"
   grep -q "overflow lost=" "$T/dump" || fail "$policy: loss not reported by an overflow record"
   "$BW" trace check "$T/trace.bw"
-  tail -1 "$T/dump" | grep ' end$' >/dev/null || fail "$policy: no end record"
+  tail -1 "$T/dump" | grep_all -q ' end$' || fail "$policy: no end record"
 done
 say "ok"
