@@ -15,6 +15,7 @@
 
 #include "config-value.h"
 #include "config.h"
+#include "events/event.h"
 
 /* The keys of each kind of section.  off is into the section's struct:
  * bwd_config, bwd_broker, bwd_policy or bwd_disk.  A key's index in
@@ -124,21 +125,31 @@ struct parser {
   bool failed;
 };
 
+/* The message quotes the file (section names, keys, values), which may
+ * hold control characters (an escape sequence, a CR) or bytes that are
+ * not UTF-8: escaped as event paths are (bw_escape_bytes), so that they
+ * reach the operator's terminal or log visible and harmless.
+ */
 static void __attribute__ ((format (printf, 3, 4)))
 fail_at (struct parser *p, int line, const char *fmt, ...)
 {
-  size_t n;
+  char *msg = NULL, *esc = NULL;
   va_list ap;
+  int n;
 
   if (p->failed)
     return;                   /* the first error is the one to fix */
   p->failed = true;
-  n = snprintf (p->err, p->errlen, "%s:%d: ", p->c->path, line);
-  if (n >= p->errlen)
-    return;
   va_start (ap, fmt);
-  vsnprintf (p->err + n, p->errlen - n, fmt, ap);
+  n = vasprintf (&msg, fmt, ap);
   va_end (ap);
+  if (n == -1 || (esc = bw_escape_bytes (msg, n)) == NULL)
+    snprintf (p->err, p->errlen, "%s:%d: out of memory", p->c->path, line);
+  else
+    snprintf (p->err, p->errlen, "%s:%d: %s", p->c->path, line, esc);
+  free (esc);
+  if (n != -1)
+    free (msg);
 }
 
 static struct bwd_disk *
