@@ -63,6 +63,11 @@ cat > "$T/play.yml" <<EOF
         tls: require
         data: bytes:4096
         allow: [198.51.100.0/24]
+      - name: share
+        vm: nas-2
+        backend: nbd://storage.example.com/share
+        reconnect-timeout: 120
+        listen: unix:/run/blockwatch/share/nbd.sock
   roles:
     - blockwatch
 EOF
@@ -83,10 +88,11 @@ grep -A3 '^PLAY RECAP' "$T/run1.log" | grep localhost
 conf=$root/etc/blockwatch/blockwatch.conf
 "$root/usr/bin/blockwatchd" --check --root "$root" -c "$conf" > "$T/check.out" 2>&1 ||
   { cat "$T/check.out" "$conf"; fail "blockwatchd refuses the role's configuration"; }
-grep -q 'configuration OK, 2 disks' "$T/check.out" || fail "$(cat "$T/check.out")"
+grep -q 'configuration OK, 3 disks' "$T/check.out" || fail "$(cat "$T/check.out")"
 for line in 'host = kvm-07' 'ca-file = /etc/blockwatch/tls/ca.crt' \
     'key = /etc/blockwatch/tls/appliance.key' 'readonly = yes' 'tls = require' \
-    'tls-certificates = /etc/blockwatch/tls/nbd' 'tap-buffer = 64M'; do
+    'tls-certificates = /etc/blockwatch/tls/nbd' 'tap-buffer = 64M' \
+    'reconnect-timeout = 120'; do
   grep -qx -- "$line" "$conf" || { cat "$conf"; fail "the configuration lacks '$line'"; }
 done
 grep -q '^allow' "$conf" && fail "the role's own key allow is in the configuration"

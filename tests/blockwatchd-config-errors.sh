@@ -147,6 +147,19 @@ listen = unix:/run/a.sock
 backend = ftp://x/y
 EOF
 
+bad 4 "[disk a] reconnect-timeout = 1h: expected seconds, 0 to 3600" <<EOF
+[disk a]
+vm = vm1
+backend = nbd+unix:///?socket=/run/storage.sock
+reconnect-timeout = 1h
+listen = unix:/run/a.sock
+EOF
+
+bad 1 "[disk a]: reconnect-timeout is for NBD storage (nbd://, nbds://, nbd+unix://, nbds+unix://), not backend $T/a.img" <<EOF
+$(disk a)
+reconnect-timeout = 60
+EOF
+
 bad 5 "[broker]: uri mqtt://127.0.0.1:1883 is not TLS" <<EOF
 $(disk a)
 [broker]

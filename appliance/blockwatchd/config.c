@@ -16,6 +16,7 @@
 #include "config-value.h"
 #include "config.h"
 #include "events/event.h"
+#include "storage/storage-uri.h"
 
 /* The keys of each kind of section.  off is into the section's struct:
  * bwd_config, bwd_broker, bwd_policy or bwd_disk.  A key's index in
@@ -82,6 +83,8 @@ static const struct key policy_keys[] = {
 static const struct key disk_keys[] = {
   K ("vm", value_name, struct bwd_disk, vm),
   K ("backend", value_backend, struct bwd_disk, backend),
+  K ("reconnect-timeout", value_seconds, struct bwd_disk,
+     reconnect_timeout_s),
   K ("listen", value_listen, struct bwd_disk, listen),
   K ("tls", value_tls, struct bwd_disk, tls),
   K ("tls-certificates", value_path, struct bwd_disk, tls_certificates),
@@ -445,6 +448,14 @@ check_disk (struct parser *p, struct bwd_disk *d)
     return;
   }
   check_iscsi (p, d, tls);
+  /* Only the NBD backend reconnects; elsewhere the key would be
+   * silently ignored.
+   */
+  d->has_reconnect_timeout = given (d->seen, disk_keys, "reconnect-timeout");
+  if (d->has_reconnect_timeout && storage_kind (d->backend) != STORAGE_NBD)
+    fail_at (p, d->line, "[disk %s]: reconnect-timeout is for NBD storage "
+             "(nbd://, nbds://, nbd+unix://, nbds+unix://), not backend %s",
+             d->name, d->backend);
   if (tls && !d->tls_certificates == !d->tls_psk)
     fail_at (p, d->line, "[disk %s]: tls = %s needs tls-certificates or "
              "tls-psk (one of them)", d->name, d->tls);
