@@ -21,6 +21,7 @@
 
 #include "blockwatchd/config.h"
 #include "commands.h"
+#include "events/event.h"
 #include "status-metrics.h"
 
 static size_t
@@ -107,8 +108,14 @@ print (const struct status *st, const char *url)
   for (int i = 0; i < st->n; i++) {
     const struct disk_status *d = &st->d[i];
     char intro[32], tap[48], used[16], size[16], written[16], iscsi[32] = "";
+    char *name, *vm;
     if (d->vm[0] == '\0')
       continue;
+    /* The labels are whatever answered at the URL wrote: escaped the
+     * events' way, so that no control character reaches the terminal.
+     */
+    name = bw_escape_bytes (d->name, strlen (d->name));
+    vm = bw_escape_bytes (d->vm, strlen (d->vm));
     snprintf (intro, sizeof intro, "%s", state (d->up[0]));
     if (d->up[0] == 1 && d->crawling)
       snprintf (intro, sizeof intro, "crawling %.0f%%",
@@ -123,11 +130,14 @@ print (const struct status *st, const char *url)
       snprintf (iscsi, sizeof iscsi, ", iscsi %llu", d->restarts[2]);
     /* An introspector that does not publish says nothing of MQTT. */
     printf ("%-16s %-12s %-6s %-14s %-5s %-4s %9llu %-22s %8llu %10s  "
-            "nbdkit %llu, introspector %llu%s\n", d->name, d->vm,
+            "nbdkit %llu, introspector %llu%s\n", name ? name : "?",
+            vm ? vm : "?",
             state (d->up[1]), intro, d->up[2] < 0 ? "-" : state (d->up[2]),
             d->mqtt < 0 ? "-" : state (d->mqtt), d->events,
             d->up[1] == 1 ? tap : "-", d->dropped, written,
             d->restarts[1], d->restarts[0], iscsi);
+    free (name);
+    free (vm);
   }
   return down;
 }

@@ -6,8 +6,9 @@
 # mosquitto's configuration and ACL, a unit drop-in fitting the disks,
 # and an nftables table that loads and opens only the needed ports.
 # A second run changes nothing; a configuration blockwatchd refuses is
-# not installed.  The example playbook passes --syntax-check, and
-# ansible-lint (where installed) passes the role and playbook.
+# not installed; the disks' TLS may use a PSK file instead.  The
+# example playbook passes --syntax-check, and ansible-lint (where
+# installed) passes the role and playbook.
 . "$(dirname "$0")/lib.sh"
 . "$BW_SRC/tests/mqtt-lib.sh"
 
@@ -63,6 +64,11 @@ cat > "$T/play.yml" <<EOF
         tls: require
         data: bytes:4096
         allow: [198.51.100.0/24]
+      - name: share
+        vm: nas-2
+        backend: nbd://storage.example.com/share
+        reconnect-timeout: 120
+        listen: unix:/run/blockwatch/share/nbd.sock
   roles:
     - blockwatch
 EOF
@@ -83,10 +89,11 @@ grep -A3 '^PLAY RECAP' "$T/run1.log" | grep localhost
 conf=$root/etc/blockwatch/blockwatch.conf
 "$root/usr/bin/blockwatchd" --check --root "$root" -c "$conf" > "$T/check.out" 2>&1 ||
   { cat "$T/check.out" "$conf"; fail "blockwatchd refuses the role's configuration"; }
-grep -q 'configuration OK, 2 disks' "$T/check.out" || fail "$(cat "$T/check.out")"
+grep -q 'configuration OK, 3 disks' "$T/check.out" || fail "$(cat "$T/check.out")"
 for line in 'host = kvm-07' 'ca-file = /etc/blockwatch/tls/ca.crt' \
     'key = /etc/blockwatch/tls/appliance.key' 'readonly = yes' 'tls = require' \
-    'tls-certificates = /etc/blockwatch/tls/nbd' 'tap-buffer = 64M'; do
+    'tls-certificates = /etc/blockwatch/tls/nbd' 'tap-buffer = 64M' \
+    'reconnect-timeout = 120'; do
   grep -qx -- "$line" "$conf" || { cat "$conf"; fail "the configuration lacks '$line'"; }
 done
 grep -q '^allow' "$conf" && fail "the role's own key allow is in the configuration"
@@ -150,6 +157,23 @@ play "$T/play.yml" --tags blockwatch_config -e '{"blockwatch_policy": {"tap-buff
   fail "the role installed tap-buffer = 1K"
 grep -q 'tap-buffer = 1K: expected a size' "$T/run3.log" || { tail -20 "$T/run3.log"; fail "no error from blockwatchd --check"; }
 cmp -s "$conf" "$T/conf.before" || fail "the refused configuration replaced the old one"
+
+say "the disks' TLS with a pre-shared key instead of certificates"
+printf 'alice:%s\n' "$(openssl rand -hex 32)" > "$T/nbd.psk"
+play "$T/play.yml" --tags blockwatch_tls,blockwatch_config \
+  -e "{\"blockwatch_nbd_tls\": {\"psk\": \"$T/nbd.psk\"}}" > "$T/run4.log" 2>&1 ||
+  { tail -40 "$T/run4.log"; fail "the role failed with a PSK"; }
+"$root/usr/bin/blockwatchd" --check --root "$root" -c "$conf" > "$T/check.out" 2>&1 ||
+  { cat "$T/check.out" "$conf"; fail "blockwatchd refuses the role's PSK configuration"; }
+grep -qx 'tls-psk = /etc/blockwatch/tls/nbd/keys.psk' "$conf" || { cat "$conf"; fail "no tls-psk for nas-share"; }
+grep -q '^tls-certificates' "$conf" && { cat "$conf"; fail "tls-certificates as well as tls-psk"; }
+mode etc/blockwatch/tls/nbd/keys.psk 640 0 "$gid"
+cmp "$T/nbd.psk" "$root/etc/blockwatch/tls/nbd/keys.psk" || fail "the PSK file differs"
+play "$T/play.yml" --tags blockwatch_config \
+  -e "{\"blockwatch_nbd_tls\": {\"psk\": \"$T/nbd.psk\", \"cert\": \"$PKI/server.crt\", \"key\": \"$PKI/server.key\"}}" \
+  > "$T/run5.log" 2>&1 && fail "the role took both X.509 files and a PSK for the disks' TLS"
+grep -q 'or a PSK file (psk), not both' "$T/run5.log" || { tail -20 "$T/run5.log"; fail "no message for X.509 and PSK both"; }
+say "a PSK file is installed, named by the disk and accepted; a PSK and certificates both are refused"
 
 if command -v ansible-lint >/dev/null; then
   say "ansible-lint"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # blockwatchd's configuration file: every mistake is refused before
-# anything starts, with the file, the line and what is wrong; the
-# shipped example and a minimal file are accepted.
+# anything starts, with the file, the line and what is wrong (control
+# characters from the file escaped, as are the labels blockwatch status
+# shows); the shipped example and a minimal file are accepted.
 . "$(dirname "$0")/lib.sh"
 BWD=$BW_BUILD/blockwatchd
 
@@ -144,6 +145,19 @@ vm = vm1
 listen = unix:/run/a.sock
 # not a kind of storage the proxy knows
 backend = ftp://x/y
+EOF
+
+bad 4 "[disk a] reconnect-timeout = 1h: expected seconds, 0 to 3600" <<EOF
+[disk a]
+vm = vm1
+backend = nbd+unix:///?socket=/run/storage.sock
+reconnect-timeout = 1h
+listen = unix:/run/a.sock
+EOF
+
+bad 1 "[disk a]: reconnect-timeout is for NBD storage (nbd://, nbds://, nbd+unix://, nbds+unix://), not backend $T/a.img" <<EOF
+$(disk a)
+reconnect-timeout = 60
 EOF
 
 bad 5 "[broker]: uri mqtt://127.0.0.1:1883 is not TLS" <<EOF
@@ -313,6 +327,18 @@ EOF
 # number the rest as another line (tests/fuzz/fuzz-config.c found it).
 bad 2 "a NUL byte: not a text file" < <(printf '%s\n#\0x\n%s\n' "[disk a]" "$(disk b)")
 
+# Control characters and bytes that are not UTF-8 in the file are shown
+# escaped (%1B, %0D, %FF), never raw: an escape sequence in a value would
+# otherwise be played by the operator's terminal.
+raw_control() { LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f\x80-\xff]' "$1"; }
+bad 1 "[disk a%1B[2Jb%0Dc]: a disk name is" < <(printf '[disk a\033[2Jb\rc]\nvm = vm1\n')
+"$BWD" --check -c "$T/bad$n.conf" > "$T/esc.out" 2>&1 && fail "a bad disk name was accepted"
+raw_control "$T/esc.out" && fail "a raw control character in: $(cat -v "$T/esc.out")"
+bad 5 "tap-overflow = drop%1B]0;owned%07%0Dx%FF: expected drop" \
+  < <(printf '%s\ntap-overflow = drop\033]0;owned\a\rx\377\n' "$(disk a)")
+"$BWD" --check -c "$T/bad$n.conf" > "$T/esc.out" 2>&1 && fail "a bad tap-overflow was accepted"
+raw_control "$T/esc.out" && fail "a raw control character in: $(cat -v "$T/esc.out")"
+
 # No disk at all, and no file at all: said without a line.
 : > "$T/empty.conf"
 out=$("$BWD" --check -c "$T/empty.conf" 2>&1) && fail "an empty file was accepted"
@@ -359,6 +385,24 @@ disk "$(printf 'd%.0s' $(seq 64))" > "$T/long.conf"
 "$BWD" --check -c "$T/long.conf" | grep_all -q "configuration OK, 1 disks" ||
   fail "a disk with a long name was refused"
 say "$n bad files refused with their line; the example accepted"
+
+# blockwatch status shows the labels of whatever answers at its URL
+# escaped the same way: a disk or VM name with an escape sequence, a CR,
+# a BEL or a byte that is not UTF-8 is not played by the terminal.
+mkdir -p "$T/www"
+{ printf 'blockwatch_disk_info{disk="d\033[2J\r",vm="v\033]0;x\a\377"} 1\n'
+  printf 'blockwatch_up{disk="d\033[2J\r",process="nbdkit"} 1\n'; } > "$T/www/metrics"
+wport=$(free_port) || fail "no free port"
+python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$wport" > "$T/www.log" 2>&1 &
+register_pid $!
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$wport/metrics" && break; sleep 0.1; done
+"$BW" status --url "http://127.0.0.1:$wport/metrics" > "$T/status.out" 2>&1 ||
+  fail "blockwatch status: $(cat -v "$T/status.out")"
+grep -qF 'd%1B[2J%0D' "$T/status.out" && grep -qF 'v%1B]0;x%07%FF' "$T/status.out" ||
+  fail "blockwatch status: labels not escaped: $(cat -v "$T/status.out")"
+raw_control "$T/status.out" && fail "blockwatch status: a raw control character in: $(cat -v "$T/status.out")"
+check_san_log "$T/status.out"
+say "control characters from the file or a metrics endpoint are shown escaped"
 
 # A metrics port that another program holds: blockwatchd stops at once
 # with the address in its message, and frees what it had (a leak on

@@ -9,6 +9,9 @@
 #  - the introspector's own connection to the storage reconnects too:
 #    no event is lost, every one reaches the tenant in order, and they
 #    rebuild the final tree, data included;
+#  - a server that stays away: the guest's requests fail after the
+#    disk's reconnect-timeout (6 s, passed to the plugin), not the
+#    plugin's default of 30 s;
 # (A server that stays away: proxy-nbd-backend.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/workload.sh"
@@ -27,8 +30,11 @@ upstream() {
   start_upstream q qemu-nbd -f raw -t -e 0 -k "$T/q.sock" "$T/a.img"
 }
 upstream
-fault_config -- "$(fault_disk a "nbd+unix:///?socket=$T/q.sock")"
+fault_config -- "$(fault_disk a "nbd+unix:///?socket=$T/q.sock" "reconnect-timeout = 6")"
 start_daemon a
+tr '\0' ' ' < "/proc/$(pid_of a nbdkit)/cmdline" > "$T/nbdkit.cmdline"
+grep -q -- " reconnect-timeout=6 " "$T/nbdkit.cmdline" ||
+  fail "nbdkit of a lacks reconnect-timeout=6: $(cat "$T/nbdkit.cmdline")"
 mount_disk a
 mkdir "$T/a.mnt/during"
 head -c 1M /dev/urandom > "$T/src"
@@ -72,6 +78,29 @@ umount "$T/a.check"
 
 nbdcopy "nbd+unix:///?socket=$T/run/a/nbd.sock" - | cmp - "$T/a.img" ||
   fail "the disk does not read as its storage"
+
+# --- killed for good while a client reads the raw end: its reads wait
+# for reconnect-timeout, then fail.
+read_bytes() { metric 'blockwatch_nbd_bytes_total{disk="a",op="read"}'; }
+before=$(read_bytes)
+timeout 60 fio --name=reader --ioengine=nbd --uri="nbd+unix:///?socket=$T/run/a/nbd.sock" \
+  --offset=128M --size=24M --rw=randread --bs=64k --time_based --runtime=50 \
+  > "$T/fio-read.out" 2>&1 &
+fio_pid=$!
+for _ in $(seq 100); do [ "$(read_bytes)" -gt "$before" ] && break; sleep 0.1; done
+[ "$(read_bytes)" -gt "$before" ] || fail "the reader does not read"
+kill -9 "$q_pid"
+wait "$q_pid" 2>/dev/null || true
+start=$(date +%s.%N)
+rc=0; wait $fio_pid || rc=$?
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "Input/output error" "$T/fio-read.out" ||
+  { cat "$T/fio-read.out"; fail "the reader did not get EIO once the upstream was gone (exit $rc)"; }
+awk -v s="$secs" 'BEGIN { exit !(s >= 5 && s < 20) }' ||
+  fail "the reader's requests failed after $secs s, not after reconnect-timeout = 6"
+grep -q "no connection within 6 s" "$T/daemon.log" || fail "the plugin does not say it gave up after 6 s"
+say "upstream gone: requests failed after $secs s (reconnect-timeout = 6)"
+upstream
 stop_daemon
 check_san_log "$T/mosquitto.log"
 say "ok"

@@ -134,6 +134,8 @@ nbdkit_command (const struct bwd_config *c, const struct bwd_disk *d,
     argv_addf (a, "tap-overflow=%s", p->tap_overflow);
   if (p->has_tap_drain)
     argv_addf (a, "tap-drain=%u", p->tap_drain_ms);
+  if (d->has_reconnect_timeout)
+    argv_addf (a, "reconnect-timeout=%u", d->reconnect_timeout_s);
   cmd->leftover = sock;
 }
 

@@ -15,6 +15,8 @@
 
 #include "config-value.h"
 #include "config.h"
+#include "events/event.h"
+#include "storage/storage-uri.h"
 
 /* The keys of each kind of section.  off is into the section's struct:
  * bwd_config, bwd_broker, bwd_policy or bwd_disk.  A key's index in
@@ -81,6 +83,8 @@ static const struct key policy_keys[] = {
 static const struct key disk_keys[] = {
   K ("vm", value_name, struct bwd_disk, vm),
   K ("backend", value_backend, struct bwd_disk, backend),
+  K ("reconnect-timeout", value_seconds, struct bwd_disk,
+     reconnect_timeout_s),
   K ("listen", value_listen, struct bwd_disk, listen),
   K ("tls", value_tls, struct bwd_disk, tls),
   K ("tls-certificates", value_path, struct bwd_disk, tls_certificates),
@@ -124,21 +128,31 @@ struct parser {
   bool failed;
 };
 
+/* The message quotes the file (section names, keys, values), which may
+ * hold control characters (an escape sequence, a CR) or bytes that are
+ * not UTF-8: escaped as event paths are (bw_escape_bytes), so that they
+ * reach the operator's terminal or log visible and harmless.
+ */
 static void __attribute__ ((format (printf, 3, 4)))
 fail_at (struct parser *p, int line, const char *fmt, ...)
 {
-  size_t n;
+  char *msg = NULL, *esc = NULL;
   va_list ap;
+  int n;
 
   if (p->failed)
     return;                   /* the first error is the one to fix */
   p->failed = true;
-  n = snprintf (p->err, p->errlen, "%s:%d: ", p->c->path, line);
-  if (n >= p->errlen)
-    return;
   va_start (ap, fmt);
-  vsnprintf (p->err + n, p->errlen - n, fmt, ap);
+  n = vasprintf (&msg, fmt, ap);
   va_end (ap);
+  if (n == -1 || (esc = bw_escape_bytes (msg, n)) == NULL)
+    snprintf (p->err, p->errlen, "%s:%d: out of memory", p->c->path, line);
+  else
+    snprintf (p->err, p->errlen, "%s:%d: %s", p->c->path, line, esc);
+  free (esc);
+  if (n != -1)
+    free (msg);
 }
 
 static struct bwd_disk *
@@ -434,6 +448,14 @@ check_disk (struct parser *p, struct bwd_disk *d)
     return;
   }
   check_iscsi (p, d, tls);
+  /* Only the NBD backend reconnects; elsewhere the key would be
+   * silently ignored.
+   */
+  d->has_reconnect_timeout = given (d->seen, disk_keys, "reconnect-timeout");
+  if (d->has_reconnect_timeout && storage_kind (d->backend) != STORAGE_NBD)
+    fail_at (p, d->line, "[disk %s]: reconnect-timeout is for NBD storage "
+             "(nbd://, nbds://, nbd+unix://, nbds+unix://), not backend %s",
+             d->name, d->backend);
   if (tls && !d->tls_certificates == !d->tls_psk)
     fail_at (p, d->line, "[disk %s]: tls = %s needs tls-certificates or "
              "tls-psk (one of them)", d->name, d->tls);

@@ -94,6 +94,11 @@ struct bwd_disk {
   int line;                   /* of its section header, for messages */
   char *vm;
   char *backend;              /* storage URI, as the plugin takes it */
+  /* NBD storage: seconds the plugin retries a lost server (its
+   * reconnect-timeout=); not given: the plugin's default.
+   */
+  unsigned reconnect_timeout_s;
+  bool has_reconnect_timeout;
   struct bwd_export listen;
   struct bwd_iscsi iscsi;
   char *tls;                  /* off, on or require */
