@@ -54,6 +54,7 @@ vm = vm-$1
 backend = ${2:-$T/$1.img}
 listen = unix:$T/run/$1/nbd.sock
 events-file = $T/$1.jsonl
+exact-data = 8M
 EOF
 }
 # c is exported over TCP on loopback, TLS required (a pre-shared key).
@@ -99,9 +100,7 @@ settle() {
 }
 lines() { wc -l < "$1"; }
 
-# b's introspector keeps 8M of data blocks (watch --exact-data).
-config "$(disk a)" "$(disk b)
-exact-data = 8M"
+config "$(disk a)" "$(disk b)"
 "$BWD" -c "$T/bw.conf" > "$T/daemon.log" 2>&1 &
 daemon=$!
 register_pid $daemon
@@ -112,6 +111,7 @@ for d in a b; do
 done
 a_nbd=$(pid_of a nbdkit) a_intro=$(pid_of a introspector)
 b_nbd=$(pid_of b nbdkit) b_intro=$(pid_of b introspector)
+# (exact-data = 8M: watch --exact-data.)
 tr '\0' '\n' < "/proc/$b_intro/cmdline" | grep_all -qx -- --exact-data=8388608 ||
   fail "b's introspector was not given exact-data: $(tr '\0' ' ' < "/proc/$b_intro/cmdline")"
 if [ -n "$user" ]; then
