@@ -1,4 +1,5 @@
 /* blockwatch replay BASE_IMAGE TRACE [--json] [--data=POLICY] [--ahead N]
+ *                  [--exact-metadata SIZE] [--exact-data SIZE]
  *
  * Offline introspection, for forensics and tests: a scratch copy of the
  * base image is crawled, then each record of the trace is applied to it
@@ -7,7 +8,9 @@
  *
  * --ahead N models the online introspector, which reads the storage as
  * it is now, while the tap's records reach it later: each record is
- * applied to the scratch copy N records before the engine sees it.
+ * applied to the scratch copy N records before the engine sees it; the
+ * engine then keeps the last handled writes as watch does, with the
+ * same bounds (--exact-metadata, --exact-data: exact-options.h).
  */
 
 #include <errno.h>
@@ -24,6 +27,7 @@
 #include "engine/engine.h"
 #include "ext4/ext4.h"
 #include "event-sink.h"
+#include "exact-options.h"
 #include "disk/reader-trace.h"
 
 /* A sparse copy: holes stay holes, so a big mostly empty image costs
@@ -166,7 +170,8 @@ print_stats (struct engine *e, const struct feed *f)
            "metadata_diffed=%llu inodes=%llu names=%llu extents=%llu "
            "model_bytes=%llu journal_txns=%llu journal_blocks=%llu "
            "journal_images=%llu exact_blocks=%llu exact_bytes=%llu "
-           "exact_evicted=%llu cpu_s=%.3f maxrss_kb=%ld\n",
+           "exact_evicted=%llu exact_evicted_reads=%llu cpu_s=%.3f "
+           "maxrss_kb=%ld\n",
            f->records, f->write_bytes,
            (unsigned long long) st.data_bytes_seen,
            (unsigned long long) st.metadata_blocks_diffed,
@@ -179,6 +184,7 @@ print_stats (struct engine *e, const struct feed *f)
            (unsigned long long) st.exact_blocks,
            (unsigned long long) st.exact_bytes,
            (unsigned long long) st.exact_evicted,
+           (unsigned long long) st.exact_evicted_reads,
            ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
            ru.ru_maxrss);
@@ -189,7 +195,10 @@ usage (void)
 {
   fprintf (stderr, "usage: blockwatch replay [--json] "
            "[--data=none|hash|bytes[:N]] [--scratch DIR] [--stats]\n"
-           "       [--no-journal] [--ahead N] BASE_IMAGE TRACE\n");
+           "       [--no-journal] [--ahead N [--exact-metadata SIZE] "
+           "[--exact-data SIZE]]\n"
+           "       BASE_IMAGE TRACE\n"
+           EXACT_USAGE);
   return 2;
 }
 
@@ -204,6 +213,7 @@ cmd_replay (int argc, char **argv)
     { "no-journal", no_argument, NULL, 'J' },
     { "ahead", required_argument, NULL, 'A' },
     { "help", no_argument, NULL, 'h' },
+    EXACT_OPTIONS,
     { 0 }
   };
   struct printer p;
@@ -214,7 +224,11 @@ cmd_replay (int argc, char **argv)
   struct bw_reader *disk;
   struct engine *e = NULL;
   struct feed f = { 0 };
-  bool stats = false, no_journal = false;
+  struct engine_cfg cfg = {
+    .sink = &p.sink, .offline = true, .log = log_stderr,
+    .opaque = (void *) "blockwatch replay",
+  };
+  bool stats = false;
   int c, fd, ret = 1;
 
   printer_init (&p, stdout);
@@ -230,7 +244,7 @@ cmd_replay (int argc, char **argv)
       break;
     case 's': scratch_dir = optarg; break;
     case 'S': stats = true; break;
-    case 'J': no_journal = true; break;
+    case 'J': cfg.no_journal = true; break;
     case 'A':
       f.ahead = strtoul (optarg, &end, 10);
       if (*end || f.ahead > 1000000) {
@@ -240,11 +254,23 @@ cmd_replay (int argc, char **argv)
       }
       break;
     case 'h': usage (); return 0;
-    default: return usage ();
+    default:
+      switch (exact_option (c, optarg, &cfg, "blockwatch replay")) {
+      case -1: return 2;
+      case 0: return usage ();
+      }
     }
   }
   if (optind != argc - 2)
     return usage ();
+  /* Without --ahead the engine reads the disk as of each record: no
+   * writes are kept.
+   */
+  if (f.ahead == 0 && (cfg.exact_meta_bytes || cfg.exact_data_bytes)) {
+    fprintf (stderr, "blockwatch replay: --exact-metadata and --exact-data "
+             "are for --ahead N\n");
+    return 2;
+  }
 
   snprintf (scratch, sizeof scratch, "%s/blockwatch-replay.XXXXXX",
             scratch_dir);
@@ -264,16 +290,10 @@ cmd_replay (int argc, char **argv)
                                   sizeof err)) == NULL)
     goto out;
   disk = trace_view_disk (view);
-  {
-    struct engine_cfg cfg = {
-      .sink = &p.sink, .offline = true, .apply = f.ahead == 0,
-      .log = log_stderr,
-      .ahead = f.ahead != 0,
-      .data_max = data_needed (&p.policy),
-      .opaque = (void *) "blockwatch replay", .no_journal = no_journal,
-    };
-    e = engine_open (disk, &cfg, err, sizeof err);
-  }
+  cfg.apply = f.ahead == 0;
+  cfg.ahead = f.ahead != 0;
+  cfg.data_max = data_needed (&p.policy);
+  e = engine_open (disk, &cfg, err, sizeof err);
   if (e == NULL)
     goto out;
   f.e = e;

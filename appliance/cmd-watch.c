@@ -2,7 +2,8 @@
  *
  *   blockwatch watch [--json] [--data=POLICY] [--host H] [--vm V]
  *                    [--disk NAME] [--once] [--no-journal]
- *                    [--stats-file PATH] [--mqtt URI [MQTT OPTIONS]]
+ *                    [--stats-file PATH] [--exact-metadata SIZE]
+ *                    [--exact-data SIZE] [--mqtt URI [MQTT OPTIONS]]
  *                    --storage URI unix:SOCKET
  *
  * Crawls the storage the proxy serves, named as the plugin's backend
@@ -19,6 +20,10 @@
  * same struct bw_mqtt_cfg a configuration file will.
  *
  * --stats-file: counters for blockwatchd's metrics (watch-stats.h).
+ *
+ * --exact-metadata, --exact-data: how many bytes of the last handled
+ * writes are kept, so that the disk reads as of the records handled
+ * rather than as the storage now is (exact-options.h).
  *
  * --run-mark FILE: a file that exists while a run holds events it may
  * not deliver; a run found it at its start, so the one before it died
@@ -46,6 +51,7 @@
 #include "commands.h"
 #include "engine/engine.h"
 #include "event-sink.h"
+#include "exact-options.h"
 #include "options.h"
 #include "tap/tap-client.h"
 #include "trace-append.h"
@@ -232,12 +238,14 @@ usage (void)
   fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
            " [--host H] [--vm V] [--disk NAME] [--once] [--no-journal]\n"
            "       [--stats-file PATH] [--run-mark FILE] [--record FILE]\n"
+           "       [--exact-metadata SIZE] [--exact-data SIZE]\n"
            "       [--mqtt URI [MQTT OPTIONS]]\n"
            "       --storage URI unix:SOCKET\n"
            "  URI: the storage behind the proxy, as its backend names it: a "
            "path or file:PATH,\n"
            "  nbd://, nbds://, nbd+unix://, nbds+unix://, or "
            "iscsi://[USER[%%PASSWORD]@]HOST[:PORT]/IQN/LUN\n"
+           EXACT_USAGE
            "MQTT options (publish the events; topics blockwatch/HOST/VM/DISK/"
            "..., --vm and --disk needed):\n"
            MQTT_CONN_USAGE MQTT_PUBLISH_USAGE
@@ -329,6 +337,7 @@ cmd_watch (int argc, char **argv)
     { "data-for", required_argument, NULL, OPT_DATA_FOR },
     { "run-mark", required_argument, NULL, OPT_RUN_MARK },
     { "record", required_argument, NULL, OPT_RECORD },
+    EXACT_OPTIONS,
     { 0 }
   };
   struct printer p;
@@ -350,7 +359,7 @@ cmd_watch (int argc, char **argv)
   char err[512], hostname[256];
   bool once = false, print = false, data_given = false, marked = false;
   bool printed = true;
-  int c, lfd, ret = 0;
+  int c, r, lfd, ret = 0;
 
   printer_init (&p, stdout);
   bw_mqtt_cfg_init (&mcfg);
@@ -383,7 +392,10 @@ cmd_watch (int argc, char **argv)
         goto usage;
       break;
     default:
-      if (mqtt_publish_option (c, optarg, &mcfg, "blockwatch watch") != 1)
+      r = exact_option (c, optarg, &cfg, "blockwatch watch");
+      if (r == -1 ||
+          (r == 0 &&
+           mqtt_publish_option (c, optarg, &mcfg, "blockwatch watch") != 1))
         goto usage;
     }
   }
@@ -439,6 +451,7 @@ cmd_watch (int argc, char **argv)
   }
   st.crawling = false;
   st.filesystems = engine_filesystems (e);
+  st.engine = e;
   if (run_mark) {
     if (run_mark_begin (run_mark, e) == -1) {
       engine_close (e);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ext4/ext4.h"
 #include "watch-stats.h"
 
 static void
@@ -25,6 +26,23 @@ now_ns (void)
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
   return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The engine's kept writes (the exact view, docs/introspector.md). */
+static void
+add_exact (struct watch_stats *s)
+{
+  struct ext4_stats x;
+
+  engine_stats (s->engine, &x);
+  const struct { const char *key; uint64_t value; } v[] = {
+    { "exact.blocks", x.exact_blocks },
+    { "exact.bytes", x.exact_bytes },
+    { "exact.evicted", x.exact_evicted },
+    { "exact.evicted_reads", x.exact_evicted_reads },
+  };
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    stats_writer_add (&s->w, v[i].key, v[i].value);
 }
 
 static int
@@ -49,6 +67,8 @@ write_file (struct watch_stats *s, char *err, size_t errlen)
   stats_writer_add (&s->w, "tap.connects", s->connects);
   stats_writer_add (&s->w, "tap.records", s->records);
   stats_writer_add (&s->w, "tap.seq", s->seq);
+  if (s->engine)
+    add_exact (s);
   if (s->bridge) {
     struct bw_mqtt_stats m;
     bw_mqtt_get_stats (s->bridge, &m);

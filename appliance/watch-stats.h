@@ -3,7 +3,9 @@
  *
  * A sink in front of the real one counts events by type, and the
  * records that overflow events say were lost; the command notes the
- * crawl's progress and the tap records it takes.  With the MQTT
+ * crawl's progress and the tap records it takes, and once the crawl is
+ * done, the engine's kept writes are asked (exact.*: the exact view,
+ * docs/introspector.md).  With the MQTT
  * bridge, its connection and counters are written too (mqtt.*).  The file
  * (tap/stats-file.h) is rewritten at most once a second: from the
  * crawl's progress callback while the crawl runs (the command's loop
@@ -15,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "engine/engine.h"
 #include "events/event.h"
 #include "mqtt-bridge.h"
 #include "tap/stats-file.h"
@@ -36,6 +39,7 @@ struct watch_stats {
   uint64_t connects;          /* plugin connections taken */
   uint64_t records, seq;      /* tap records taken; the last one's seq */
   struct bw_mqtt_bridge *bridge;  /* publishing: asked at each write */
+  const struct engine *engine;    /* once crawled: asked at each write */
 };
 
 /* Starts counting in front of next; path NULL: count, write nothing.

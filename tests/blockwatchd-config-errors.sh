@@ -56,6 +56,23 @@ vm = vm2
 listen = unix:/run/a.sock
 EOF
 
+# The introspector's kept writes: 64K to 1G.
+bad 5 "[disk a] exact-metadata = 32K: expected a size from 64K to 1G (suffix K, M or G)" <<EOF
+$(disk a)
+exact-metadata = 32K
+EOF
+
+bad 6 "[disk a] exact-data = 2G: expected a size from 64K to 1G" <<EOF
+$(disk a)
+exact-metadata = 1G
+exact-data = 2G
+EOF
+
+bad 5 "[disk a] exact-data = 4MB: expected a size from 64K to 1G" <<EOF
+$(disk a)
+exact-data = 4MB
+EOF
+
 bad 7 "tap-buffer = 1K: expected a size from 5M to 1T" <<EOF
 $(disk a)
 

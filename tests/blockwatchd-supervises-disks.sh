@@ -54,6 +54,7 @@ vm = vm-$1
 backend = ${2:-$T/$1.img}
 listen = unix:$T/run/$1/nbd.sock
 events-file = $T/$1.jsonl
+exact-data = 8M
 EOF
 }
 # c is exported over TCP on loopback, TLS required (a pre-shared key).
@@ -110,6 +111,9 @@ for d in a b; do
 done
 a_nbd=$(pid_of a nbdkit) a_intro=$(pid_of a introspector)
 b_nbd=$(pid_of b nbdkit) b_intro=$(pid_of b introspector)
+# (exact-data = 8M: watch --exact-data.)
+tr '\0' '\n' < "/proc/$b_intro/cmdline" | grep_all -qx -- --exact-data=8388608 ||
+  fail "b's introspector was not given exact-data: $(tr '\0' ' ' < "/proc/$b_intro/cmdline")"
 if [ -n "$user" ]; then
   for p in $a_nbd $a_intro $b_nbd $b_intro; do
     [ "$(ps -o user= -p "$p")" = nobody ] || fail "pid $p runs as $(ps -o user= -p "$p")"
@@ -124,7 +128,8 @@ for m in blockwatch_up blockwatch_restarts_total blockwatch_nbd_requests_total \
     blockwatch_nbd_bytes_total blockwatch_tap_buffer_used_bytes \
     blockwatch_tap_buffer_size_bytes blockwatch_tap_dropped_records_total \
     blockwatch_events_total blockwatch_introspector_crawling \
-    blockwatch_crawl_inodes blockwatch_stats_age_seconds blockwatch_disk_info; do
+    blockwatch_crawl_inodes blockwatch_stats_age_seconds blockwatch_disk_info \
+    blockwatch_exact_view_evicted_reads_total; do
   grep -q "^# TYPE $m " "$T/metrics1" || fail "/metrics lacks $m"
 done
 grep -q '^blockwatch_events_total{disk="b",type="create"} 0$' "$T/metrics1" ||

@@ -255,6 +255,10 @@ watch_command (const struct bwd_config *c, const struct bwd_disk *d,
     argv_addf (a, "--data=%s", d->policy.data);
   if (d->record_trace)
     argv_addf (a, "--record=%s", d->record_trace);
+  if (d->exact_meta)
+    argv_addf (a, "--exact-metadata=%llu", (unsigned long long) d->exact_meta);
+  if (d->exact_data)
+    argv_addf (a, "--exact-data=%llu", (unsigned long long) d->exact_data);
   /* The events, as JSON lines, to the events file (stdout). */
   if (d->events_file)
     argv_add (a, "--json");

@@ -13,8 +13,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/size.h"
 #include "config-value.h"
 #include "config.h"
+#include "engine/engine.h"
 #include "event-sink.h"
 #include "iscsi-values.h"
 #include "storage/storage-uri.h"
@@ -261,32 +263,6 @@ value_mqtt_version (const char *v, void *field, char *msg, size_t len)
   return set_string (v, field, msg, len);
 }
 
-/* A size: a number, with a suffix K, M, G or T (powers of 1024) or
- * none, from min to max bytes.
- */
-static int
-size (const char *v, uint64_t min, uint64_t max, uint64_t *out)
-{
-  static const char units[] = "KMGT";
-  uint64_t n;
-  char *end;
-  const char *u;
-
-  if (*v < '0' || *v > '9')
-    return -1;
-  errno = 0;
-  n = strtoull (v, &end, 10);
-  if (*end && end[1] == '\0' && (u = strchr (units, *end)) != NULL &&
-      n <= max >> (10 * (u - units + 1)))
-    n <<= 10 * (u - units + 1);
-  else if (*end)
-    return -1;
-  if (errno || n < min || n > max)
-    return -1;
-  *out = n;
-  return 0;
-}
-
 int
 value_window (const char *v, void *field, char *msg, size_t len)
 {
@@ -314,7 +290,7 @@ value_bytes (const char *v, void *field, char *msg, size_t len)
 {
   uint64_t n;
 
-  if (size (v, 1024, INT_MAX, &n) == -1)
+  if (bw_parse_size (v, 1024, INT_MAX, &n) == -1)
     return fail (msg, len, "expected a size from 1K to 2047M (suffix K, M "
                  "or G)");
   *(int64_t *) field = n;
@@ -407,11 +383,17 @@ value_tap_buffer (const char *v, void *field, char *msg, size_t len)
 {
   uint64_t n;
 
-  if (size (v, TAP_MIN_BUFFER, (uint64_t) 1 << 40, &n) == -1)
+  if (bw_parse_size (v, TAP_MIN_BUFFER, (uint64_t) 1 << 40, &n) == -1)
     return fail (msg, len, "expected a size from %uM to 1T (suffix K, M, "
                  "G or T)", (unsigned) (TAP_MIN_BUFFER >> 20) + 1);
   *(uint64_t *) field = n;
   return 0;
+}
+
+int
+value_exact_size (const char *v, void *field, char *msg, size_t len)
+{
+  return engine_exact_size (v, field, msg, len);
 }
 
 int

@@ -60,6 +60,10 @@ int value_type_glob (const char *v, void *field, char *msg, size_t len);
 int value_data_rule (const char *v, void *field, char *msg, size_t len);
 /* uint64_t: a size (K, M, G, T: powers of 1024) the tap can have. */
 int value_tap_buffer (const char *v, void *field, char *msg, size_t len);
+/* uint64_t: a bound of the introspector's kept writes, as
+ * engine_exact_size takes it.
+ */
+int value_exact_size (const char *v, void *field, char *msg, size_t len);
 /* char *: drop, block or block:MS, as the plugin's tap-overflow=. */
 int value_tap_overflow (const char *v, void *field, char *msg, size_t len);
 /* char *: none, hash, bytes or bytes:N. */

@@ -93,6 +93,8 @@ static const struct key disk_keys[] = {
   K ("readonly", value_bool, struct bwd_disk, readonly),
   K ("events-file", value_path, struct bwd_disk, events_file),
   K ("record-trace", value_path, struct bwd_disk, record_trace),
+  K ("exact-metadata", value_exact_size, struct bwd_disk, exact_meta),
+  K ("exact-data", value_exact_size, struct bwd_disk, exact_data),
   K ("iscsi", value_iscsi_name, struct bwd_disk, iscsi.target),
   K ("iscsi-portal", value_iscsi_portal, struct bwd_disk, iscsi.portal),
   K ("iscsi-chap-user", value_chap_user, struct bwd_disk, iscsi.chap_user),

@@ -107,6 +107,10 @@ struct bwd_disk {
   bool readonly;
   char *events_file;          /* JSON lines appended; NULL: none */
   char *record_trace;         /* the tap's records appended; NULL: none */
+  /* The introspector's kept writes, bytes (watch --exact-metadata,
+   * --exact-data); 0: its default.
+   */
+  uint64_t exact_meta, exact_data;
   struct bwd_policy policy;   /* resolved: the disk's, else [policy] */
   uint64_t seen;
 };

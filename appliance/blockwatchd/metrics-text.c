@@ -78,6 +78,19 @@ static const struct family families[] = {
     ROLE_WATCH, "crawl.inodes_total", NULL },
   { "blockwatch_introspector_filesystems", "gauge",
     "File systems the introspector follows.", ROLE_WATCH, "filesystems", NULL },
+  { "blockwatch_exact_view_blocks", "gauge",
+    "Blocks of the last handled writes the introspector keeps, so that "
+    "it reads the disk as of its records, not the storage ahead of them.",
+    ROLE_WATCH, "exact.blocks", NULL },
+  { "blockwatch_exact_view_bytes", "gauge",
+    "Memory the kept writes take.", ROLE_WATCH, "exact.bytes", NULL },
+  { "blockwatch_exact_view_evicted_total", "counter",
+    "Kept blocks that gave way to newer ones (exact-metadata, exact-data "
+    "bound them).", ROLE_WATCH, "exact.evicted", NULL },
+  { "blockwatch_exact_view_evicted_reads_total", "counter",
+    "Blocks read from the storage after they gave way (at least): each may "
+    "have been ahead of the records; more than 0, and the bounds matter.",
+    ROLE_WATCH, "exact.evicted_reads", NULL },
   { "blockwatch_mqtt_connected", "gauge",
     "1 while the disk's MQTT bridge is connected to the broker, else 0.",
     ROLE_WATCH, "mqtt.connected", NULL },

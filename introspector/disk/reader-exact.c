@@ -2,6 +2,17 @@
  * array of entries, a list per class from the block written longest
  * ago to the newest, and an index of block numbers (common/blockhash).
  * Images are allocated when an entry is first used and reused after.
+ *
+ * The blocks that gave way are remembered in a table of fixed size,
+ * for evicted_reads: each block number has one slot (by its hash),
+ * and holds it until another block that gave way takes it.  A block
+ * is counted only if its own number is in its slot, so never wrongly
+ * (no false positives: every block counted was written by a handled
+ * record and not kept because of the bound); but one that gave way
+ * long ago, its slot since taken, is read uncounted (false negatives,
+ * once more blocks have given way than the table has slots, four per
+ * entry).  So the count says "at least"; zero as long as nothing gave
+ * way.
  */
 
 #include <stdlib.h>
@@ -10,6 +21,7 @@
 #include "common/alloc.h"
 #include "common/blockhash.h"
 #include "reader-exact.h"
+#include "reader-over.h"
 
 #define NONE UINT32_MAX
 
@@ -32,8 +44,38 @@ struct exact_view {
     size_t n, max;
   } cls[EXACT_CLASSES];
   struct blockhash index;     /* block -> entry */
-  uint64_t images, evicted;
+  uint64_t *gone;             /* gone_slots: block + 1 that gave way;
+                               * 0: none */
+  size_t gone_slots;          /* a power of 2 */
+  uint64_t images, evicted, evicted_reads;
 };
+
+static uint64_t *
+gone_slot (const struct exact_view *x, uint64_t blk)
+{
+  /* Fibonacci hashing (as common/blockhash.c): runs spread out. */
+  return &x->gone[(size_t) ((blk * 0x9E3779B97F4A7C15ull) >> 20) &
+                  (x->gone_slots - 1)];
+}
+
+/* A handled record wrote blk, and the view does not keep it: the
+ * bound (it gave way, or its class has no room).
+ */
+static void
+gave_way (struct exact_view *x, uint64_t blk)
+{
+  *gone_slot (x, blk) = blk + 1;
+}
+
+/* blk, not kept, is read from the disk: ahead, maybe, if it gave way. */
+static void
+read_below (void *opaque, uint64_t blk)
+{
+  struct exact_view *x = opaque;
+
+  if (*gone_slot (x, blk) == blk + 1)
+    x->evicted_reads++;
+}
 
 static struct entry *
 find (const struct exact_view *x, uint64_t blk)
@@ -89,7 +131,10 @@ release (struct exact_view *x, uint32_t idx)
 static void
 evict (struct exact_view *x, enum exact_class c)
 {
-  release (x, x->cls[c].oldest);
+  uint32_t idx = x->cls[c].oldest;
+
+  gave_way (x, x->e[idx].blk);
+  release (x, idx);
   x->evicted++;
 }
 
@@ -139,8 +184,10 @@ exact_write (struct exact_view *x, uint64_t blk, enum exact_class c,
       evict (x, c);
   }
   else {
-    if (x->cls[c].max == 0)
+    if (x->cls[c].max == 0) {
+      gave_way (x, blk);
       return;
+    }
     if (x->cls[c].n == x->cls[c].max)
       evict (x, c);
     idx = take (x, blk);
@@ -148,11 +195,13 @@ exact_write (struct exact_view *x, uint64_t blk, enum exact_class c,
     /* Written in part (the kernel writes whole blocks): the rest as the
      * disk has it, or not kept at all.
      */
-    if ((from > bstart || to < bstart + x->bs) &&
-        bw_pread (x->disk, en->img, x->bs, bstart, err, sizeof err) == -1) {
-      en->next = x->free;
-      x->free = idx;
-      return;
+    if (from > bstart || to < bstart + x->bs) {
+      if (bw_pread (x->disk, en->img, x->bs, bstart, err, sizeof err) == -1) {
+        en->next = x->free;
+        x->free = idx;
+        return;
+      }
+      read_below (x, blk);
     }
     blockhash_put (&x->index, blk, idx);
   }
@@ -170,6 +219,7 @@ exact_forget (struct exact_view *x, uint64_t blk)
 
   if (en)
     release (x, en - x->e);
+  gave_way (x, blk);
 }
 
 void
@@ -178,6 +228,8 @@ exact_clear (struct exact_view *x)
   for (int c = 0; c < EXACT_CLASSES; c++)
     while (x->cls[c].n)
       release (x, x->cls[c].oldest);
+  /* The storage is the best account now, not a bound's loss. */
+  memset (x->gone, 0, x->gone_slots * sizeof *x->gone);
 }
 
 void
@@ -185,42 +237,32 @@ exact_get_stats (const struct exact_view *x, struct exact_stats *st)
 {
   st->blocks = x->cls[EXACT_META].n + x->cls[EXACT_DATA].n;
   st->bytes = x->images * x->bs + x->total * sizeof *x->e +
-              blockhash_bytes (&x->index);
+              blockhash_bytes (&x->index) + x->gone_slots * sizeof *x->gone;
   st->evicted = x->evicted;
+  st->evicted_reads = x->evicted_reads;
 }
 
 /* ---- the view ----------------------------------------------------- */
+
+static const uint8_t *
+image_of (void *opaque, uint64_t blk)
+{
+  const struct entry *en = find (opaque, blk);
+
+  return en ? en->img : NULL;
+}
 
 static int
 exact_pread (struct bw_reader *r, void *buf, size_t n, uint64_t off,
              char *err, size_t errlen)
 {
   struct exact_view *x = (struct exact_view *) r;
-  uint8_t *out = buf;
-  uint64_t first, last, b;
+  const struct bw_kept k = {
+    .name = "the disk as of the records", .below = x->disk, .bs = x->bs,
+    .get = image_of, .read_below = read_below, .opaque = x,
+  };
 
-  if (!bw_read_in_range (r, "the disk as of the records", n, off, err,
-                         errlen))
-    return -1;
-  if (n == 0)
-    return 0;
-  first = off / x->bs;
-  last = (off + n - 1) / x->bs;
-  /* Only what is not kept is read from the disk. */
-  for (b = first; b <= last && find (x, b); b++)
-    ;
-  if (b <= last && bw_pread (x->disk, buf, n, off, err, errlen) == -1)
-    return -1;
-  for (b = first; b <= last; b++) {
-    const struct entry *en = find (x, b);
-    uint64_t bstart = b * x->bs;
-    uint64_t from = off > bstart ? off : bstart;
-    uint64_t to = off + n < bstart + x->bs ? off + n : bstart + x->bs;
-
-    if (en)
-      memcpy (out + (from - off), en->img + (from - bstart), to - from);
-  }
-  return 0;
+  return bw_read_kept (&k, buf, n, off, err, errlen);
 }
 
 static void
@@ -247,6 +289,9 @@ exact_new (struct bw_reader *disk, uint32_t bs,
     x->e[i].next = i + 1 < x->total ? i + 1 : NONE;
   x->free = x->total ? 0 : NONE;
   blockhash_init (&x->index, x->total);
+  for (x->gone_slots = 1024; x->gone_slots < 4 * x->total; )
+    x->gone_slots *= 2;
+  x->gone = bw_xcalloc (x->gone_slots, sizeof *x->gone);
   x->r.size = disk->size;
   x->r.sector_size = disk->sector_size;
   x->r.pread = exact_pread;
@@ -268,6 +313,7 @@ exact_free (struct exact_view *x)
   for (size_t i = 0; i < x->total; i++)
     free (x->e[i].img);
   free (x->e);
+  free (x->gone);
   blockhash_free (&x->index);
   free (x);
 }

@@ -56,7 +56,9 @@ bool exact_has (const struct exact_view *x, uint64_t blk);
 void exact_write (struct exact_view *x, uint64_t blk, enum exact_class c,
                   const uint8_t *data, uint64_t off, uint64_t len);
 
-/* Forgets blk: it is read from the disk again. */
+/* Forgets blk: it is read from the disk again (as one that gave way:
+ * a handled record wrote it, the view does not keep it).
+ */
 void exact_forget (struct exact_view *x, uint64_t blk);
 
 /* Forgets every block (the records handled are no longer all there
@@ -68,6 +70,12 @@ struct exact_stats {
   uint64_t blocks;            /* kept now */
   uint64_t bytes;             /* heap they and the index take */
   uint64_t evicted;           /* given way to newer ones, ever */
+  /* Blocks read from the disk (may be ahead) that a handled record
+   * wrote and the view gave up under its bound (given way, forgotten,
+   * or of a class with no room), ever; cleared blocks (exact_clear)
+   * are not counted.  A lower bound: see reader-exact.c.
+   */
+  uint64_t evicted_reads;
 };
 void exact_get_stats (const struct exact_view *x, struct exact_stats *st);
 

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/size.h"
 #include "engine.h"
 #include "ext4/ext4.h"
 #include "partition/partition.h"
@@ -142,7 +143,8 @@ look (struct engine *e, struct watched *w)
     .disk = e->cfg.disk, .part = w->number, .next_id = &e->next_id,
     .data_max = e->cfg.data_max, .no_journal = e->cfg.no_journal,
     .log = e->cfg.log, .log_opaque = e->cfg.opaque,
-    .ahead = e->cfg.ahead,
+    .ahead = e->cfg.ahead, .exact_meta_bytes = e->cfg.exact_meta_bytes,
+    .exact_data_bytes = e->cfg.exact_data_bytes,
   };
 
   w->look_again = false;
@@ -323,6 +325,7 @@ engine_stats (const struct engine *e, struct ext4_stats *sum)
     sum->exact_blocks += st.exact_blocks;
     sum->exact_bytes += st.exact_bytes;
     sum->exact_evicted += st.exact_evicted;
+    sum->exact_evicted_reads += st.exact_evicted_reads;
   }
 }
 
@@ -618,4 +621,15 @@ engine_close (struct engine *e)
     return;
   close_watchers (e->w, e->nw);
   free (e);
+}
+
+int
+engine_exact_size (const char *v, uint64_t *bytes, char *msg, size_t len)
+{
+  if (bw_parse_size (v, EXT4_EXACT_MIN, EXT4_EXACT_MAX, bytes) == 0)
+    return 0;
+  snprintf (msg, len, "expected a size from %lluK to %lluG (suffix K, M "
+            "or G)", (unsigned long long) (EXT4_EXACT_MIN >> 10),
+            (unsigned long long) (EXT4_EXACT_MAX >> 30));
+  return -1;
 }

@@ -55,9 +55,12 @@ struct engine_cfg {
    * not handled yet wrote (the plugin writes the storage first and
    * announces the record after).  If set, the file systems are read as
    * of the records handled where they know it: the last handled writes
-   * are kept (disk/reader-exact.h).
+   * are kept (disk/reader-exact.h), up to these bytes of metadata
+   * blocks and of data blocks, each file system (0: the default;
+   * engine_exact_size checks what people give).
    */
   bool ahead;
+  uint64_t exact_meta_bytes, exact_data_bytes;
   /* Crawl progress, for metrics: inodes scanned so far of the file
    * system being crawled, called every so many inodes and at its end.
    */
@@ -109,6 +112,13 @@ struct engine_part {
  * disk; false past the last.
  */
 bool engine_part (const struct engine *e, int i, struct engine_part *p);
+
+/* A bound of the kept writes (engine_cfg.exact_*_bytes) as people give
+ * it: bytes, with K, M or G (powers of 1024), EXT4_EXACT_MIN to
+ * EXT4_EXACT_MAX.  -1 with msg saying what is expected if it is not.
+ */
+int engine_exact_size (const char *v, uint64_t *bytes, char *msg,
+                       size_t len);
 
 /* Totals over the watched file systems (benchmarks, logs). */
 struct ext4_stats;

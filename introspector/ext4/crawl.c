@@ -231,8 +231,12 @@ ext4_open (struct bw_reader *view, const struct ext4_emit *em,
    * as the handled records left it, where they are kept.
    */
   if (em->ahead) {
-    fs->exact_max[EXACT_META] = EXACT_META_BYTES / fs->bs;
-    fs->exact_max[EXACT_DATA] = EXACT_DATA_BYTES / fs->bs;
+    fs->exact_max[EXACT_META] =
+      (em->exact_meta_bytes ? em->exact_meta_bytes : EXT4_EXACT_DEFAULT) /
+      fs->bs;
+    fs->exact_max[EXACT_DATA] =
+      (em->exact_data_bytes ? em->exact_data_bytes : EXT4_EXACT_DEFAULT) /
+      fs->bs;
     fs->exact = exact_new (view, fs->bs, fs->exact_max);
     fs->disk = fs->view = exact_reader (fs->exact);
   }
@@ -302,6 +306,7 @@ ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
     st->exact_blocks = xs.blocks;
     st->exact_bytes = xs.bytes;
     st->exact_evicted = xs.evicted;
+    st->exact_evicted_reads = xs.evicted_reads;
   }
   st->model_bytes = model_bytes (&fs->m);
 }

@@ -70,10 +70,9 @@ struct jrun {
 
 /* Online, the blocks of the last handled writes kept (reader-exact.h),
  * by class: the metadata read at barriers, and file data (with blocks
- * of no owner yet, which may become either).  4 MiB each.
+ * of no owner yet, which may become either).  Each has its bound
+ * (ext4_emit: EXT4_EXACT_DEFAULT unless given).
  */
-#define EXACT_META_BYTES (4u << 20)
-#define EXACT_DATA_BYTES (4u << 20)
 
 struct ext4fs {
   struct bw_reader *disk;     /* the partition, as the guest wrote it

@@ -34,14 +34,23 @@ struct ext4_emit {
                                * event (the data policy's need) */
   bool no_journal;            /* do not follow the journal */
   /* Online: the disk may hold writes of records not noted yet; it is
-   * read as of the records noted, where their writes are kept.
+   * read as of the records noted, where their writes are kept: up to
+   * these bytes of blocks of each class (ext4-impl.h; 0: the default).
    */
   bool ahead;
+  uint64_t exact_meta_bytes, exact_data_bytes;
   /* Messages for people (what is not followed, and why). */
   void (*log) (void *opaque, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
   void *log_opaque;
 };
+
+/* The bounds of the kept writes, each class: 4 MiB by default; at
+ * least a block of the largest size (64 KiB), at most 1 GiB.
+ */
+#define EXT4_EXACT_DEFAULT ((uint64_t) 4 << 20)
+#define EXT4_EXACT_MIN ((uint64_t) 64 << 10)
+#define EXT4_EXACT_MAX ((uint64_t) 1 << 30)
 
 /* True if the reader holds an ext2/3/4 superblock (magic at 1080). */
 bool ext4_probe (struct bw_reader *view);
@@ -104,9 +113,12 @@ struct ext4_stats {
   uint64_t journal_images;    /* committed blocks not yet home: now */
   /* Online: blocks of the last handled writes kept (ext4-impl.h), the
    * heap they take, and how many gave way to newer ones (the view of
-   * those went back to the storage, which may be ahead).
+   * those went back to the storage, which may be ahead); and how many
+   * blocks that gave way were read from the storage after (at least:
+   * disk/reader-exact.c), each maybe ahead of the records: more than
+   * 0, and the bounds matter.
    */
-  uint64_t exact_blocks, exact_bytes, exact_evicted;
+  uint64_t exact_blocks, exact_bytes, exact_evicted, exact_evicted_reads;
 };
 void ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st);
 

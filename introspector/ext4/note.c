@@ -119,6 +119,19 @@ note_journaled (struct ext4fs *fs, uint64_t off, uint64_t len,
  * same record by as many blocks as its class holds is forgotten at
  * once, not copied: they would push it out (a trim or a zeroing of
  * gigabytes stays cheap).
+ *
+ * File data is kept even when no event reads it (data_max 0): the
+ * class is what the block is as of the last barrier, and a block kept
+ * as data may be read as metadata later.  One of no owner yet is as
+ * often a new directory or extent block, written home before its
+ * mapping wherever no journal carries it (ext2, --no-journal, a
+ * journal not followed or stopped); an owned one may have been freed
+ * and given to a directory since the barrier; and under data=journal
+ * a home write of file data is held against its commit image
+ * (journal_checkpointed), which through the storage would make a
+ * checkpoint look like a new write.  Needless only for owned blocks
+ * under a followed journal in ordered or writeback mode, which cannot
+ * be told here for sure; the copies are bounded by exact-data.
  */
 static void
 keep_exact (struct ext4fs *fs, uint64_t off, uint64_t len,

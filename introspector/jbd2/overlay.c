@@ -8,6 +8,7 @@
 
 #include "common/alloc.h"
 #include "common/blockhash.h"
+#include "disk/reader-over.h"
 #include "overlay.h"
 
 struct slot {
@@ -124,27 +125,23 @@ overlay_bytes (const struct overlay *ov)
 
 /* ---- the view ----------------------------------------------------- */
 
+static const uint8_t *
+image_of (void *opaque, uint64_t blk)
+{
+  return overlay_get (opaque, blk);
+}
+
 static int
 view_pread (struct bw_reader *r, void *buf, size_t n, uint64_t off,
             char *err, size_t errlen)
 {
   struct overlay *ov = (struct overlay *) r;
-  uint8_t *out = buf;
+  const struct bw_kept k = {
+    .name = "the journal's view", .below = ov->disk, .bs = ov->bs,
+    .get = image_of, .opaque = ov,
+  };
 
-  if (bw_pread (ov->disk, buf, n, off, err, errlen) == -1)
-    return -1;
-  if (ov->count == 0 || n == 0)
-    return 0;
-  for (uint64_t b = off / ov->bs; b <= (off + n - 1) / ov->bs; b++) {
-    const struct slot *s = find (ov, b);
-    uint64_t bstart = b * ov->bs;
-    uint64_t from = off > bstart ? off : bstart;
-    uint64_t to = off + n < bstart + ov->bs ? off + n : bstart + ov->bs;
-
-    if (s)
-      memcpy (out + (from - off), s->image + (from - bstart), to - from);
-  }
-  return 0;
+  return bw_read_kept (&k, buf, n, off, err, errlen);
 }
 
 static void

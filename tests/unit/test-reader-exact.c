@@ -27,6 +27,7 @@ struct rig {
   uint8_t handled[DISK];      /* the disk as of the records handled */
   struct bw_reader *disk;
   struct exact_view *x;
+  uint64_t counted;           /* evicted_reads, as last asked */
 };
 
 static struct rig *
@@ -210,6 +211,73 @@ parts_forget_and_clear (void **state)
   rig_free (g);
 }
 
+/* How many blocks that gave way were read from the storage since the
+ * last call.
+ */
+static uint64_t
+evicted_reads (struct rig *g)
+{
+  struct exact_stats st;
+  uint64_t n;
+
+  exact_get_stats (g->x, &st);
+  n = st.evicted_reads - g->counted;
+  g->counted = st.evicted_reads;
+  return n;
+}
+
+static void
+read_blocks (struct rig *g, uint64_t first, uint64_t n)
+{
+  static uint8_t buf[DISK];
+  char err[256];
+
+  assert_int_equal (bw_pread (exact_reader (g->x), buf, n * BS - 2,
+                              first * BS + 1, err, sizeof err), 0);
+}
+
+/* Reads that fall through to the storage for a block a handled record
+ * wrote and the view gave up under its bound are counted, each block
+ * once per read; blocks never written, and kept ones, are not.
+ */
+static void
+reads_of_blocks_that_gave_way_counted (void **state)
+{
+  struct rig *g = rig_new (2, 0);
+  uint8_t blk[BS];
+
+  (void) state;
+  memset (blk, 'b', sizeof blk);
+  for (uint64_t b = 1; b <= 3; b++)
+    handled (g, EXACT_META, blk, b * BS, BS);
+  read_blocks (g, 2, 2);      /* kept */
+  read_blocks (g, 5, 10);     /* never written */
+  assert_int_equal (evicted_reads (g), 0);
+  read_blocks (g, 1, 1);      /* gave way */
+  assert_int_equal (evicted_reads (g), 1);
+  read_blocks (g, 0, 4);
+  assert_int_equal (evicted_reads (g), 1);
+  /* Kept again (2 gives way): read from the view, not counted. */
+  handled (g, EXACT_META, blk, 1 * BS, BS);
+  read_blocks (g, 1, 1);
+  assert_int_equal (evicted_reads (g), 0);
+  read_blocks (g, 0, 4);
+  assert_int_equal (evicted_reads (g), 1);
+  /* Forgotten (a record longer than the bound), and of a class with
+   * no room: written, not kept.
+   */
+  exact_forget (g->x, 3);
+  handled (g, EXACT_DATA, blk, 9 * BS, BS);
+  read_blocks (g, 3, 1);
+  read_blocks (g, 9, 1);
+  assert_int_equal (evicted_reads (g), 2);
+  /* Cleared (records were lost): the storage is the account. */
+  exact_clear (g->x);
+  read_blocks (g, 0, NBLK);
+  assert_int_equal (evicted_reads (g), 0);
+  rig_free (g);
+}
+
 static void
 reads_past_the_end_fail (void **state)
 {
@@ -231,6 +299,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (newest_of_each_class_kept),
     cmocka_unit_test (parts_forget_and_clear),
+    cmocka_unit_test (reads_of_blocks_that_gave_way_counted),
     cmocka_unit_test (reads_past_the_end_fail),
   };
   srand (777);
