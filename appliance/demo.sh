@@ -191,6 +191,7 @@ cat > "$CONF" <<EOF
 [appliance]
 host = demo
 run-dir = $W/run
+state-dir = $W/state
 metrics = 127.0.0.1:$METRICS_PORT
 # The live web view's page (the broker's certificate serves it too).
 web = 127.0.0.1:$WEB_PORT

@@ -189,6 +189,26 @@ user = no-such-user-blockwatch
 $(disk a)
 EOF
 
+bad 2 "state-dir = var/lib/blockwatch: expected an absolute path" <<EOF
+[appliance]
+state-dir = var/lib/blockwatch
+$(disk a)
+EOF
+
+# The state would live in the run directories, or next to them.
+bad 1 "[appliance]: state-dir (/run/blockwatch/state) and run-dir (/run/blockwatch) overlap" <<EOF
+[appliance]
+state-dir = /run/blockwatch/state
+$(disk a)
+EOF
+
+bad 1 "[appliance]: state-dir (/srv/bw/) and run-dir (/srv/bw) overlap" <<EOF
+[appliance]
+run-dir = /srv/bw
+state-dir = /srv/bw/
+$(disk a)
+EOF
+
 bad 6 "log-level = loud: expected error, warning, info or debug" <<EOF
 $(disk a)
 [appliance]
@@ -429,10 +449,24 @@ python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" &
 register_pid $!
 for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-{ printf '[appliance]\nrun-dir = %s\nmetrics = 127.0.0.1:%s\n' "$T/run-busy" "$port"; disk a; } > "$T/busy.conf"
+{ printf '[appliance]\nrun-dir = %s\nstate-dir = %s\nmetrics = 127.0.0.1:%s\n' \
+    "$T/run-busy" "$T/state-busy" "$port"; disk a; } > "$T/busy.conf"
 rc=0
 "$BWD" -c "$T/busy.conf" > "$T/busy.out" 2>&1 || rc=$?
 [ $rc = 1 ] || { cat "$T/busy.out"; fail "a metrics port in use: exit $rc, not 1"; }
 grep -q "cannot listen on 127.0.0.1:$port" "$T/busy.out" || fail "a metrics port in use: $(cat "$T/busy.out")"
 check_san_log "$T/busy.out"
 say "a metrics port in use is refused, nothing leaked"
+
+# A state directory that cannot be made: nothing starts (no run mark
+# could say that a run lost events).
+{ printf '[appliance]\nrun-dir = %s\nstate-dir = %s\nmetrics = off\n' \
+    "$T/run-nostate" "$T/no/state"; disk a; } > "$T/nostate.conf"
+rc=0
+"$BWD" -c "$T/nostate.conf" > "$T/nostate.out" 2>&1 || rc=$?
+[ $rc = 1 ] || { cat "$T/nostate.out"; fail "a state-dir that cannot be made: exit $rc, not 1"; }
+grep -q "state-dir $T/no/state: No such file or directory" "$T/nostate.out" ||
+  fail "a state-dir that cannot be made: $(cat "$T/nostate.out")"
+[ ! -e "$T/run-nostate" ] || fail "the run directory was made all the same"
+check_san_log "$T/nostate.out"
+say "a state-dir that cannot be made is refused"

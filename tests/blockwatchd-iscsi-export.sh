@@ -85,6 +85,7 @@ config() {
 [appliance]
 host = lab
 run-dir = $T/run
+state-dir = $T/state
 metrics = 127.0.0.1:$MPORT
 nbdkit = $nbdkit
 stop-timeout = 20

@@ -98,7 +98,7 @@ start_daemon() {
 start_daemon
 tr '\0' ' ' < "/proc/$(pid_of b introspector)/cmdline" > "$T/b.cmdline"
 for o in "--mqtt=$MQ_URI" "--cafile=$PKI/ca.crt" "--cert=$PKI/appliance.crt" \
-    "--key=$PKI/appliance.key" "--run-mark=$T/run/b/introspector.undelivered" \
+    "--key=$PKI/appliance.key" "--run-mark=$T/state/b/introspector.undelivered" \
     --qos=1 --window=32 --buffer-messages=100000 \
     --buffer-bytes=67108864 --stats=1 --drain=5 --data=hash "--exclude=/secret/\*\*"; do
   grep -q -- " $o " "$T/b.cmdline" || fail "b's introspector lacks $o: $(cat "$T/b.cmdline")"

@@ -12,9 +12,11 @@
 #  - SIGHUP adds disks (one on TCP with TLS; a broken one shows as down
 #    in blockwatch status),
 #    a bad file changes nothing, a changed disk restarts only the
-#    process whose command changed, a removed one stops;
+#    process whose command changed, a removed one stops and its state
+#    directory goes;
 #  - /metrics has the metrics, and they count;
-#  - SIGTERM stops everything in order and leaves no process or socket.
+#  - SIGTERM stops everything in order and leaves no process or socket;
+#    the disks' state directories stay, without a run mark.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/workload.sh"
 require_fuse
@@ -78,6 +80,7 @@ config() {   # config DISK-SECTIONS...: the whole file
 [appliance]
 host = lab
 run-dir = $T/run
+state-dir = $T/state
 metrics = 127.0.0.1:$PORT
 nbdkit = $nbdkit
 ${user:+user = $user}
@@ -279,6 +282,7 @@ kill -HUP $daemon
 until_metric 10 blockwatch_config_last_reload_successful 1
 for i in $(seq 100); do [ ! -d "$T/run/d" ] && [ "$(pid_of b introspector)" != "$b_intro" ] && break; sleep 0.1; done
 [ ! -d "$T/run/d" ] || fail "disk d was not removed"
+[ ! -e "$T/state/d" ] || fail "removed disk d's state directory is left: $(find "$T/state/d")"
 wait_for 30 -s "$T/run/b/introspector.stats" || fail "b's introspector did not come back"
 [ "$(pid_of b introspector)" != "$b_intro" ] || fail "b's introspector kept its old command"
 pids="$(pid_of a nbdkit) $(pid_of a introspector) $(pid_of b nbdkit) $(pid_of c nbdkit) $(pid_of c introspector)"
@@ -296,6 +300,10 @@ rc=0; wait $daemon || rc=$?
 [ $rc = 0 ] || { tail -30 "$T/daemon.log"; fail "blockwatchd exited with $rc"; }
 for p in $all; do [ ! -d "/proc/$p" ] || fail "pid $p is still running"; done
 [ ! -e "$T/run" ] || fail "the run directory is left: $(find "$T/run")"
+# The state outlives blockwatchd; every run delivered everything, so
+# no run mark is left in it.
+[ "$(ls "$T/state")" = "$(printf '%s\n' a b c)" ] || fail "the state directories: $(ls "$T/state")"
+[ -z "$(find "$T/state" -type f)" ] || fail "run marks left: $(find "$T/state" -type f)"
 [ -z "$(find "$T" -type s)" ] || fail "sockets left: $(find "$T" -type s)"
 for d in a b c; do
   awk -v d="disk $d: " 'index($0, d "stopping nbdkit") { n = NR }

@@ -35,14 +35,6 @@ for i in $(seq 20); do echo "before $i" > "$T/a.mnt/before/f$i"; done
 sync
 head -c 1M /dev/urandom > "$T/src"
 
-# run_types N: the types of the events of the Nth run of the
-# introspector the tenant heard from, in order.
-run_types() {
-  received a | jq -r -s --argjson n "$1" \
-    '(map(.id[:8]) | reduce .[] as $r ([]; if index([$r]) then . else . + [$r] end)) as $runs
-     | [.[] | select(.id[:8] == $runs[$n - 1]) | .type] | join(" ")'
-}
-
 # --- killed while the broker is away and the guest idle.
 stop_broker
 until_metric 20 'blockwatch_mqtt_connected{disk="a"}' 0
@@ -66,7 +58,7 @@ start_broker "${BROKER_DB[@]}"
 until_metric 30 'blockwatch_mqtt_connected{disk="a"}' 1
 fsfreeze -u "$T/a.mnt"
 settle a
-[[ "$(run_types 2)" == overflow* ]] || fail "the run after the idle kill: $(run_types 2 | cut -c1-80), not an overflow first"
+[[ "$(received a | run_types 2)" == overflow* ]] || fail "the run after the idle kill: $(received a | run_types 2 | cut -c1-80), not an overflow first"
 grep -q "an earlier run did not deliver every event" "$T/daemon.log" || fail "the new run does not say why"
 say "introspector killed with events undelivered: the next run begins with an overflow"
 
@@ -83,8 +75,8 @@ until_metric 30 'blockwatch_mqtt_connected{disk="a"}' 1
 settle a
 check_written "$T/a.mnt/during" 12
 # The new run says what it could not see, first.
-[[ "$(run_types 3)" == overflow*resync* ]] ||
-  fail "the restarted introspector: $(run_types 3 | cut -c1-80), not an overflow first and a resync"
+[[ "$(received a | run_types 3)" == overflow*resync* ]] ||
+  fail "the restarted introspector: $(received a | run_types 3 | cut -c1-80), not an overflow first and a resync"
 say "introspector killed: the new run begins with an overflow and a resync"
 snapshot a killed
 

@@ -33,7 +33,8 @@ tenant() {
   wait_subscribed sub-vm-a
 }
 
-# fault_config [BROKER-LINES] -- DISK-SECTION...: the configuration.
+# fault_config [BROKER-LINES] -- DISK-SECTION...: the configuration;
+# the bridges get $BRIDGE_DRAIN seconds (10) to deliver when they stop.
 fault_config() {
   local broker=
   while [ $# -gt 0 ] && [ "$1" != -- ]; do broker+="$1"$'\n'; shift; done
@@ -42,6 +43,7 @@ fault_config() {
 [appliance]
 host = lab
 run-dir = $T/run
+state-dir = $T/state
 metrics = 127.0.0.1:$METRICS_PORT
 nbdkit = $(nbdkit_program)
 stop-timeout = 20
@@ -54,7 +56,7 @@ key = $PKI/appliance.key
 mqtt-version = 3.1.1
 qos = 1
 stats-interval = 1
-drain = 10
+drain = ${BRIDGE_DRAIN:-10}
 $broker
 [policy]
 data = bytes:1048576
@@ -247,6 +249,15 @@ check_gaps() {
         disk, n, runs, received, dropped, bridge_overflows, died, unlogged_n
     }' "$T/$d.made.tsv" "$T/$d.got.tsv" > "$T/$d.gaps" || fail "$d: a silent gap in the tenant's events"
   say "$(cat "$T/$d.gaps")"
+}
+
+# run_types N < EVENTS: the types of the events of the Nth run of the
+# introspector in EVENTS (JSON lines; runs counted in the order they
+# first appear), in order.
+run_types() {
+  jq -r -s --argjson n "$1" \
+    '(map(.id[:8]) | reduce .[] as $r ([]; if index([$r]) then . else . + [$r] end)) as $runs
+     | [.[] | select(.id[:8] == $runs[$n - 1]) | .type] | join(" ")'
 }
 
 # tap_overflows DISK: the tap's overflow events the tenant received,

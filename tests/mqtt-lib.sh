@@ -130,13 +130,15 @@ sub_of() {
 
 # appliance_conf METRICS-PORT STOP-TIMEOUT: for a blockwatchd
 # configuration, its [appliance] section (host lab, run directory
-# $T/run) and the start of [broker]: the broker started here, the
-# appliance's certificate, QoS 1.  The test adds the rest.
+# $T/run, state directory $T/state) and the start of [broker]: the
+# broker started here, the appliance's certificate, QoS 1.  The test
+# adds the rest.
 appliance_conf() {
   cat <<EOF
 [appliance]
 host = lab
 run-dir = $T/run
+state-dir = $T/state
 metrics = 127.0.0.1:$1
 nbdkit = $(nbdkit_program)
 stop-timeout = $2

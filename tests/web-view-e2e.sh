@@ -49,6 +49,7 @@ cat > "$T/bw.conf" <<EOF
 [appliance]
 host = lab
 run-dir = $T/run
+state-dir = $T/state
 metrics = off
 web = 127.0.0.1:$WEB_PORT
 web-cert = $PKI/server.crt

@@ -78,6 +78,14 @@ disk_dir (const struct bwd_config *c, const struct bwd_disk *d)
   return asprintf (&s, "%s/%s", c->run_dir, d->name) == -1 ? NULL : s;
 }
 
+char *
+disk_state_dir (const struct bwd_config *c, const struct bwd_disk *d)
+{
+  char *s;
+
+  return asprintf (&s, "%s/%s", c->state_dir, d->name) == -1 ? NULL : s;
+}
+
 /* nbdkit with our plugin, serving the disk's backend on its export and
  * feeding the introspector's tap socket.  A disk exported over iSCSI
  * has its NBD export in its run directory, for the front end alone.
@@ -239,6 +247,7 @@ watch_command (const struct bwd_config *c, const struct bwd_disk *d,
                const char *dir, struct command *cmd)
 {
   struct argv *a = &cmd->argv;
+  char *state;
 
   argv_add (a, c->blockwatch);
   argv_add (a, "watch");
@@ -247,10 +256,16 @@ watch_command (const struct bwd_config *c, const struct bwd_disk *d,
   argv_addf (a, "--disk=%s", d->name);
   argv_addf (a, "--storage=%s", d->backend);
   argv_addf (a, "--stats-file=%s", cmd->stats);
-  /* Left by a run that died with events undelivered, so that the next
-   * one says they were lost; disk_free removes it with the directory.
+  /* Left by a run that died or stopped with events undelivered, so
+   * that the next one says they were lost; removed by blockwatchd only
+   * with the disk (state.h).
    */
-  argv_addf (a, "--run-mark=%s/" RUN_MARK, dir);
+  if ((state = disk_state_dir (c, d)) == NULL) {
+    a->oom = true;
+    return;
+  }
+  argv_addf (a, "--run-mark=%s/" RUN_MARK, state);
+  free (state);
   if (d->policy.data)
     argv_addf (a, "--data=%s", d->policy.data);
   if (d->record_trace)

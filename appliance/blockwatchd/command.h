@@ -48,11 +48,17 @@ struct command {
   gid_t gid;
 };
 
-/* In a disk's run directory: the introspector's --run-mark. */
+/* In a disk's state directory: the introspector's --run-mark.  Not in
+ * its run directory: a run that stopped with events undelivered must be
+ * known to the next one after blockwatchd stopped, or the machine
+ * rebooted, too.
+ */
 #define RUN_MARK "introspector.undelivered"
 
 /* The run directory of a disk: <run-dir>/<name>.  NULL: no memory. */
 char *disk_dir (const struct bwd_config *c, const struct bwd_disk *d);
+/* Its state directory: <state-dir>/<name>.  NULL: no memory. */
+char *disk_state_dir (const struct bwd_config *c, const struct bwd_disk *d);
 
 /* The commands of disk d, cmds[ROLE_*]; a role the disk does not have
  * (no iSCSI) gets an empty command (argv.n == 0).  -1: out of memory.

@@ -31,6 +31,7 @@
 static const struct key appliance_keys[] = {
   K ("host", value_name, struct bwd_config, host),
   K ("run-dir", value_path, struct bwd_config, run_dir),
+  K ("state-dir", value_path, struct bwd_config, state_dir),
   K ("log-level", value_log_level, struct bwd_config, log_level),
   K ("metrics", value_metrics, struct bwd_config, metrics),
   K ("web", value_metrics, struct bwd_config, web),
@@ -589,6 +590,27 @@ check_broker (struct parser *p)
              ? b->drain : BWD_BRIDGE_DRAIN_S), c->stop_timeout_s);
 }
 
+/* The length of path without its trailing slashes. */
+static size_t
+dir_len (const char *path)
+{
+  size_t n = strlen (path);
+
+  while (n > 1 && path[n - 1] == '/')
+    n--;
+  return n;
+}
+
+/* Directory a is b or one of its ancestors. */
+static bool
+nested (const char *a, const char *b)
+{
+  size_t n = dir_len (a), m = dir_len (b);
+
+  return n <= m && strncmp (a, b, n) == 0 &&
+         (n == m || b[n] == '/' || a[n - 1] == '/');
+}
+
 /* A program: beside blockwatchd if it is there (a build tree, or an
  * install that keeps them together), else found the usual way.
  */
@@ -637,8 +659,18 @@ defaults (struct parser *p, const char *self_dir)
   if (!given (c->seen, appliance_keys, "metrics") &&
       (c->metrics = strdup (BWD_DEFAULT_METRICS)) == NULL)
     return -1;
-  if (c->run_dir == NULL && (c->run_dir = strdup ("/run/blockwatch")) == NULL)
+  if (c->run_dir == NULL && (c->run_dir = strdup (BWD_DEFAULT_RUN_DIR)) == NULL)
     return -1;
+  if (c->state_dir == NULL &&
+      (c->state_dir = strdup (BWD_DEFAULT_STATE_DIR)) == NULL)
+    return -1;
+  if (nested (c->run_dir, c->state_dir) || nested (c->state_dir, c->run_dir)) {
+    fail_at (p, p->appliance_line, "[appliance]: state-dir (%s) and run-dir "
+             "(%s) overlap: the state must outlive the run directories, "
+             "and each has one directory per disk", c->state_dir,
+             c->run_dir);
+    return 0;
+  }
   if (c->nbdkit == NULL && (c->nbdkit = strdup ("nbdkit")) == NULL)
     return -1;
   /* nbdkit finds an installed plugin by its short name. */
@@ -797,6 +829,7 @@ bwd_config_free (struct bwd_config *c)
   free (c->path);
   free (c->host);
   free (c->run_dir);
+  free (c->state_dir);
   free (c->metrics);
   free (c->web);
   free (c->web_cert);

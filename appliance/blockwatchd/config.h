@@ -23,6 +23,12 @@
 #define BWD_DEFAULT_CONFIG "/etc/blockwatch/blockwatch.conf"
 #define BWD_DEFAULT_METRICS "127.0.0.1:9810"
 #define BWD_DEFAULT_WEB_DIR "/usr/share/blockwatch/web"
+#define BWD_DEFAULT_RUN_DIR "/run/blockwatch"
+/* Not /var/lib/blockwatch itself, which holds file backends too:
+ * state-dir is blockwatchd's alone (it removes the directories of
+ * disks no longer configured).
+ */
+#define BWD_DEFAULT_STATE_DIR "/var/lib/blockwatch/state"
 
 enum bwd_log_level { BWD_LOG_ERROR, BWD_LOG_WARNING, BWD_LOG_INFO,
                      BWD_LOG_DEBUG };
@@ -119,7 +125,8 @@ struct bwd_config {
   char *path;                 /* the file it came from */
   /* [appliance] */
   char *host;
-  char *run_dir;
+  char *run_dir;              /* what lives while the processes do */
+  char *state_dir;            /* what outlives them, and a reboot */
   enum bwd_log_level log_level;
   char *metrics;              /* HOST:PORT, [V6]:PORT; NULL: off */
   /* The web view's page over HTTPS (web.h): where, with what

@@ -13,6 +13,7 @@
 #include "child.h"
 #include "disk.h"
 #include "log.h"
+#include "state.h"
 #include "subprocess.h"
 
 #define NS 1000000000ull
@@ -43,24 +44,30 @@ now_ns (void)
   return (uint64_t) ts.tv_sec * NS + ts.tv_nsec;
 }
 
-/* The disk's run directory, owned by the user its children run as:
- * they create their sockets and stats files in it.
+/* A directory of the disk, owned by the user its children run as:
+ * they create their sockets, stats files and run mark in it.
  */
-static int
-prepare_dir (const struct disk *k, const struct bwd_config *c)
+static void
+prepare_dir (const struct disk *k, const struct bwd_config *c,
+             const char *dir)
 {
-  if (mkdir (k->dir, 0750) == -1 && errno != EEXIST) {
-    log_error ("disk %s: cannot create %s: %s", k->name, k->dir,
+  if (mkdir (dir, 0750) == -1 && errno != EEXIST)
+    log_error ("disk %s: cannot create %s: %s", k->name, dir,
                strerror (errno));
-    return -1;
-  }
-  if (c->user.name && geteuid () == 0 &&
-      chown (k->dir, c->user.uid, c->user.gid) == -1) {
-    log_error ("disk %s: cannot give %s to %s: %s", k->name, k->dir,
+  else if (c->user.name && geteuid () == 0 &&
+           chown (dir, c->user.uid, c->user.gid) == -1)
+    log_error ("disk %s: cannot give %s to %s: %s", k->name, dir,
                c->user.name, strerror (errno));
-    return -1;
-  }
-  return 0;
+}
+
+/* Its run and state directories.  Without them nothing can start; the
+ * back-off retries.
+ */
+static void
+prepare_dirs (const struct disk *k, const struct bwd_config *c)
+{
+  prepare_dir (k, c, k->dir);
+  prepare_dir (k, c, k->state);
 }
 
 /* The child's next commands from the configuration. */
@@ -95,14 +102,15 @@ disk_new (const struct bwd_config *c, const struct bwd_disk *d)
     return NULL;
   k->name = strdup (d->name);
   k->dir = disk_dir (c, d);
+  k->state = disk_state_dir (c, d);
   for (int r = 0; r < NROLES; r++)
     k->ch[r] = (struct child) { .role = r, .log_fd = -1 };
-  if (k->name == NULL || k->dir == NULL || set_next (k, c, d) == -1) {
+  if (k->name == NULL || k->dir == NULL || k->state == NULL ||
+      set_next (k, c, d) == -1) {
     disk_free (k);
     return NULL;
   }
-  /* Without its directory nothing can start; the back-off retries. */
-  prepare_dir (k, c);
+  prepare_dirs (k, c);
   return k;
 }
 
@@ -121,7 +129,7 @@ disk_update (struct disk *k, const struct bwd_config *c,
     }
   /* Removed, then configured again before it had stopped. */
   if (k->removing) {
-    k->removing = false;
+    k->removing = k->forget = false;
     changed = 1;
   }
   if (set_next (k, c, d) == -1)
@@ -136,7 +144,7 @@ disk_update (struct disk *k, const struct bwd_config *c,
     command_free (&was[r]);
   }
   if (changed != -1)
-    prepare_dir (k, c);
+    prepare_dirs (k, c);
   return changed;
 }
 
@@ -146,6 +154,13 @@ disk_stop (struct disk *k)
   k->removing = true;
   for (int r = 0; r < NROLES; r++)
     k->ch[r].want = false;
+}
+
+void
+disk_remove (struct disk *k)
+{
+  k->forget = true;
+  disk_stop (k);
 }
 
 /* Removes a socket, if that is what path is (never a file someone
@@ -452,21 +467,17 @@ disk_free (struct disk *k)
     command_free (&k->ch[r].cmd);
     command_free (&k->ch[r].next);
   }
-  /* The disk is gone for good: what its last introspector could not
-   * deliver concerns no later run.
+  /* Gone for good: what its last introspector could not deliver
+   * concerns no later run.
    */
-  if (k->dir) {
-    char *mark;
-    if (asprintf (&mark, "%s/" RUN_MARK, k->dir) != -1) {
-      unlink (mark);
-      free (mark);
-    }
-  }
+  if (k->forget)
+    state_forget (k->name, k->state);
   if (k->dir && rmdir (k->dir) == -1 && errno != ENOENT)
     log_warning ("disk %s: %s is left: %s", k->name, k->dir,
                  strerror (errno));
   free (k->name);
   free (k->vm);
   free (k->dir);
+  free (k->state);
   free (k);
 }

@@ -55,8 +55,10 @@ struct child {
 struct disk {
   char *name, *vm;
   char *dir;                  /* <run-dir>/<name> */
+  char *state;                /* <state-dir>/<name> (state.h) */
   struct child ch[NROLES];
-  bool removing;              /* no longer configured: stop, then free */
+  bool removing;              /* stop, then free */
+  bool forget;                /* no longer configured: its state goes too */
 };
 
 /* A disk of configuration c, to be started.  NULL: no memory. */
@@ -67,8 +69,10 @@ struct disk *disk_new (const struct bwd_config *c, const struct bwd_disk *d);
  */
 int disk_update (struct disk *k, const struct bwd_config *c,
                  const struct bwd_disk *d);
-/* Stop everything (removed from the configuration, or shutting down). */
+/* Stop everything: blockwatchd stops (the disk's state is kept). */
 void disk_stop (struct disk *k);
+/* Stop everything: removed from the configuration, its state goes. */
+void disk_remove (struct disk *k);
 void disk_step (struct disk *k, const struct bwd_config *c, uint64_t now);
 /* A child of this disk exited (status from waitpid); false: not ours. */
 bool disk_reaped (struct disk *k, pid_t pid, int status, uint64_t now);
@@ -79,7 +83,9 @@ uint64_t disk_next_event (const struct disk *k, const struct bwd_config *c,
                           uint64_t now);
 /* Nothing runs. */
 bool disk_idle (const struct disk *k);
-/* Frees an idle disk and removes its run directory. */
+/* Frees an idle disk and removes its run directory, and its state
+ * directory if it was removed.
+ */
 void disk_free (struct disk *k);
 
 uint64_t now_ns (void);

@@ -30,6 +30,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "metrics.h"
+#include "state.h"
 #include "web.h"
 
 static void
@@ -259,6 +260,11 @@ main (int argc, char **argv)
     bwd_config_free (c);
     free (dm.self_dir);
     return 0;
+  }
+  if (state_open (c) == -1) {
+    bwd_config_free (c);
+    free (dm.self_dir);
+    return 1;
   }
   if (mkdir (c->run_dir, 0755) == 0)
     made_run_dir = true;

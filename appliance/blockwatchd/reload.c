@@ -85,16 +85,32 @@ move_broker (struct daemon *dm, const struct bwd_config *c)
     log_error ("%s: the appliance's $status is not published", err);
 }
 
+/* A directory that cannot change at a reload changed: err says so. */
+static bool
+moved (const char *key, const char *was, const char *now, char *err,
+       size_t errlen)
+{
+  if (strcmp (was, now) == 0)
+    return false;
+  snprintf (err, errlen, "%s changed (%s, was %s): that needs a restart "
+            "of blockwatchd", key, now, was);
+  return true;
+}
+
 int
 daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
               size_t errlen)
 {
   struct disk **v;
 
-  /* The run directory holds the sockets of running processes. */
-  if (dm->cfg && strcmp (dm->cfg->run_dir, c->run_dir) != 0) {
-    snprintf (err, errlen, "run-dir changed (%s, was %s): that needs "
-              "a restart of blockwatchd", c->run_dir, dm->cfg->run_dir);
+  /* The run directory holds the sockets of running processes, the
+   * state directory their run marks, and state_open has checked the
+   * state of the configuration in force only.
+   */
+  if (dm->cfg && (moved ("run-dir", dm->cfg->run_dir, c->run_dir, err,
+                         errlen) ||
+                  moved ("state-dir", dm->cfg->state_dir, c->state_dir, err,
+                         errlen))) {
     bwd_config_free (c);
     return -1;
   }
@@ -146,7 +162,7 @@ daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
     if (!k->removing && bwd_config_disk (c, k->name) == NULL) {
       log_info ("disk %s: removed from the configuration: stopping it",
                 k->name);
-      disk_stop (k);
+      disk_remove (k);
     }
   }
   bwd_config_free (dm->cfg);

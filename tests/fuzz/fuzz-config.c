@@ -93,6 +93,7 @@ check_config (const struct bwd_config *c)
   char msg[256];
 
   if (c->ndisks == 0 || c->host == NULL || c->run_dir == NULL ||
+      c->state_dir == NULL ||
       c->nbdkit == NULL || c->plugin == NULL || c->blockwatch == NULL)
     abort ();
   for (size_t i = 0; i < c->ndisks; i++) {

@@ -1,0 +1,80 @@
+/* blockwatchd's persistent state (see state.h). */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "command.h"
+#include "log.h"
+#include "state.h"
+
+void
+state_forget (const char *name, const char *dir)
+{
+  char *mark;
+
+  if (asprintf (&mark, "%s/" RUN_MARK, dir) == -1) {
+    log_error ("disk %s: out of memory: %s is left", name, dir);
+    return;
+  }
+  if (unlink (mark) == 0)
+    log_warning ("disk %s: no longer configured: its last introspector did "
+                 "not deliver every event it made, and no later run will "
+                 "report that (%s removed)", name, mark);
+  free (mark);
+  if (rmdir (dir) == 0)
+    log_info ("disk %s: no longer configured: %s removed", name, dir);
+  else if (errno != ENOENT)
+    log_warning ("disk %s: %s is left: %s", name, dir, strerror (errno));
+}
+
+/* The directories in state-dir of disks c does not have: removed
+ * while blockwatchd was not running, so nothing else removes them.
+ */
+static void
+forget_removed (const struct bwd_config *c, DIR *dir)
+{
+  struct dirent *e;
+  struct stat st;
+  char *path;
+
+  while ((e = readdir (dir)) != NULL) {
+    if (strcmp (e->d_name, ".") == 0 || strcmp (e->d_name, "..") == 0 ||
+        bwd_config_disk (c, e->d_name) != NULL)
+      continue;
+    /* Never what someone else put there. */
+    if (fstatat (dirfd (dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+        !S_ISDIR (st.st_mode))
+      continue;
+    if (asprintf (&path, "%s/%s", c->state_dir, e->d_name) == -1) {
+      log_error ("out of memory: %s/%s is left", c->state_dir, e->d_name);
+      continue;
+    }
+    state_forget (e->d_name, path);
+    free (path);
+  }
+}
+
+int
+state_open (const struct bwd_config *c)
+{
+  DIR *dir;
+
+  if (mkdir (c->state_dir, 0755) == -1 && errno != EEXIST) {
+    log_error ("state-dir %s: %s", c->state_dir, strerror (errno));
+    return -1;
+  }
+  dir = opendir (c->state_dir);
+  if (dir == NULL) {
+    log_error ("state-dir %s: %s", c->state_dir, strerror (errno));
+    return -1;
+  }
+  forget_removed (c, dir);
+  closedir (dir);
+  return 0;
+}
