@@ -164,7 +164,8 @@ cmd_crawl (int argc, char **argv)
     return usage ();
 
   clock_gettime (CLOCK_MONOTONIC, &t0);
-  disk = bw_reader_open_uri (argv[optind], false, err, sizeof err);
+  disk = bw_reader_open_uri (argv[optind], false, BW_RECONNECT_DEFAULT_S,
+                             err, sizeof err);
   if (disk == NULL) {
     fprintf (stderr, "blockwatch crawl: %s\n", err);
     return 1;

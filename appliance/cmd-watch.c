@@ -238,13 +238,17 @@ usage (void)
   fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
            " [--host H] [--vm V] [--disk NAME] [--once] [--no-journal]\n"
            "       [--stats-file PATH] [--run-mark FILE] [--record FILE]\n"
-           "       [--exact-metadata SIZE] [--exact-data SIZE]\n"
+           "       [--exact-metadata SIZE] [--exact-data SIZE]"
+           " [--reconnect-timeout S]\n"
            "       [--mqtt URI [MQTT OPTIONS]]\n"
            "       --storage URI unix:SOCKET\n"
            "  URI: the storage behind the proxy, as its backend names it: a "
            "path or file:PATH,\n"
            "  nbd://, nbds://, nbd+unix://, nbds+unix://, or "
            "iscsi://[USER[%%PASSWORD]@]HOST[:PORT]/IQN/LUN\n"
+           "  --reconnect-timeout S  NBD storage: how long a lost server is "
+           "tried again\n"
+           "                         (0 to %u s, default %u)\n"
            EXACT_USAGE
            "MQTT options (publish the events; topics blockwatch/HOST/VM/DISK/"
            "..., --vm and --disk needed):\n"
@@ -252,11 +256,30 @@ usage (void)
            "  --data-for GLOB=POLICY       write data of those paths "
            "(else --data)\n"
            "  --print                      print the events too (so does "
-           "--json)\n");
+           "--json)\n", BW_RECONNECT_MAX_S, BW_RECONNECT_DEFAULT_S);
   return 2;
 }
 
-enum { OPT_PRINT = OPT_MQTT_LAST, OPT_DATA_FOR, OPT_RUN_MARK, OPT_RECORD };
+enum { OPT_PRINT = OPT_MQTT_LAST, OPT_DATA_FOR, OPT_RUN_MARK, OPT_RECORD,
+       OPT_RECONNECT };
+
+/* --reconnect-timeout S, as the plugin's: -1 (said) if it is not one. */
+static int
+reconnect_timeout (const char *arg, unsigned *secs)
+{
+  char *end;
+  unsigned long v;
+
+  errno = 0;
+  v = strtoul (arg, &end, 10);
+  if (*arg < '0' || *arg > '9' || *end || errno || v > BW_RECONNECT_MAX_S) {
+    fprintf (stderr, "blockwatch watch: --reconnect-timeout %s: expected "
+             "seconds from 0 to %u\n", arg, BW_RECONNECT_MAX_S);
+    return -1;
+  }
+  *secs = v;
+  return 0;
+}
 
 /* --data-for GLOB=POLICY; -1 (said) if it is not that. */
 static int
@@ -337,6 +360,7 @@ cmd_watch (int argc, char **argv)
     { "data-for", required_argument, NULL, OPT_DATA_FOR },
     { "run-mark", required_argument, NULL, OPT_RUN_MARK },
     { "record", required_argument, NULL, OPT_RECORD },
+    { "reconnect-timeout", required_argument, NULL, OPT_RECONNECT },
     EXACT_OPTIONS,
     { 0 }
   };
@@ -359,6 +383,7 @@ cmd_watch (int argc, char **argv)
   char err[512], hostname[256];
   bool once = false, print = false, data_given = false, marked = false;
   bool printed = true;
+  unsigned reconnect_s = BW_RECONNECT_DEFAULT_S;
   int c, r, lfd, ret = 0;
 
   printer_init (&p, stdout);
@@ -387,6 +412,10 @@ cmd_watch (int argc, char **argv)
     case OPT_PRINT: print = true; break;
     case OPT_RUN_MARK: run_mark = optarg; break;
     case OPT_RECORD: rec.path = optarg; break;
+    case OPT_RECONNECT:
+      if (reconnect_timeout (optarg, &reconnect_s) == -1)
+        goto usage;
+      break;
     case OPT_DATA_FOR:
       if (data_for (optarg, &mcfg) == -1)
         goto usage;
@@ -415,7 +444,7 @@ cmd_watch (int argc, char **argv)
       mcfg.data = p.policy;
   }
 
-  disk = bw_reader_open_uri (storage, false, err, sizeof err);
+  disk = bw_reader_open_uri (storage, false, reconnect_s, err, sizeof err);
   if (disk == NULL) {
     fprintf (stderr, "blockwatch watch: %s\n", err);
     bw_filter_free (&mcfg.filter);

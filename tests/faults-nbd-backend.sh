@@ -10,8 +10,8 @@
 #    no event is lost, every one reaches the tenant in order, and they
 #    rebuild the final tree, data included;
 #  - a server that stays away: the guest's requests fail after the
-#    disk's reconnect-timeout (6 s, passed to the plugin), not the
-#    plugin's default of 30 s;
+#    disk's reconnect-timeout (6 s, passed to the plugin and to the
+#    introspector), not the plugin's default of 30 s;
 # (A server that stays away: proxy-nbd-backend.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/workload.sh"
@@ -35,6 +35,9 @@ start_daemon a
 tr '\0' ' ' < "/proc/$(pid_of a nbdkit)/cmdline" > "$T/nbdkit.cmdline"
 grep -q -- " reconnect-timeout=6 " "$T/nbdkit.cmdline" ||
   fail "nbdkit of a lacks reconnect-timeout=6: $(cat "$T/nbdkit.cmdline")"
+tr '\0' ' ' < "/proc/$(pid_of a introspector)/cmdline" > "$T/watch.cmdline"
+grep -q -- " --reconnect-timeout=6 " "$T/watch.cmdline" ||
+  fail "the introspector of a lacks --reconnect-timeout=6: $(cat "$T/watch.cmdline")"
 mount_disk a
 mkdir "$T/a.mnt/during"
 head -c 1M /dev/urandom > "$T/src"

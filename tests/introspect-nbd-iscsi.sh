@@ -6,7 +6,8 @@
 # 4096-byte blocks, CHAP) give exactly the bytes of the ext4 image they
 # serve, at any offset and length.  Unreachable servers, unknown
 # targets, bad URIs, wrong CHAP secrets and writable network storage
-# fail at once with errors that name the storage and hide passwords.
+# fail at once with errors that name the storage and hide passwords;
+# an NBD server gone for good fails the reads after --reconnect-timeout.
 # Then blockwatch watch --storage URI runs on an NBD export and on an
 # iSCSI LUN while the plugin proxies the same URI to the kernel's ext4:
 # the events rebuild the final tree.
@@ -103,6 +104,31 @@ rc=0
 [ $rc = 1 ] && grep -q "^blockwatch watch: nbd: .*cannot connect" "$T/never.err" && [ ! -e "$T/never.tap" ] ||
   { cat "$T/never.err" >&2; fail "watch does not fail clearly on unreachable storage"; }
 stop_upstream q
+
+### 2b. A server that goes away for good: the NBD reader tries again
+# for --reconnect-timeout seconds (not its default 30), then fails.
+start_upstream g qemu-nbd -f raw -r -t -e 0 -k "$T/g.sock" "$T/fs.img"
+bw_read --compare "$T/fs.img" --reads 4000000000 --reconnect-timeout 3 \
+  "$(nbd_uri g)" > "$T/gone.out" 2>&1 &
+reader=$!
+sleep 1
+kill -9 "$g_pid"
+wait "$g_pid" 2>/dev/null || true
+start=$(date +%s.%N)
+rc=0
+wait $reader || rc=$?
+secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+check_san_log "$T/gone.out"
+[ $rc = 1 ] && grep -q "nbd: nbd+unix://.*: read of" "$T/gone.out" ||
+  { cat "$T/gone.out" >&2; fail "a reader whose server is gone: exit $rc, no clear error"; }
+awk -v s="$secs" 'BEGIN { exit !(s >= 2.5 && s < 15) }' ||
+  fail "the reader gave up $secs s after its server went away, not after --reconnect-timeout 3"
+say "server gone: the reader failed after $secs s (--reconnect-timeout 3)"
+# watch takes the option, and refuses a value the plugin would refuse.
+rc=0
+"$BW" watch --reconnect-timeout 3601 --storage "$T/fs.img" "unix:$T/never.tap" > /dev/null 2> "$T/rt.err" || rc=$?
+[ $rc = 2 ] && grep -q "^blockwatch watch: --reconnect-timeout 3601: expected seconds from 0 to 3600" "$T/rt.err" ||
+  { cat "$T/rt.err" >&2; fail "watch --reconnect-timeout 3601: exit $rc"; }
 
 ### 3. The online introspector on the storage behind the proxy.
 # NBD: qemu-nbd serves the image to the proxy and to watch.

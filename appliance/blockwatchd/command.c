@@ -274,6 +274,11 @@ watch_command (const struct bwd_config *c, const struct bwd_disk *d,
     argv_addf (a, "--exact-metadata=%llu", (unsigned long long) d->exact_meta);
   if (d->exact_data)
     argv_addf (a, "--exact-data=%llu", (unsigned long long) d->exact_data);
+  /* The introspector reads the same NBD server as the plugin: it waits
+   * for it as long as the guest's requests do.
+   */
+  if (d->has_reconnect_timeout)
+    argv_addf (a, "--reconnect-timeout=%u", d->reconnect_timeout_s);
   /* The events, as JSON lines, to the events file (stdout). */
   if (d->events_file)
     argv_add (a, "--json");

@@ -4,8 +4,8 @@
  *
  * One connection and synchronous reads: the introspector reads from
  * one thread, one block range at a time.  A connection that breaks
- * (the server restarted) is made again, for up to RECONNECT_MS, and the
- * read sent again, as the plugin does for its requests: the
+ * (the server restarted) is made again, for up to the reconnect time
+ * the reader was opened with, and the read sent again, as the plugin does for its requests: the
  * introspector reads the same storage the proxy writes to, and should
  * not give up on it over an outage the guest only saw as a pause.
  */
@@ -25,15 +25,13 @@
 /* NBD servers need not take larger requests unless they say so. */
 #define DEFAULT_MAX_REQUEST (32u * 1024 * 1024)
 
-/* The plugin's reconnect-timeout default. */
-#define RECONNECT_MS 30000
-
 struct nbd_reader {
   struct bw_block_reader b;
   struct nbd_handle *nbd;
   char *uri;                    /* as given, to connect again */
   char *password;               /* from nbd://USER:PASSWORD@..., never shown */
   char *name;                   /* the URI, password hidden */
+  uint64_t reconnect_ms;        /* how long a broken connection is retried */
 };
 
 /* "nbd: NAME: WHAT: libnbd's error", the password hidden: libnbd
@@ -80,12 +78,12 @@ now_ms (void)
 }
 
 /* The connection broke: a new one to the same export, tried for up to
- * RECONNECT_MS.  0, or -1 with the handle closed.
+ * reconnect_ms.  0, or -1 with the handle closed.
  */
 static int
 reconnect (struct nbd_reader *nr)
 {
-  uint64_t until = now_ms () + RECONNECT_MS;
+  uint64_t until = now_ms () + nr->reconnect_ms;
   unsigned delay = 50;
 
   nbd_close (nr->nbd);
@@ -164,7 +162,8 @@ set_geometry (struct nbd_reader *nr, char *err, size_t errlen)
 }
 
 struct bw_reader *
-bw_reader_open_nbd (const char *uri, char *err, size_t errlen)
+bw_reader_open_nbd (const char *uri, unsigned reconnect_s, char *err,
+                    size_t errlen)
 {
   struct nbd_reader *nr = calloc (1, sizeof *nr);
 
@@ -176,6 +175,7 @@ bw_reader_open_nbd (const char *uri, char *err, size_t errlen)
     free (nr);
     return NULL;
   }
+  nr->reconnect_ms = reconnect_s * 1000ull;
   nr->password = storage_uri_password (uri);
   nr->name = storage_scrub (nr->name, nr->password);
   nr->b.name = nr->name;

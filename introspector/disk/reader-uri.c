@@ -9,8 +9,8 @@
 #include "storage/storage-uri.h"
 
 struct bw_reader *
-bw_reader_open_uri (const char *uri, bool writable, char *err,
-                    size_t errlen)
+bw_reader_open_uri (const char *uri, bool writable, unsigned reconnect_s,
+                    char *err, size_t errlen)
 {
   const char *path;
   enum storage_kind kind = storage_kind (uri);
@@ -37,8 +37,9 @@ bw_reader_open_uri (const char *uri, bool writable, char *err,
                 kind == STORAGE_NBD ? "nbd" : "iscsi");
       return NULL;
     }
-    return kind == STORAGE_NBD ? bw_reader_open_nbd (uri, err, errlen)
-                               : bw_reader_open_iscsi (uri, err, errlen);
+    return kind == STORAGE_NBD
+      ? bw_reader_open_nbd (uri, reconnect_s, err, errlen)
+      : bw_reader_open_iscsi (uri, err, errlen);
   case STORAGE_UNKNOWN:
     break;
   }

@@ -34,18 +34,27 @@ struct bw_reader {
  * NBD URI (nbd://, nbds://, nbd+unix://, nbds+unix://, ...: TLS as the
  * URI says) or iscsi://[USER[%PASSWORD]@]HOST[:PORT]/TARGET-IQN/LUN.
  * Network storage is read only: writable with such a URI is an error.
+ * reconnect_s: how long a reader of an NBD export tries to connect
+ * again when its connection broke (the server restarted), as the
+ * plugin's reconnect-timeout does for the guest's requests; the other
+ * kinds of storage have no use for it.
  * Errors name the kind of storage and never show a password.
  */
 struct bw_reader *bw_reader_open_uri (const char *uri_or_path, bool writable,
+                                      unsigned reconnect_s,
                                       char *err, size_t errlen);
+
+/* The plugin's reconnect-timeout default, and its largest value. */
+#define BW_RECONNECT_DEFAULT_S 30
+#define BW_RECONNECT_MAX_S 3600
 
 /* An image file or block device (writable if asked). */
 struct bw_reader *bw_reader_open_file (const char *path, bool writable,
                                        char *err, size_t errlen);
 
-/* An NBD export, read only. */
-struct bw_reader *bw_reader_open_nbd (const char *uri, char *err,
-                                      size_t errlen);
+/* An NBD export, read only; reconnect_s as for bw_reader_open_uri. */
+struct bw_reader *bw_reader_open_nbd (const char *uri, unsigned reconnect_s,
+                                      char *err, size_t errlen);
 
 /* An iSCSI LUN, read only. */
 struct bw_reader *bw_reader_open_iscsi (const char *uri, char *err,

@@ -1,14 +1,16 @@
 /* bw-read: a disk as the introspector reads it, by storage URI.
  *
  *   bw-read [--writable] URI
- *   bw-read --compare IMAGE [--reads N] [--max-len BYTES] [--seed S] URI
+ *   bw-read --compare IMAGE [--reads N] [--max-len BYTES] [--seed S]
+ *           [--reconnect-timeout S] URI
  *
  * The first form opens URI with bw_reader_open_uri and prints "size
  * BYTES sector BYTES", or the error (exit 1).  The second reads random
  * ranges of URI, most of them unaligned and some larger than one
  * request, and compares each with the same range of IMAGE (a copy of
  * what the storage holds); a read past the end must fail.  Exit 1 on
- * any difference.
+ * any difference or failed read.  --reconnect-timeout: how long an NBD
+ * reader tries again after its server went away (default 30 s).
  */
 
 #include <getopt.h>
@@ -118,11 +120,12 @@ main (int argc, char **argv)
     { "reads", required_argument, NULL, 'n' },
     { "max-len", required_argument, NULL, 'm' },
     { "seed", required_argument, NULL, 's' },
+    { "reconnect-timeout", required_argument, NULL, 'r' },
     { NULL, 0, NULL, 0 },
   };
   const char *image = NULL;
   bool writable = false;
-  unsigned reads = 2000;
+  unsigned reads = 2000, reconnect_s = BW_RECONNECT_DEFAULT_S;
   size_t max_len = 256 * 1024;
   struct bw_reader *disk;
   char err[512];
@@ -136,13 +139,15 @@ main (int argc, char **argv)
     case 'n': reads = strtoul (optarg, NULL, 10); break;
     case 'm': max_len = strtoul (optarg, NULL, 10); break;
     case 's': rng_state = strtoull (optarg, NULL, 10); break;
+    case 'r': reconnect_s = strtoul (optarg, NULL, 10); break;
     default: goto usage;
     }
   }
   if (optind != argc - 1 || max_len == 0 || (writable && image))
     goto usage;
 
-  disk = bw_reader_open_uri (argv[optind], writable, err, sizeof err);
+  disk = bw_reader_open_uri (argv[optind], writable, reconnect_s, err,
+                             sizeof err);
   if (disk == NULL) {
     fprintf (stderr, "bw-read: %s\n", err);
     return 1;
@@ -158,6 +163,7 @@ main (int argc, char **argv)
  usage:
   fprintf (stderr, "usage: bw-read [--writable] URI\n"
            "       bw-read --compare IMAGE [--reads N] [--max-len BYTES] "
-           "[--seed S] URI\n");
+           "[--seed S]\n"
+           "               [--reconnect-timeout S] URI\n");
   return 2;
 }
