@@ -20,18 +20,6 @@ require_fuse
 require_loop
 require nbdkit mkfs.ext4 debugfs dumpe2fs
 
-# journal_area IMAGE: "FIRST-BYTE END-BYTE" of the journal inode, which
-# mkfs makes contiguous (checked).
-journal_area() {
-  local img=$1 bs n first last
-  bs=$(dumpe2fs -h "$img" 2>/dev/null | awk '/^Block size:/ { print $3 }')
-  n=$(dumpe2fs -h "$img" 2>/dev/null | awk '/^Total journal blocks:/ { print $4 }')
-  first=$(debugfs -R "bmap <8> 0" "$img" 2>/dev/null)
-  last=$(debugfs -R "bmap <8> $((n - 1))" "$img" 2>/dev/null)
-  [ "$last" = $((first + n - 1)) ] || fail "$img: the journal is not contiguous"
-  echo $((first * bs)) $(((last + 1) * bs))
-}
-
 churn() {   # more metadata through a small log: rounds of creates and deletes
   local m=$1 r i
   for r in $(seq 4); do
@@ -92,10 +80,7 @@ run_variant() {   # run_variant NAME "MOUNT-OPTIONS" MKFS-ARGS...
 
   # Which records wrote into the journal area.
   "$BW" trace dump "$v/trace.bw" > "$v/trace.txt"
-  read -r jstart jend < <(journal_area "$v/base.img")
-  awk -v a="$jstart" -v b="$jend" '/ write offset=/ {
-      split($1, s, "="); split($3, o, "=")
-      if (o[2] + 0 >= a && o[2] + 0 < b) print s[2] }' "$v/trace.txt" > "$v/journal-seqs"
+  journal_seqs "$v/trace.txt" "$v/base.img" > "$v/journal-seqs"
   # Name and metadata events: at a journal write, and no later than
   # without the journal.
   jq_lite() {   # "type path seq" of name and metadata events

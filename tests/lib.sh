@@ -221,6 +221,28 @@ detach_loop() {
   wait_for 20 ! -d "/proc/$pid" || fail "nbdfuse did not exit"
 }
 
+# journal_area IMAGE: "FIRST-BYTE END-BYTE" of the journal inode, which
+# mkfs makes contiguous (checked).
+journal_area() {
+  local img=$1 bs n first last
+  bs=$(dumpe2fs -h "$img" 2>/dev/null | awk '/^Block size:/ { print $3 }')
+  n=$(dumpe2fs -h "$img" 2>/dev/null | awk '/^Total journal blocks:/ { print $4 }')
+  first=$(debugfs -R "bmap <8> 0" "$img" 2>/dev/null)
+  last=$(debugfs -R "bmap <8> $((n - 1))" "$img" 2>/dev/null)
+  [ "$last" = $((first + n - 1)) ] || fail "$img: the journal is not contiguous"
+  echo $((first * bs)) $(((last + 1) * bs))
+}
+
+# journal_seqs DUMP IMAGE: the seqs of the records of a trace dump
+# (blockwatch trace dump) that write into IMAGE's journal.
+journal_seqs() {
+  local jstart jend
+  read -r jstart jend < <(journal_area "$2")
+  awk -v a="$jstart" -v b="$jend" '/ write offset=/ {
+      split($1, s, "="); split($3, o, "=")
+      if (o[2] + 0 >= a && o[2] + 0 < b) print s[2] }' "$1"
+}
+
 # A TCP port on loopback that nothing listens on now, below the
 # kernel's ephemeral range (32768 up, by default): a client's outgoing
 # connection never takes it before our server binds it.

@@ -26,10 +26,10 @@
  * disk is read as of the records handled (ext4-impl.h, fs->exact): a
  * committed image is laid over it whatever the storage holds now, and
  * the view never shows a write of a record not handled yet where the
- * records handled wrote before.  (A transaction half
- * written when we opened, its first blocks before, is not seen: the
- * follower waits at it until the journal superblock moves past, says
- * so, and everything is re-read.)
+ * records handled wrote before.  A transaction half written when we
+ * opened is the exception: what of it is on the disk then is kept at
+ * open, as if the tap had written it, since its records came before
+ * ours.
  *
  * What is not followed, and said once: an external journal device, and
  * fast commits (the kernel's full commit, at most commit= seconds later,
@@ -192,6 +192,14 @@ taken_at_open (void *opaque, const struct jbd2_txn *t,
   (void) opaque; (void) t; (void) changed; (void) n;
 }
 
+static void
+kept_at_open (void *opaque, uint32_t jblk, const uint8_t *buf)
+{
+  struct ext4fs *fs = opaque;
+
+  overlay_put (fs->jkept, jblk, 0, buf);
+}
+
 int
 journal_open (struct ext4fs *fs)
 {
@@ -238,6 +246,13 @@ journal_open (struct ext4fs *fs)
   else if (n > 0)
     ext4_say (fs, "journal: %d committed transactions not yet written home "
               "are taken, as a replay would", n);
+  /* The transaction being written, as far as it is: the records of its
+   * first blocks came before ours (a restarted introspector's
+   * predecessor took them), so they are kept from the disk now, and
+   * its commit is followed when it comes, not when the journal
+   * superblock moves past it (at a checkpoint, maybe much later).
+   */
+  jbd2_log_partial (&fs->log, kept_at_open, fs);
   fs->journal_on = true;      /* from now on, the log as the tap wrote it */
   return 0;
 }

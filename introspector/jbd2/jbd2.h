@@ -93,7 +93,10 @@ struct jbd2_tag {
 struct jbd2_txn {
   uint32_t tid;
   uint32_t start;             /* its first block */
-  uint32_t next;              /* the block after its commit block */
+  uint32_t next;              /* the block after its commit block; for
+                               * JBD2_END, the first block not (yet)
+                               * its: start up to it is what is
+                               * written of it */
   int64_t commit_sec;
   uint32_t commit_nsec;
   struct jbd2_tag *tags;

@@ -151,6 +151,27 @@ jbd2_log_advance (struct jbd2_log *log, jbd2_txn_fn fn, void *opaque,
   return n;
 }
 
+uint32_t
+jbd2_log_partial (struct jbd2_log *log, jbd2_keep_fn keep, void *opaque)
+{
+  struct jbd2_txn t;
+  char why[256];
+  uint32_t n = 0;
+
+  if (!log->following ||
+      jbd2_scan (&log->sb, log->pos, log->tid, log->nblocks, log->read,
+                 log->opaque, log->buf, &t, why, sizeof why) == JBD2_BAD)
+    return 0;
+  for (uint32_t j = t.start; j != t.next; j = jbd2_next (&log->sb, j)) {
+    if (log->read (log->opaque, j, log->buf) == -1)
+      break;
+    keep (opaque, j, log->buf);
+    n++;
+  }
+  jbd2_txn_free (&t);
+  return n;
+}
+
 enum jbd2_sb_change
 jbd2_log_super (struct jbd2_log *log, overlay_drop_fn dropped, void *opaque,
                 char *why, size_t whylen)
@@ -167,7 +188,11 @@ jbd2_log_super (struct jbd2_log *log, overlay_drop_fn dropped, void *opaque,
     follow_from_sb (log);
     return was_empty ? JBD2_SB_SAME : JBD2_SB_EMPTY;
   }
-  if (!log->following || tid_after (now.sequence, log->tid) ||
+  /* A guess (the log was empty) gives way to what the kernel says
+   * before its first commit into the log.
+   */
+  if (!log->following || log->guessed ||
+      tid_after (now.sequence, log->tid) ||
       (now.sequence == log->tid && now.start != log->pos)) {
     bool missed = log->following && !log->guessed;
     log->sb = now;

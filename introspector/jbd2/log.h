@@ -6,7 +6,12 @@
  * id it must carry.  It learns that from the journal superblock (at
  * start, and each time the kernel moves the log's tail), and then
  * advances one committed transaction at a time, as the kernel's own
- * recovery would.  A transaction that fails its checks is never
+ * recovery would.  Where the superblock says the log is empty, the
+ * follower guesses (a fresh mount starts at the log's first block with
+ * the next id); the kernel writes the superblock again before it
+ * commits into an emptied log, and that is followed whatever the guess
+ * was (after a freeze, the log goes on where it was, with the id the
+ * superblock kept).  A transaction that fails its checks is never
  * applied; the follower then stops following until the journal
  * superblock tells it where the log is again, and says so: the caller
  * falls back on home-location writes meanwhile.
@@ -55,6 +60,18 @@ void jbd2_log_close (struct jbd2_log *log);
  */
 int jbd2_log_advance (struct jbd2_log *log, jbd2_txn_fn fn, void *opaque,
                       char *why, size_t whylen);
+
+/* The transaction the follower waits at, as much of it as is written
+ * now (its first block up to where the log ends, or all of it if it
+ * committed meanwhile): each block is read and handed to keep.  For a
+ * caller that reads the log elsewhere from now on (the tap's writes),
+ * where the blocks written before it began never come.  Returns how
+ * many blocks.
+ */
+typedef void (*jbd2_keep_fn) (void *opaque, uint32_t jblk,
+                              const uint8_t *buf);
+uint32_t jbd2_log_partial (struct jbd2_log *log, jbd2_keep_fn keep,
+                           void *opaque);
 
 /* What a new journal superblock meant. */
 enum jbd2_sb_change {

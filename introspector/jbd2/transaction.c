@@ -218,9 +218,13 @@ jbd2_scan (const struct jbd2_sb *sb, uint32_t pos, uint32_t tid,
    * blocks that all look like descriptors ends here.
    */
   for (; seen < log_len; seen++) {
+    /* Where the log ends for now, unless this block is the
+     * transaction's.
+     */
+    t->next = pos;
     if (read (opaque, pos, buf) == -1 || be32 (buf, 0) != JBD2_MAGIC ||
         be32 (buf, 8) != tid)
-      goto out;               /* the end of the log, for now */
+      goto out;
     switch (be32 (buf, 4)) {
     case JBD2_DESCRIPTOR_BLOCK:
       if (sb->compat & JBD2_COMPAT_CHECKSUM)
@@ -233,7 +237,7 @@ jbd2_scan (const struct jbd2_sb *sb, uint32_t pos, uint32_t tid,
       }
       pos = take_tags (&s, buf, pos);
       if (pos == UINT32_MAX)
-        goto out;
+        goto out;             /* ends before the descriptor */
       break;
     case JBD2_REVOKE_BLOCK:
       if (!tail_ok (sb, buf) || !take_revokes (&s, buf)) {
