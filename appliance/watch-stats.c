@@ -14,8 +14,10 @@ count_event (struct bw_sink *sink, const struct bw_event *ev)
 
   if ((unsigned) ev->type < WATCH_EVENT_TYPES)
     s->events[ev->type]++;
-  if (ev->type == BW_EV_OVERFLOW)
+  if (ev->type == BW_EV_OVERFLOW) {
     s->lost += ev->length;
+    s->lost_writes += ev->lost_writes;
+  }
   s->next->emit (s->next, ev);
 }
 
@@ -60,6 +62,7 @@ write_file (struct watch_stats *s, char *err, size_t errlen)
     stats_writer_add (&s->w, key, s->events[t]);
   }
   stats_writer_add (&s->w, "lost_records", s->lost);
+  stats_writer_add (&s->w, "lost_writes", s->lost_writes);
   stats_writer_add (&s->w, "crawling", s->crawling);
   stats_writer_add (&s->w, "crawl.inodes_done", s->crawl_done);
   stats_writer_add (&s->w, "crawl.inodes_total", s->crawl_total);

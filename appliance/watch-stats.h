@@ -2,7 +2,7 @@
  * blockwatchd (its metrics) and people (`cat`).
  *
  * A sink in front of the real one counts events by type, and the
- * records that overflow events say were lost; the command notes the
+ * records and writes that overflow events say were lost; the command notes the
  * crawl's progress and the tap records it takes, and once the crawl is
  * done, the engine's kept writes are asked (exact.*: the exact view,
  * docs/introspector.md).  With the MQTT
@@ -33,6 +33,7 @@ struct watch_stats {
   uint64_t written_ns;        /* CLOCK_MONOTONIC of the last write */
   uint64_t events[WATCH_EVENT_TYPES];
   uint64_t lost;              /* tap records overflow events said were lost */
+  uint64_t lost_writes;       /* writes overflow events said were given up */
   bool crawling;
   uint64_t crawl_done, crawl_total;   /* inodes, of the file system crawled */
   int filesystems;            /* followed, once the crawl is done */

@@ -59,6 +59,10 @@ static const struct family families[] = {
   { "blockwatch_introspector_lost_records_total", "counter",
     "Tap records the introspector's overflow events said were lost.",
     ROLE_WATCH, "lost_records", NULL },
+  { "blockwatch_introspector_lost_writes_total", "counter",
+    "Writes of file data the introspector held and gave up, so that their "
+    "write events never came (its overflow events say so).",
+    ROLE_WATCH, "lost_writes", NULL },
   { "blockwatch_introspector_records_total", "counter",
     "Tap records the introspector took.", ROLE_WATCH, "tap.records", NULL },
   { "blockwatch_introspector_seq", "gauge",

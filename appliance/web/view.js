@@ -143,6 +143,8 @@
     case "overflow":
       return ("lost_events" in ev
               ? `${ev.lost_events} events dropped by the publisher`
+              : "lost_writes" in ev
+              ? `${ev.lost_writes} writes of file data given up`
               : ev.lost ? `${ev.lost} tap records lost`
                         : "tap records lost (how many is not known)") +
              (ev.detail ? `: ${ev.detail}` : "") +

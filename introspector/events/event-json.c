@@ -281,11 +281,13 @@ put_type_fields (json_t *o, const struct bw_event *ev,
     err |= put_text (o, "detail", ev->detail);
     break;
   case BW_EV_OVERFLOW:
-    /* Records lost before the introspector, or events lost after it:
-     * different things, so different keys.
+    /* Records lost before the introspector, writes it gave up, or
+     * events lost after it: different things, so different keys.
      */
     if (ev->lost_events)
       err |= put (o, "lost_events", uint_json (ev->lost_events));
+    else if (ev->lost_writes)
+      err |= put (o, "lost_writes", uint_json (ev->lost_writes));
     else
       err |= put (o, "lost", uint_json (ev->length));
     err |= put_text (o, "detail", ev->detail);

@@ -25,7 +25,8 @@ enum bw_event_type {
   BW_EV_PARTITION,            /* the partition table changed */
   BW_EV_OVERFLOW,             /* lost: length = tap records, or
                                * lost_events = events a publisher
-                               * dropped */
+                               * dropped, or lost_writes = writes the
+                               * introspector gave up */
   BW_EV_RESYNC,               /* state re-read from storage after a loss */
 };
 
@@ -89,6 +90,11 @@ struct bw_event {
    * full: how many events it dropped; 0 for the tap's overflows.
    */
   uint64_t lost_events;
+  /* overflow from the introspector: writes of file data it held (past
+   * the end of the file, or to a file not named yet) and gave up, so
+   * that the write events they would have made never come.
+   */
+  uint64_t lost_writes;
 
   /* mount, unmount: superblock facts */
   uint32_t fs_state;          /* s_state */

@@ -16,7 +16,12 @@
 #define WRITE_EVENT_MAX (1u << 20)
 /* Writes held across barriers (beyond end of file, or of a file not
  * named yet): at most this many, so a workload that never makes them
- * visible (blocks preallocated past the end) cannot grow memory.
+ * visible cannot grow memory.  The tail of a file's last block, past
+ * its end, is held until the file grows: every file whose size is not
+ * a multiple of the block size leaves one, so 65,536 such files fill
+ * this, and a write held after that (the data of an append, which
+ * reaches the disk before the size that covers it) is given up, with
+ * an overflow event that says so.
  */
 #define HELD_MAX 65536
 
@@ -236,6 +241,7 @@ flush_writes (struct ext4fs *fs)
   static char path[MODEL_PATH_MAX];
   struct queued_write *held = NULL;
   size_t nheld = 0, capheld = 0;
+  uint64_t given_up = 0;
   uint8_t *buf;
 
   if (fs->nwq == 0)
@@ -279,7 +285,7 @@ flush_writes (struct ext4fs *fs)
         held[nheld++] = piece;
       }
       else if (piece.len)
-        fs->stats.held_dropped++;
+        given_up++;
       advance (&q, piece.len + done);
     }
   }
@@ -288,4 +294,15 @@ flush_writes (struct ext4fs *fs)
   fs->wq = held;
   fs->nwq = nheld;
   fs->capwq = capheld;
+  /* Never silently: the events of those writes will not come. */
+  if (given_up) {
+    struct bw_event ev = {
+      .type = BW_EV_OVERFLOW, .lost_writes = given_up,
+      .detail = "writes held past the end of a file, or to a file not "
+                "named yet, were given up: the held writes reached their "
+                "limit",
+    };
+    fs->stats.held_dropped += given_up;
+    emit_event (fs, &ev);
+  }
 }

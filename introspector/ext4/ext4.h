@@ -107,7 +107,9 @@ struct ext4_stats {
   uint64_t inodes, names, extents, gap_ranges;
   uint64_t model_bytes;       /* approximate heap use of the model */
   uint64_t data_bytes_seen, metadata_blocks_diffed;
-  uint64_t held_dropped;      /* writes past EOF given up (HELD_MAX) */
+  uint64_t held_dropped;      /* held writes given up (HELD_MAX), each
+                               * counted in an overflow event's
+                               * lost_writes */
   uint64_t journal_txns;      /* transactions taken from the journal */
   uint64_t journal_blocks;    /* blocks those applied */
   uint64_t journal_images;    /* committed blocks not yet home: now */

@@ -8,7 +8,9 @@
  * unlink, metadata, write, truncate) and compares the result with the
  * final image (mounted read-only at --check): every path, its type,
  * mode, owner, size and link count, and the content of every file the
- * events wrote to.  Anything that differs is printed; exit 1.
+ * events wrote to.  Anything that differs is printed; exit 1.  After
+ * an overflow that says writes were lost (lost_writes), contents are
+ * not compared (as with --metadata-only).
  *
  * --part N takes only the events of partition N (their "part" field):
  * on a partitioned disk, each file system is checked on its own, and an
@@ -67,7 +69,8 @@ struct name {
 static void *names, *nodes;
 static unsigned long long mismatches, inconsistent;
 static const char *root;      /* the directory being walked */
-static bool metadata_only;    /* lost tap records: contents are unknown */
+static bool metadata_only;    /* lost tap records or writes: contents are
+                               * unknown */
 static bool strict;
 static long long only_part = -1;  /* --part: the partition checked */
 static unsigned long long line;   /* of the event being replayed */
@@ -556,6 +559,14 @@ apply_event (const struct bw_parsed_event *pe)
     break;
   case BW_EV_OVERFLOW:
     inconsistency (ev, "events were lost");
+    /* Written data the introspector gave up: which file's is not
+     * said, so no content can be held to the image any more.
+     */
+    if (ev->lost_writes && !metadata_only) {
+      fprintf (stderr, "line %llu: %llu writes lost: contents are not "
+               "compared\n", line, (unsigned long long) ev->lost_writes);
+      metadata_only = true;
+    }
     break;
   default:                    /* mount, unmount, partition, resync */
     break;

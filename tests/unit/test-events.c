@@ -344,6 +344,14 @@ filesystem_events (void **state)
   assert_keys (o, COMMON " lost_events detail");
   assert_int_equal (int_field (o, "lost_events"), 77);
   json_decref (o);
+
+  /* The introspector's: writes it held and gave up. */
+  ev.lost_events = 0;
+  ev.lost_writes = 3;
+  o = to_json (&ev, NULL);
+  assert_keys (o, COMMON " lost_writes detail");
+  assert_int_equal (int_field (o, "lost_writes"), 3);
+  json_decref (o);
 }
 
 /* The JSON of ev, read back and written again: the same text. */
@@ -423,6 +431,9 @@ reads_back (void **state)
   assert_reads_back (&ev, NULL);
   ev.type = BW_EV_OVERFLOW;
   ev.lost_events = 5;
+  assert_reads_back (&ev, NULL);
+  ev.lost_events = 0;
+  ev.lost_writes = 7;
   assert_reads_back (&ev, NULL);
 
   /* Text that is not an event is refused with a reason. */
