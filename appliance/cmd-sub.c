@@ -17,7 +17,10 @@
  * --session asks the broker to keep the subscription and queue the
  * events (QoS 1) while the subscriber is away, a broker restart included
  * when the broker persists its state: without it, what is published
- * before a reconnection has subscribed again is not received.
+ * before a reconnection has subscribed again is not received.  A
+ * reconnection that finds no session (a broker restarted without its
+ * state, a session expired) lost what was published meanwhile: that is
+ * said on stderr, and the exit status is 4.
  */
 
 #include <errno.h>
@@ -56,11 +59,19 @@ struct sub {
   int qos[64];
   int nfilters;
   bool json;
+  bool session;               /* --session: the broker keeps one for us */
   long count;                 /* stop after so many events; 0: never */
 
   pthread_mutex_t lock;
   pthread_cond_t cond;
-  enum { CONNECTING, UP, FAILED } state;
+  /* CONNECTING: the first connect; DOWN: lost, the next try at
+   * next_try; RETRYING: a connect after a loss.
+   */
+  enum { CONNECTING, UP, DOWN, RETRYING, FAILED } state;
+  long connects;              /* connections made */
+  time_t down_since, next_try;
+  int backoff;                /* seconds to the next try after a failed one */
+  bool session_lost;          /* a reconnection found no session */
   int fail_code, fail_reason;
   char fail_msg[256];
   long printed;
@@ -173,17 +184,45 @@ not_subscribed5 (void *ctx, MQTTAsync_failureData5 *r)
            r ? MQTTReasonCode_toString (r->reasonCode) : "no reason given");
 }
 
-/* Every connection, the first and each automatic reconnection: with a
- * clean session the subscriptions are made again.
+/* Lock held: a connection without the session asked for.  The first
+ * one of a client id has none, rightly, but the broker cannot tell a
+ * new id from one whose session it lost: said, not counted a loss.
  */
 static void
-connected (void *ctx, char *cause)
+no_session (struct sub *s)
 {
-  struct sub *s = ctx;
+  char since[64];
+  struct tm tm;
+
+  if (s->connects == 0) {
+    fprintf (stderr, CMD ": the broker had no session for %s (a new client "
+             "ID, or one it lost): events before now are not received\n",
+             s->cl.client_id);
+    return;
+  }
+  strftime (since, sizeof since, "%Y-%m-%d %H:%M:%S %z",
+            localtime_r (&s->down_since, &tm));
+  fprintf (stderr, CMD ": the broker kept no session for %s: events "
+           "published while disconnected (since %s) were not received\n",
+           s->cl.client_id, since);
+  s->session_lost = true;
+}
+
+/* Every connection, the first and each reconnection: with a clean
+ * session the subscriptions are made again.
+ */
+static void
+connected (void *owner, MQTTProperties *props)
+{
+  struct sub *s = owner;
   MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
   int rc;
 
-  (void) cause;
+  (void) props;
+  pthread_mutex_lock (&s->lock);
+  if (s->session && !s->cl.session_present)
+    no_session (s);
+  pthread_mutex_unlock (&s->lock);
   ro.context = s;
   if (s->conn->version == 5) {
     ro.onSuccess5 = subscribed5;
@@ -199,10 +238,23 @@ connected (void *ctx, char *cause)
     fprintf (stderr, CMD ": cannot subscribe: %s\n", MQTTAsync_strerror (rc));
   pthread_mutex_lock (&s->lock);
   s->state = UP;
+  s->connects++;
   pthread_cond_broadcast (&s->cond);
   pthread_mutex_unlock (&s->lock);
 }
 
+/* Lock held: the next try, from 1 s after a loss up to 30 s apart. */
+static void
+retry_later (struct sub *s)
+{
+  s->state = DOWN;
+  s->next_try = time (NULL) + s->backoff;
+  s->backoff = s->backoff * 2 < 30 ? s->backoff * 2 : 30;
+}
+
+/* The first connect failing ends the command; a reconnection is tried
+ * again.
+ */
 static void
 connect_failed (void *owner, int code, int reason, const char *message)
 {
@@ -215,6 +267,8 @@ connect_failed (void *owner, int code, int reason, const char *message)
     s->fail_reason = reason;
     snprintf (s->fail_msg, sizeof s->fail_msg, "%s", message ?: "");
   }
+  else if (s->state == RETRYING)
+    retry_later (s);
   pthread_cond_broadcast (&s->cond);
   pthread_mutex_unlock (&s->lock);
 }
@@ -222,9 +276,35 @@ connect_failed (void *owner, int code, int reason, const char *message)
 static void
 lost (void *ctx, char *cause)
 {
-  (void) ctx;
+  struct sub *s = ctx;
+
   fprintf (stderr, CMD ": connection lost%s%s; reconnecting\n",
            cause ? ": " : "", cause ? cause : "");
+  pthread_mutex_lock (&s->lock);
+  s->down_since = time (NULL);
+  s->backoff = 1;
+  retry_later (s);
+  pthread_cond_broadcast (&s->cond);
+  pthread_mutex_unlock (&s->lock);
+}
+
+/* Lock held: a reconnection when its time has come.  Ours, not Paho's
+ * automaticReconnect: Paho calls the connect's onSuccess, which has the
+ * CONNACK's session present flag, for the first connection only.
+ */
+static void
+reconnect (struct sub *s)
+{
+  int rc;
+
+  if (s->state != DOWN || time (NULL) < s->next_try)
+    return;
+  s->state = RETRYING;
+  pthread_mutex_unlock (&s->lock);
+  rc = MQTTAsync_connect (s->cl.handle, &s->cl.opts);
+  pthread_mutex_lock (&s->lock);
+  if (rc != MQTTASYNC_SUCCESS && s->state == RETRYING)
+    retry_later (s);
 }
 
 /* The filters of every channel, each once. */
@@ -271,7 +351,10 @@ usage (void)
            "are away\n"
            "                               (MQTT 5: for SECONDS; 3.1.1: as the "
            "broker\n"
-           "                               keeps them); needs --client-id\n");
+           "                               keeps them); needs --client-id; "
+           "exit status 4\n"
+           "                               if a reconnection found it lost "
+           "(events missed)\n");
   return 2;
 }
 
@@ -386,13 +469,10 @@ cmd_sub (int argc, char **argv)
     return 1;
   }
   r = MQTTAsync_setCallbacks (s.cl.handle, &s, lost, arrived, NULL);
-  if (r == MQTTASYNC_SUCCESS)
-    r = MQTTAsync_setConnected (s.cl.handle, &s, connected);
   s.cl.owner = &s;
+  s.cl.connected = connected;
   s.cl.failed = connect_failed;
-  s.cl.opts.automaticReconnect = 1;
-  s.cl.opts.minRetryInterval = 1;
-  s.cl.opts.maxRetryInterval = 30;
+  s.session = session >= 0;
   if (session >= 0 && conn.version == 5) {
     MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
                        .value.integer4 = session };
@@ -427,6 +507,7 @@ cmd_sub (int argc, char **argv)
       ts.tv_nsec -= 1000000000;
     }
     pthread_cond_timedwait (&s.cond, &s.lock, &ts);
+    reconnect (&s);
   }
   pthread_mutex_unlock (&s.lock);
   if (s.state == FAILED) {
@@ -440,6 +521,11 @@ cmd_sub (int argc, char **argv)
              timeout, s.printed, s.count);
     ret = 3;
   }
+  /* The loss was said when it was found; the status says it again for
+   * programs, over a timeout (which it may explain).
+   */
+  if (s.session_lost && ret != 1)
+    ret = 4;
   if (s.state == UP) {
     MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
     MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;

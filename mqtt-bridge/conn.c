@@ -134,7 +134,7 @@ connect_ok (void *ctx, MQTTAsync_successData *r)
 {
   struct bw_mqtt_client *cl = ctx;
 
-  (void) r;
+  cl->session_present = r->alt.connect.sessionPresent;
   if (cl->connected)
     cl->connected (cl->owner, NULL);
 }
@@ -144,6 +144,7 @@ connect_ok5 (void *ctx, MQTTAsync_successData5 *r)
 {
   struct bw_mqtt_client *cl = ctx;
 
+  cl->session_present = r->alt.connect.sessionPresent;
   if (cl->connected)
     cl->connected (cl->owner, &r->properties);
 }

@@ -47,12 +47,15 @@ int bw_mqtt_conn_check (const struct bw_mqtt_conn *c, char *err, size_t errlen);
  * and the two functions the connect's outcome leads to (on Paho's
  * threads; props are the CONNACK's, NULL with MQTT 3.1.1; code, reason
  * and message are Paho's failure data, for bw_mqtt_explain), and adds
- * its will and window to opts.
+ * its will and window to opts.  Paho calls them for MQTTAsync_connect
+ * only, not for its automatic reconnections (its connected callback
+ * says nothing of the CONNACK).
  */
 struct bw_mqtt_client {
   void *owner;
   void (*connected) (void *owner, MQTTProperties *props);
   void (*failed) (void *owner, int code, int reason, const char *message);
+  bool session_present;       /* the CONNACK's flag, set before connected */
   MQTTAsync handle;
   MQTTAsync_connectOptions opts;
   MQTTAsync_SSLOptions ssl;

@@ -1,0 +1,83 @@
+#!/bin/bash
+# blockwatch sub --session across broker restarts: a broker that kept
+# the subscriber's session (persistence) gives it back and nothing is
+# said; one restarted without its state has none, and the subscriber
+# says that what was published while it was away is lost, on stderr
+# and by its exit status (4), with MQTT 5 and 3.1.1 alike.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/mqtt-lib.sh"
+
+make_pki vm-a
+MQ_PORT=$(free_port)
+mkdir -p "$T/db"
+db=("persistence true" "persistence_location $T/db/")
+
+# sub NAME [OPTIONS]: blockwatch sub with a session, client id NAME,
+# in the background until it has 2 events or 30 s passed; its pid in
+# NAME_pid, stdout and stderr in $T/NAME.out and .err.
+sub() {
+  local name=$1; shift
+  # shellcheck disable=SC2046
+  "$BW" sub --mqtt "$MQ_URI" $(tls_of vm-a) --client-id "$name" --session 60 \
+    --json --count 2 --timeout 30 "$@" lab:vm-a > "$T/$name.out" 2> "$T/$name.err" &
+  register_pid $!
+  eval "${name}_pid=$!"
+  wait_subscribed "$name"
+}
+
+# restart BROKER-LINES...: mosquitto stopped cleanly (saving its state
+# if it persists it) and started again with those lines.
+restart() {
+  stop_broker
+  start_broker "$@"
+}
+
+# emit FIRST LAST: events FIRST to LAST of lab:vm-a, published (QoS 1).
+emit() {
+  local i
+  # shellcheck disable=SC2046
+  for i in $(seq "$1" "$2"); do
+    printf '{"v":1,"id":"%016x","seq":%d,"txn":%d,"time_ns":1795435200000000000,"part":1,"type":"write","path":"/f","inode":12,"offset":0,"length":1}\n' \
+      "$i" "$i" "$i"
+  done | "$BW_BUILD/tests/mqtt-emit" --mqtt "$MQ_URI" $(tls_of appliance) \
+           --host lab --vm vm-a --disk d0 --stats 0 2>> "$T/emit.err" ||
+    { cat "$T/emit.err"; fail "mqtt-emit failed"; }
+}
+
+# finished NAME STATUS: NAME exited with STATUS having both events.
+finished() {
+  local rc=0 p
+  p=$(eval echo "\$${1}_pid")
+  wait_for 30 ! -d "/proc/$p" || fail "$1 did not exit"
+  wait "$p" || rc=$?
+  check_san_log "$T/$1.err"
+  [ "$rc" = "$2" ] || { cat "$T/$1.err"; fail "$1: exit status $rc, expected $2"; }
+  [ "$(jq -r .seq "$T/$1.out" | sort -n | tr '\n' ' ')" = "1 2 " ] ||
+    fail "$1: received $(cat "$T/$1.out")"
+}
+
+# ---- the session kept --------------------------------------------------
+start_broker "${db[@]}"
+sub kept
+restart "${db[@]}"
+wait_subscribed kept 2
+emit 1 2
+finished kept 0
+grep -q "no session" "$T/kept.err" && ! grep -q "kept no session" "$T/kept.err" ||
+  { cat "$T/kept.err"; fail "the first connection, a new session, not said as such"; }
+say "a session the broker kept: nothing said but its start"
+
+# ---- the session lost --------------------------------------------------
+restart
+sub lost5
+sub lost3 --mqtt-version 3.1.1
+restart
+wait_subscribed lost5 2
+wait_subscribed lost3 2
+emit 1 2
+for c in lost5 lost3; do
+  finished $c 4
+  grep -q "the broker kept no session for $c: events published while disconnected (since [0-9-]* [0-9:]*" "$T/$c.err" ||
+    { cat "$T/$c.err"; fail "$c: no word of the lost session"; }
+done
+say "a session the broker lost: said, exit status 4 (MQTT 5 and 3.1.1)"
