@@ -226,6 +226,21 @@ same_kind_run (const struct ext4fs *fs, const struct queued_write *q,
   return end - q->disk_off < q->len ? end - q->disk_off : q->len;
 }
 
+/* Whether q's bytes read as zeroes (q is at most WRITE_EVENT_MAX, the
+ * size of buf).  Not when they cannot be read: then they are held.
+ */
+static bool
+reads_zero (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf)
+{
+  if (q->disk_off == ZERO_WRITE)
+    return true;
+  if (q->disk_off == INLINE_WRITE ||
+      bw_pread (fs->view, buf, q->len, q->disk_off, fs->err,
+                sizeof fs->err) == -1)
+    return false;
+  return buf[0] == 0 && memcmp (buf, buf + 1, q->len - 1) == 0;
+}
+
 static void
 advance (struct queued_write *q, uint64_t n)
 {
@@ -278,8 +293,18 @@ flush_writes (struct ext4fs *fs)
         done = emit_write (fs, &piece, buf, path, plen);
       /* Bytes past end of file wait for the size that covers them (data
        * reaches the disk before the inode that says how big the file is).
+       * Zeroes there need not: they are the rest of the last block of
+       * every file whose size is not a multiple of the block size (the
+       * kernel zeroes it), and what the file reads if it ever grows over
+       * them without writing them again.  Held, each small file's tail
+       * would take one of the HELD_MAX places for as long as the file
+       * lives, and an append's data would find none left.
        */
       advance (&piece, done);
+      if (piece.len && plen && !unwritten && reads_zero (fs, &piece, buf)) {
+        advance (&q, piece.len + done);
+        continue;
+      }
       if (piece.len && nheld < HELD_MAX) {
         held = bw_grow (held, &capheld, nheld, sizeof *held);
         held[nheld++] = piece;
