@@ -171,7 +171,7 @@ print_stats (struct engine *e, const struct feed *f)
            "model_bytes=%llu journal_txns=%llu journal_blocks=%llu "
            "journal_images=%llu exact_blocks=%llu exact_bytes=%llu "
            "exact_evicted=%llu exact_evicted_reads=%llu held_dropped=%llu "
-           "cpu_s=%.3f "
+           "data_unread=%llu cpu_s=%.3f "
            "maxrss_kb=%ld\n",
            f->records, f->write_bytes,
            (unsigned long long) st.data_bytes_seen,
@@ -187,6 +187,7 @@ print_stats (struct engine *e, const struct feed *f)
            (unsigned long long) st.exact_evicted,
            (unsigned long long) st.exact_evicted_reads,
            (unsigned long long) st.held_dropped,
+           (unsigned long long) st.data_unread,
            ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6,
            ru.ru_maxrss);

@@ -60,8 +60,9 @@ static const struct family families[] = {
     "Tap records the introspector's overflow events said were lost.",
     ROLE_WATCH, "lost_records", NULL },
   { "blockwatch_introspector_lost_writes_total", "counter",
-    "Writes of file data the introspector held and gave up, so that their "
-    "write events never came (its overflow events say so).",
+    "Writes of file data the introspector gave up: held ones whose write "
+    "events never came, or ones whose data could not be read (its overflow "
+    "events say so).",
     ROLE_WATCH, "lost_writes", NULL },
   { "blockwatch_introspector_records_total", "counter",
     "Tap records the introspector took.", ROLE_WATCH, "tap.records", NULL },

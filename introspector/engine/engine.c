@@ -319,6 +319,7 @@ engine_stats (const struct engine *e, struct ext4_stats *sum)
     sum->data_bytes_seen += st.data_bytes_seen;
     sum->metadata_blocks_diffed += st.metadata_blocks_diffed;
     sum->held_dropped += st.held_dropped;
+    sum->data_unread += st.data_unread;
     sum->journal_txns += st.journal_txns;
     sum->journal_blocks += st.journal_blocks;
     sum->journal_images += st.journal_images;

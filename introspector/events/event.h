@@ -25,8 +25,8 @@ enum bw_event_type {
   BW_EV_PARTITION,            /* the partition table changed */
   BW_EV_OVERFLOW,             /* lost: length = tap records, or
                                * lost_events = events a publisher
-                               * dropped, or lost_writes = writes the
-                               * introspector gave up */
+                               * dropped, or lost_writes = writes whose
+                               * data the introspector gave up */
   BW_EV_RESYNC,               /* state re-read from storage after a loss */
 };
 

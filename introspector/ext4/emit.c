@@ -98,11 +98,13 @@ still_owned (const struct ext4fs *fs, const struct queued_write *q)
 
 /* One queued write as events, its bytes read back from the disk now.
  * Only bytes below the file's size are reported (never bytes past end
- * of file); returns how many bytes of q were covered.
+ * of file); returns how many bytes of q were covered.  An event whose
+ * bytes could not be read goes without them, counted in *unread (the
+ * reason in fs->err).
  */
 static uint64_t
 emit_write (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf,
-            const char *path, size_t plen)
+            const char *path, size_t plen, uint64_t *unread)
 {
   const struct inode_rec *r = model_inode (&fs->m, q->ino);
   uint64_t len = q->len;
@@ -148,6 +150,8 @@ emit_write (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf,
       ev.data = buf;
       ev.data_len = want;
     }
+    else
+      (*unread)++;
     fs->stats.data_bytes_seen += n;
     emit_event (fs, &ev);
     done += n;
@@ -256,7 +260,7 @@ flush_writes (struct ext4fs *fs)
   static char path[MODEL_PATH_MAX];
   struct queued_write *held = NULL;
   size_t nheld = 0, capheld = 0;
-  uint64_t given_up = 0;
+  uint64_t given_up = 0, unread = 0;
   uint8_t *buf;
 
   if (fs->nwq == 0)
@@ -290,7 +294,7 @@ flush_writes (struct ext4fs *fs)
        * the write stays unwritten).
        */
       if (plen && !unwritten)
-        done = emit_write (fs, &piece, buf, path, plen);
+        done = emit_write (fs, &piece, buf, path, plen, &unread);
       /* Bytes past end of file wait for the size that covers them (data
        * reaches the disk before the inode that says how big the file is).
        * Zeroes there need not: they are the rest of the last block of
@@ -328,6 +332,19 @@ flush_writes (struct ext4fs *fs)
                 "limit",
     };
     fs->stats.held_dropped += given_up;
+    emit_event (fs, &ev);
+  }
+  /* Nor the events that went without their bytes: without this, one
+   * would look like a write past the end of its file.
+   */
+  if (unread) {
+    char detail[sizeof fs->err + 128];
+    struct bw_event ev = {
+      .type = BW_EV_OVERFLOW, .lost_writes = unread, .detail = detail,
+    };
+    snprintf (detail, sizeof detail, "the data of write events could not "
+              "be read, and they carry none: %s", fs->err);
+    fs->stats.data_unread += unread;
     emit_event (fs, &ev);
   }
 }

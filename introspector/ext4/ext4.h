@@ -110,6 +110,9 @@ struct ext4_stats {
   uint64_t held_dropped;      /* held writes given up (HELD_MAX), each
                                * counted in an overflow event's
                                * lost_writes */
+  uint64_t data_unread;       /* write events without the bytes the data
+                               * policy wanted (a read failed), each
+                               * counted in an overflow's lost_writes */
   uint64_t journal_txns;      /* transactions taken from the journal */
   uint64_t journal_blocks;    /* blocks those applied */
   uint64_t journal_images;    /* committed blocks not yet home: now */
