@@ -103,6 +103,47 @@ wanted (const struct sub *s, const struct bw_event *ev)
   return false;
 }
 
+/* A disk's $status or $stats (HOST:VM channels get them with the
+ * events): whether the message was one.  A disk of a channel that goes
+ * online or offline is said on stderr (its events stop while it is
+ * offline); its numbers are not events, and go unsaid.
+ */
+static bool
+disk_topic (const struct sub *s, const char *topic, MQTTAsync_message *m)
+{
+  struct bw_topic t;
+  bool status, mine = false;
+
+  if (bw_topic_parse (topic, &t) == -1)
+    return false;
+  if (t.kind != BW_TOPIC_STATUS && t.kind != BW_TOPIC_STATS) {
+    bw_topic_free (&t);
+    return false;
+  }
+  status = t.kind == BW_TOPIC_STATUS;
+  for (size_t i = 0; status && !mine && i < s->nch; i++)
+    mine = bw_glob_name (s->ch[i].host, t.host) &&
+           bw_glob_name (s->ch[i].vm, t.vm) &&
+           bw_glob_name (s->ch[i].disk, t.disk);
+  if (mine) {
+    size_t n = m->payloadlen;
+    const char *p = m->payload;
+    bool known = (n == 6 && memcmp (p, "online", 6) == 0) ||
+                 (n == 7 && memcmp (p, "offline", 7) == 0);
+    char *h = bw_escape_bytes (t.host, strlen (t.host));
+    char *v = bw_escape_bytes (t.vm, strlen (t.vm));
+    char *d = bw_escape_bytes (t.disk, strlen (t.disk));
+    fprintf (stderr, CMD ": %s:%s disk %s is %.*s\n", h ? h : "?",
+             v ? v : "?", d ? d : "?", known ? (int) n : 7,
+             known ? p : "unknown");
+    free (h);
+    free (v);
+    free (d);
+  }
+  bw_topic_free (&t);
+  return true;
+}
+
 static int
 arrived (void *ctx, char *topic, int topiclen, MQTTAsync_message *m)
 {
@@ -111,8 +152,10 @@ arrived (void *ctx, char *topic, int topiclen, MQTTAsync_message *m)
   char err[128];
 
   (void) topiclen;
-  if (bw_event_from_json (m->payload, m->payloadlen, &pe, err, sizeof err)
-      == -1)
+  if (disk_topic (s, topic, m))
+    ;
+  else if (bw_event_from_json (m->payload, m->payloadlen, &pe, err,
+                               sizeof err) == -1)
     fprintf (stderr, CMD ": ignoring a message on %s: %s\n", topic, err);
   else {
     pthread_mutex_lock (&s->lock);

@@ -3,7 +3,8 @@
 # the subscriber's session (persistence) gives it back and nothing is
 # said; one restarted without its state has none, and the subscriber
 # says that what was published while it was away is lost, on stderr
-# and by its exit status (4), with MQTT 5 and 3.1.1 alike.
+# and by its exit status (4), with MQTT 5 and 3.1.1 alike.  A disk's
+# $status is said as the disk's state, not as a bad event.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mqtt-lib.sh"
 
@@ -65,7 +66,15 @@ emit 1 2
 finished kept 0
 grep -q "no session" "$T/kept.err" && ! grep -q "kept no session" "$T/kept.err" ||
   { cat "$T/kept.err"; fail "the first connection, a new session, not said as such"; }
+# The disk's $status (the publisher's online, retained, and offline)
+# comes with the events of a HOST:VM channel: said as the disk's state,
+# not taken for an event that is not JSON.
+grep -q "^blockwatch sub: lab:vm-a disk d0 is online$" "$T/kept.err" ||
+  { cat "$T/kept.err"; fail "the disk's \$status online was not said"; }
+! grep -q "ignoring a message" "$T/kept.err" ||
+  { cat "$T/kept.err"; fail "a \$status message taken for a bad event"; }
 say "a session the broker kept: nothing said but its start"
+say "the disk's \$status said as its state"
 
 # ---- the session lost --------------------------------------------------
 restart
