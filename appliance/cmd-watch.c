@@ -32,6 +32,10 @@
  * --record FILE: every record taken from the tap is appended to FILE,
  * a trace (docs/tap-format.md) from which `blockwatch replay` makes the
  * events again: the evidence, and what a report of a wrong event needs.
+ *
+ * SIGUSR1: the broker's certificate files were replaced at the same
+ * paths (a rotation); the bridge reconnects to read them again, and
+ * nothing else is disturbed (blockwatchd sends it at a reload).
  */
 
 #include <errno.h>
@@ -39,6 +43,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +68,33 @@ static void
 on_signal (int sig)
 {
   stop = sig;
+}
+
+/* SIGUSR1, taken by a thread of its own with sigwait: the bridge's
+ * functions are not for a signal handler, and a rotation must reach
+ * the bridge during the crawl too.  Every thread blocks it (see
+ * cmd_watch); so does blockwatchd for its children, so that one sent
+ * before we are ready waits rather than kills.
+ */
+static void *
+renew_on_signal (void *arg)
+{
+  struct bw_mqtt_bridge *bridge = arg;
+  sigset_t set;
+  int sig;
+
+  sigemptyset (&set);
+  sigaddset (&set, SIGUSR1);
+  for (;;)
+    if (sigwait (&set, &sig) == 0) {
+      /* Ended by pthread_cancel: never while the bridge is locked. */
+      pthread_setcancelstate (PTHREAD_CANCEL_DISABLE, NULL);
+      fprintf (stderr, "blockwatch watch: SIGUSR1: reading the broker's "
+               "certificate files again\n");
+      bw_mqtt_renew (bridge);
+      pthread_setcancelstate (PTHREAD_CANCEL_ENABLE, NULL);
+    }
+  return NULL;
 }
 
 static int
@@ -384,7 +416,15 @@ cmd_watch (int argc, char **argv)
   bool once = false, print = false, data_given = false, marked = false;
   bool printed = true;
   unsigned reconnect_s = BW_RECONNECT_DEFAULT_S;
+  pthread_t renewer;
+  bool renewing = false;
+  sigset_t usr1;
   int c, r, lfd, ret = 0;
+
+  /* Before any thread starts: they all inherit the mask. */
+  sigemptyset (&usr1);
+  sigaddset (&usr1, SIGUSR1);
+  pthread_sigmask (SIG_BLOCK, &usr1, NULL);
 
   printer_init (&p, stdout);
   bw_mqtt_cfg_init (&mcfg);
@@ -458,6 +498,10 @@ cmd_watch (int argc, char **argv)
       bw_filter_free (&mcfg.filter);
       return 1;
     }
+    renewing = pthread_create (&renewer, NULL, renew_on_signal, bridge) == 0;
+    if (!renewing)
+      fprintf (stderr, "blockwatch watch: no thread for SIGUSR1: the "
+               "certificate files are read again only at a reconnection\n");
   }
   if (bridge && print)
     tee_init (&tee, &p.sink, bw_mqtt_sink (bridge));
@@ -538,6 +582,10 @@ cmd_watch (int argc, char **argv)
  close_stats:
   watch_stats_close (&st);
  close_bridge:
+  if (renewing) {
+    pthread_cancel (renewer);
+    pthread_join (renewer, NULL);
+  }
   if (bridge) {
     bw_mqtt_close (bridge, &mst);
     fprintf (stderr, "blockwatch watch: mqtt: %" PRIu64 " published, %"

@@ -94,6 +94,13 @@ struct bw_mqtt_bridge *bw_mqtt_open (const struct bw_mqtt_cfg *cfg,
                                      char *err, size_t errlen);
 struct bw_sink *bw_mqtt_sink (struct bw_mqtt_bridge *b);
 void bw_mqtt_get_stats (struct bw_mqtt_bridge *b, struct bw_mqtt_stats *s);
+/* The certificate, key and CA files were replaced: the bridge
+ * reconnects to read them again (Paho reads them only when it makes a
+ * connection), after the messages in flight were acknowledged, or
+ * sends those again on the new connection.  Returns at once; for any
+ * thread.
+ */
+void bw_mqtt_renew (struct bw_mqtt_bridge *b);
 /* Waits up to ms for every message to be delivered; whether it was. */
 bool bw_mqtt_flush (struct bw_mqtt_bridge *b, unsigned ms);
 /* Delivers what it can within drain_ms, says "offline", disconnects,

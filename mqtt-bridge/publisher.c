@@ -30,7 +30,10 @@
 #define CLOSE_STEP_MS 2000    /* at close: the offline status, disconnect */
 #define REPEAT_LOG_MS 60000   /* the same connect error, logged again */
 
-enum state { DOWN, CONNECTING, UP };
+/* RENEWING: connected, and going to reconnect for new certificate
+ * files (see renew_connection).
+ */
+enum state { DOWN, CONNECTING, UP, RENEWING };
 
 struct bw_mqtt_bridge {
   struct bw_sink sink;        /* first: the sink is the bridge */
@@ -50,6 +53,7 @@ struct bw_mqtt_bridge {
   unsigned window;            /* in flight at most, this connection */
   struct bw_buffer buf;
   bool closing, need_online, said_offline, disconnected;
+  bool renew;                 /* bw_mqtt_renew: files to read again */
   uint64_t close_by;          /* ms, monotonic */
   uint64_t next_try, backoff; /* ms */
   uint64_t send_retry;        /* ms: Paho refused a message */
@@ -218,7 +222,8 @@ delivered (void *t, bool ok, int reason)
    */
   if (b->buf.nqueued)
     pthread_cond_signal (&b->wake);
-  if (drained (b))
+  /* Flush and close wait for drained, a renewal for nothing in flight. */
+  if (b->buf.ninflight == 0)
     pthread_cond_broadcast (&b->changed);
   pthread_mutex_unlock (&b->lock);
 }
@@ -668,14 +673,73 @@ wait_until (struct bw_mqtt_bridge *b, pthread_cond_t *c, uint64_t ms)
   pthread_cond_timedwait (c, &b->lock, &ts);
 }
 
+/* Lock held: a clean disconnect (the Last Will does not fire), Paho
+ * given timeout ms for what is in flight; waited for CLOSE_STEP_MS at
+ * most.
+ */
+static void
+disconnect_cleanly (struct bw_mqtt_bridge *b, int timeout)
+{
+  MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+  MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
+  uint64_t until;
+  int rc;
+
+  if (b->cfg.conn.version == 5) {
+    d = d5;
+    d.onSuccess5 = disconnect_done5;
+  }
+  else
+    d.onSuccess = disconnect_done;
+  d.context = b;
+  d.timeout = timeout;
+  b->disconnected = false;
+  pthread_mutex_unlock (&b->lock);
+  rc = MQTTAsync_disconnect (b->cl.handle, &d);
+  pthread_mutex_lock (&b->lock);
+  until = now_ms () + CLOSE_STEP_MS;
+  while (rc == MQTTASYNC_SUCCESS && !b->disconnected && now_ms () < until)
+    wait_until (b, &b->changed, until);
+}
+
+/* Lock held, connected: the certificate files are to be read again.
+ * Paho reads them when it makes a connection's TLS context, and frees
+ * the context with the connection, so a new connection is what takes
+ * them.  Orderly, so that nothing is sent twice when the broker is
+ * well: nothing more is handed to Paho, what is in flight is waited
+ * for (CLOSE_STEP_MS at most), then a clean disconnect (no Last Will:
+ * $status stays online, and says so again once connected) and a
+ * connect at once.  What is still unacknowledged then goes again on
+ * the new connection, in order, as after any loss (QoS 1).
+ */
+static void
+renew_connection (struct bw_mqtt_bridge *b)
+{
+  uint64_t until = now_ms () + CLOSE_STEP_MS;
+
+  b->state = RENEWING;
+  while (b->buf.ninflight && b->state == RENEWING && now_ms () < until)
+    wait_until (b, &b->changed, until);
+  if (b->state != RENEWING)
+    return;                   /* lost meanwhile: reconnecting anyway */
+  say (b, "certificate files renewed: reconnecting to %s (%zu messages "
+       "in flight, %zu waiting)", b->cfg.conn.uri, b->buf.ninflight,
+       b->buf.nqueued);
+  disconnect_cleanly (b, 0);   /* in flight: sent again below */
+  /* Acknowledgements of the old connection no longer count. */
+  bw_buffer_requeue_all (&b->buf);
+  b->gen++;
+  b->state = DOWN;
+  b->backoff = b->cfg.reconnect_min_ms;
+  b->next_try = now_ms ();
+}
+
 /* Lock held: "offline" (the will fires only if the connection dies),
  * then a clean disconnect, each waited for a little.
  */
 static void
 say_goodbye (struct bw_mqtt_bridge *b)
 {
-  MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
-  MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
   uint64_t until;
   int rc;
 
@@ -686,20 +750,7 @@ say_goodbye (struct bw_mqtt_bridge *b)
   while (rc == MQTTASYNC_SUCCESS && !b->said_offline && b->state == UP &&
          now_ms () < until)
     wait_until (b, &b->changed, until);
-  if (b->cfg.conn.version == 5) {
-    d = d5;
-    d.onSuccess5 = disconnect_done5;
-  }
-  else
-    d.onSuccess = disconnect_done;
-  d.context = b;
-  d.timeout = CLOSE_STEP_MS;
-  pthread_mutex_unlock (&b->lock);
-  rc = MQTTAsync_disconnect (b->cl.handle, &d);
-  pthread_mutex_lock (&b->lock);
-  until = now_ms () + CLOSE_STEP_MS;
-  while (rc == MQTTASYNC_SUCCESS && !b->disconnected && now_ms () < until)
-    wait_until (b, &b->changed, until);
+  disconnect_cleanly (b, CLOSE_STEP_MS);
 }
 
 static void *
@@ -716,6 +767,16 @@ run (void *arg)
       break;
     if (b->failed)
       explain_failure (b);
+    /* While connecting, the outcome is waited for: a connection made
+     * may have read the old files.
+     */
+    if (b->renew && b->state != CONNECTING && !b->closing) {
+      b->renew = false;
+      if (b->state == UP)
+        renew_connection (b);
+      else
+        b->next_try = now;    /* down: the new files may be what works */
+    }
     if (b->state == DOWN && now >= b->next_try)
       connect_now (b);
     if (b->state == UP && b->need_online) {
@@ -900,6 +961,15 @@ bw_mqtt_get_stats (struct bw_mqtt_bridge *b, struct bw_mqtt_stats *s)
     .bytes = b->buf.qbytes + b->buf.fbytes, .connects = b->connects,
     .connected = b->state == UP,
   };
+  pthread_mutex_unlock (&b->lock);
+}
+
+void
+bw_mqtt_renew (struct bw_mqtt_bridge *b)
+{
+  pthread_mutex_lock (&b->lock);
+  b->renew = true;
+  pthread_cond_signal (&b->wake);
   pthread_mutex_unlock (&b->lock);
 }
 

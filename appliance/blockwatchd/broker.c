@@ -1,9 +1,12 @@
 /* The appliance's own connection to the broker (see broker.h). */
 
+#include <dirent.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "broker.h"
 #include "log.h"
@@ -18,7 +21,9 @@ struct broker {
   struct bwd_broker own;
 };
 
-/* The bridge's messages: its connection made, and its troubles. */
+/* The bridge's messages: its connection made or renewed (a rotation),
+ * and its troubles.
+ */
 static void __attribute__ ((format (printf, 2, 3)))
 bridge_log (void *opaque, const char *fmt, ...)
 {
@@ -29,8 +34,9 @@ bridge_log (void *opaque, const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
-  log_msg (strncmp (msg, "mqtt: connected to ", 19) == 0 ? BWD_LOG_INFO
-           : BWD_LOG_WARNING, "appliance status: %s", msg);
+  log_msg (strncmp (msg, "mqtt: connected to ", 19) == 0 ||
+           strncmp (msg, "mqtt: certificate files renewed", 31) == 0
+           ? BWD_LOG_INFO : BWD_LOG_WARNING, "appliance status: %s", msg);
 }
 
 /* The connection settings of [broker], borrowing its strings. */
@@ -144,6 +150,66 @@ static bool
 same (const char *a, const char *b)
 {
   return a == b || (a && b && strcmp (a, b) == 0);
+}
+
+void
+broker_renew (struct broker *b)
+{
+  bw_mqtt_renew (b->bridge);
+}
+
+/* path's line of a stamp, to f; a file that cannot be seen is one too. */
+static void
+stamp_file (FILE *f, const char *dir, const char *path)
+{
+  struct stat st;
+  char *full = NULL;
+
+  if (dir && asprintf (&full, "%s/%s", dir, path) == -1)
+    full = NULL;
+  if (dir && full == NULL)
+    return;                   /* no memory: open_memstream says so */
+  if (stat (full ? full : path, &st) == -1)
+    fprintf (f, "%s -\n", full ? full : path);
+  else
+    fprintf (f, "%s %ju %jd %jd.%09ld %jd.%09ld\n", full ? full : path,
+             (uintmax_t) st.st_ino, (intmax_t) st.st_size,
+             (intmax_t) st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+             (intmax_t) st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+  free (full);
+}
+
+char *
+broker_files_stamp (const struct bwd_broker *b)
+{
+  const char *files[] = { b->ca_file, b->cert, b->key };
+  struct dirent **names;
+  char *s = NULL;
+  size_t len;
+  FILE *f = open_memstream (&s, &len);
+  int n;
+
+  if (f == NULL)
+    return NULL;
+  for (size_t i = 0; i < sizeof files / sizeof *files; i++)
+    if (files[i])
+      stamp_file (f, NULL, files[i]);
+  if (b->ca_path) {
+    stamp_file (f, NULL, b->ca_path);
+    n = scandir (b->ca_path, &names, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+      if (names[i]->d_name[0] != '.')
+        stamp_file (f, b->ca_path, names[i]->d_name);
+      free (names[i]);
+    }
+    if (n > 0)
+      free (names);
+  }
+  if (fclose (f) == EOF) {
+    free (s);
+    return NULL;
+  }
+  return s;
 }
 
 bool

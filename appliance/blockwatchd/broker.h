@@ -44,5 +44,18 @@ bool broker_connected (struct broker *b);
  * the connection.
  */
 bool broker_same (const struct bwd_config *a, const struct bwd_config *b);
+/* The certificate files replaced at the same paths: reconnects to read
+ * them again (mqtt-bridge.h, bw_mqtt_renew).
+ */
+void broker_renew (struct broker *b);
+/* What [broker]'s CA, certificate and key files are now: for each (and
+ * each file of the CA directory) its path, inode, size, modification
+ * and change times.  A rotation replaces a file (a new inode) or
+ * rewrites it (new times: the change time cannot be set back), so two
+ * stamps that differ tell a reload the files changed; a change that
+ * is not one (chmod) costs a reconnection, nothing more.  NULL: no
+ * memory.
+ */
+char *broker_files_stamp (const struct bwd_broker *b);
 
 #endif /* BLOCKWATCHD_BROKER_H */

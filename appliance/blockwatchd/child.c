@@ -95,9 +95,14 @@ become (const struct command *cmd, pid_t parent, int out, int log,
       dup2 (out, STDOUT_FILENO) == -1 || dup2 (log, STDERR_FILENO) == -1)
     _exit (126);
   /* Our signal mask (signals go to a signalfd) and ignored SIGPIPE
-   * would be inherited through exec.
+   * would be inherited through exec.  All but SIGUSR1: blockwatchd
+   * sends it to an introspector whose certificate files changed
+   * (blockwatch watch takes it with sigwait), and one sent before the
+   * program is ready for it must wait, not kill.  The other programs
+   * have no use for it.
    */
   sigemptyset (&none);
+  sigaddset (&none, SIGUSR1);
   sigprocmask (SIG_SETMASK, &none, NULL);
   signal (SIGPIPE, SIG_DFL);
   if (groups && (setgroups (ngroups, groups) == -1 ||

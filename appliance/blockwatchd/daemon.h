@@ -26,6 +26,7 @@ struct daemon {
   struct metrics *metrics;    /* NULL: metrics = off */
   struct web *web;            /* the web view's page; NULL: web = off */
   struct broker *broker;      /* the appliance's $status; NULL: no [broker] */
+  char *tls_stamp;            /* broker_files_stamp of cfg; NULL: none */
 };
 
 /* Makes c the configuration: disks added are started, removed ones

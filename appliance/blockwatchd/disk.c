@@ -149,6 +149,22 @@ disk_update (struct disk *k, const struct bwd_config *c,
 }
 
 void
+disk_renew_certs (struct disk *k)
+{
+  struct child *ch = &k->ch[ROLE_WATCH];
+
+  if (k->removing || ch->state != CHILD_UP ||
+      !command_equal (&ch->cmd, &ch->next))
+    return;
+  if (kill (ch->pid, SIGUSR1) == -1)
+    log_warning ("disk %s: cannot signal the introspector (pid %d): %s",
+                 k->name, (int) ch->pid, strerror (errno));
+  else
+    log_info ("disk %s: the introspector reconnects with the new "
+              "certificate files", k->name);
+}
+
+void
 disk_stop (struct disk *k)
 {
   k->removing = true;

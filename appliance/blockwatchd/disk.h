@@ -69,6 +69,11 @@ struct disk *disk_new (const struct bwd_config *c, const struct bwd_disk *d);
  */
 int disk_update (struct disk *k, const struct bwd_config *c,
                  const struct bwd_disk *d);
+/* The broker's certificate files changed: the introspector, if it
+ * runs the command in force (else it is being restarted, and reads
+ * them anyway), is told to reconnect with them (SIGUSR1).
+ */
+void disk_renew_certs (struct disk *k);
 /* Stop everything: blockwatchd stops (the disk's state is kept). */
 void disk_stop (struct disk *k);
 /* Stop everything: removed from the configuration, its state goes. */

@@ -43,7 +43,8 @@ usage (FILE *f)
            "  --root DIR          with --check: the configuration is for\n"
            "                      the system installed under DIR (the files\n"
            "                      it names are looked for there)\n"
-           "Signals: SIGHUP reloads the configuration, SIGTERM stops.\n"
+           "Signals: SIGHUP reloads the configuration (and broker\n"
+           "certificate files renewed in place), SIGTERM stops.\n"
            "See docs/appliance.md.\n");
 }
 
@@ -296,6 +297,7 @@ main (int argc, char **argv)
   if (made_run_dir)
     rmdir (dm.cfg->run_dir);
   bwd_config_free (dm.cfg);
+  free (dm.tls_stamp);
   free (dm.disks);
   free (dm.self_dir);
   close (sfd);

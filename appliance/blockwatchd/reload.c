@@ -69,16 +69,20 @@ move_web (struct daemon *dm, const struct bwd_config *c)
 
 /* The appliance's connection as c says, if that changed.  The old
  * one says "offline" before the new one connects and says "online":
- * the other way round, the old goodbye would be the last word.
+ * the other way round, the old goodbye would be the last word.  One
+ * kept reconnects if its certificate files changed (renew).
  */
 static void
-move_broker (struct daemon *dm, const struct bwd_config *c)
+move_broker (struct daemon *dm, const struct bwd_config *c, bool renew)
 {
   char err[1024];
 
   if (dm->cfg && broker_same (dm->cfg, c) &&
-      (dm->broker || c->broker.uri == NULL))
+      (dm->broker || c->broker.uri == NULL)) {
+    if (renew && dm->broker)
+      broker_renew (dm->broker);
     return;
+  }
   broker_close (dm->broker);
   dm->broker = NULL;
   if (c->broker.uri && (dm->broker = broker_open (c, err, sizeof err)) == NULL)
@@ -102,6 +106,8 @@ daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
               size_t errlen)
 {
   struct disk **v;
+  char *stamp;
+  bool renew;
 
   /* The run directory holds the sockets of running processes, the
    * state directory their run marks, and state_open has checked the
@@ -131,7 +137,16 @@ daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
     return -1;
   }
   dm->disks = v;
-  move_broker (dm, c);
+  /* Certificates are renewed in place, at the same paths: the same
+   * command lines, and a reconnection of every bridge (not a restart,
+   * which would cost a crawl and a resync) is what makes them used.
+   */
+  stamp = c->broker.uri ? broker_files_stamp (&c->broker) : NULL;
+  renew = stamp && dm->tls_stamp && strcmp (stamp, dm->tls_stamp) != 0;
+  if (renew)
+    log_info ("[broker]: the certificate files changed: reconnecting "
+              "with them");
+  move_broker (dm, c, renew);
   move_web (dm, c);
   log_set_level (c->log_level);
   if (c->user.name && geteuid () != 0 && geteuid () != c->user.uid)
@@ -164,7 +179,11 @@ daemon_apply (struct daemon *dm, struct bwd_config *c, char *err,
                 k->name);
       disk_remove (k);
     }
+    else if (renew)
+      disk_renew_certs (k);
   }
+  free (dm->tls_stamp);
+  dm->tls_stamp = stamp;
   bwd_config_free (dm->cfg);
   dm->cfg = c;
   return 0;
