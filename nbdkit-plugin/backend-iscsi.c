@@ -13,12 +13,12 @@
  * bits) so that every start-up error is reported there.  Then every
  * NBD connection has its own iSCSI session.
  *
- * Thread model: SERIALIZE_REQUESTS.  A libiscsi context is not
- * thread-safe, and with one session per connection nbdkit's guarantee
- * of one request at a time per connection is exactly the locking a
- * context needs; PARALLEL plus a per-handle mutex would only park
- * nbdkit's worker threads on that mutex.  Clients that want requests
- * in parallel open several connections (multi-conn is safe, below).
+ * Thread model: PARALLEL.  Each connection's session is served by a
+ * thread of its own (iscsi_session_serve), which alone touches the
+ * libiscsi context: nbdkit's request threads queue their commands to
+ * it and wait, so a connection has as many commands outstanding on
+ * its session as the client has requests in flight.  Requests in
+ * flight together may complete in any order, as NBD allows.
  */
 
 #include <errno.h>
@@ -31,6 +31,7 @@
 #include <iscsi/scsi-lowlevel.h>
 
 #include "backend.h"
+#include "plugin-stats.h"
 #include "storage/iscsi-client.h"
 
 /* One fixed initiator name by default, so a target's ACL can admit
@@ -71,7 +72,10 @@ static struct {
 /* One NBD connection (or setup()'s probing) and its session. */
 struct ihandle {
   struct iscsi_session s;
-  bool no_write_same;           /* the target rejected WRITE SAME(16) */
+  /* The target rejected WRITE SAME(16); set and read atomically, by
+   * the connection's concurrent requests.
+   */
+  bool no_write_same;
 };
 
 static int
@@ -263,6 +267,7 @@ static void *
 ib_open (int readonly)
 {
   struct ihandle *h = calloc (1, sizeof *h);
+  char err[MAX_STRING_SIZE + 256];
 
   (void) readonly;              /* nbdkit sends no writes then */
   if (h == NULL) {
@@ -270,7 +275,14 @@ ib_open (int readonly)
     return NULL;
   }
   session_init (h, iscsi_next_isid_qualifier ());
+  h->s.in_flight = plugin_stats_in_flight;
   if (session_login (h) == -1) {
+    free (h);
+    return NULL;
+  }
+  if (iscsi_session_serve (&h->s, err, sizeof err) == -1) {
+    report (err);
+    iscsi_session_logout (&h->s);
     free (h);
     return NULL;
   }
@@ -562,7 +574,8 @@ ib_zero (void *hv, uint32_t count, uint64_t offset, uint32_t flags)
    * also makes nbdkit write zeroes through pwrite instead, so the tap
    * still sees them.
    */
-  if (((flags & NBDKIT_FLAG_FAST_ZERO) && !unmap) || h->no_write_same)
+  if (((flags & NBDKIT_FLAG_FAST_ZERO) && !unmap) ||
+      __atomic_load_n (&h->no_write_same, __ATOMIC_RELAXED))
     return fail_with (ENOTSUP);
   for (done = 0; done < blocks; done += lun.max_same_blocks) {
     uint64_t n = blocks - done;
@@ -573,7 +586,7 @@ ib_zero (void *hv, uint32_t count, uint64_t offset, uint32_t flags)
     if (r == 1) {
       nbdkit_debug ("iscsi backend: %s rejects WRITE SAME(16)%s; zeroing "
                     "by writing", lun.where.name, unmap ? " with UNMAP" : "");
-      h->no_write_same = true;
+      __atomic_store_n (&h->no_write_same, true, __ATOMIC_RELAXED);
       return fail_with (ENOTSUP);
     }
   }
@@ -655,7 +668,7 @@ ib_extents (void *hv, uint32_t count, uint64_t offset, uint32_t flags,
  */
 const struct backend backend_iscsi = {
   .name = "iscsi",
-  .thread_model = NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS,
+  .thread_model = NBDKIT_THREAD_MODEL_PARALLEL,
   .setup = ib_setup,
   .unload = ib_unload,
   .open = ib_open,

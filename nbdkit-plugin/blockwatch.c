@@ -221,7 +221,8 @@ bw_config_complete (void)
 static int
 bw_thread_model (void)
 {
-  return be->thread_model;
+  /* nbdkit --dump-plugin asks without configuring: no backend yet. */
+  return be ? be->thread_model : NBDKIT_THREAD_MODEL_PARALLEL;
 }
 
 static int

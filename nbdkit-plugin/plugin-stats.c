@@ -20,6 +20,7 @@ static const char *const op_names[STATS_NOPS] = {
 
 static uint64_t requests[STATS_NOPS], bytes[STATS_NOPS],
   failures[STATS_NOPS];
+static unsigned max_in_flight;
 
 static const char *path;
 static struct stats_writer writer;
@@ -41,6 +42,17 @@ void
 plugin_stats_failed (enum stats_op op)
 {
   __atomic_fetch_add (&failures[op], 1, __ATOMIC_RELAXED);
+}
+
+void
+plugin_stats_in_flight (unsigned n)
+{
+  unsigned max = __atomic_load_n (&max_in_flight, __ATOMIC_RELAXED);
+
+  while (n > max &&
+         !__atomic_compare_exchange_n (&max_in_flight, &max, n, true,
+                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    ;
 }
 
 void
@@ -68,6 +80,8 @@ write_stats (char *err, size_t errlen)
   add_counters ("requests", requests);
   add_counters ("bytes", bytes);
   add_counters ("failures", failures);
+  stats_writer_add (&writer, "backend.max_in_flight",
+                    __atomic_load_n (&max_in_flight, __ATOMIC_RELAXED));
   if (ring) {
     struct tap_stats s;
     tap_ring_get_stats (ring, &s);

@@ -25,6 +25,11 @@ enum stats_op {
 void plugin_stats_done (enum stats_op op, uint64_t bytes);
 void plugin_stats_failed (enum stats_op op);
 
+/* A backend connection has n commands outstanding on its storage at
+ * once: the stats file's backend.max_in_flight is the most any had.
+ */
+void plugin_stats_in_flight (unsigned n);
+
 /* stats=PATH: remembered at config time. */
 void plugin_stats_path (const char *path);
 /* Before nbdkit forks: writes the file once, so a path that cannot be

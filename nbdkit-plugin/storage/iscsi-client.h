@@ -48,6 +48,8 @@ int iscsi_where_parse (struct iscsi_where *w, const char *uri,
 /* Wipes the secrets and frees the name. */
 void iscsi_where_clear (struct iscsi_where *w);
 
+struct iscsi_server;
+
 /* One client connection to the LUN and its session. */
 struct iscsi_session {
   const struct iscsi_where *where;
@@ -56,6 +58,11 @@ struct iscsi_session {
   /* Where the retries that succeed are told, or NULL. */
   void (*debug) (const char *fmt, ...)
     __attribute__ ((format (printf, 1, 2)));
+  /* Told how many commands are outstanding on the session each time a
+   * served session (iscsi_session_serve) sends one, or NULL.
+   */
+  void (*in_flight) (unsigned n);
+  struct iscsi_server *server;  /* NULL unless served */
 };
 
 /* One SCSI command.  The CDB is kept apart from the task that carries
@@ -93,7 +100,14 @@ uint16_t iscsi_next_isid_qualifier (void);
 /* Logs s in to s->where with its ISID qualifier. */
 int iscsi_session_login (struct iscsi_session *s, char *err, size_t errlen);
 
-/* Logs s out, if it is in, and ends the session. */
+/* From now on s's commands may come from many threads at once and be
+ * outstanding together: a thread of its own then owns the session
+ * (libiscsi's contexts are not thread-safe) and runs every command,
+ * each as iscsi_cmd_run would.  -1 with err set if it cannot start.
+ */
+int iscsi_session_serve (struct iscsi_session *s, char *err, size_t errlen);
+
+/* Logs s out, if it is in, and ends the session (and its thread). */
 void iscsi_session_logout (struct iscsi_session *s);
 
 /* Runs c to completion, logging in again once if the session was lost.

@@ -27,19 +27,13 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
-#include "iscsi-client.h"
+#include "iscsi-internal.h"
 
 /* TCP connect, login and TEST UNIT READY: generous for a LAN, short
  * enough that an unreachable portal fails a start-up promptly.
  */
 #define LOGIN_TIMEOUT_MS    (15 * 1000)
 #define LOGOUT_TIMEOUT_MS   (3 * 1000)
-/* As long as Linux's sd waits for a command. */
-#define COMMAND_TIMEOUT_MS  (30 * 1000)
-/* How often one command is sent while the target answers UNIT
- * ATTENTION or ABORTED COMMAND, which only ask for it again.
- */
-#define MAX_SENDS           4
 /* SBC: DATA PROTECT, SPACE ALLOCATION FAILED WRITE PROTECT (27h/07h):
  * a thin-provisioned LUN ran out of space.
  */
@@ -87,8 +81,8 @@ done_cb (struct iscsi_context *iscsi, int status, void *data, void *opaque)
     snprintf (w->error, sizeof w->error, "%s", iscsi_get_error (iscsi));
 }
 
-static int64_t
-now_ms (void)
+int64_t
+iscsi_now_ms (void)
 {
   struct timespec ts;
 
@@ -104,14 +98,14 @@ now_ms (void)
 static int
 wait_for (struct iscsi_context *iscsi, struct waiter *w, int timeout_ms)
 {
-  const int64_t deadline = now_ms () + timeout_ms;
+  const int64_t deadline = iscsi_now_ms () + timeout_ms;
 
   while (!w->done) {
     struct pollfd pfd = {
       .fd = iscsi_get_fd (iscsi),
       .events = iscsi_which_events (iscsi),
     };
-    int64_t left = deadline - now_ms ();
+    int64_t left = deadline - iscsi_now_ms ();
     int r;
 
     if (left <= 0) {
@@ -196,6 +190,10 @@ iscsi_session_logout (struct iscsi_session *s)
 {
   struct waiter w = { 0 };
 
+  if (s->server) {
+    iscsi_server_stop (s->server);
+    s->server = NULL;
+  }
   if (s->iscsi == NULL)
     return;
   /* Polite but bounded: a dead target must not hold up a close. */
@@ -203,6 +201,21 @@ iscsi_session_logout (struct iscsi_session *s)
       iscsi_logout_async (s->iscsi, done_cb, &w) == 0)
     wait_for (s->iscsi, &w, LOGOUT_TIMEOUT_MS);
   drop_session (s);
+}
+
+struct scsi_task *
+iscsi_new_task (const struct iscsi_cmd *c)
+{
+  struct scsi_task *task = scsi_create_task (c->cdb->cdb_size, c->cdb->cdb,
+                                             c->cdb->xfer_dir,
+                                             c->cdb->expxferlen);
+
+  if (task && c->in &&
+      scsi_task_add_data_in_buffer (task, c->len, c->in) == -1) {
+    scsi_free_scsi_task (task);
+    return NULL;
+  }
+  return task;
 }
 
 /* Sends C once on s's session.  Returns the finished task when the
@@ -213,15 +226,12 @@ static struct scsi_task *
 send_once (struct iscsi_session *s, const struct iscsi_cmd *c, char *why,
            size_t n)
 {
-  struct scsi_task *task = scsi_create_task (c->cdb->cdb_size, c->cdb->cdb,
-                                             c->cdb->xfer_dir,
-                                             c->cdb->expxferlen);
+  struct scsi_task *task = iscsi_new_task (c);
   /* libiscsi only reads data-out buffers; its struct is not const. */
   struct iscsi_data out = { .size = c->len, .data = (unsigned char *) c->out };
   struct waiter w = { 0 };
 
-  if (task == NULL ||
-      (c->in && scsi_task_add_data_in_buffer (task, c->len, c->in) == -1)) {
+  if (task == NULL) {
     snprintf (why, n, "out of memory");
     goto failed;
   }
@@ -259,8 +269,8 @@ send_once (struct iscsi_session *s, const struct iscsi_cmd *c, char *why,
   return NULL;
 }
 
-static bool
-worth_resending (const struct scsi_task *task)
+bool
+iscsi_worth_resending (const struct scsi_task *task)
 {
   return task->status == SCSI_STATUS_CHECK_CONDITION &&
          (task->sense.key == SCSI_SENSE_UNIT_ATTENTION ||
@@ -280,9 +290,8 @@ sense_errno (const struct scsi_sense *sense)
   }
 }
 
-/* " (4096 bytes at offset 8192)", or "" for a command on no range. */
-static void
-describe_range (char *buf, size_t n, const struct iscsi_cmd *c)
+void
+iscsi_describe_range (char *buf, size_t n, const struct iscsi_cmd *c)
 {
   if (c->count)
     snprintf (buf, n, " (%" PRIu64 " bytes at offset %" PRIu64 ")",
@@ -298,7 +307,7 @@ iscsi_cmd_describe_sense (const struct iscsi_session *s,
   const char *ascq = scsi_sense_ascq_str (c->sense.ascq);
   char range[80];
 
-  describe_range (range, sizeof range, c);
+  iscsi_describe_range (range, sizeof range, c);
   snprintf (err, errlen, "%s%s on %s: %s, %s (ASC/ASCQ %02x/%02x)",
             c->name, range, s->where->name,
             scsi_sense_key_str (c->sense.key),
@@ -316,7 +325,7 @@ status_error (const struct iscsi_session *s, struct iscsi_cmd *c,
   char range[80];
 
   if (task->status == SCSI_STATUS_RESERVATION_CONFLICT) {
-    describe_range (range, sizeof range, c);
+    iscsi_describe_range (range, sizeof range, c);
     snprintf (err, errlen, "%s%s on %s: reservation conflict "
               "(another initiator holds the LUN)",
               c->name, range, s->where->name);
@@ -329,65 +338,80 @@ status_error (const struct iscsi_session *s, struct iscsi_cmd *c,
 }
 
 struct scsi_task *
+iscsi_cmd_finish (const struct iscsi_session *s, struct iscsi_cmd *c,
+                  struct scsi_task *task, char *err, size_t errlen)
+{
+  int e;
+
+  scsi_free_scsi_task (c->cdb);
+  if (task->status == SCSI_STATUS_GOOD)
+    return task;
+  e = status_error (s, c, task, err, errlen);
+  scsi_free_scsi_task (task);
+  errno = e;
+  return NULL;
+}
+
+void
+iscsi_cmd_lost (const struct iscsi_session *s, struct iscsi_cmd *c,
+                const char *cause, const char *why, char *err, size_t errlen)
+{
+  char range[80];
+
+  iscsi_describe_range (range, sizeof range, c);
+  snprintf (err, errlen, "%s%s on %s failed: %s%s%s", c->name, range,
+            s->where->name, cause ? cause : why, cause ? "; " : "",
+            cause ? why : "");
+  scsi_free_scsi_task (c->cdb);
+  errno = EIO;
+}
+
+struct scsi_task *
 iscsi_cmd_run (struct iscsi_session *s, struct iscsi_cmd *c, char *err,
                size_t errlen)
 {
   struct scsi_task *task = NULL;
   bool logged_in_again = false;
   char why[MAX_STRING_SIZE + 64], range[80];
-  const char *cause = why;
-  int sends, e;
+  const char *cause = NULL;
+  int sends;
 
-  describe_range (range, sizeof range, c);
   if (c->cdb == NULL) {
     snprintf (err, errlen, "%s: out of memory", c->name);
     errno = ENOMEM;
     return NULL;
   }
+  if (s->server)
+    return iscsi_server_run (s->server, c, err, errlen);
+  iscsi_describe_range (range, sizeof range, c);
   for (sends = 1; sends <= MAX_SENDS; sends++) {
     if (s->iscsi == NULL) {
       logged_in_again = true;
       if (iscsi_session_login (s, why, sizeof why) == -1) {
         cause = "the session is down and logging in again failed";
-        goto lost;
+        break;
       }
     }
     task = send_once (s, c, why, sizeof why);
     if (task == NULL) {
       if (logged_in_again)
-        goto lost;
+        break;
       if (s->debug)
         s->debug ("iscsi: %s%s on %s: %s; logging in again",
                   c->name, range, s->where->name, why);
       continue;
     }
-    if (task->status == SCSI_STATUS_GOOD) {
-      scsi_free_scsi_task (c->cdb);
-      return task;
-    }
-    if (sends == MAX_SENDS || !worth_resending (task))
-      break;
+    if (task->status == SCSI_STATUS_GOOD || sends == MAX_SENDS ||
+        !iscsi_worth_resending (task))
+      return iscsi_cmd_finish (s, c, task, err, errlen);
     if (s->debug)
       s->debug ("iscsi: %s%s on %s: %s, sending it again", c->name, range,
                 s->where->name, scsi_sense_key_str (task->sense.key));
     scsi_free_scsi_task (task);
     task = NULL;
   }
-  if (task == NULL)
-    goto lost;
-  e = status_error (s, c, task, err, errlen);
-  scsi_free_scsi_task (task);
-  scsi_free_scsi_task (c->cdb);
-  errno = e;
-  return NULL;
-
- lost:
   /* After a failed login, why holds the login's error. */
-  snprintf (err, errlen, "%s%s on %s failed: %s%s%s", c->name, range,
-            s->where->name, cause, cause == why ? "" : "; ",
-            cause == why ? "" : why);
-  scsi_free_scsi_task (c->cdb);
-  errno = EIO;
+  iscsi_cmd_lost (s, c, cause, why, err, errlen);
   return NULL;
 }
 
