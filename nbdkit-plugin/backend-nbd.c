@@ -258,6 +258,8 @@ start_reader (struct conn *c)
   return 0;
 }
 
+static struct nbd_handle *reconnect_upstream (struct conn *c);
+
 static void *
 upstream_open (int readonly)
 {
@@ -277,6 +279,11 @@ upstream_open (int readonly)
     return NULL;
   }
   c->nbd = connect_upstream ();
+  /* The server may be restarting: a new client waits for it as the
+   * requests of the others do, up to reconnect-timeout.
+   */
+  if (c->nbd == NULL)
+    c->nbd = reconnect_upstream (c);
   if (c->nbd == NULL || start_reader (c) == -1) {
     nbd_close (c->nbd);
     close (c->kick);

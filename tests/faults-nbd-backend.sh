@@ -98,7 +98,7 @@ start=$(date +%s.%N)
 rc=0; wait $fio_pid || rc=$?
 secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "Input/output error" "$T/fio-read.out" ||
-  { cat "$T/fio-read.out"; fail "the reader did not get EIO once the upstream was gone (exit $rc)"; }
+  { cat "$T/fio-read.out"; tail -20 "$T/daemon.log"; fail "the reader did not get EIO once the upstream was gone (exit $rc)"; }
 awk -v s="$secs" 'BEGIN { exit !(s >= 5 && s < 20) }' ||
   fail "the reader's requests failed after $secs s, not after reconnect-timeout = 6"
 grep -q "no connection within 6 s" "$T/daemon.log" || fail "the plugin does not say it gave up after 6 s"
