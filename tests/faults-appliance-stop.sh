@@ -12,6 +12,8 @@
 #  - a disk that is no longer configured when blockwatchd starts (it was
 #    removed while blockwatchd was stopped) has its state directory
 #    removed, its mark with a warning; other files in state-dir stay;
+#  - a mark in the disk's run directory, where blockwatchd kept it
+#    before state-dir, is moved to state-dir and reported;
 #  - a reload that removes a disk whose last run did not deliver
 #    everything removes its state directory, with a warning.
 . "$(dirname "$0")/lib.sh"
@@ -92,6 +94,10 @@ say "stopped with everything delivered: no mark, no overflow at the next start"
 mkdir "$T/state/gone"
 touch "$T/state/gone/introspector.undelivered" "$T/state/not-a-disk"
 new_disk b
+# Where a blockwatchd before state-dir left b's mark (killed, then
+# upgraded without a reboot): moved, and b's first run reports it.
+mkdir -p "$T/run/b"
+touch "$T/run/b/introspector.undelivered"
 fault_config -- "$(fault_disk a)" "$(fault_disk b)"
 start_broker "${BROKER_DB[@]}"
 tenant_back
@@ -100,6 +106,13 @@ start_daemon a b
 grep -q "disk gone: no longer configured: its last introspector did not deliver every event" "$T/daemon.log" ||
   fail "the forgotten mark of disk gone is not logged"
 [ -e "$T/state/not-a-disk" ] || fail "a file in state-dir that is no disk's was removed"
+grep -q "disk b: a run mark was left in the run directory by an earlier blockwatchd: moved to $T/state/b/" \
+  "$T/daemon.log" || fail "disk b's mark in the run directory was not moved"
+[ ! -e "$T/run/b/introspector.undelivered" ] || fail "disk b's old mark is left in the run directory"
+b_first() { run_types 1 < "$T/b.jsonl" 2>/dev/null; }
+for _ in $(seq 100); do [[ "$(b_first)" == overflow* ]] && break; sleep 0.1; done
+[[ "$(b_first)" == overflow* ]] ||
+  fail "disk b's first run after its moved mark: $(b_first | cut -c1-80), not an overflow first"
 mount_disk a
 write_files back 20
 umount_disk a

@@ -111,6 +111,7 @@ disk_new (const struct bwd_config *c, const struct bwd_disk *d)
     return NULL;
   }
   prepare_dirs (k, c);
+  state_adopt (c, k->name, k->dir, k->state);
   return k;
 }
 

@@ -33,6 +33,44 @@ state_forget (const char *name, const char *dir)
     log_warning ("disk %s: %s is left: %s", name, dir, strerror (errno));
 }
 
+void
+state_adopt (const struct bwd_config *c, const char *name, const char *run,
+             const char *state)
+{
+  char *old = NULL, *mark = NULL;
+  int fd;
+
+  if (asprintf (&old, "%s/" RUN_MARK, run) == -1 ||
+      asprintf (&mark, "%s/" RUN_MARK, state) == -1) {
+    log_error ("disk %s: out of memory looking for a run mark in %s",
+               name, run);
+    goto out;
+  }
+  if (access (old, F_OK) == -1)
+    goto out;
+  /* Created, not renamed: the run directory is often another file
+   * system (tmpfs).  The mark says nothing but that it exists.
+   */
+  fd = open (mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd == -1) {
+    log_error ("disk %s: cannot move the run mark %s to %s: %s", name, old,
+               mark, strerror (errno));
+    goto out;
+  }
+  if (c->user.name && geteuid () == 0 &&
+      fchown (fd, c->user.uid, c->user.gid) == -1)
+    log_error ("disk %s: cannot give %s to %s: %s", name, mark, c->user.name,
+               strerror (errno));
+  close (fd);
+  unlink (old);
+  log_warning ("disk %s: a run mark was left in the run directory by an "
+               "earlier blockwatchd: moved to %s (the next run reports what "
+               "it stands for)", name, mark);
+ out:
+  free (old);
+  free (mark);
+}
+
 /* The directories in state-dir of disks c does not have: removed
  * while blockwatchd was not running, so nothing else removes them.
  */

@@ -22,5 +22,12 @@ int state_open (const struct bwd_config *c);
  * and a run mark in it is logged as a loss no run will report.
  */
 void state_forget (const char *name, const char *dir);
+/* A run mark in the disk's run directory run (where blockwatchd kept
+ * it before state-dir: one killed, then upgraded without a reboot)
+ * moves to its state directory state, so that the loss it stands for
+ * is still reported; it is the user's of c, who runs the introspector.
+ */
+void state_adopt (const struct bwd_config *c, const char *name,
+                  const char *run, const char *state);
 
 #endif /* BLOCKWATCHD_STATE_H */
