@@ -112,9 +112,16 @@ static bool
 disk_topic (const struct sub *s, const char *topic, MQTTAsync_message *m)
 {
   struct bw_topic t;
+  const char *last = strrchr (topic, '/');
   bool status, mine = false;
 
-  if (bw_topic_parse (topic, &t) == -1)
+  /* Events are most of what comes: only a last level of $status or
+   * $stats (no name can make one: a '$' beginning a level is escaped)
+   * is worth parsing.
+   */
+  if (last == NULL || (strcmp (last, "/$status") != 0 &&
+                       strcmp (last, "/$stats") != 0) ||
+      bw_topic_parse (topic, &t) == -1)
     return false;
   if (t.kind != BW_TOPIC_STATUS && t.kind != BW_TOPIC_STATS) {
     bw_topic_free (&t);

@@ -20,8 +20,12 @@ int64_t iscsi_now_ms (void);
 /* A task carrying c's CDB and data-in buffer; NULL if out of memory. */
 struct scsi_task *iscsi_new_task (const struct iscsi_cmd *c);
 
-/* " (4096 bytes at offset 8192)", or "" for a command on no range. */
-void iscsi_describe_range (char *buf, size_t n, const struct iscsi_cmd *c);
+/* Debug (when s has a debug function): "iscsi: NAME RANGE on WHERE:
+ * WHYTHEN", then saying what happens next ("; logging in again").
+ */
+void iscsi_cmd_debug (const struct iscsi_session *s,
+                      const struct iscsi_cmd *c, const char *why,
+                      const char *then);
 
 /* Whether the target asked for task's command to be sent again. */
 bool iscsi_worth_resending (const struct scsi_task *task);

@@ -45,6 +45,7 @@ struct req {
   int64_t deadline;
   bool done;                    /* under the lock, with errnum */
   int errnum;
+  pthread_cond_t wakeup;        /* its request thread waits on it */
   struct req *next;
 };
 
@@ -53,7 +54,6 @@ struct iscsi_server {
   pthread_t thread;
   int wake;                     /* eventfd: commands were queued, or stop */
   pthread_mutex_t lock;
-  pthread_cond_t done;
   /* Under the lock: */
   struct req *queue, **queue_tail;
   bool stopping;
@@ -81,7 +81,10 @@ complete (struct iscsi_server *sv, struct req *r, struct scsi_task *result)
   r->task = result;
   r->errnum = errno;
   r->done = true;
-  pthread_cond_broadcast (&sv->done);
+  /* Its own condition: a completion wakes only the thread waiting for
+   * it, not every request thread of the connection.
+   */
+  pthread_cond_signal (&r->wakeup);
   pthread_mutex_unlock (&sv->lock);
 }
 
@@ -134,13 +137,7 @@ lost (struct iscsi_server *sv, struct req *r, const char *why)
     fail (sv, r, NULL, why);
     return;
   }
-  if (s->debug) {
-    char range[80];
-
-    iscsi_describe_range (range, sizeof range, r->c);
-    s->debug ("iscsi: %s%s on %s: %s; logging in again", r->c->name, range,
-              s->where->name, why);
-  }
+  iscsi_cmd_debug (s, r->c, why, "; logging in again");
   append (&sv->todo_tail, r);
 }
 
@@ -211,14 +208,8 @@ finish_answered (struct iscsi_server *sv)
     r->task->status = r->status;
     if (r->status != SCSI_STATUS_GOOD && r->sends < MAX_SENDS &&
         iscsi_worth_resending (r->task)) {
-      if (s->debug) {
-        char range[80];
-
-        iscsi_describe_range (range, sizeof range, r->c);
-        s->debug ("iscsi: %s%s on %s: %s, sending it again", r->c->name,
-                  range, s->where->name,
-                  scsi_sense_key_str (r->task->sense.key));
-      }
+      iscsi_cmd_debug (s, r->c, scsi_sense_key_str (r->task->sense.key),
+                       ", sending it again");
       scsi_free_scsi_task (r->task);
       r->task = NULL;
       append (&sv->todo_tail, r);
@@ -391,14 +382,17 @@ iscsi_server_run (struct iscsi_server *sv, struct iscsi_cmd *c, char *err,
 {
   struct req r = { .c = c, .err = err, .errlen = errlen };
 
+  pthread_cond_init (&r.wakeup, NULL);
   pthread_mutex_lock (&sv->lock);
   append (&sv->queue_tail, &r);
   pthread_mutex_unlock (&sv->lock);
   wake (sv);
   pthread_mutex_lock (&sv->lock);
   while (!r.done)
-    pthread_cond_wait (&sv->done, &sv->lock);
+    pthread_cond_wait (&r.wakeup, &sv->lock);
   pthread_mutex_unlock (&sv->lock);
+  /* complete() signalled before it let go of the lock. */
+  pthread_cond_destroy (&r.wakeup);
   errno = r.errnum;
   return r.task;
 }
@@ -425,7 +419,6 @@ iscsi_session_serve (struct iscsi_session *s, char *err, size_t errlen)
     return -1;
   }
   pthread_mutex_init (&sv->lock, NULL);
-  pthread_cond_init (&sv->done, NULL);
   r = pthread_create (&sv->thread, NULL, serve, sv);
   if (r != 0) {
     snprintf (err, errlen, "%s: cannot start its thread: %s",
@@ -450,6 +443,5 @@ iscsi_server_stop (struct iscsi_server *sv)
   }
   close (sv->wake);
   pthread_mutex_destroy (&sv->lock);
-  pthread_cond_destroy (&sv->done);
   free (sv);
 }

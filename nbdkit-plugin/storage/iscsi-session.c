@@ -290,8 +290,9 @@ sense_errno (const struct scsi_sense *sense)
   }
 }
 
-void
-iscsi_describe_range (char *buf, size_t n, const struct iscsi_cmd *c)
+/* " (4096 bytes at offset 8192)", or "" for a command on no range. */
+static void
+describe_range (char *buf, size_t n, const struct iscsi_cmd *c)
 {
   if (c->count)
     snprintf (buf, n, " (%" PRIu64 " bytes at offset %" PRIu64 ")",
@@ -301,13 +302,26 @@ iscsi_describe_range (char *buf, size_t n, const struct iscsi_cmd *c)
 }
 
 void
+iscsi_cmd_debug (const struct iscsi_session *s, const struct iscsi_cmd *c,
+                 const char *why, const char *then)
+{
+  char range[80];
+
+  if (s->debug == NULL)
+    return;
+  describe_range (range, sizeof range, c);
+  s->debug ("iscsi: %s%s on %s: %s%s", c->name, range, s->where->name, why,
+            then);
+}
+
+void
 iscsi_cmd_describe_sense (const struct iscsi_session *s,
                           const struct iscsi_cmd *c, char *err, size_t errlen)
 {
   const char *ascq = scsi_sense_ascq_str (c->sense.ascq);
   char range[80];
 
-  iscsi_describe_range (range, sizeof range, c);
+  describe_range (range, sizeof range, c);
   snprintf (err, errlen, "%s%s on %s: %s, %s (ASC/ASCQ %02x/%02x)",
             c->name, range, s->where->name,
             scsi_sense_key_str (c->sense.key),
@@ -325,7 +339,7 @@ status_error (const struct iscsi_session *s, struct iscsi_cmd *c,
   char range[80];
 
   if (task->status == SCSI_STATUS_RESERVATION_CONFLICT) {
-    iscsi_describe_range (range, sizeof range, c);
+    describe_range (range, sizeof range, c);
     snprintf (err, errlen, "%s%s on %s: reservation conflict "
               "(another initiator holds the LUN)",
               c->name, range, s->where->name);
@@ -358,7 +372,7 @@ iscsi_cmd_lost (const struct iscsi_session *s, struct iscsi_cmd *c,
 {
   char range[80];
 
-  iscsi_describe_range (range, sizeof range, c);
+  describe_range (range, sizeof range, c);
   snprintf (err, errlen, "%s%s on %s failed: %s%s%s", c->name, range,
             s->where->name, cause ? cause : why, cause ? "; " : "",
             cause ? why : "");
@@ -372,7 +386,7 @@ iscsi_cmd_run (struct iscsi_session *s, struct iscsi_cmd *c, char *err,
 {
   struct scsi_task *task = NULL;
   bool logged_in_again = false;
-  char why[MAX_STRING_SIZE + 64], range[80];
+  char why[MAX_STRING_SIZE + 64];
   const char *cause = NULL;
   int sends;
 
@@ -383,7 +397,6 @@ iscsi_cmd_run (struct iscsi_session *s, struct iscsi_cmd *c, char *err,
   }
   if (s->server)
     return iscsi_server_run (s->server, c, err, errlen);
-  iscsi_describe_range (range, sizeof range, c);
   for (sends = 1; sends <= MAX_SENDS; sends++) {
     if (s->iscsi == NULL) {
       logged_in_again = true;
@@ -396,17 +409,14 @@ iscsi_cmd_run (struct iscsi_session *s, struct iscsi_cmd *c, char *err,
     if (task == NULL) {
       if (logged_in_again)
         break;
-      if (s->debug)
-        s->debug ("iscsi: %s%s on %s: %s; logging in again",
-                  c->name, range, s->where->name, why);
+      iscsi_cmd_debug (s, c, why, "; logging in again");
       continue;
     }
     if (task->status == SCSI_STATUS_GOOD || sends == MAX_SENDS ||
         !iscsi_worth_resending (task))
       return iscsi_cmd_finish (s, c, task, err, errlen);
-    if (s->debug)
-      s->debug ("iscsi: %s%s on %s: %s, sending it again", c->name, range,
-                s->where->name, scsi_sense_key_str (task->sense.key));
+    iscsi_cmd_debug (s, c, scsi_sense_key_str (task->sense.key),
+                     ", sending it again");
     scsi_free_scsi_task (task);
     task = NULL;
   }
