@@ -85,7 +85,15 @@ nbdcopy "nbd+unix:///?socket=$T/run/a/nbd.sock" - | cmp - "$T/a.img" ||
 # --- killed for good while a client reads the raw end: its reads wait
 # for reconnect-timeout, then fail.
 read_bytes() { metric 'blockwatch_nbd_bytes_total{disk="a",op="read"}'; }
+# The metric comes from a stats file written every second: taken before
+# it has counted nbdcopy's reads, a later count of them would pass for
+# the reader's, and the upstream would go before the reader connected.
 before=$(read_bytes)
+for _ in $(seq 20); do
+  sleep 1.2
+  [ "$(read_bytes)" = "$before" ] && break
+  before=$(read_bytes)
+done
 timeout 60 fio --name=reader --ioengine=nbd --uri="nbd+unix:///?socket=$T/run/a/nbd.sock" \
   --offset=128M --size=24M --rw=randread --bs=64k --time_based --runtime=50 \
   > "$T/fio-read.out" 2>&1 &

@@ -4,7 +4,8 @@
 # initial image to exactly the upstream's final image), advertises
 # exactly what the upstream does, keeps many requests in flight, speaks
 # TLS when the URI asks for it, fails clearly at start-up, and fails
-# requests, without hanging, when the upstream dies and stays away.
+# requests, without hanging, when the upstream dies and stays away; a
+# client that connects while the upstream restarts waits for it.
 . "$(dirname "$0")/lib.sh"
 require nbdkit nbdinfo qemu-nbd qemu-img qemu-io fio openssl
 
@@ -199,6 +200,20 @@ if timeout 10 nbdinfo "$(uri_of kp)" > /dev/null 2>&1; then
   fail "a client connected to a proxy without upstream"
 fi
 stop_proxy kp
+# One that connects while the upstream is restarting waits for it, up
+# to reconnect-timeout, rather than being refused at once.
+start_upstream l nbdkit -f -U "$T/l.sock" memory 64M
+start_proxy lp "$(uri_of l)" reconnect-timeout=20
+stop_upstream l
+timeout 30 nbdinfo --size "$(uri_of lp)" > "$T/l-late.out" 2>&1 &
+late=$!
+sleep 1
+start_upstream l nbdkit -f -U "$T/l.sock" memory 64M
+wait $late || { cat "$T/l-late.out"; fail "a client connecting while the upstream restarted was refused"; }
+[ "$(cat "$T/l-late.out")" = 67108864 ] || fail "the late client saw: $(cat "$T/l-late.out")"
+stop_proxy lp
+grep -q "nbd backend: reconnected to .*l.sock" "$T/lp.log" || fail "the late client's wait is not logged"
+stop_upstream l
 grep -q "nbd backend: connection to .* lost" "$T/kp.log" || fail "no clear error when the upstream died"
 grep -q "nbd backend: .*: no connection within 1 s; requests fail with EIO" "$T/kp.log" ||
   fail "no clear error when the upstream stayed away"
