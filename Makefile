@@ -109,7 +109,8 @@ $(DAEMON): $(call obj,$(DAEMON_SRCS) $(DAEMON_SHARED)) $(LIBBW)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(DAEMON_PKGS))
 
 # Unit tests link the tap's producer side, libblockwatch and cmocka.
-RING_SRCS   := nbdkit-plugin/tap-ring.c nbdkit-plugin/tap-sender.c
+RING_SRCS   := nbdkit-plugin/tap-ring.c nbdkit-plugin/tap-sender.c \
+               nbdkit-plugin/tap-defer.c
 $(BUILD)/tests/%: tests/unit/%.c $(call obj,$(RING_SRCS)) $(LIBBW)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lmosquitto

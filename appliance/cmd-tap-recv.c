@@ -237,6 +237,9 @@ serve (struct recv_state *st, int lfd)
       fprintf (stderr, "blockwatch tap-recv: %s\n", err);
     return 0;                 /* a bad hello: wait for the next one */
   }
+  /* Only the trace and the listing look at the bytes themselves. */
+  if (!st->trace && !st->print)
+    tap_client_skip_deferred (c);
   while (!stop) {
     struct pollfd p = { .fd = tap_client_fd (c), .events = POLLIN };
     bool closed;

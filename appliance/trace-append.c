@@ -17,11 +17,15 @@ trace_append_item (FILE *f, const struct tap_item *it)
 
   if (it->kind == TAP_ITEM_HEADER) {
     struct tap_header h = *it->hdr;
-    h.flags |= TAP_HDR_CHECK;
+    /* Deferred payloads were read by the client: the file has them. */
+    h.flags = (h.flags | TAP_HDR_CHECK) & ~TAP_HDR_DEFERRED;
     n = tap_encode_header (buf, &h);
   }
   else {
-    memcpy (buf, it->raw, TAP_RECORD_HDR);
+    struct tap_record r = it->rec;
+    r.flags &= ~TAP_F_DEFERRED;
+    r.check = 0;
+    tap_encode_record (buf, &r);
     tap_set_record_check (buf, tap_record_check (buf, it->payload,
                                                  it->rec.payload_len,
                                                  NULL, 0));

@@ -30,6 +30,11 @@ struct backend_config {
 struct backend_info {
   uint64_t size;
   uint32_t sector_size;
+  /* A read-only descriptor of the storage that a tap consumer may read
+   * written bytes from (the caller owns it), or -1: a local file or
+   * block device has one, remote storage not.
+   */
+  int source_fd;
 };
 
 struct backend {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "plugin-stats.h"
@@ -31,6 +32,7 @@ static struct tap_config tapcfg = {
   .buffer_bytes = DEFAULT_TAP_BUFFER,
   .block_ms = -1,
   .drain_ms = DEFAULT_DRAIN_MS,
+  .source_fd = -1,
 };
 static const char *disk_id;
 static char *default_disk_id;
@@ -228,15 +230,20 @@ bw_thread_model (void)
 static int
 bw_get_ready (void)
 {
-  struct backend_info info = { 0 };
+  struct backend_info info = { .source_fd = -1 };
   char err[512];
 
   if (be->setup (&cfg, &info) == -1)
     return -1;
+  tapcfg.source_fd = info.source_fd;
+  if (tap_mode != TAP_ON && info.source_fd >= 0) {
+    close (info.source_fd);
+    tapcfg.source_fd = -1;
+  }
   nbdkit_debug ("%s backend: size %llu, sector %u", be->name,
                 (unsigned long long) info.size, info.sector_size);
   if (plugin_stats_ready (tap_mode == TAP_ON ? &tapcfg : NULL) == -1)
-    return -1;
+    goto fail;
   if (tap_mode == TAP_NONE)
     return 0;
 
@@ -244,7 +251,7 @@ bw_get_ready (void)
     default_disk_id = redact_uri (cfg.uri);
     if (default_disk_id == NULL) {
       nbdkit_error ("out of memory");
-      return -1;
+      goto fail;
     }
     disk_id = default_disk_id;
   }
@@ -253,12 +260,18 @@ bw_get_ready (void)
   tapcfg.header.disk_id_len = strlen (disk_id) > TAP_DISK_ID_MAX
                               ? TAP_DISK_ID_MAX : strlen (disk_id);
   memcpy (tapcfg.header.disk_id, disk_id, tapcfg.header.disk_id_len);
+  /* The ring owns the storage's descriptor from here, success or not. */
   tap = tap_ring_new (&tapcfg, tap_log, err, sizeof err);
   if (tap == NULL) {
     nbdkit_error ("%s", err);
     return -1;
   }
   return 0;
+
+ fail:
+  if (tapcfg.source_fd >= 0)
+    close (tapcfg.source_fd);
+  return -1;
 }
 
 static int
@@ -367,16 +380,24 @@ fua_flag (uint32_t flags)
   return flags & NBDKIT_FLAG_FUA ? TAP_F_FUA : 0;
 }
 
+/* Every request that changes the storage is announced to the tap
+ * before it starts (tap_ring_begin) and until its record is in the
+ * ring, so that bytes the consumer has yet to read from the storage
+ * are kept first (tap-defer.h).
+ */
 static int
 bw_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset,
            uint32_t flags)
 {
-  if (counted (be->pwrite (h, buf, count, offset, flags), STATS_WRITE,
-               count) == -1)
-    return -1;
+  int t = tap ? tap_ring_begin (tap, offset, count) : TAP_DEFER_OFF;
+  int r = counted (be->pwrite (h, buf, count, offset, flags), STATS_WRITE,
+                   count);
+
+  if (r == 0 && tap)
+    tap_ring_put (tap, t, TAP_WRITE, fua_flag (flags), offset, count, buf);
   if (tap)
-    tap_ring_put (tap, TAP_WRITE, fua_flag (flags), offset, count, buf);
-  return 0;
+    tap_ring_end (tap, t);
+  return r;
 }
 
 static int
@@ -385,35 +406,39 @@ bw_flush (void *h, uint32_t flags)
   if (counted (be->flush (h, flags), STATS_FLUSH, 0) == -1)
     return -1;
   if (tap)
-    tap_ring_put (tap, TAP_FLUSH, 0, 0, 0, NULL);
+    tap_ring_put (tap, TAP_DEFER_OFF, TAP_FLUSH, 0, 0, 0, NULL);
   return 0;
 }
 
 static int
 bw_trim (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
+  int t = tap ? tap_ring_begin (tap, offset, count) : TAP_DEFER_OFF;
   int r = be->trim (h, count, offset, flags);
 
-  if (counted (r, STATS_TRIM, count) == -1)
-    return -1;
-  if (tap)
-    tap_ring_put (tap, TAP_TRIM,
+  if (counted (r, STATS_TRIM, count) != -1 && tap)
+    tap_ring_put (tap, t, TAP_TRIM,
                   fua_flag (flags) | (r == 1 ? TAP_F_READS_ZERO : 0),
                   offset, count, NULL);
-  return 0;
+  if (tap)
+    tap_ring_end (tap, t);
+  return r == -1 ? -1 : 0;
 }
 
 static int
 bw_zero (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  if (counted (be->zero (h, count, offset, flags), STATS_ZERO, count) == -1)
-    return -1;
-  if (tap)
-    tap_ring_put (tap, TAP_ZERO,
+  int t = tap ? tap_ring_begin (tap, offset, count) : TAP_DEFER_OFF;
+  int r = counted (be->zero (h, count, offset, flags), STATS_ZERO, count);
+
+  if (r == 0 && tap)
+    tap_ring_put (tap, t, TAP_ZERO,
                   fua_flag (flags) |
                   (flags & NBDKIT_FLAG_MAY_TRIM ? TAP_F_MAY_TRIM : 0),
                   offset, count, NULL);
-  return 0;
+  if (tap)
+    tap_ring_end (tap, t);
+  return r;
 }
 
 static int

@@ -93,6 +93,9 @@ write_stats (char *err, size_t errlen)
     stats_writer_add (&writer, "tap.acked_seq", s.acked_seq);
     stats_writer_add (&writer, "tap.depth_bytes", s.depth);
     stats_writer_add (&writer, "tap.capacity_bytes", tap_capacity);
+    stats_writer_add (&writer, "tap.deferred", s.deferred);
+    stats_writer_add (&writer, "tap.kept", s.kept);
+    stats_writer_add (&writer, "tap.keep_failed", s.keep_failed);
   }
   return stats_writer_commit (&writer, err, errlen);
 }

@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "tap-defer.h"
 #include "tap-ring.h"
 #include "tap/tap-shm.h"
 
@@ -58,6 +59,7 @@ struct tap_ring {
   char *path;
   tap_log_fn log;
   struct tap_shm shm;
+  struct tap_defer defer;
   uint8_t *buf;               /* shm.base */
   size_t cap;                 /* shm.size */
   int wake_fd;                /* eventfd: wakes the sender */

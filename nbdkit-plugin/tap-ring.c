@@ -103,16 +103,17 @@ room_locked (const struct tap_ring *r)
 }
 
 /* Writes a record's header at head and reserves its payload's space.
- * A payload is copied later, without the lock: its position goes into
- * a free filling slot, whose index is returned (*payload: where the
+ * A large write's payload may stay in the storage (tap-defer.h); any
+ * other is copied later, without the lock: its position goes into a
+ * free filling slot, whose index is returned (*payload: where the
  * bytes go, contiguous because the ring is mapped twice).  When every
  * slot is taken, data is copied here, under the lock.  -1 when there
  * is nothing left to copy.
  */
 static int
-reserve_locked (struct tap_ring *r, unsigned type, unsigned flags,
-                uint64_t offset, uint64_t len, const void *data,
-                uint8_t **payload)
+reserve_locked (struct tap_ring *r, int token, unsigned type,
+                unsigned flags, uint64_t offset, uint64_t len,
+                const void *data, uint8_t **payload)
 {
   uint64_t head = atomic_load_explicit (&r->head, memory_order_relaxed);
   uint8_t *at = r->buf + head % r->cap;
@@ -120,11 +121,24 @@ reserve_locked (struct tap_ring *r, unsigned type, unsigned flags,
     .seq = r->next_seq++, .time_ns = tap_now_ns (CLOCK_REALTIME),
     .offset = offset, .length = len, .type = type, .flags = flags,
     .payload_len = type == TAP_WRITE ? len : 0,
+    .check = TAP_PAYLOAD_IN_STORAGE,
   };
   int slot = -1;
 
-  tap_encode_record (at, &rec);
   *payload = at + TAP_RECORD_HDR;
+  /* The header goes first: once tap_defer_try listed the record, a
+   * write that overlaps it may store its state word.
+   */
+  if (type == TAP_WRITE && token != TAP_DEFER_OFF) {
+    rec.flags |= TAP_F_DEFERRED;
+    tap_encode_record (at, &rec);
+    if (tap_defer_try (&r->defer, token, head, offset, len))
+      rec.payload_len = 0;      /* nothing to copy; the space stays reserved */
+    else
+      rec.flags &= ~TAP_F_DEFERRED;
+  }
+  if (!(rec.flags & TAP_F_DEFERRED))
+    tap_encode_record (at, &rec);
   for (unsigned k = 0; rec.payload_len && slot == -1 && k < TAP_FILLERS;
        k++) {
     unsigned i = (r->next_slot + k) % TAP_FILLERS;
@@ -138,8 +152,8 @@ reserve_locked (struct tap_ring *r, unsigned type, unsigned flags,
   if (rec.payload_len && slot == -1)
     copy_payload (*payload, data, len);
   /* Release: whoever sees the new head sees the header and the slot. */
-  atomic_store_explicit (&r->head, head + TAP_RECORD_HDR + rec.payload_len,
-                         memory_order_release);
+  atomic_store_explicit (&r->head, head + TAP_RECORD_HDR +
+                         (type == TAP_WRITE ? len : 0), memory_order_release);
   return slot;
 }
 
@@ -150,8 +164,8 @@ tap_ring_flush_loss_locked (struct tap_ring *r)
 
   if (r->lost_count == 0 || room_locked (r) < TAP_RECORD_HDR)
     return;
-  reserve_locked (r, TAP_OVERFLOW, 0, r->lost_first, r->lost_count, NULL,
-                  &unused);
+  reserve_locked (r, TAP_DEFER_OFF, TAP_OVERFLOW, 0, r->lost_first,
+                  r->lost_count, NULL, &unused);
   r->log (1, "tap: reported %llu lost records from seq %llu",
           (unsigned long long) r->lost_count,
           (unsigned long long) r->lost_first);
@@ -216,7 +230,7 @@ log_drop_locked (struct tap_ring *r)
  * -1 when nothing is left to copy (no payload, copied, or dropped).
  */
 static int
-put_one_locked (struct tap_ring *r, int wait_ms, unsigned type,
+put_one_locked (struct tap_ring *r, int wait_ms, int token, unsigned type,
                 unsigned flags, uint64_t offset, uint64_t len,
                 const void *data, uint8_t **payload)
 {
@@ -241,11 +255,23 @@ put_one_locked (struct tap_ring *r, int wait_ms, unsigned type,
   r->stats.records++;
   if (type == TAP_WRITE)
     r->stats.bytes += len;
-  return reserve_locked (r, type, flags, offset, len, data, payload);
+  return reserve_locked (r, token, type, flags, offset, len, data, payload);
+}
+
+int
+tap_ring_begin (struct tap_ring *r, uint64_t offset, uint64_t len)
+{
+  return tap_defer_begin (&r->defer, offset, len);
 }
 
 void
-tap_ring_put (struct tap_ring *r, unsigned type, unsigned flags,
+tap_ring_end (struct tap_ring *r, int token)
+{
+  tap_defer_end (&r->defer, token);
+}
+
+void
+tap_ring_put (struct tap_ring *r, int token, unsigned type, unsigned flags,
               uint64_t offset, uint64_t len, const void *data)
 {
   do {
@@ -260,8 +286,8 @@ tap_ring_put (struct tap_ring *r, unsigned type, unsigned flags,
      * again until the consumer is back: a dead consumer costs the
      * guest one bounded stall, not one per request.
      */
-    slot = put_one_locked (r, r->lost_count ? -1 : r->cfg.block_ms, type,
-                           flags, offset, n, data, &payload);
+    slot = put_one_locked (r, r->lost_count ? -1 : r->cfg.block_ms, token,
+                           type, flags, offset, n, data, &payload);
     pthread_mutex_unlock (&r->lock);
     if (slot >= 0) {
       copy_payload (payload, data, n);
@@ -284,6 +310,9 @@ tap_ring_get_stats (struct tap_ring *r, struct tap_stats *s)
   pthread_mutex_lock (&r->lock);
   *s = r->stats;
   s->depth = r->cap - room_locked (r);
+  s->deferred = atomic_load (&r->defer.deferred);
+  s->kept = atomic_load (&r->defer.kept);
+  s->keep_failed = atomic_load (&r->defer.keep_failed);
   pthread_mutex_unlock (&r->lock);
 }
 
@@ -300,9 +329,15 @@ tap_ring_new (const struct tap_config *cfg, tap_log_fn log,
 
   if (r == NULL) {
     snprintf (err, errlen, "tap: out of memory");
+    if (cfg->source_fd >= 0)
+      close (cfg->source_fd);
     return NULL;
   }
   r->cfg = *cfg;
+  /* Until the ring exists, deferral stays off and the descriptor is
+   * only ours to close.
+   */
+  tap_defer_init (&r->defer, cfg->source_fd, NULL, 0, log);
   r->log = log;
   r->sink_fd = -1;
   r->wake_fd = -1;
@@ -318,6 +353,8 @@ tap_ring_new (const struct tap_config *cfg, tap_log_fn log,
     goto fail;
   r->buf = r->shm.base;
   r->cap = r->shm.size;
+  r->defer.ring = r->buf;
+  r->defer.cap = r->cap;
   if (getrandom (&r->cfg.header.instance, sizeof r->cfg.header.instance, 0)
       != sizeof r->cfg.header.instance) {
     snprintf (err, errlen, "tap: getrandom: %s", strerror (errno));
@@ -336,12 +373,17 @@ tap_ring_new (const struct tap_config *cfg, tap_log_fn log,
                 sizeof sa.sun_path - 1, cfg->path);
       goto fail;
     }
+    if (r->defer.source_fd >= 0)
+      r->cfg.header.flags |= TAP_HDR_DEFERRED;
   }
   else {
     /* Trace files outlive the process, so their records carry a
      * checksum; a consumer reads the shared ring and needs none.
      */
     r->cfg.header.flags |= TAP_HDR_CHECK;
+    /* The file must hold the bytes themselves. */
+    tap_defer_destroy (&r->defer);
+    tap_defer_init (&r->defer, -1, r->buf, r->cap, log);
     r->sink_fd = open (cfg->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                        0644);
     if (r->sink_fd == -1) {
@@ -371,6 +413,7 @@ tap_ring_new (const struct tap_config *cfg, tap_log_fn log,
  fail:
   if (r->sink_fd >= 0)
     close (r->sink_fd);
+  tap_defer_destroy (&r->defer);
   tap_shm_destroy (&r->shm);
   free (r->path);
   free (r);
@@ -403,7 +446,8 @@ tap_ring_free (struct tap_ring *r)
      * a stream without one is known to be cut short.
      */
     uint8_t *unused;
-    put_one_locked (r, r->cfg.drain_ms, TAP_END, 0, 0, 0, NULL, &unused);
+    put_one_locked (r, r->cfg.drain_ms, TAP_DEFER_OFF, TAP_END, 0, 0, 0,
+                    NULL, &unused);
     r->stopping = true;
     pthread_mutex_unlock (&r->lock);
     tap_ring_wake_sender (r);
@@ -412,6 +456,7 @@ tap_ring_free (struct tap_ring *r)
   if (r->sink_fd >= 0)
     close (r->sink_fd);
   close (r->wake_fd);
+  tap_defer_destroy (&r->defer);
   pthread_mutex_destroy (&r->lock);
   pthread_cond_destroy (&r->space);
   tap_shm_destroy (&r->shm);

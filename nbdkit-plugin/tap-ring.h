@@ -16,6 +16,10 @@
 
 #include "tap/tap-format.h"
 
+/* Tokens of tap_ring_begin that are not slots (tap-defer.h). */
+#define TAP_DEFER_OFF       (-1)    /* deferral not in use */
+#define TAP_DEFER_BLIND     (-2)    /* counted, range unknown to others */
+
 enum tap_sink { TAP_SINK_UNIX, TAP_SINK_RECORD };
 
 struct tap_config {
@@ -25,6 +29,11 @@ struct tap_config {
   int block_ms;               /* <0: drop at once; else wait up to this long */
   unsigned drain_ms;          /* how long shutdown waits for the consumer */
   struct tap_header header;   /* disk facts; instance/first_seq/time filled in */
+  /* A read-only descriptor of the storage, or -1: with one, a socket
+   * consumer gets large writes without their bytes (tap-defer.h).  The
+   * ring owns it from tap_ring_new on, success or not.
+   */
+  int source_fd;
 };
 
 /* Smallest useful buffer: a few maximal records. */
@@ -38,6 +47,9 @@ struct tap_stats {
   uint64_t connects;          /* consumer (re)connections */
   uint64_t acked_seq;         /* highest seq the consumer acknowledged */
   size_t depth;               /* bytes waiting in the ring */
+  uint64_t deferred;          /* writes sent without their bytes */
+  uint64_t kept;              /* of those, kept before being overwritten */
+  uint64_t keep_failed;       /* of those, unreadable when they had to be */
 };
 
 struct tap_ring;
@@ -60,13 +72,22 @@ int tap_ring_start (struct tap_ring *r);
  */
 void tap_ring_free (struct tap_ring *r);
 
+/* Around a write, zero or trim: before it goes to the backend, and
+ * after its record is put (or it failed).  The token goes to
+ * tap_ring_put; TAP_DEFER_OFF is a valid token for a request that
+ * wants its payload copied whatever happens.
+ */
+int tap_ring_begin (struct tap_ring *r, uint64_t offset, uint64_t len);
+void tap_ring_end (struct tap_ring *r, int token);
+
 /* Puts one record (WRITE: data of length len, split into several
  * records when longer than TAP_MAX_PAYLOAD).  Never fails: when the
  * buffer is full beyond the policy the record is dropped and an
  * overflow record reports the lost range.
  */
-void tap_ring_put (struct tap_ring *r, unsigned type, unsigned flags,
-                   uint64_t offset, uint64_t len, const void *data);
+void tap_ring_put (struct tap_ring *r, int token, unsigned type,
+                   unsigned flags, uint64_t offset, uint64_t len,
+                   const void *data);
 
 void tap_ring_get_stats (struct tap_ring *r, struct tap_stats *s);
 

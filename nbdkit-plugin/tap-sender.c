@@ -184,7 +184,9 @@ start_stream (struct sender *s)
 }
 
 /* Sends pending control bytes without blocking, the ring descriptor
- * riding on the first byte of the hello.  False on a broken socket.
+ * (and, when payloads may be deferred, the storage's read-only one
+ * after it) riding on the first byte of the hello.  False on a broken
+ * socket.
  */
 static bool
 send_control (struct sender *s)
@@ -192,19 +194,21 @@ send_control (struct sender *s)
   struct tap_ring *r = s->r;
   struct iovec iov = { s->out + s->out_off, s->out_len - s->out_off };
   struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
-  char cbuf[CMSG_SPACE (sizeof (int))];
+  char cbuf[CMSG_SPACE (2 * sizeof (int))];
   ssize_t w;
 
   if (s->hello_fd >= 0) {
+    int fds[2] = { s->hello_fd, r->defer.source_fd };
+    size_t nfds = r->defer.source_fd >= 0 ? 2 : 1;
     struct cmsghdr *c;
     memset (cbuf, 0, sizeof cbuf);
     m.msg_control = cbuf;
-    m.msg_controllen = sizeof cbuf;
+    m.msg_controllen = CMSG_SPACE (nfds * sizeof (int));
     c = CMSG_FIRSTHDR (&m);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN (sizeof (int));
-    memcpy (CMSG_DATA (c), &s->hello_fd, sizeof (int));
+    c->cmsg_len = CMSG_LEN (nfds * sizeof (int));
+    memcpy (CMSG_DATA (c), fds, nfds * sizeof (int));
   }
   w = sendmsg (r->sink_fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (w == -1)
@@ -311,6 +315,8 @@ read_acks (struct sender *s)
       break;
     s->tail += TAP_RECORD_HDR + rec.payload_len;
   }
+  /* Before the space can be reused: nothing may keep bytes there. */
+  tap_defer_release (&r->defer, s->tail);
   publish_tail (s, acked);
   return true;
 }

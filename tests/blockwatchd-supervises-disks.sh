@@ -22,7 +22,7 @@
 require_fuse
 require_loop
 require nbdkit mkfs.ext4 curl fio nbdcopy fsfreeze runuser
-fio --enghelp 2>/dev/null | grep_all -qw nbd || skip "fio was built without the nbd engine"
+require_fio_nbd
 BWD=$BW_BUILD/blockwatchd
 PORT=$(free_port) || fail "no free port"
 

@@ -18,7 +18,7 @@
 . "$(dirname "$0")/mqtt-lib.sh"
 . "$(dirname "$0")/faults-lib.sh"
 require qemu-nbd
-fio --enghelp 2>/dev/null | grep_all -qw nbd || skip "fio was built without the nbd engine"
+require_fio_nbd
 
 fault_broker
 tenant

@@ -195,6 +195,33 @@ stop_tap() {
 
 uri_of() { echo "nbd+unix:///?socket=$T/$1.sock"; }
 
+# trace_replays TRACE BASE FINAL: the trace accounts for every record,
+# and applied onto BASE it gives exactly FINAL.
+trace_replays() {
+  "$BW" trace check --no-loss "$1"
+  "$BW" trace apply "$1" "$2"
+  cmp "$2" "$3" || fail "trace replay differs from the backend"
+  say "trace replays to the final image"
+}
+
+# require_fio_nbd: skip unless fio has its nbd engine.
+require_fio_nbd() {
+  require fio
+  fio --enghelp 2>/dev/null | grep_all -qw nbd || skip "fio was built without the nbd engine"
+}
+
+# fio_verify PROXY NAME [fio args...]: fio's nbd engine against proxy
+# PROXY, every block it writes verified (crc32c); fails on any error.
+fio_verify() {
+  local p=$1 name=$2; shift 2
+  fio --name="$name" --output-format=terse --terse-version=3 --ioengine=nbd --uri="$(uri_of "$p")" \
+      --verify=crc32c --do_verify=1 --verify_fatal=1 --randrepeat=0 "$@" \
+      > "$T/fio.$name.out" 2> "$T/fio.$name.err" \
+    || { cat "$T/fio.$name.out" "$T/fio.$name.err"; fail "fio $name failed"; }
+  # terse v3: field 5 is the job's error code
+  [ "$(grep '^3;' "$T/fio.$name.out" | cut -d';' -f5)" = 0 ] || { cat "$T/fio.$name.out"; fail "fio $name reported an error"; }
+}
+
 # attach_loop NAME [SOCKET]: expose proxy NAME's export (on SOCKET, by
 # default $T/NAME.sock) to the kernel as a block device (nbdfuse file ->
 # loop), the rig's "real ext4 driver" path.  Sets LOOP.  detach_loop

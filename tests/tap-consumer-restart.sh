@@ -9,7 +9,7 @@
 #     unacknowledged records are re-sent and the trace replays exactly.
 . "$(dirname "$0")/lib.sh"
 require nbdkit fio
-fio --enghelp 2>/dev/null | grep_all -qw nbd || skip "fio was built without the nbd engine"
+require_fio_nbd
 
 fio_run() {   # fio_run NAME ARGS...: verified writes through proxy p
   local name=$1; shift

@@ -6,7 +6,7 @@
 #    (one bounded stall, not one per request), and the loss is reported.
 . "$(dirname "$0")/lib.sh"
 require nbdkit fio
-fio --enghelp 2>/dev/null | grep_all -qw nbd || skip "fio was built without the nbd engine"
+require_fio_nbd
 
 for policy in drop block:500; do
   truncate -s 64M "$T/disk.img"

@@ -53,6 +53,18 @@ static const struct family families[] = {
     ROLE_NBDKIT, "tap.depth_bytes", NULL },
   { "blockwatch_tap_buffer_size_bytes", "gauge",
     "Size of the tap buffer.", ROLE_NBDKIT, "tap.capacity_bytes", NULL },
+  { "blockwatch_tap_deferred_writes_total", "counter",
+    "Large writes the tap passed on without copying their bytes (the "
+    "introspector read them from the storage).",
+    ROLE_NBDKIT, "tap.deferred", NULL },
+  { "blockwatch_tap_kept_writes_total", "counter",
+    "Deferred writes whose bytes the plugin copied into the tap because "
+    "they were about to be overwritten before the introspector read them.",
+    ROLE_NBDKIT, "tap.kept", NULL },
+  { "blockwatch_tap_keep_failures_total", "counter",
+    "Deferred writes whose bytes could not be read back to keep them (the "
+    "introspector is told they are lost).",
+    ROLE_NBDKIT, "tap.keep_failed", NULL },
   { "blockwatch_events_total", "counter",
     "File events the introspector produced, by type.",
     ROLE_WATCH, "events.", "type" },

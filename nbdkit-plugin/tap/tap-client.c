@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tap-client.h"
@@ -14,6 +16,12 @@
 struct tap_client {
   int fd;
   struct tap_shm shm;
+  /* Deferred payloads: the storage, and where its bytes are read to,
+   * laid out as the ring is so that they stay put until acknowledged.
+   */
+  int source_fd;
+  struct tap_shm shadow;
+  bool skip_deferred;
   struct tap_header hdr;
   bool header_given;
   uint64_t cursor;            /* ring position of the next record */
@@ -62,10 +70,11 @@ read_hello (struct tap_client *c, int timeout_ms, char *err, size_t errlen)
   size_t have = 0, used = 0;
   int ring_fd = -1, r;
   struct tap_ring_desc d;
+  struct stat st;
 
   for (;;) {
     struct pollfd p = { .fd = c->fd, .events = POLLIN };
-    char cbuf[CMSG_SPACE (sizeof (int))];
+    char cbuf[CMSG_SPACE (2 * sizeof (int))];
     struct iovec iov = { buf + have, sizeof buf - have };
     struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
                         .msg_control = cbuf, .msg_controllen = sizeof cbuf };
@@ -81,14 +90,22 @@ read_hello (struct tap_client *c, int timeout_ms, char *err, size_t errlen)
       snprintf (err, errlen, "the plugin left during its hello");
       goto fail;
     }
+    /* The ring's descriptor, then maybe the storage's; anything else
+     * is closed.
+     */
     for (struct cmsghdr *h = CMSG_FIRSTHDR (&m); h; h = CMSG_NXTHDR (&m, h))
-      if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
-          h->cmsg_len == CMSG_LEN (sizeof (int))) {
-        int fd;
-        memcpy (&fd, CMSG_DATA (h), sizeof fd);
-        if (ring_fd >= 0)
-          close (ring_fd);
-        ring_fd = fd;
+      if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS) {
+        size_t n = (h->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+        for (size_t i = 0; i < n; i++) {
+          int fd;
+          memcpy (&fd, CMSG_DATA (h) + i * sizeof fd, sizeof fd);
+          if (ring_fd == -1)
+            ring_fd = fd;
+          else if (c->source_fd == -1)
+            c->source_fd = fd;
+          else
+            close (fd);
+        }
       }
     have += n;
     if (used == 0) {
@@ -116,8 +133,18 @@ read_hello (struct tap_client *c, int timeout_ms, char *err, size_t errlen)
     snprintf (err, errlen, "the plugin's hello carried no ring descriptor");
     goto fail;
   }
-  if (tap_shm_map_readonly (&c->shm, ring_fd, d.size, err, errlen) == -1)
+  /* The mapping owns the descriptor from here, mapped or not. */
+  r = tap_shm_map_readonly (&c->shm, ring_fd, d.size, err, errlen);
+  ring_fd = -1;
+  if (r == -1)
     goto fail;
+  if ((c->hdr.flags & TAP_HDR_DEFERRED) &&
+      (c->source_fd == -1 || fstat (c->source_fd, &st) == -1 ||
+       !(S_ISREG (st.st_mode) || S_ISBLK (st.st_mode)))) {
+    snprintf (err, errlen, "the plugin defers payloads but its hello "
+              "carried no file or block device to read them from");
+    goto fail;
+  }
   c->cursor = c->head = d.start;
   return take_doorbells (c, err, errlen);
 
@@ -137,6 +164,8 @@ tap_client_accept (int listen_fd, int timeout_ms, char *err, size_t errlen)
     return NULL;
   }
   c->shm.fd = -1;
+  c->shadow.fd = -1;
+  c->source_fd = -1;
   c->fd = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
   if (c->fd == -1) {
     snprintf (err, errlen, "accept: %s", strerror (errno));
@@ -157,7 +186,10 @@ tap_client_close (struct tap_client *c)
     return;
   if (c->fd >= 0)
     close (c->fd);
+  if (c->source_fd >= 0)
+    close (c->source_fd);
   tap_shm_destroy (&c->shm);
+  tap_shm_destroy (&c->shadow);
   free (c);
 }
 
@@ -197,6 +229,86 @@ tap_client_receive (struct tap_client *c, bool *closed,
   return 0;
 }
 
+void
+tap_client_skip_deferred (struct tap_client *c)
+{
+  c->skip_deferred = true;
+}
+
+/* Reads n bytes at offset from the storage; -1 with err. */
+static int
+read_storage (struct tap_client *c, uint8_t *dst, size_t n, uint64_t offset,
+              char *err, size_t errlen)
+{
+  size_t done = 0;
+
+  while (done < n) {
+    ssize_t r = pread (c->source_fd, dst + done, n - done, offset + done);
+    if (r == -1 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      snprintf (err, errlen, "reading a deferred payload at %llu+%zu from "
+                "the storage: %s", (unsigned long long) offset, n,
+                r == 0 ? "end of file" : strerror (errno));
+      return -1;
+    }
+    done += r;
+  }
+  return 0;
+}
+
+/* Points a deferred record's item at its bytes: in the storage unless
+ * the plugin kept them in the ring because they were about to be
+ * overwritten.  The storage is read first and the state after: if it
+ * still says "in the storage", no overwrite had begun before the read
+ * ended (the plugin stores the state before it lets one begin).
+ */
+static int
+materialize (struct tap_client *c, const uint8_t *rec, struct tap_item *item,
+             char *err, size_t errlen)
+{
+  const _Atomic uint32_t *state = (const _Atomic uint32_t *) (rec + 4);
+  uint32_t len = item->rec.payload_len, s;
+  uint8_t *dst;
+
+  item->rec.flags &= ~TAP_F_DEFERRED;
+  if ((uintptr_t) state % 4 != 0) {
+    snprintf (err, errlen, "record seq %llu: deferred but not aligned",
+              (unsigned long long) item->rec.seq);
+    return -1;
+  }
+  s = atomic_load_explicit (state, memory_order_acquire);
+  if (s == TAP_PAYLOAD_IN_STORAGE && c->skip_deferred) {
+    item->payload = NULL;
+    return 0;
+  }
+  if (s == TAP_PAYLOAD_IN_STORAGE) {
+    if (c->shadow.base == NULL &&
+        tap_shm_create (&c->shadow, c->shm.size, err, errlen) == -1)
+      return -1;
+    dst = c->shadow.base + (c->cursor + TAP_RECORD_HDR) % c->shadow.size;
+    if (read_storage (c, dst, len, item->rec.offset, err, errlen) == -1)
+      return -1;
+    atomic_thread_fence (memory_order_seq_cst);
+    s = atomic_load_explicit (state, memory_order_acquire);
+    if (s == TAP_PAYLOAD_IN_STORAGE)
+      item->payload = dst;
+  }
+  if (s == TAP_PAYLOAD_LOST) {
+    snprintf (err, errlen, "record seq %llu: the plugin could not keep the "
+              "bytes of this write before they were overwritten (its log "
+              "says why)", (unsigned long long) item->rec.seq);
+    return -1;
+  }
+  if (s != TAP_PAYLOAD_IN_STORAGE && s != TAP_PAYLOAD_IN_RING) {
+    snprintf (err, errlen, "record seq %llu: unknown payload state %u",
+              (unsigned long long) item->rec.seq, s);
+    return -1;
+  }
+  /* In the ring: tap_parse_record pointed payload there already. */
+  return 0;
+}
+
 int
 tap_client_next (struct tap_client *c, struct tap_item *item,
                  char *err, size_t errlen)
@@ -216,6 +328,9 @@ tap_client_next (struct tap_client *c, struct tap_item *item,
   if (r == 0)
     snprintf (err, errlen, "the doorbell ends inside a record");
   if (r != 1)
+    return -1;
+  if ((item->rec.flags & TAP_F_DEFERRED) &&
+      materialize (c, p, item, err, errlen) == -1)
     return -1;
   c->cursor += item->raw_len;
   return 1;

@@ -40,6 +40,15 @@ int tap_client_receive (struct tap_client *c, bool *closed,
 int tap_client_next (struct tap_client *c, struct tap_item *item,
                      char *err, size_t errlen);
 
+/* A plugin over a file or block device may defer large writes' bytes:
+ * they are then read from the storage by tap_client_next (see
+ * nbdkit-plugin/tap-defer.h), into memory that stays valid until the
+ * record is acknowledged.  A consumer that never looks at payloads
+ * calls this to skip those reads: such records then come with payload
+ * NULL.
+ */
+void tap_client_skip_deferred (struct tap_client *c);
+
 /* Tells the plugin every record up to seq is handled. */
 int tap_client_ack (struct tap_client *c, uint64_t seq);
 

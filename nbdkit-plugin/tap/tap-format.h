@@ -37,6 +37,10 @@
 
 /* Header flags. */
 #define TAP_HDR_CHECK       (1u << 0)   /* records carry a checksum */
+/* Ring streams only: WRITE records may be deferred (TAP_F_DEFERRED),
+ * and a read-only descriptor of the storage came with the hello.
+ */
+#define TAP_HDR_DEFERRED    (1u << 1)
 
 enum tap_type {
   TAP_WRITE    = 1,   /* payload: the bytes written at offset */
@@ -51,6 +55,17 @@ enum tap_type {
 #define TAP_F_FUA           (1u << 0)   /* request carried FUA */
 #define TAP_F_MAY_TRIM      (1u << 1)   /* zero: backend was allowed to punch */
 #define TAP_F_READS_ZERO    (1u << 2)   /* trim: range reads back as zeroes */
+/* Write, in a TAP_HDR_DEFERRED stream: the payload's space is reserved
+ * but the bytes are where the check field (a state word the plugin
+ * changes in place, read it atomically) says: in the storage at the
+ * record's range, or in the payload's space.
+ */
+#define TAP_F_DEFERRED      (1u << 3)
+
+/* States of a deferred record. */
+#define TAP_PAYLOAD_IN_STORAGE  0u  /* read the storage, then the state again */
+#define TAP_PAYLOAD_IN_RING     1u  /* kept: the payload space holds them */
+#define TAP_PAYLOAD_LOST        2u  /* the plugin could not keep them */
 
 struct tap_header {
   uint16_t version;

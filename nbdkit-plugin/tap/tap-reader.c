@@ -150,6 +150,12 @@ tap_reader_next (struct tap_reader *rd, struct tap_item *item,
     r = tap_decode_header (p, n, &h, &used, err, errlen);
     if (r != 1)
       return r;
+    /* Their bytes are in some plugin's storage, not in this stream. */
+    if (h.flags & TAP_HDR_DEFERRED) {
+      snprintf (err, errlen, "a stream with deferred payloads cannot be "
+                "read from a file (at offset %llu)", rd->consumed);
+      return -1;
+    }
     rd->hdr = h;
     rd->have_header = true;
     *item = (struct tap_item) {

@@ -58,10 +58,12 @@ tap_shm_create (struct tap_shm *m, size_t size, char *err, size_t errlen)
     snprintf (err, errlen, "tap: sizing the %zu-byte ring: %s", size,
               strerror (errno));
     close (m->fd);
+    m->fd = -1;
     return -1;
   }
   if (map_twice (m, PROT_READ | PROT_WRITE, err, errlen) == -1) {
     close (m->fd);
+    m->fd = -1;
     return -1;
   }
   return 0;

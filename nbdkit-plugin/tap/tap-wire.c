@@ -164,6 +164,14 @@ tap_decode_header (const uint8_t *buf, size_t len, struct tap_header *h,
     snprintf (err, errlen, "tap header: disk size out of range");
     return -1;
   }
+  /* Deferred payloads live in a plugin's storage: a file that outlives
+   * the plugin (checksummed) cannot refer to them.
+   */
+  if ((h->flags & TAP_HDR_DEFERRED) && (h->flags & TAP_HDR_CHECK)) {
+    snprintf (err, errlen, "tap header: a checksummed stream (a trace file) "
+              "cannot defer payloads");
+    return -1;
+  }
   if (len < h->header_len)
     return 0;
   memcpy (h->disk_id, buf + TAP_HEADER_FIXED, h->disk_id_len);
@@ -198,6 +206,13 @@ tap_decode_record (const uint8_t *buf, size_t len,
   if (r->payload_len > TAP_MAX_PAYLOAD) {
     snprintf (err, errlen, "record seq %llu: payload length %u exceeds %u",
               (unsigned long long) r->seq, r->payload_len, TAP_MAX_PAYLOAD);
+    return -1;
+  }
+  if ((r->flags & TAP_F_DEFERRED) &&
+      (r->type != TAP_WRITE || !(h->flags & TAP_HDR_DEFERRED))) {
+    snprintf (err, errlen, "record seq %llu: deferred payload on a %s%s",
+              (unsigned long long) r->seq, tap_type_name (r->type),
+              h->flags & TAP_HDR_DEFERRED ? "" : " in a stream without them");
     return -1;
   }
   switch (r->type) {

@@ -1,0 +1,227 @@
+/* Deferred payloads (see tap-defer.h). */
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tap-defer.h"
+
+void
+tap_defer_init (struct tap_defer *d, int source_fd, uint8_t *ring,
+                size_t cap, tap_log_fn log)
+{
+  memset (d, 0, sizeof *d);
+  d->source_fd = source_fd;
+  d->ring = ring;
+  d->cap = cap;
+  d->log = log;
+  pthread_mutex_init (&d->lock, NULL);
+}
+
+void
+tap_defer_destroy (struct tap_defer *d)
+{
+  if (d->source_fd >= 0)
+    close (d->source_fd);
+  d->source_fd = -1;
+  pthread_mutex_destroy (&d->lock);
+}
+
+static bool
+overlaps (uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+  return a < b + blen && b < a + alen;
+}
+
+/* The record's state word: the check field, 4 bytes into its header
+ * (tap_defer_try only defers records whose header is 4-aligned).
+ */
+static _Atomic uint32_t *
+state_word (struct tap_defer *d, uint64_t pos)
+{
+  return (_Atomic uint32_t *) (d->ring + pos % d->cap + 4);
+}
+
+/* Copies a deferred record's bytes from the storage into its reserved
+ * space, then says so in its state word (list lock held).
+ */
+static void
+keep (struct tap_defer *d, const struct tap_deferred *e)
+{
+  uint8_t *dst = d->ring + (e->pos + TAP_RECORD_HDR) % d->cap;
+  size_t done = 0;
+  uint32_t state = TAP_PAYLOAD_IN_RING;
+
+  while (done < e->len) {
+    ssize_t n = pread (d->source_fd, dst + done, e->len - done,
+                       e->offset + done);
+    if (n == -1 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      d->log (0, "tap: cannot keep the bytes of a write at %llu+%u before "
+              "they are overwritten: %s: the consumer will be told they are "
+              "lost", (unsigned long long) e->offset, e->len,
+              n == 0 ? "end of file" : strerror (errno));
+      state = TAP_PAYLOAD_LOST;
+      atomic_fetch_add (&d->keep_failed, 1);
+      break;
+    }
+    done += n;
+  }
+  /* Release: a consumer that sees the state sees the bytes. */
+  atomic_store_explicit (state_word (d, e->pos), state, memory_order_release);
+  if (state == TAP_PAYLOAD_IN_RING)
+    atomic_fetch_add (&d->kept, 1);
+}
+
+/* Removes entry i (lock held). */
+static void
+remove_at (struct tap_defer *d, unsigned i)
+{
+  unsigned n = atomic_load_explicit (&d->count, memory_order_relaxed);
+
+  d->list[i] = d->list[n - 1];
+  atomic_store (&d->count, n - 1);
+}
+
+/* Marks slot i and every other announced modification that overlaps
+ * it as disturbed; a blind one (i < 0) disturbs them all.
+ */
+static void
+look_around (struct tap_defer *d, int i, uint64_t offset, uint64_t len)
+{
+  bool hit = i >= 0 && atomic_load (&d->blind) > 0;
+
+  for (int j = 0; j < TAP_DEFER_ACTIVE; j++) {
+    if (j == i || atomic_load (&d->active[j].state) != 2)
+      continue;
+    uint64_t lo = atomic_load_explicit (&d->active[j].lo,
+                                        memory_order_relaxed);
+    uint64_t hi = atomic_load_explicit (&d->active[j].hi,
+                                        memory_order_relaxed);
+    if (i < 0 || overlaps (lo, hi - lo, offset, len)) {
+      atomic_store (&d->active[j].disturbed, true);
+      hit = true;
+    }
+  }
+  if (hit && i >= 0)
+    atomic_store (&d->active[i].disturbed, true);
+}
+
+int
+tap_defer_begin (struct tap_defer *d, uint64_t offset, uint64_t len)
+{
+  bool big = len >= TAP_DEFER_MIN;
+  int token = TAP_DEFER_BLIND;
+
+  if (d->source_fd < 0)
+    return TAP_DEFER_OFF;
+  for (int i = 0; i < TAP_DEFER_ACTIVE; i++) {
+    unsigned free_slot = 0;
+    if (atomic_compare_exchange_strong (&d->active[i].state, &free_slot, 1)) {
+      atomic_store_explicit (&d->active[i].lo, offset, memory_order_relaxed);
+      atomic_store_explicit (&d->active[i].hi, offset + len,
+                             memory_order_relaxed);
+      atomic_store (&d->active[i].big, big);
+      atomic_store (&d->active[i].disturbed, false);
+      token = i;
+      break;
+    }
+  }
+  /* Announce, then look: every load and store here is sequentially
+   * consistent, so of two overlapping modifications the later one's
+   * look sees the earlier's announcement.  A short one looks only while
+   * a long one is announced: the long one counts itself before it
+   * announces, so if the short one missed the count, the long one's
+   * look sees the short one.
+   */
+  if (token == TAP_DEFER_BLIND) {
+    atomic_fetch_add (&d->blind, 1);
+    look_around (d, -1, offset, len);
+  }
+  else {
+    if (big)
+      atomic_fetch_add (&d->big, 1);
+    atomic_store (&d->active[token].state, 2);
+    if (big || atomic_load (&d->big) > 0 || atomic_load (&d->blind) > 0)
+      look_around (d, token, offset, len);
+  }
+  /* Then the list: tap_defer_try adds to it, then reads its record's
+   * disturbed flag, which our look stored before this load.
+   */
+  if (atomic_load (&d->count) == 0)
+    return token;
+
+  pthread_mutex_lock (&d->lock);
+  for (unsigned i = 0; i < atomic_load_explicit (&d->count,
+                                                 memory_order_relaxed); ) {
+    if (overlaps (d->list[i].offset, d->list[i].len, offset, len)) {
+      keep (d, &d->list[i]);
+      remove_at (d, i);       /* the state word says it all now */
+    }
+    else
+      i++;
+  }
+  pthread_mutex_unlock (&d->lock);
+  /* The kept states are stored before our backend request starts
+   * changing the storage, whichever CPU it runs on.
+   */
+  atomic_thread_fence (memory_order_seq_cst);
+  return token;
+}
+
+void
+tap_defer_end (struct tap_defer *d, int token)
+{
+  if (token == TAP_DEFER_BLIND)
+    atomic_fetch_sub (&d->blind, 1);
+  else if (token >= 0) {
+    if (atomic_load (&d->active[token].big))
+      atomic_fetch_sub (&d->big, 1);
+    atomic_store_explicit (&d->active[token].state, 0, memory_order_release);
+  }
+}
+
+bool
+tap_defer_try (struct tap_defer *d, int token, uint64_t pos,
+               uint64_t offset, uint32_t len)
+{
+  unsigned n;
+  bool ok = false;
+
+  if (d->source_fd < 0 || token < 0 || len < TAP_DEFER_MIN || pos % 4 != 0)
+    return false;
+  pthread_mutex_lock (&d->lock);
+  n = atomic_load_explicit (&d->count, memory_order_relaxed);
+  if (n < TAP_DEFER_MAX) {
+    /* Listed first, then the flag: a modification that begins later
+     * either disturbed us before this load or finds us in the list.
+     */
+    d->list[n] = (struct tap_deferred) { pos, offset, len };
+    atomic_store (&d->count, n + 1);
+    if (atomic_load (&d->active[token].disturbed))
+      remove_at (d, n);
+    else
+      ok = true;
+  }
+  pthread_mutex_unlock (&d->lock);
+  if (ok)
+    atomic_fetch_add (&d->deferred, 1);
+  return ok;
+}
+
+void
+tap_defer_release (struct tap_defer *d, uint64_t tail)
+{
+  if (d->source_fd < 0 || atomic_load (&d->count) == 0)
+    return;
+  pthread_mutex_lock (&d->lock);
+  for (unsigned i = 0; i < atomic_load_explicit (&d->count,
+                                                 memory_order_relaxed); ) {
+    if (d->list[i].pos < tail)
+      remove_at (d, i);
+    else
+      i++;
+  }
+  pthread_mutex_unlock (&d->lock);
+}
