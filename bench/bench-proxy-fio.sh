@@ -92,6 +92,13 @@ fio_metric() {
 }
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# paired KIND CONFIG: the median over rounds of CONFIG's rate / the
+# baseline's in the same round (a round runs the three back to back, so
+# drifts of a shared machine's speed cancel out).
+paired() {
+  paste <(echo ${R[$1.base]} | tr ' ' '\n') <(echo ${R[$1.$2]} | tr ' ' '\n') |
+    awk '$1 > 0 { print $2 / $1 }' | median | awk '{ printf "%.3f", $1 }'
+}
 # medians ARRAY KIND: sets b, n and t to the medians of KIND's runs of
 # base, none and tap in ARRAY.
 medians() {
@@ -137,6 +144,9 @@ out=$W/section.md
   echo "the guest waits rather than the tap dropping, so the figure is the speed of the whole tap path (every run"
   echo "is checked to have lost nothing)."
   echo
+  echo "Ratios are of the medians; in brackets, the median of each round's ratio (rounds run the three"
+  echo "configurations back to back, so the machine's drifts cancel out)."
+  echo
   echo "| workload | nbdkit file | plugin tap=none | ratio | plugin tap=unix | ratio | target |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
   cpu_rows=
@@ -148,7 +158,7 @@ out=$W/section.md
     esac
     rn=$(awk -v a="$n" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
     rt=$(awk -v a="$t" -v b="$b" 'BEGIN { printf "%.3f", a / b }')
-    echo "| $label | $(fmt "$b") | $(fmt "$n") | $rn | $(fmt "$t") | $rt | ≥ $target |"
+    echo "| $label | $(fmt "$b") | $(fmt "$n") | $rn ($(paired "$kind" none)) | $(fmt "$t") | $rt ($(paired "$kind" tap)) | ≥ $target |"
     medians CPU "$kind"
     cpu_rows+="| ${label%%,*} | $b | $n | $t | $(awk -v a="$t" -v b="$n" 'BEGIN { printf "%+.1f (%+.0f %%)", a - b, (a - b) / b * 100 }') |"$'\n'
   done

@@ -91,8 +91,9 @@ static void
 look_around (struct tap_defer *d, int i, uint64_t offset, uint64_t len)
 {
   bool hit = i >= 0 && atomic_load (&d->blind) > 0;
+  int used = atomic_load (&d->used);
 
-  for (int j = 0; j < TAP_DEFER_ACTIVE; j++) {
+  for (int j = 0; j < used; j++) {
     if (j == i || atomic_load (&d->active[j].state) != 2)
       continue;
     uint64_t lo = atomic_load_explicit (&d->active[j].lo,
@@ -108,6 +109,13 @@ look_around (struct tap_defer *d, int i, uint64_t offset, uint64_t len)
     atomic_store (&d->active[i].disturbed, true);
 }
 
+/* The slot this thread had last: nbdkit's request threads live as long
+ * as their connection, so each finds its own slot free again and
+ * claims it without touching another thread's line.  Only a hint (the
+ * claim is a compare-and-swap), so it needs no care across rings.
+ */
+static __thread int slot_hint;
+
 int
 tap_defer_begin (struct tap_defer *d, uint64_t offset, uint64_t len)
 {
@@ -116,9 +124,19 @@ tap_defer_begin (struct tap_defer *d, uint64_t offset, uint64_t len)
 
   if (d->source_fd < 0)
     return TAP_DEFER_OFF;
-  for (int i = 0; i < TAP_DEFER_ACTIVE; i++) {
-    unsigned free_slot = 0;
-    if (atomic_compare_exchange_strong (&d->active[i].state, &free_slot, 1)) {
+  for (int k = 0; k < TAP_DEFER_ACTIVE; k++) {
+    int i = (slot_hint + k) % TAP_DEFER_ACTIVE;
+    unsigned free_slot = 0, used;
+    if (atomic_load_explicit (&d->active[i].state, memory_order_relaxed) == 0 &&
+        atomic_compare_exchange_strong (&d->active[i].state, &free_slot, 1)) {
+      /* Before the slot is announced, so a look that could miss it is
+       * one that started before the announcement anyway.
+       */
+      used = atomic_load (&d->used);
+      while (used < (unsigned) i + 1 &&
+             !atomic_compare_exchange_weak (&d->used, &used, i + 1))
+        ;
+      slot_hint = i;
       atomic_store_explicit (&d->active[i].lo, offset, memory_order_relaxed);
       atomic_store_explicit (&d->active[i].hi, offset + len,
                              memory_order_relaxed);

@@ -57,12 +57,15 @@ struct tap_deferred {
   uint32_t len;
 };
 
+/* One per cache line: every request writes its own, and a 4 KiB write
+ * costs about a microsecond in all, so sharing lines would show.
+ */
 struct tap_defer_active {
   atomic_uint state;          /* 0 free, 1 being filled, 2 valid */
   _Atomic uint64_t lo, hi;    /* [lo, hi) */
   atomic_bool big;            /* long enough to be deferred */
   atomic_bool disturbed;      /* an overlapping one was in flight too */
-};
+} __attribute__ ((aligned (64)));
 
 struct tap_defer {
   int source_fd;              /* read-only storage; -1: deferral off */
@@ -75,6 +78,7 @@ struct tap_defer {
   struct tap_deferred list[TAP_DEFER_MAX];
 
   struct tap_defer_active active[TAP_DEFER_ACTIVE];
+  atomic_uint used;           /* slots below this were ever claimed */
   atomic_uint blind;          /* modifications without a slot */
   /* Announced modifications long enough to be deferred: while there is
    * none, shorter ones need not look at the others.

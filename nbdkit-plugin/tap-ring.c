@@ -129,7 +129,7 @@ reserve_locked (struct tap_ring *r, int token, unsigned type,
   /* The header goes first: once tap_defer_try listed the record, a
    * write that overlaps it may store its state word.
    */
-  if (type == TAP_WRITE && token != TAP_DEFER_OFF) {
+  if (type == TAP_WRITE && token != TAP_DEFER_OFF && len >= TAP_DEFER_MIN) {
     rec.flags |= TAP_F_DEFERRED;
     tap_encode_record (at, &rec);
     if (tap_defer_try (&r->defer, token, head, offset, len))
@@ -322,7 +322,9 @@ struct tap_ring *
 tap_ring_new (const struct tap_config *cfg, tap_log_fn log,
               char *err, size_t errlen)
 {
-  struct tap_ring *r = calloc (1, sizeof *r);
+  /* Aligned: the tap-defer slots each own a cache line. */
+  size_t size = (sizeof (struct tap_ring) + 63) / 64 * 64;
+  struct tap_ring *r = aligned_alloc (64, size);
   size_t cap;
   pthread_condattr_t ca;
   pthread_mutexattr_t ma;
@@ -333,6 +335,7 @@ tap_ring_new (const struct tap_config *cfg, tap_log_fn log,
       close (cfg->source_fd);
     return NULL;
   }
+  memset (r, 0, size);
   r->cfg = *cfg;
   /* Until the ring exists, deferral stays off and the descriptor is
    * only ours to close.

@@ -24,13 +24,15 @@
  * doorbell, one consumer wake-up and one look at the acknowledgements
  * per tick rather than per record.  A tick cost the sender and the
  * consumer some 40-50 us of CPU together on the benchmark machine
- * (wake-ups, three system calls each: docs/benchmarks.md), so 2 ms
- * keeps that near 2 % of one core.  A record waits at most this long
- * to be announced (the first one after a quiet spell goes at once),
+ * (wake-ups, three system calls each: docs/benchmarks.md), so 5 ms
+ * keeps that under 1 % of one core; with 2 ms it was the largest part
+ * of what the tap still cost a 1 MiB write once its bytes were no
+ * longer copied (tap-defer.h).  A record waits at most this long to
+ * be announced (the first one after a quiet spell goes at once),
  * nothing next to the seconds a journaling file system takes to
  * commit what the introspector reports.
  */
-#define TICK_NS 2000000
+#define TICK_NS 5000000
 
 struct sender {
   struct tap_ring *r;

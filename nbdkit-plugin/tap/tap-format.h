@@ -93,12 +93,15 @@ struct tap_record {
 
 /* The socket between the plugin and a consumer (tap=unix:PATH) does
  * not carry the records: they sit in the plugin's ring, a memfd the
- * consumer maps read-only, so the data is copied once, from the
- * guest's request into the ring.  The socket carries:
+ * consumer maps read-only, so the data is copied at most once, from
+ * the guest's request into the ring (a deferred write's not even
+ * that: TAP_F_DEFERRED).  The socket carries:
  *
  *   plugin -> consumer  HELLO: a stream header, then a ring descriptor,
  *                       with the ring's read-only descriptor attached
- *                       (SCM_RIGHTS) to the first byte;
+ *                       (SCM_RIGHTS) to the first byte, and after it
+ *                       the storage's (read-only) when the header has
+ *                       TAP_HDR_DEFERRED;
  *                       DOORBELL: records are complete up to position
  *                       `value` (a byte count that only grows; the byte
  *                       at position p is at offset p % ring size).
