@@ -132,7 +132,8 @@ for m in blockwatch_up blockwatch_restarts_total blockwatch_nbd_requests_total \
     blockwatch_tap_buffer_size_bytes blockwatch_tap_dropped_records_total \
     blockwatch_events_total blockwatch_introspector_crawling \
     blockwatch_crawl_inodes blockwatch_stats_age_seconds blockwatch_disk_info \
-    blockwatch_exact_view_evicted_reads_total; do
+    blockwatch_exact_view_evicted_reads_total blockwatch_backend_max_in_flight \
+    blockwatch_tap_deferred_writes_total blockwatch_tap_kept_writes_total; do
   grep -q "^# TYPE $m " "$T/metrics1" || fail "/metrics lacks $m"
 done
 grep -q '^blockwatch_events_total{disk="b",type="create"} 0$' "$T/metrics1" ||
@@ -209,9 +210,11 @@ for i in $(seq 12); do
 done
 umount "$T/a.mid" "$T/a.final"
 
-# --- nbdkit of a is killed while fio verifies writes on b.
+# --- nbdkit of a is killed while fio verifies writes on b.  Writes of
+# 256 KiB: their bytes reach b's introspector through the storage, not
+# the tap's buffer (deferred payloads).
 fio --name=b --ioengine=nbd --uri="nbd+unix:///?socket=$T/run/b/nbd.sock" \
-    --offset=128M --size=32M --rw=randwrite --bs=64k --iodepth=4 --rate=8m \
+    --offset=128M --size=32M --rw=randwrite --bs=256k --iodepth=4 --rate=8m \
     --verify=crc32c --do_verify=1 --verify_fatal=1 --randrepeat=0 \
     > "$T/fio.out" 2>&1 &
 fio_pid=$!
@@ -233,6 +236,8 @@ grep -q '^blockwatch_up{disk="a",process="nbdkit"} 1$' "$T/metrics2" || fail "nb
 before=$(awk '$1 == "blockwatch_nbd_bytes_total{disk=\"b\",op=\"write\"}" { print $2 }' "$T/metrics1")
 after=$(awk '$1 == "blockwatch_nbd_bytes_total{disk=\"b\",op=\"write\"}" { print $2 }' "$T/metrics2")
 [ "$after" -ge $((before + 32 * 1024 * 1024)) ] || fail "b's written bytes went from $before to $after"
+# b's 128 writes of 256 KiB went to its introspector without a copy.
+until_metric 5 'blockwatch_tap_deferred_writes_total{disk="b"}' 128 at-least
 creates=$(awk '$1 == "blockwatch_events_total{disk=\"b\",type=\"create\"}" { print $2 }' "$T/metrics2")
 [ "$creates" -ge 1500 ] || fail "b's create events: $creates"
 [ "$(grep -c '"type":"create"' "$T/b.jsonl")" = "$creates" ] || fail "the create count is not the events file's"

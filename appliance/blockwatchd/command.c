@@ -371,11 +371,14 @@ command_copy (struct command *dst, const struct command *src)
   memset (dst, 0, sizeof *dst);
   for (size_t i = 0; i < src->argv.n; i++)
     argv_add (&dst->argv, src->argv.v[i]);
-  ok = copy_string (&dst->out, src->out) &
-       copy_string (&dst->ready, src->ready) &
-       copy_string (&dst->stats, src->stats) &
-       copy_string (&dst->leftover, src->leftover) &
-       copy_string (&dst->user, src->user);
+  /* Every copy is made even after one failed, so that freeing the
+   * result frees exactly what was copied.
+   */
+  ok = copy_string (&dst->out, src->out);
+  ok = copy_string (&dst->ready, src->ready) && ok;
+  ok = copy_string (&dst->stats, src->stats) && ok;
+  ok = copy_string (&dst->leftover, src->leftover) && ok;
+  ok = copy_string (&dst->user, src->user) && ok;
   dst->uid = src->uid;
   dst->gid = src->gid;
   if (ok && !dst->argv.oom)

@@ -45,7 +45,7 @@ static const struct key appliance_keys[] = {
   K ("blockwatch", value_program, struct bwd_config, blockwatch),
   K ("stop-timeout", value_seconds, struct bwd_config, stop_timeout_s),
   K ("start-wait", value_seconds, struct bwd_config, start_wait_s),
-  { NULL }
+  { 0 }
 };
 
 static const struct key broker_keys[] = {
@@ -65,7 +65,7 @@ static const struct key broker_keys[] = {
   K ("stats-interval", value_long_seconds, struct bwd_broker,
      stats_interval),
   K ("drain", value_long_seconds, struct bwd_broker, drain),
-  { NULL }
+  { 0 }
 };
 
 static const struct key policy_keys[] = {
@@ -78,7 +78,7 @@ static const struct key policy_keys[] = {
   KL ("type", value_type_glob, struct bwd_policy, type),
   KL ("not-type", value_type_glob, struct bwd_policy, not_type),
   KL ("data-for", value_data_rule, struct bwd_policy, data_for),
-  { NULL }
+  { 0 }
 };
 
 static const struct key disk_keys[] = {
@@ -105,7 +105,7 @@ static const struct key disk_keys[] = {
      iscsi.addresses),
   K ("iscsi-initiator-names", value_initiator_names, struct bwd_disk,
      iscsi.names),
-  { NULL }
+  { 0 }
 };
 
 /* Lines are handed to inih whole, so that it numbers them as we do;
@@ -766,13 +766,18 @@ copy_string (char **dst, const char *src)
 int
 bwd_broker_copy (struct bwd_broker *dst, const struct bwd_broker *src)
 {
+  bool ok;
+
   *dst = *src;
-  if (copy_string (&dst->uri, src->uri) &
-      copy_string (&dst->ca_file, src->ca_file) &
-      copy_string (&dst->ca_path, src->ca_path) &
-      copy_string (&dst->cert, src->cert) & copy_string (&dst->key, src->key) &
-      copy_string (&dst->ciphers, src->ciphers) &
-      copy_string (&dst->mqtt_version, src->mqtt_version))
+  /* Every copy is made even after one failed (see command.c). */
+  ok = copy_string (&dst->uri, src->uri);
+  ok = copy_string (&dst->ca_file, src->ca_file) && ok;
+  ok = copy_string (&dst->ca_path, src->ca_path) && ok;
+  ok = copy_string (&dst->cert, src->cert) && ok;
+  ok = copy_string (&dst->key, src->key) && ok;
+  ok = copy_string (&dst->ciphers, src->ciphers) && ok;
+  ok = copy_string (&dst->mqtt_version, src->mqtt_version) && ok;
+  if (ok)
     return 0;
   bwd_broker_clear (dst);
   return -1;

@@ -32,6 +32,9 @@ static const struct family families[] = {
   { "blockwatch_nbd_failed_requests_total", "counter",
     "NBD requests the backend failed, by kind.",
     ROLE_NBDKIT, "failures.", "op" },
+  { "blockwatch_backend_max_in_flight", "gauge",
+    "Most commands one iSCSI session of the plugin had outstanding at once "
+    "(0 for other backends).", ROLE_NBDKIT, "backend.max_in_flight", NULL },
   { "blockwatch_tap_records_total", "counter",
     "Records the plugin put into the tap.", ROLE_NBDKIT, "tap.records", NULL },
   { "blockwatch_tap_bytes_total", "counter",
