@@ -85,6 +85,10 @@ header_rejects_garbage (void **state)
   assert_int_equal (tap_decode_header (bad, n, &out, &used, err, sizeof err), -1);
   memcpy (bad, buf, n); bad[23] = 0x80;                   /* size > INT64_MAX */
   assert_int_equal (tap_decode_header (bad, n, &out, &used, err, sizeof err), -1);
+  /* Deferred payloads in a checksummed stream (a trace file). */
+  memcpy (bad, buf, n); bad[12] |= TAP_HDR_DEFERRED;
+  assert_int_equal (tap_decode_header (bad, n, &out, &used, err, sizeof err), -1);
+  assert_non_null (strstr (err, "defer"));
 }
 
 static void
@@ -137,6 +141,23 @@ record_rules (void **state)
   put_record (buf, 11, 99, 0, 0, NULL);
   assert_int_equal (tap_decode_record (buf, TAP_RECORD_HDR, &h, &r, err,
                                        sizeof err), 1);
+
+  /* Deferred payloads: only on writes, only in a stream that has them
+   * (the shared ring's, without checksums).
+   */
+  put_record (buf, 12, TAP_WRITE, 0, 4096, data);
+  buf[42] |= TAP_F_DEFERRED;
+  assert_int_equal (tap_decode_record (buf, TAP_RECORD_HDR, &h, &r, err,
+                                       sizeof err), -1);
+  assert_non_null (strstr (err, "without them"));
+  h.flags = TAP_HDR_DEFERRED;
+  assert_int_equal (tap_decode_record (buf, TAP_RECORD_HDR, &h, &r, err,
+                                       sizeof err), 1);
+  assert_true (r.flags & TAP_F_DEFERRED);
+  put_record (buf, 13, TAP_ZERO, 0, 4096, NULL);
+  buf[42] |= TAP_F_DEFERRED;
+  assert_int_equal (tap_decode_record (buf, TAP_RECORD_HDR, &h, &r, err,
+                                       sizeof err), -1);
 }
 
 static void
@@ -237,6 +258,15 @@ reader_streams (void **state)
   assert_int_equal (tap_reader_next (rd, &it, err, sizeof err), 1);
   assert_int_equal (tap_reader_next (rd, &it, err, sizeof err), -1);
   assert_non_null (strstr (err, "checksum"));
+  tap_reader_free (rd);
+
+  /* A file cannot hold a stream whose payloads are in some storage. */
+  h.flags = TAP_HDR_DEFERRED;
+  n = tap_encode_header (buf, &h);
+  rd = tap_reader_new ();
+  tap_reader_feed (rd, buf, n);
+  assert_int_equal (tap_reader_next (rd, &it, err, sizeof err), -1);
+  assert_non_null (strstr (err, "deferred"));
   tap_reader_free (rd);
 
   /* Records without a stream header are not a tap stream. */
