@@ -16,6 +16,7 @@ tap_defer_init (struct tap_defer *d, int source_fd, uint8_t *ring,
   d->cap = cap;
   d->log = log;
   pthread_mutex_init (&d->lock, NULL);
+  pthread_cond_init (&d->kept_cond, NULL);
 }
 
 void
@@ -25,6 +26,7 @@ tap_defer_destroy (struct tap_defer *d)
     close (d->source_fd);
   d->source_fd = -1;
   pthread_mutex_destroy (&d->lock);
+  pthread_cond_destroy (&d->kept_cond);
 }
 
 static bool
@@ -43,7 +45,8 @@ state_word (struct tap_defer *d, uint64_t pos)
 }
 
 /* Copies a deferred record's bytes from the storage into its reserved
- * space, then says so in its state word (list lock held).
+ * space, then says so in its state word (without the lock: the record
+ * is in the keeping set meanwhile).
  */
 static void
 keep (struct tap_defer *d, const struct tap_deferred *e)
@@ -82,6 +85,71 @@ remove_at (struct tap_defer *d, unsigned i)
 
   d->list[i] = d->list[n - 1];
   atomic_store (&d->count, n - 1);
+}
+
+/* Whether a record being kept lies in [offset, offset+len), or, with
+ * len 0, before ring position offset (lock held).
+ */
+static bool
+keeping_in (struct tap_defer *d, uint64_t offset, uint64_t len)
+{
+  unsigned n = atomic_load_explicit (&d->nkeeping, memory_order_relaxed);
+
+  for (unsigned i = 0; i < n; i++)
+    if (len ? overlaps (d->keeping[i].offset, d->keeping[i].len, offset, len)
+            : d->keeping[i].pos < offset)
+      return true;
+  return false;
+}
+
+/* Keeps every listed record that [offset, offset+len) overlaps, and
+ * returns once no record it overlaps is being kept by anyone.
+ */
+static void
+keep_overlapping (struct tap_defer *d, uint64_t offset, uint64_t len)
+{
+  struct tap_deferred mine[TAP_DEFER_MAX];
+  unsigned k = 0, n;
+
+  pthread_mutex_lock (&d->lock);
+  /* Another request's keep of what we are about to overwrite must end
+   * before we start.
+   */
+  while (keeping_in (d, offset, len))
+    pthread_cond_wait (&d->kept_cond, &d->lock);
+  n = atomic_load_explicit (&d->nkeeping, memory_order_relaxed);
+  for (unsigned i = 0; i < atomic_load_explicit (&d->count,
+                                                 memory_order_relaxed); ) {
+    if (overlaps (d->list[i].offset, d->list[i].len, offset, len)) {
+      /* Counted as being kept before it leaves the list, so that a
+       * look without the lock never sees it in neither.
+       */
+      mine[k++] = d->keeping[n] = d->list[i];
+      atomic_store (&d->nkeeping, ++n);
+      remove_at (d, i);
+    }
+    else
+      i++;
+  }
+  pthread_mutex_unlock (&d->lock);
+  if (k == 0)
+    return;
+
+  for (unsigned i = 0; i < k; i++)
+    keep (d, &mine[i]);
+
+  pthread_mutex_lock (&d->lock);
+  for (unsigned i = 0; i < k; i++) {
+    unsigned m = atomic_load_explicit (&d->nkeeping, memory_order_relaxed);
+    for (unsigned j = 0; j < m; j++)
+      if (d->keeping[j].pos == mine[i].pos) {
+        d->keeping[j] = d->keeping[m - 1];
+        atomic_store (&d->nkeeping, m - 1);
+        break;
+      }
+  }
+  pthread_cond_broadcast (&d->kept_cond);
+  pthread_mutex_unlock (&d->lock);
 }
 
 /* Marks slot i and every other announced modification that overlaps
@@ -167,20 +235,9 @@ tap_defer_begin (struct tap_defer *d, uint64_t offset, uint64_t len)
   /* Then the list: tap_defer_try adds to it, then reads its record's
    * disturbed flag, which our look stored before this load.
    */
-  if (atomic_load (&d->count) == 0)
+  if (atomic_load (&d->count) == 0 && atomic_load (&d->nkeeping) == 0)
     return token;
-
-  pthread_mutex_lock (&d->lock);
-  for (unsigned i = 0; i < atomic_load_explicit (&d->count,
-                                                 memory_order_relaxed); ) {
-    if (overlaps (d->list[i].offset, d->list[i].len, offset, len)) {
-      keep (d, &d->list[i]);
-      remove_at (d, i);       /* the state word says it all now */
-    }
-    else
-      i++;
-  }
-  pthread_mutex_unlock (&d->lock);
+  keep_overlapping (d, offset, len);
   /* The kept states are stored before our backend request starts
    * changing the storage, whichever CPU it runs on.
    */
@@ -211,7 +268,11 @@ tap_defer_try (struct tap_defer *d, int token, uint64_t pos,
     return false;
   pthread_mutex_lock (&d->lock);
   n = atomic_load_explicit (&d->count, memory_order_relaxed);
-  if (n < TAP_DEFER_MAX) {
+  /* The list and the keeping set together hold at most TAP_DEFER_MAX,
+   * so that moving the whole list to the set always fits.
+   */
+  if (n + atomic_load_explicit (&d->nkeeping, memory_order_relaxed)
+      < TAP_DEFER_MAX) {
     /* Listed first, then the flag: a modification that begins later
      * either disturbed us before this load or finds us in the list.
      */
@@ -231,9 +292,13 @@ tap_defer_try (struct tap_defer *d, int token, uint64_t pos,
 void
 tap_defer_release (struct tap_defer *d, uint64_t tail)
 {
-  if (d->source_fd < 0 || atomic_load (&d->count) == 0)
+  if (d->source_fd < 0 ||
+      (atomic_load (&d->count) == 0 && atomic_load (&d->nkeeping) == 0))
     return;
   pthread_mutex_lock (&d->lock);
+  /* A record being kept is written to: its space must not be reused. */
+  while (keeping_in (d, tail, 0))
+    pthread_cond_wait (&d->kept_cond, &d->lock);
   for (unsigned i = 0; i < atomic_load_explicit (&d->count,
                                                  memory_order_relaxed); ) {
     if (d->list[i].pos < tail)

@@ -73,9 +73,16 @@ struct tap_defer {
   size_t cap;
   tap_log_fn log;
 
-  pthread_mutex_t lock;       /* the list */
+  pthread_mutex_t lock;       /* the list and the keeping set */
   atomic_uint count;          /* entries in the list, read without lock */
   struct tap_deferred list[TAP_DEFER_MAX];
+  /* Records being kept, without the lock (a pread of up to 1 MiB must
+   * not hold up every other request): overlapping modifications and the
+   * space's release wait for them on kept_cond.
+   */
+  atomic_uint nkeeping;
+  struct tap_deferred keeping[TAP_DEFER_MAX];
+  pthread_cond_t kept_cond;
 
   struct tap_defer_active active[TAP_DEFER_ACTIVE];
   atomic_uint used;           /* slots below this were ever claimed */

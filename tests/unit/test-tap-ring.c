@@ -18,11 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "tap-defer.h"
 #include "tap-ring.h"
 #include "tap/tap-client.h"
 #include "tap/tap-reader.h"
@@ -778,6 +780,23 @@ static bool dbroken;
 
 struct dwriter { struct tap_ring *r; unsigned id; bool shared; };
 
+/* The plugin keeps a record by reading it back from the storage with
+ * pread, without its lock.  This test's pread, which the ring's code
+ * linked into it calls, can make that slow in the writer threads, so
+ * that other writers come to overwrite a record while it is being
+ * kept: they must wait for it.
+ */
+static __thread unsigned slow_pread_us;
+
+ssize_t
+pread (int fd, void *buf, size_t n, off_t off)
+{
+  if (slow_pread_us)
+    usleep (slow_pread_us);
+  return syscall (SYS_pread64, fd, buf, n, off);
+}
+static unsigned dslow_us;
+
 static uint8_t
 dfill (uint64_t id, uint64_t j)
 {
@@ -791,6 +810,8 @@ dwriter_main (void *arg)
   uint8_t *buf = malloc (TAP_MAX_PAYLOAD);
   uint64_t x = 7 + w->id * 1000003;
   uint64_t base = w->shared ? 0 : w->id * (uint64_t) DREGION;
+
+  slow_pread_us = dslow_us;
 
   for (unsigned k = 0; k < DWRITES; k++) {
     uint64_t id = atomic_fetch_add (&dnext_id, 1) + 1;
@@ -875,7 +896,10 @@ run_dwriters (bool shared, uint8_t *file_image)
   assert_true (dfd >= 0);
   assert_int_equal (ftruncate (dfd, DISK), 0);
   cfg.source_fd = open (path, O_RDONLY);
-  cfg.buffer_bytes = 32u << 20;
+  /* Slow keeps run with the smallest ring, whose space comes round
+   * again while a record is being kept.
+   */
+  cfg.buffer_bytes = dslow_us ? TAP_MIN_BUFFER : 32u << 20;
   r = tap_ring_new (&cfg, quiet_log, err, sizeof err);
   assert_non_null (r);
   memset (dwrites, 0, sizeof dwrites);
@@ -923,6 +947,91 @@ deferred_payloads_kept_before_overwrite (void **state)
 /* Writers on the same range at once: a write that another one in
  * flight overlaps is copied, never deferred with the other's bytes.
  */
+/* Keeping takes 2 ms here: writers overlapping a record being kept
+ * wait until it is kept, and its space, which the smallest ring soon
+ * needs again, is not reused meanwhile.
+ */
+static void
+deferred_payloads_slow_keeps (void **state)
+{
+  uint8_t *img = malloc (DISK);
+  struct tap_stats st;
+
+  (void) state;
+  dslow_us = 2000;
+  st = run_dwriters (true, img);
+  dslow_us = 0;
+  assert_true (st.kept > 0);
+  assert_int_equal (st.keep_failed, 0);
+  free (img);
+}
+
+/* The keeping rules one at a time, with a keep made to take 300 ms:
+ * a write over a record being kept, and the release of its space, both
+ * wait until its bytes are in place.
+ */
+struct slow_keeper { struct tap_defer *d; };
+
+static void *
+slow_keeper_main (void *arg)
+{
+  struct slow_keeper *k = arg;
+  int t;
+
+  slow_pread_us = 300000;
+  t = tap_defer_begin (k->d, 4096, 4096);     /* overlaps the record */
+  tap_defer_end (k->d, t);
+  return NULL;
+}
+
+static void
+keeping_is_waited_for (void **state)
+{
+  const size_t cap = 4u << 20, len = 256u << 10;
+  uint8_t *ring = calloc (2, cap), *data = malloc (len);
+  _Atomic uint32_t *word = (_Atomic uint32_t *) (ring + 4);
+  char path[128];
+  struct tap_defer *d = aligned_alloc (64, (sizeof *d + 63) / 64 * 64);
+  struct slow_keeper k = { d };
+  pthread_t th;
+  int fd, t;
+
+  (void) state;
+  snprintf (path, sizeof path, "%s/keep.img", dir);
+  fd = open (path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  memset (data, 0x5c, len);
+  assert_int_equal (pwrite (fd, data, len, 0), (ssize_t) len);
+  for (int round = 0; round < 2; round++) {
+    memset (ring, 0, 2 * cap);
+    tap_defer_init (d, open (path, O_RDONLY), ring, cap, quiet_log);
+    t = tap_defer_begin (d, 0, len);
+    assert_true (tap_defer_try (d, t, 0, 0, len));
+    tap_defer_end (d, t);
+    pthread_create (&th, NULL, slow_keeper_main, &k);
+    usleep (50000);
+    if (round == 0) {
+      /* Another write over the record: it must find it kept. */
+      t = tap_defer_begin (d, 0, 512);
+      assert_int_equal (atomic_load (word), TAP_PAYLOAD_IN_RING);
+      tap_defer_end (d, t);
+    }
+    else {
+      /* The consumer acknowledged it: its space may be reused only
+       * once the keep has written it.
+       */
+      tap_defer_release (d, cap);
+      assert_int_equal (atomic_load (word), TAP_PAYLOAD_IN_RING);
+    }
+    pthread_join (th, NULL);
+    assert_memory_equal (ring + TAP_RECORD_HDR, data, len);
+    tap_defer_destroy (d);
+  }
+  close (fd);
+  free (d);
+  free (data);
+  free (ring);
+}
+
 static void
 deferred_payloads_with_racing_writers (void **state)
 {
@@ -954,6 +1063,8 @@ main (void)
     cmocka_unit_test (many_writers_slow_consumer_drop_accounted),
     cmocka_unit_test (deferred_payloads_kept_before_overwrite),
     cmocka_unit_test (deferred_payloads_with_racing_writers),
+    cmocka_unit_test (deferred_payloads_slow_keeps),
+    cmocka_unit_test (keeping_is_waited_for),
   };
   int rc;
 
