@@ -87,17 +87,30 @@ remove_at (struct tap_defer *d, unsigned i)
   atomic_store (&d->count, n - 1);
 }
 
-/* Whether a record being kept lies in [offset, offset+len), or, with
- * len 0, before ring position offset (lock held).
+/* Whether a record being kept overlaps [offset, offset+len) of the
+ * disk (lock held).
  */
 static bool
-keeping_in (struct tap_defer *d, uint64_t offset, uint64_t len)
+keeping_over (struct tap_defer *d, uint64_t offset, uint64_t len)
 {
   unsigned n = atomic_load_explicit (&d->nkeeping, memory_order_relaxed);
 
   for (unsigned i = 0; i < n; i++)
-    if (len ? overlaps (d->keeping[i].offset, d->keeping[i].len, offset, len)
-            : d->keeping[i].pos < offset)
+    if (overlaps (d->keeping[i].offset, d->keeping[i].len, offset, len))
+      return true;
+  return false;
+}
+
+/* Whether a record being kept sits before ring position tail (lock
+ * held).
+ */
+static bool
+keeping_before (struct tap_defer *d, uint64_t tail)
+{
+  unsigned n = atomic_load_explicit (&d->nkeeping, memory_order_relaxed);
+
+  for (unsigned i = 0; i < n; i++)
+    if (d->keeping[i].pos < tail)
       return true;
   return false;
 }
@@ -115,14 +128,14 @@ keep_overlapping (struct tap_defer *d, uint64_t offset, uint64_t len)
   /* Another request's keep of what we are about to overwrite must end
    * before we start.
    */
-  while (keeping_in (d, offset, len))
+  while (keeping_over (d, offset, len))
     pthread_cond_wait (&d->kept_cond, &d->lock);
   n = atomic_load_explicit (&d->nkeeping, memory_order_relaxed);
   for (unsigned i = 0; i < atomic_load_explicit (&d->count,
                                                  memory_order_relaxed); ) {
     if (overlaps (d->list[i].offset, d->list[i].len, offset, len)) {
       /* Counted as being kept before it leaves the list, so that a
-       * look without the lock never sees it in neither.
+       * look without the lock always finds it in one or the other.
        */
       mine[k++] = d->keeping[n] = d->list[i];
       atomic_store (&d->nkeeping, ++n);
@@ -297,7 +310,7 @@ tap_defer_release (struct tap_defer *d, uint64_t tail)
     return;
   pthread_mutex_lock (&d->lock);
   /* A record being kept is written to: its space must not be reused. */
-  while (keeping_in (d, tail, 0))
+  while (keeping_before (d, tail))
     pthread_cond_wait (&d->kept_cond, &d->lock);
   for (unsigned i = 0; i < atomic_load_explicit (&d->count,
                                                  memory_order_relaxed); ) {
