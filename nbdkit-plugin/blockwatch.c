@@ -381,22 +381,39 @@ fua_flag (uint32_t flags)
 }
 
 /* Every request that changes the storage is announced to the tap
- * before it starts (tap_ring_begin) and until its record is in the
- * ring, so that bytes the consumer has yet to read from the storage
- * are kept first (tap-defer.h).
+ * before it starts and until its record is in the ring, so that bytes
+ * the consumer has yet to read from the storage are kept first
+ * (tap-defer.h): tap_changing before, tap_changed after.
  */
+static int
+tap_changing (uint64_t offset, uint32_t count)
+{
+  return tap ? tap_ring_begin (tap, offset, count) : TAP_DEFER_OFF;
+}
+
+/* The record of a change that succeeded (ok), and the announcement's
+ * end whether or not it did.
+ */
+static void
+tap_changed (int token, bool ok, unsigned type, unsigned flags,
+             uint64_t offset, uint32_t count, const void *data)
+{
+  if (tap == NULL)
+    return;
+  if (ok)
+    tap_ring_put (tap, token, type, flags, offset, count, data);
+  tap_ring_end (tap, token);
+}
+
 static int
 bw_pwrite (void *h, const void *buf, uint32_t count, uint64_t offset,
            uint32_t flags)
 {
-  int t = tap ? tap_ring_begin (tap, offset, count) : TAP_DEFER_OFF;
+  int t = tap_changing (offset, count);
   int r = counted (be->pwrite (h, buf, count, offset, flags), STATS_WRITE,
                    count);
 
-  if (r == 0 && tap)
-    tap_ring_put (tap, t, TAP_WRITE, fua_flag (flags), offset, count, buf);
-  if (tap)
-    tap_ring_end (tap, t);
+  tap_changed (t, r == 0, TAP_WRITE, fua_flag (flags), offset, count, buf);
   return r;
 }
 
@@ -413,31 +430,25 @@ bw_flush (void *h, uint32_t flags)
 static int
 bw_trim (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  int t = tap ? tap_ring_begin (tap, offset, count) : TAP_DEFER_OFF;
+  int t = tap_changing (offset, count);
   int r = be->trim (h, count, offset, flags);
 
-  if (counted (r, STATS_TRIM, count) != -1 && tap)
-    tap_ring_put (tap, t, TAP_TRIM,
-                  fua_flag (flags) | (r == 1 ? TAP_F_READS_ZERO : 0),
-                  offset, count, NULL);
-  if (tap)
-    tap_ring_end (tap, t);
+  tap_changed (t, counted (r, STATS_TRIM, count) != -1, TAP_TRIM,
+               fua_flag (flags) | (r == 1 ? TAP_F_READS_ZERO : 0),
+               offset, count, NULL);
   return r == -1 ? -1 : 0;
 }
 
 static int
 bw_zero (void *h, uint32_t count, uint64_t offset, uint32_t flags)
 {
-  int t = tap ? tap_ring_begin (tap, offset, count) : TAP_DEFER_OFF;
+  int t = tap_changing (offset, count);
   int r = counted (be->zero (h, count, offset, flags), STATS_ZERO, count);
 
-  if (r == 0 && tap)
-    tap_ring_put (tap, t, TAP_ZERO,
-                  fua_flag (flags) |
-                  (flags & NBDKIT_FLAG_MAY_TRIM ? TAP_F_MAY_TRIM : 0),
-                  offset, count, NULL);
-  if (tap)
-    tap_ring_end (tap, t);
+  tap_changed (t, r == 0, TAP_ZERO,
+               fua_flag (flags) |
+               (flags & NBDKIT_FLAG_MAY_TRIM ? TAP_F_MAY_TRIM : 0),
+               offset, count, NULL);
   return r;
 }
 

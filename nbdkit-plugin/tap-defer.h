@@ -110,7 +110,8 @@ int tap_defer_begin (struct tap_defer *d, uint64_t offset, uint64_t len);
 /* After the request's record is in the ring (or it failed). */
 void tap_defer_end (struct tap_defer *d, int token);
 
-/* Called with the ring's lock held for a WRITE record whose header
+/* Called with the ring's lock held for a WRITE record of at least
+ * TAP_DEFER_MIN bytes, token from tap_defer_begin, whose header
  * (with TAP_F_DEFERRED, state TAP_PAYLOAD_IN_STORAGE) is already at
  * pos, before the record is published: true when its payload may stay
  * in the storage; false when it must be copied (the header must then

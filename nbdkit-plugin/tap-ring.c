@@ -123,6 +123,8 @@ reserve_locked (struct tap_ring *r, int token, unsigned type,
     .payload_len = type == TAP_WRITE ? len : 0,
     .check = TAP_PAYLOAD_IN_STORAGE,
   };
+  bool deferred = false;
+  size_t copy;
   int slot = -1;
 
   *payload = at + TAP_RECORD_HDR;
@@ -132,14 +134,14 @@ reserve_locked (struct tap_ring *r, int token, unsigned type,
   if (type == TAP_WRITE && token != TAP_DEFER_OFF && len >= TAP_DEFER_MIN) {
     rec.flags |= TAP_F_DEFERRED;
     tap_encode_record (at, &rec);
-    if (tap_defer_try (&r->defer, token, head, offset, len))
-      rec.payload_len = 0;      /* nothing to copy; the space stays reserved */
-    else
-      rec.flags &= ~TAP_F_DEFERRED;
+    deferred = tap_defer_try (&r->defer, token, head, offset, len);
+    rec.flags &= ~TAP_F_DEFERRED;
   }
-  if (!(rec.flags & TAP_F_DEFERRED))
+  if (!deferred)
     tap_encode_record (at, &rec);
-  for (unsigned k = 0; rec.payload_len && slot == -1 && k < TAP_FILLERS;
+  /* A deferred payload's space stays reserved but is not filled. */
+  copy = deferred ? 0 : rec.payload_len;
+  for (unsigned k = 0; copy && slot == -1 && k < TAP_FILLERS;
        k++) {
     unsigned i = (r->next_slot + k) % TAP_FILLERS;
     if (atomic_load_explicit (&r->filling[i], memory_order_relaxed)
@@ -149,11 +151,11 @@ reserve_locked (struct tap_ring *r, int token, unsigned type,
       slot = i;
     }
   }
-  if (rec.payload_len && slot == -1)
+  if (copy && slot == -1)
     copy_payload (*payload, data, len);
   /* Release: whoever sees the new head sees the header and the slot. */
-  atomic_store_explicit (&r->head, head + TAP_RECORD_HDR +
-                         (type == TAP_WRITE ? len : 0), memory_order_release);
+  atomic_store_explicit (&r->head, head + TAP_RECORD_HDR + rec.payload_len,
+                         memory_order_release);
   return slot;
 }
 
