@@ -1,7 +1,6 @@
 /* Appending tap items to a trace file. */
 
 #include <stdint.h>
-#include <string.h>
 
 #include "trace-append.h"
 #include "tap/tap-format.h"
