@@ -146,7 +146,7 @@ feed_item (const struct tap_item *it, void *opaque)
 
   if (it->kind == TAP_ITEM_RECORD) {
     f->records++;
-    if (it->rec.type == TAP_WRITE) {
+    if (it->rec.type == TAP_WRITE && it->payload) {
       f->write_bytes += it->rec.length;
       trace_view_expect (f->scratch, it->payload, it->rec.length,
                              it->rec.offset,

@@ -196,6 +196,10 @@ consume (struct recv_state *st, struct tap_client *c)
       }
       st->records++;
       st->bytes += it.rec.payload_len;
+      if (it.rec.flags & TAP_F_PAYLOAD_LOST)
+        fprintf (stderr, "blockwatch tap-recv: record seq %llu: the bytes of "
+                 "this write are lost: %s\n",
+                 (unsigned long long) it.rec.seq, tap_client_loss_reason (c));
     }
     if (st->trace && record_item (st, &it) == -1)
       return -1;

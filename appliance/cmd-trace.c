@@ -141,6 +141,16 @@ apply_item (const struct tap_item *it, void *opaque)
     return 0;
   switch (r->type) {
   case TAP_WRITE:
+    if (r->flags & TAP_F_PAYLOAD_LOST) {
+      if (!w->allow_loss) {
+        fprintf (stderr, "blockwatch trace apply: %s: the bytes of write seq "
+                 "%" PRIu64 " (%" PRIu64 "+%" PRIu64 ") were lost: the result "
+                 "would not be the disk's content (use --allow-loss to apply "
+                 "anyway)\n", w->path, r->seq, r->offset, r->length);
+        return -1;
+      }
+      break;
+    }
     e = write_all (w->img, it->payload, r->payload_len, r->offset);
     break;
   case TAP_ZERO:

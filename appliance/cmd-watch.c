@@ -176,6 +176,11 @@ serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd,
         ret = -1;
         goto out;
       }
+      if (it->kind == TAP_ITEM_RECORD &&
+          (it->rec.flags & TAP_F_PAYLOAD_LOST))
+        fprintf (stderr, "blockwatch watch: record seq %llu: the bytes of "
+                 "this write are lost (reported as an overflow): %s\n",
+                 (unsigned long long) it->rec.seq, tap_client_loss_reason (c));
       if (engine_item (e, it, err, sizeof err) == -1) {
         fprintf (stderr, "blockwatch watch: %s\n", err);
         ret = -1;

@@ -31,5 +31,7 @@ tap_print_item (FILE *f, const struct tap_item *item)
     fprintf (f, " may-trim");
   if (r->flags & TAP_F_READS_ZERO)
     fprintf (f, " reads-zero");
+  if (r->flags & TAP_F_PAYLOAD_LOST)
+    fprintf (f, " payload-lost");
   fputc ('\n', f);
 }

@@ -489,6 +489,11 @@ engine_apply (struct bw_reader *disk, const struct tap_record *r,
 
   switch (r->type) {
   case TAP_WRITE:
+    /* Bytes nobody could read: the view keeps what it had, and the
+     * engine reports a loss.
+     */
+    if (r->flags & TAP_F_PAYLOAD_LOST)
+      return 0;
     return disk->pwrite (disk, payload, r->length, r->offset, err, errlen);
   case TAP_TRIM:
     if (!(r->flags & TAP_F_READS_ZERO))
@@ -570,6 +575,11 @@ engine_item (struct engine *e, const struct tap_item *it, char *err,
   }
   switch (r->type) {
   case TAP_WRITE:
+    /* It changed the disk in a way we cannot know: as good as lost. */
+    if (r->flags & TAP_F_PAYLOAD_LOST) {
+      loss (e, 1);
+      break;
+    }
     if (apply (e, r, it->payload, err, errlen) == -1)
       return -1;
     route (e, r->offset, r->length, it->payload, r->seq, r->time_ns);

@@ -22,6 +22,7 @@ struct tap_client {
   int source_fd;
   struct tap_shm shadow;
   bool skip_deferred;
+  char loss_reason[200];      /* why the last payload was lost */
   struct tap_header hdr;
   bool header_given;
   uint64_t cursor;            /* ring position of the next record */
@@ -235,6 +236,12 @@ tap_client_skip_deferred (struct tap_client *c)
   c->skip_deferred = true;
 }
 
+const char *
+tap_client_loss_reason (const struct tap_client *c)
+{
+  return c->loss_reason;
+}
+
 /* Reads n bytes at offset from the storage; -1 with err. */
 static int
 read_storage (struct tap_client *c, uint8_t *dst, size_t n, uint64_t offset,
@@ -257,6 +264,19 @@ read_storage (struct tap_client *c, uint8_t *dst, size_t n, uint64_t offset,
   return 0;
 }
 
+/* A write whose bytes nobody could read: delivered as such, so that
+ * the consumer reports a loss and the stream goes on (failing instead
+ * would fail again on the same record after every reconnect).
+ */
+static void
+payload_lost (struct tap_client *c, struct tap_item *item, const char *why)
+{
+  snprintf (c->loss_reason, sizeof c->loss_reason, "%s", why);
+  item->rec.flags |= TAP_F_PAYLOAD_LOST;
+  item->rec.payload_len = 0;
+  item->payload = NULL;
+}
+
 /* Points a deferred record's item at its bytes: in the storage unless
  * the plugin kept them in the ring because they were about to be
  * overwritten.  The storage is read first and the state after: if it
@@ -270,6 +290,7 @@ materialize (struct tap_client *c, const uint8_t *rec, struct tap_item *item,
   const _Atomic uint32_t *state = (const _Atomic uint32_t *) (rec + 4);
   uint32_t len = item->rec.payload_len, s;
   uint8_t *dst;
+  char why[sizeof c->loss_reason];
 
   item->rec.flags &= ~TAP_F_DEFERRED;
   if ((uintptr_t) state % 4 != 0) {
@@ -287,18 +308,25 @@ materialize (struct tap_client *c, const uint8_t *rec, struct tap_item *item,
         tap_shm_create (&c->shadow, c->shm.size, err, errlen) == -1)
       return -1;
     dst = c->shadow.base + (c->cursor + TAP_RECORD_HDR) % c->shadow.size;
-    if (read_storage (c, dst, len, item->rec.offset, err, errlen) == -1)
-      return -1;
-    atomic_thread_fence (memory_order_seq_cst);
-    s = atomic_load_explicit (state, memory_order_acquire);
-    if (s == TAP_PAYLOAD_IN_STORAGE)
-      item->payload = dst;
+    if (read_storage (c, dst, len, item->rec.offset, why, sizeof why) == -1) {
+      /* Kept meanwhile: the ring has them after all. */
+      s = atomic_load_explicit (state, memory_order_acquire);
+      if (s == TAP_PAYLOAD_IN_STORAGE) {
+        payload_lost (c, item, why);
+        return 0;
+      }
+    }
+    else {
+      atomic_thread_fence (memory_order_seq_cst);
+      s = atomic_load_explicit (state, memory_order_acquire);
+      if (s == TAP_PAYLOAD_IN_STORAGE)
+        item->payload = dst;
+    }
   }
   if (s == TAP_PAYLOAD_LOST) {
-    snprintf (err, errlen, "record seq %llu: the plugin could not keep the "
-              "bytes of this write before they were overwritten (its log "
-              "says why)", (unsigned long long) item->rec.seq);
-    return -1;
+    payload_lost (c, item, "the plugin could not keep the bytes before they "
+                  "were overwritten (its log says why)");
+    return 0;
   }
   if (s != TAP_PAYLOAD_IN_STORAGE && s != TAP_PAYLOAD_IN_RING) {
     snprintf (err, errlen, "record seq %llu: unknown payload state %u",

@@ -49,6 +49,14 @@ int tap_client_next (struct tap_client *c, struct tap_item *item,
  */
 void tap_client_skip_deferred (struct tap_client *c);
 
+/* A deferred write whose bytes could not be read (the plugin could not
+ * keep them before an overwrite, or the storage would not give them to
+ * us) comes as a write with TAP_F_PAYLOAD_LOST, payload_len 0 and
+ * payload NULL: the write happened, what it wrote is unknown.  This
+ * says why, for the last such record.
+ */
+const char *tap_client_loss_reason (const struct tap_client *c);
+
 /* Tells the plugin every record up to seq is handled. */
 int tap_client_ack (struct tap_client *c, uint64_t seq);
 

@@ -61,6 +61,13 @@ enum tap_type {
  * record's range, or in the payload's space.
  */
 #define TAP_F_DEFERRED      (1u << 3)
+/* Write: the backend stored it, but its bytes are not known (a deferred
+ * payload that could not be read back, neither by the plugin before an
+ * overwrite nor by the consumer): payload_len is 0, and a consumer
+ * treats it as a loss of what the write changed.  Consumers set it;
+ * the plugin never does.
+ */
+#define TAP_F_PAYLOAD_LOST  (1u << 4)
 
 /* States of a deferred record. */
 #define TAP_PAYLOAD_IN_STORAGE  0u  /* read the storage, then the state again */

@@ -29,6 +29,8 @@ tap_seq_record (struct tap_seq *t, const struct tap_record *r)
     return TAP_SEQ_GAP;
   if (r->type == TAP_OVERFLOW)
     t->lost += r->length;
+  if (r->type == TAP_WRITE && (r->flags & TAP_F_PAYLOAD_LOST))
+    t->lost++;
   if (r->type == TAP_END)
     t->ended = true;
   t->expected = r->seq + 1;

@@ -19,7 +19,7 @@ struct tap_seq {
   bool started;
   uint64_t instance;
   uint64_t expected;          /* next sequence number not yet accounted for */
-  uint64_t lost;              /* sum of overflow ranges seen */
+  uint64_t lost;              /* overflow ranges, and writes whose bytes were lost */
   bool ended;                 /* the current instance sent its end record */
   uint64_t unfinished;        /* earlier instances that never sent one */
 };

@@ -215,9 +215,18 @@ tap_decode_record (const uint8_t *buf, size_t len,
               h->flags & TAP_HDR_DEFERRED ? "" : " in a stream without them");
     return -1;
   }
+  if ((r->flags & TAP_F_PAYLOAD_LOST) &&
+      (r->type != TAP_WRITE || r->payload_len != 0 ||
+       (r->flags & TAP_F_DEFERRED))) {
+    snprintf (err, errlen, "record seq %llu: lost payload on a %s%s",
+              (unsigned long long) r->seq, tap_type_name (r->type),
+              r->type == TAP_WRITE ? " that carries bytes" : "");
+    return -1;
+  }
   switch (r->type) {
   case TAP_WRITE:
-    if (r->payload_len != r->length || r->length == 0) {
+    if ((r->payload_len != r->length &&
+         !(r->flags & TAP_F_PAYLOAD_LOST)) || r->length == 0) {
       snprintf (err, errlen, "write record seq %llu: payload length %u does "
                 "not match length %llu", (unsigned long long) r->seq,
                 r->payload_len, (unsigned long long) r->length);

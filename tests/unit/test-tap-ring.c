@@ -6,6 +6,7 @@
  * under many request threads and a consumer that naps.
  */
 
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -69,6 +70,7 @@ struct consumer {
   int lfd;
   pthread_t th;
   bool ack;                   /* acknowledge what we read */
+  bool fail_reads;            /* its reads of the storage fail */
   unsigned close_after;       /* drop the connection after N records (0: never) */
   unsigned delay_ms;          /* sleep before reading the first doorbell */
   unsigned nap_us;            /* sleep up to this long after each batch */
@@ -84,11 +86,13 @@ apply (struct consumer *c, const struct tap_item *it)
 {
   const struct tap_record *r = &it->rec;
 
-  if (r->type == TAP_WRITE)
+  if (r->type == TAP_WRITE && !(r->flags & TAP_F_PAYLOAD_LOST))
     memcpy (c->image + r->offset, it->payload, r->length);
   else if (r->type == TAP_ZERO)
     memset (c->image + r->offset, 0, r->length);
 }
+
+static __thread bool fail_pread;   /* see pread below */
 
 static void *
 consumer_main (void *arg)
@@ -97,6 +101,8 @@ consumer_main (void *arg)
   char err[128];
   struct tap_client *tc = tap_client_accept (c->lfd, 5000, err, sizeof err);
   unsigned seen = 0;
+
+  fail_pread = c->fail_reads;
 
   assert_non_null (tc);
   for (;;) {
@@ -791,6 +797,10 @@ static __thread unsigned slow_pread_us;
 ssize_t
 pread (int fd, void *buf, size_t n, off_t off)
 {
+  if (fail_pread) {
+    errno = EIO;
+    return -1;
+  }
   if (slow_pread_us)
     usleep (slow_pread_us);
   return syscall (SYS_pread64, fd, buf, n, off);
@@ -966,6 +976,113 @@ deferred_payloads_slow_keeps (void **state)
   free (img);
 }
 
+/* A deferred write whose bytes cannot be read back, by the plugin
+ * before an overwrite or by the consumer, arrives as a write with a
+ * lost payload, counted as lost, and the stream goes on: an error
+ * would end the connection, and the same record the next one.
+ */
+#define LOST_SEQS 8
+static unsigned lost_flags[LOST_SEQS];
+static const uint8_t *lost_payload[LOST_SEQS];
+static uint8_t lost_byte[LOST_SEQS];
+
+static void
+check_lost (const struct tap_item *it)
+{
+  if (it->rec.seq >= LOST_SEQS)
+    return;
+  lost_flags[it->rec.seq] = it->rec.flags;
+  lost_payload[it->rec.seq] = it->payload;
+  lost_byte[it->rec.seq] = it->payload ? it->payload[it->rec.length - 1] : 0;
+}
+
+static void
+write_through (struct tap_ring *r, int fd, uint64_t off, uint64_t len,
+               uint8_t fill, bool fail_keep)
+{
+  uint8_t *buf = malloc (len);
+  int t;
+
+  memset (buf, fill, len);
+  fail_pread = fail_keep;
+  t = tap_ring_begin (r, off, len);
+  fail_pread = false;
+  assert_int_equal (pwrite (fd, buf, len, off), (ssize_t) len);
+  tap_ring_put (r, t, TAP_WRITE, 0, off, len, buf);
+  tap_ring_end (r, t);
+  free (buf);
+}
+
+static void
+run_lost (bool consumer_fails, struct tap_stats *st, struct consumer **cp)
+{
+  struct tap_config cfg = config (TAP_SINK_UNIX, "lost.sock", 30000);
+  struct consumer *c = consumer_new (true);
+  char path[128], err[256];
+  struct tap_ring *r;
+  int fd;
+
+  snprintf (path, sizeof path, "%s/lost.img", dir);
+  fd = open (path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  assert_int_equal (ftruncate (fd, DISK), 0);
+  cfg.source_fd = open (path, O_RDONLY);
+  cfg.buffer_bytes = 32u << 20;
+  r = tap_ring_new (&cfg, quiet_log, err, sizeof err);
+  assert_non_null (r);
+  memset (lost_flags, 0, sizeof lost_flags);
+  memset (lost_payload, 0, sizeof lost_payload);
+  c->check = check_lost;
+  c->delay_ms = 300;          /* nothing is read before the overwrite */
+  c->fail_reads = consumer_fails;
+  consumer_start (c, cfg.path);
+  assert_int_equal (tap_ring_start (r), 0);
+  write_through (r, fd, 0, 256u << 10, 0xa1, false);        /* seq 1, deferred */
+  /* seq 2: over seq 1, unless the consumer is to find seq 1 in the
+   * storage (a kept record needs no read).
+   */
+  write_through (r, fd, consumer_fails ? 512u << 10 : 4096, 4096, 0xb2,
+                 !consumer_fails);
+  write_through (r, fd, 1u << 20, 4096, 0xc3, false);       /* seq 3, copied */
+  tap_ring_get_stats (r, st);
+  wait_expected (c, st->records + 1);
+  tap_ring_free (r);
+  consumer_join (c);
+  close (fd);
+  *cp = c;
+}
+
+static void
+lost_payloads_are_reported_not_fatal (void **state)
+{
+  struct tap_stats st;
+  struct consumer *c;
+
+  (void) state;
+  /* The plugin cannot keep seq 1 before seq 2 overwrites it. */
+  run_lost (false, &st, &c);
+  assert_int_equal (st.deferred, 1);
+  assert_int_equal (st.keep_failed, 1);
+  assert_true (c->seq.ended);
+  assert_int_equal (c->seq.lost, 1);
+  assert_true (lost_flags[1] & TAP_F_PAYLOAD_LOST);
+  assert_null (lost_payload[1]);
+  assert_false (lost_flags[2] & TAP_F_PAYLOAD_LOST);
+  assert_int_equal (lost_byte[2], 0xb2);
+  assert_int_equal (lost_byte[3], 0xc3);
+  consumer_free (c);
+
+  /* The plugin kept nothing, but the consumer cannot read seq 1. */
+  run_lost (true, &st, &c);
+  assert_int_equal (st.deferred, 1);
+  assert_int_equal (st.keep_failed, 0);
+  assert_true (c->seq.ended);
+  assert_int_equal (c->seq.lost, 1);
+  assert_true (lost_flags[1] & TAP_F_PAYLOAD_LOST);
+  assert_null (lost_payload[1]);
+  assert_int_equal (lost_byte[3], 0xc3);
+  consumer_free (c);
+}
+
 /* The keeping rules one at a time, with a keep made to take 300 ms:
  * a write over a record being kept, and the release of its space, both
  * wait until its bytes are in place.
@@ -1065,6 +1182,7 @@ main (void)
     cmocka_unit_test (deferred_payloads_with_racing_writers),
     cmocka_unit_test (deferred_payloads_slow_keeps),
     cmocka_unit_test (keeping_is_waited_for),
+    cmocka_unit_test (lost_payloads_are_reported_not_fatal),
   };
   int rc;
 

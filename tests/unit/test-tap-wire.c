@@ -158,6 +158,34 @@ record_rules (void **state)
   buf[42] |= TAP_F_DEFERRED;
   assert_int_equal (tap_decode_record (buf, TAP_RECORD_HDR, &h, &r, err,
                                        sizeof err), -1);
+
+  /* A write whose bytes were lost (a consumer's trace file) carries
+   * none; nothing else may say so.
+   */
+  h.flags = 0;
+  r = (struct tap_record) { .seq = 14, .type = TAP_WRITE, .offset = 0,
+                            .length = 4096, .flags = TAP_F_PAYLOAD_LOST };
+  tap_encode_record (buf, &r);
+  assert_int_equal (tap_decode_record (buf, TAP_RECORD_HDR, &h, &r, err,
+                                       sizeof err), 1);
+  assert_int_equal (r.payload_len, 0);
+  assert_int_equal (r.length, 4096);
+  r.payload_len = 4096;       /* lost, yet carries bytes */
+  tap_encode_record (buf, &r);
+  assert_int_equal (tap_decode_record (buf, TAP_RECORD_HDR, &h, &r, err,
+                                       sizeof err), -1);
+  assert_non_null (strstr (err, "lost payload"));
+  r = (struct tap_record) { .seq = 15, .type = TAP_ZERO, .length = 4096,
+                            .flags = TAP_F_PAYLOAD_LOST };
+  tap_encode_record (buf, &r);
+  assert_int_equal (tap_decode_record (buf, TAP_RECORD_HDR, &h, &r, err,
+                                       sizeof err), -1);
+  h.flags = TAP_HDR_DEFERRED;
+  r = (struct tap_record) { .seq = 16, .type = TAP_WRITE, .length = 4096,
+                            .flags = TAP_F_PAYLOAD_LOST | TAP_F_DEFERRED };
+  tap_encode_record (buf, &r);
+  assert_int_equal (tap_decode_record (buf, TAP_RECORD_HDR, &h, &r, err,
+                                       sizeof err), -1);
 }
 
 static void
