@@ -13,14 +13,26 @@
 #include "tap-client.h"
 #include "tap-shm.h"
 
+/* A deferred payload read into the shadow, until its record is
+ * acknowledged.
+ */
+struct shadowed { uint64_t seq, end; };
+
 struct tap_client {
   int fd;
   struct tap_shm shm;
-  /* Deferred payloads: the storage, and where its bytes are read to,
-   * laid out as the ring is so that they stay put until acknowledged.
+  /* Deferred payloads: the storage, and where its bytes are read to so
+   * that they stay put until acknowledged.  The shadow is used as a
+   * queue from its start, which it goes back to whenever everything in
+   * it is acknowledged: a consumer that keeps up touches only the
+   * first few megabytes of it, not all of it as it would if payloads
+   * sat where the ring has their records.
    */
   int source_fd;
   struct tap_shm shadow;
+  uint64_t shadow_head, shadow_tail;
+  struct shadowed *live;      /* in the shadow, oldest first */
+  size_t live_first, live_n, live_cap;
   bool skip_deferred;
   char loss_reason[200];      /* why the last payload was lost */
   struct tap_header hdr;
@@ -191,6 +203,7 @@ tap_client_close (struct tap_client *c)
     close (c->source_fd);
   tap_shm_destroy (&c->shm);
   tap_shm_destroy (&c->shadow);
+  free (c->live);
   free (c);
 }
 
@@ -264,6 +277,74 @@ read_storage (struct tap_client *c, uint8_t *dst, size_t n, uint64_t offset,
   return 0;
 }
 
+/* Room in the shadow for len bytes of the record seq; NULL with err.
+ * Records not yet acknowledged are in the ring too, which is as large
+ * as the shadow, so an honest plugin's never overfill it.
+ */
+static uint8_t *
+shadow_take (struct tap_client *c, uint64_t seq, uint32_t len, char *err,
+             size_t errlen)
+{
+  if (c->shadow.base == NULL &&
+      tap_shm_create (&c->shadow, c->shm.size, err, errlen) == -1)
+    return NULL;
+  if (len > c->shadow.size - (c->shadow_head - c->shadow_tail)) {
+    snprintf (err, errlen, "record seq %llu: deferred payloads not yet "
+              "acknowledged would exceed the ring", (unsigned long long) seq);
+    return NULL;
+  }
+  if (c->live_first + c->live_n == c->live_cap) {
+    if (c->live_first > 0) {
+      memmove (c->live, c->live + c->live_first, c->live_n * sizeof *c->live);
+      c->live_first = 0;
+    }
+    else {
+      size_t cap = c->live_cap ? 2 * c->live_cap : 64;
+      struct shadowed *p = realloc (c->live, cap * sizeof *p);
+      if (p == NULL) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+      }
+      c->live = p;
+      c->live_cap = cap;
+    }
+  }
+  return c->shadow.base + c->shadow_head % c->shadow.size;
+}
+
+/* The bytes shadow_take made room for are the record's now. */
+static void
+shadow_keep (struct tap_client *c, uint64_t seq, uint32_t len)
+{
+  c->shadow_head += len;
+  c->live[c->live_first + c->live_n++] = (struct shadowed) {
+    seq, c->shadow_head,
+  };
+}
+
+/* Frees the shadow's bytes of records up to seq. */
+static void
+shadow_release (struct tap_client *c, uint64_t seq)
+{
+  while (c->live_n && c->live[c->live_first].seq <= seq) {
+    c->shadow_tail = c->live[c->live_first].end;
+    c->live_first++;
+    c->live_n--;
+  }
+  if (c->live_n == 0)
+    c->live_first = c->shadow_head = c->shadow_tail = 0;
+}
+
+size_t
+tap_client_shadow_resident (const struct tap_client *c)
+{
+  struct stat st;
+
+  if (c->shadow.base == NULL || fstat (c->shadow.fd, &st) == -1)
+    return 0;
+  return (size_t) st.st_blocks * 512;
+}
+
 /* A write whose bytes nobody could read: delivered as such, so that
  * the consumer reports a loss and the stream goes on (failing instead
  * would fail again on the same record after every reconnect).
@@ -304,10 +385,9 @@ materialize (struct tap_client *c, const uint8_t *rec, struct tap_item *item,
     return 0;
   }
   if (s == TAP_PAYLOAD_IN_STORAGE) {
-    if (c->shadow.base == NULL &&
-        tap_shm_create (&c->shadow, c->shm.size, err, errlen) == -1)
+    dst = shadow_take (c, item->rec.seq, len, err, errlen);
+    if (dst == NULL)
       return -1;
-    dst = c->shadow.base + (c->cursor + TAP_RECORD_HDR) % c->shadow.size;
     if (read_storage (c, dst, len, item->rec.offset, why, sizeof why) == -1) {
       /* Kept meanwhile: the ring has them after all. */
       s = atomic_load_explicit (state, memory_order_acquire);
@@ -319,8 +399,10 @@ materialize (struct tap_client *c, const uint8_t *rec, struct tap_item *item,
     else {
       atomic_thread_fence (memory_order_seq_cst);
       s = atomic_load_explicit (state, memory_order_acquire);
-      if (s == TAP_PAYLOAD_IN_STORAGE)
+      if (s == TAP_PAYLOAD_IN_STORAGE) {
+        shadow_keep (c, item->rec.seq, len);
         item->payload = dst;
+      }
     }
   }
   if (s == TAP_PAYLOAD_LOST) {
@@ -369,6 +451,7 @@ tap_client_ack (struct tap_client *c, uint64_t seq)
 {
   uint8_t buf[TAP_WORD_LEN];
 
+  shadow_release (c, seq);
   tap_encode_word (buf, TAP_ACK_MAGIC, seq);
   return send (c->fd, buf, sizeof buf, MSG_NOSIGNAL) == sizeof buf ? 0 : -1;
 }

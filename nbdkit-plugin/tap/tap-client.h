@@ -57,6 +57,12 @@ void tap_client_skip_deferred (struct tap_client *c);
  */
 const char *tap_client_loss_reason (const struct tap_client *c);
 
+/* Memory holding deferred payloads read so far (bytes of the shadow
+ * ever touched): about the most the consumer had read and not yet
+ * acknowledged at once, at most the ring's size.
+ */
+size_t tap_client_shadow_resident (const struct tap_client *c);
+
 /* Tells the plugin every record up to seq is handled. */
 int tap_client_ack (struct tap_client *c, uint64_t seq);
 

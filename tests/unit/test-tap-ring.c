@@ -71,6 +71,7 @@ struct consumer {
   pthread_t th;
   bool ack;                   /* acknowledge what we read */
   bool fail_reads;            /* its reads of the storage fail */
+  size_t shadow_resident;     /* deferred payloads' memory, at the end */
   unsigned close_after;       /* drop the connection after N records (0: never) */
   unsigned delay_ms;          /* sleep before reading the first doorbell */
   unsigned nap_us;            /* sleep up to this long after each batch */
@@ -148,6 +149,7 @@ consumer_main (void *arg)
     if (tap_client_receive (tc, &closed, err, sizeof err) == -1)
       break;
   }
+  c->shadow_resident = tap_client_shadow_resident (tc);
   tap_client_close (tc);
   return NULL;
 }
@@ -1083,6 +1085,53 @@ lost_payloads_are_reported_not_fatal (void **state)
   consumer_free (c);
 }
 
+/* Deferred payloads the consumer read are kept only until they are
+ * acknowledged, and their memory is used again: a consumer that keeps
+ * up holds little of it however much goes through (here three rings'
+ * worth, one write at a time), not a whole ring's worth.
+ */
+static void
+shadow_memory_follows_the_unacknowledged (void **state)
+{
+  struct tap_config cfg = config (TAP_SINK_UNIX, "shadow.sock", 30000);
+  const uint64_t len = 256u << 10;
+  struct consumer *c = consumer_new (true);
+  char path[128], err[256];
+  uint8_t *file = malloc (DISK);
+  struct tap_ring *r;
+  struct tap_stats st;
+  unsigned n;
+  int fd;
+
+  (void) state;
+  snprintf (path, sizeof path, "%s/shadow.img", dir);
+  fd = open (path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  assert_int_equal (ftruncate (fd, DISK), 0);
+  cfg.source_fd = open (path, O_RDONLY);
+  r = tap_ring_new (&cfg, quiet_log, err, sizeof err);
+  assert_non_null (r);
+  n = 3 * cfg.buffer_bytes / len;
+  assert_true (n * len <= 2 * DISK);
+  consumer_start (c, cfg.path);
+  assert_int_equal (tap_ring_start (r), 0);
+  for (unsigned i = 0; i < n; i++) {
+    write_through (r, fd, i * len % DISK, len, (uint8_t) (i + 1), false);
+    wait_expected (c, i + 2);
+  }
+  tap_ring_get_stats (r, &st);
+  tap_ring_free (r);
+  consumer_join (c);
+  assert_int_equal (st.deferred, n);
+  assert_int_equal (c->seq.lost, 0);
+  assert_int_equal (pread (fd, file, DISK, 0), DISK);
+  assert_memory_equal (c->image, file, DISK);
+  assert_true (c->shadow_resident > 0);
+  assert_true (c->shadow_resident <= 4 * len);
+  close (fd);
+  free (file);
+  consumer_free (c);
+}
+
 /* The keeping rules one at a time, with a keep made to take 300 ms:
  * a write over a record being kept, and the release of its space, both
  * wait until its bytes are in place.
@@ -1183,6 +1232,7 @@ main (void)
     cmocka_unit_test (deferred_payloads_slow_keeps),
     cmocka_unit_test (keeping_is_waited_for),
     cmocka_unit_test (lost_payloads_are_reported_not_fatal),
+    cmocka_unit_test (shadow_memory_follows_the_unacknowledged),
   };
   int rc;
 
