@@ -216,6 +216,7 @@ serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd,
       break;
     if (ended)
       break;
+    st->shadow_bytes = tap_client_shadow_resident (c);
     watch_stats_tick (st);
     if (r == 1 || poll (&pfd, 1, TICK_MS) != 1)
       continue;

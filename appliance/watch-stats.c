@@ -70,6 +70,7 @@ write_file (struct watch_stats *s, char *err, size_t errlen)
   stats_writer_add (&s->w, "tap.connects", s->connects);
   stats_writer_add (&s->w, "tap.records", s->records);
   stats_writer_add (&s->w, "tap.seq", s->seq);
+  stats_writer_add (&s->w, "tap.shadow_bytes", s->shadow_bytes);
   if (s->engine)
     add_exact (s);
   if (s->bridge) {

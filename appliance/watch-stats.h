@@ -39,6 +39,7 @@ struct watch_stats {
   int filesystems;            /* followed, once the crawl is done */
   uint64_t connects;          /* plugin connections taken */
   uint64_t records, seq;      /* tap records taken; the last one's seq */
+  uint64_t shadow_bytes;      /* tap_client_shadow_resident */
   struct bw_mqtt_bridge *bridge;  /* publishing: asked at each write */
   const struct engine *engine;    /* once crawled: asked at each write */
 };

@@ -133,7 +133,8 @@ for m in blockwatch_up blockwatch_restarts_total blockwatch_nbd_requests_total \
     blockwatch_events_total blockwatch_introspector_crawling \
     blockwatch_crawl_inodes blockwatch_stats_age_seconds blockwatch_disk_info \
     blockwatch_exact_view_evicted_reads_total blockwatch_backend_max_in_flight \
-    blockwatch_tap_deferred_writes_total blockwatch_tap_kept_writes_total; do
+    blockwatch_tap_deferred_writes_total blockwatch_tap_kept_writes_total \
+    blockwatch_introspector_deferred_payload_bytes; do
   grep -q "^# TYPE $m " "$T/metrics1" || fail "/metrics lacks $m"
 done
 grep -q '^blockwatch_events_total{disk="b",type="create"} 0$' "$T/metrics1" ||
@@ -238,6 +239,11 @@ after=$(awk '$1 == "blockwatch_nbd_bytes_total{disk=\"b\",op=\"write\"}" { print
 [ "$after" -ge $((before + 32 * 1024 * 1024)) ] || fail "b's written bytes went from $before to $after"
 # b's 128 writes of 256 KiB went to its introspector without a copy.
 until_metric 5 'blockwatch_tap_deferred_writes_total{disk="b"}' 128 at-least
+# Its introspector read them from the storage and let go of each once
+# acknowledged: it holds a few of them, not the 32 MiB that went by.
+until_metric 5 'blockwatch_introspector_deferred_payload_bytes{disk="b"}' 262144 at-least
+shadow=$(metric 'blockwatch_introspector_deferred_payload_bytes{disk="b"}')
+[ "$shadow" -le $((8 << 20)) ] || fail "b's introspector holds $shadow bytes of deferred payloads"
 creates=$(awk '$1 == "blockwatch_events_total{disk=\"b\",type=\"create\"}" { print $2 }' "$T/metrics2")
 [ "$creates" -ge 1500 ] || fail "b's create events: $creates"
 [ "$(grep -c '"type":"create"' "$T/b.jsonl")" = "$creates" ] || fail "the create count is not the events file's"

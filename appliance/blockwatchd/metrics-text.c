@@ -84,6 +84,10 @@ static const struct family families[] = {
   { "blockwatch_introspector_seq", "gauge",
     "Sequence number of the last tap record the introspector took.",
     ROLE_WATCH, "tap.seq", NULL },
+  { "blockwatch_introspector_deferred_payload_bytes", "gauge",
+    "Memory holding the bytes of large writes the introspector read from "
+    "the storage (deferred payloads): about the most it held at once "
+    "before acknowledging them.", ROLE_WATCH, "tap.shadow_bytes", NULL },
   { "blockwatch_introspector_connects_total", "counter",
     "Tap connections the introspector accepted.", ROLE_WATCH,
     "tap.connects", NULL },
