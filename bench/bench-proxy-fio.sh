@@ -35,6 +35,7 @@ serve() {   # serve CONFIG: start nbdkit for CONFIG on $W/CONFIG.sock
     base) nbdkit -f -U "$W/$c.sock" -P "$W/$c.pid" file "$W/disk.img" &;;
     *)    serve_plugin "$c" "$W/disk.img";;
   esac
+  PIDS+=($!)
   for _ in $(seq 50); do [ -S "$W/$c.sock" ] && break; sleep 0.1; done
 }
 

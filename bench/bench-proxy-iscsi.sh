@@ -19,8 +19,7 @@ IQN=iqn.2026-11.io.blockwatch:bench
 for cmd in tgtd tgtadm qemu-nbd fio nbdkit; do
   command -v "$cmd" > /dev/null || { echo "bench-proxy-iscsi: $cmd is missing (make deps)" >&2; exit 1; }
 done
-qemu-nbd --help | grep -q iscsi ||
-  [ -e "/usr/lib/x86_64-linux-gnu/qemu/block-iscsi.so" ] ||
+dpkg-query -W -f='${Status}' qemu-block-extra 2>/dev/null | grep -q 'ok installed' ||
   { echo "bench-proxy-iscsi: qemu-nbd has no iscsi driver (qemu-block-extra; make deps)" >&2; exit 1; }
 
 W=$(mktemp -d /dev/shm/bw-bench-iscsi.XXXXXX)

@@ -218,9 +218,10 @@ tap_decode_record (const uint8_t *buf, size_t len,
   if ((r->flags & TAP_F_PAYLOAD_LOST) &&
       (r->type != TAP_WRITE || r->payload_len != 0 ||
        (r->flags & TAP_F_DEFERRED))) {
-    snprintf (err, errlen, "record seq %llu: lost payload on a %s%s",
+    snprintf (err, errlen, "record seq %llu: a lost payload is only for a "
+              "write without bytes, not deferred (a %s, payload %u)",
               (unsigned long long) r->seq, tap_type_name (r->type),
-              r->type == TAP_WRITE ? " that carries bytes" : "");
+              r->payload_len);
     return -1;
   }
   switch (r->type) {

@@ -1015,13 +1015,18 @@ write_through (struct tap_ring *r, int fd, uint64_t off, uint64_t len,
   free (buf);
 }
 
+/* Writes seq 1 (deferred), seq 2 and seq 3 (copied) and checks that
+ * seq 1 arrives lost, and the stream ends as it should all the same;
+ * keep_failed: the plugin's keeps that failed.
+ */
 static void
-run_lost (bool consumer_fails, struct tap_stats *st, struct consumer **cp)
+run_lost (bool consumer_fails, uint64_t keep_failed)
 {
   struct tap_config cfg = config (TAP_SINK_UNIX, "lost.sock", 30000);
   struct consumer *c = consumer_new (true);
   char path[128], err[256];
   struct tap_ring *r;
+  struct tap_stats st;
   int fd;
 
   snprintf (path, sizeof path, "%s/lost.img", dir);
@@ -1045,44 +1050,31 @@ run_lost (bool consumer_fails, struct tap_stats *st, struct consumer **cp)
   write_through (r, fd, consumer_fails ? 512u << 10 : 4096, 4096, 0xb2,
                  !consumer_fails);
   write_through (r, fd, 1u << 20, 4096, 0xc3, false);       /* seq 3, copied */
-  tap_ring_get_stats (r, st);
-  wait_expected (c, st->records + 1);
+  tap_ring_get_stats (r, &st);
+  wait_expected (c, st.records + 1);
   tap_ring_free (r);
   consumer_join (c);
   close (fd);
-  *cp = c;
+  assert_int_equal (st.deferred, 1);
+  assert_int_equal (st.keep_failed, keep_failed);
+  assert_true (c->seq.ended);
+  assert_int_equal (c->seq.lost, 1);
+  assert_true (lost_flags[1] & TAP_F_PAYLOAD_LOST);
+  assert_null (lost_payload[1]);
+  assert_int_equal (lost_byte[3], 0xc3);
+  consumer_free (c);
 }
 
 static void
 lost_payloads_are_reported_not_fatal (void **state)
 {
-  struct tap_stats st;
-  struct consumer *c;
-
   (void) state;
   /* The plugin cannot keep seq 1 before seq 2 overwrites it. */
-  run_lost (false, &st, &c);
-  assert_int_equal (st.deferred, 1);
-  assert_int_equal (st.keep_failed, 1);
-  assert_true (c->seq.ended);
-  assert_int_equal (c->seq.lost, 1);
-  assert_true (lost_flags[1] & TAP_F_PAYLOAD_LOST);
-  assert_null (lost_payload[1]);
+  run_lost (false, 1);
   assert_false (lost_flags[2] & TAP_F_PAYLOAD_LOST);
   assert_int_equal (lost_byte[2], 0xb2);
-  assert_int_equal (lost_byte[3], 0xc3);
-  consumer_free (c);
-
   /* The plugin kept nothing, but the consumer cannot read seq 1. */
-  run_lost (true, &st, &c);
-  assert_int_equal (st.deferred, 1);
-  assert_int_equal (st.keep_failed, 0);
-  assert_true (c->seq.ended);
-  assert_int_equal (c->seq.lost, 1);
-  assert_true (lost_flags[1] & TAP_F_PAYLOAD_LOST);
-  assert_null (lost_payload[1]);
-  assert_int_equal (lost_byte[3], 0xc3);
-  consumer_free (c);
+  run_lost (true, 0);
 }
 
 /* Deferred payloads the consumer read are kept only until they are

@@ -174,7 +174,7 @@ record_rules (void **state)
   tap_encode_record (buf, &r);
   assert_int_equal (tap_decode_record (buf, TAP_RECORD_HDR, &h, &r, err,
                                        sizeof err), -1);
-  assert_non_null (strstr (err, "lost payload"));
+  assert_non_null (strstr (err, "a lost payload"));
   r = (struct tap_record) { .seq = 15, .type = TAP_ZERO, .length = 4096,
                             .flags = TAP_F_PAYLOAD_LOST };
   tap_encode_record (buf, &r);
