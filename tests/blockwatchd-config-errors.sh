@@ -56,6 +56,29 @@ vm = vm2
 listen = unix:/run/a.sock
 EOF
 
+# The introspectors' priority: only lower than blockwatchd's.
+bad 5 "[appliance] introspector-nice = -5: expected a nice increment, 0 to 19" <<EOF
+[appliance]
+host = lab
+metrics = off
+
+introspector-nice = -5
+$(disk a)
+EOF
+bad 2 "introspector-nice = 20: expected a nice increment, 0 to 19" <<EOF
+[appliance]
+introspector-nice = 20
+EOF
+bad 3 "introspector-oom-score-adj = 1001: expected an OOM score adjustment, 0 to 1000" <<EOF
+[appliance]
+introspector-nice = 19
+introspector-oom-score-adj = 1001
+EOF
+bad 2 "introspector-oom-score-adj = -100: expected an OOM score adjustment" <<EOF
+[appliance]
+introspector-oom-score-adj = -100
+EOF
+
 # The introspector's kept writes: 64K to 1G.
 bad 5 "[disk a] exact-metadata = 32K: expected a size from 64K to 1G (suffix K, M or G)" <<EOF
 $(disk a)

@@ -2,6 +2,9 @@
 # blockwatchd exports a disk over iSCSI (blockwatch iscsi-target: tgtd
 # on the proxied export made a file by nbdfuse), and what an iSCSI
 # initiator writes is introspected like an NBD client's writes:
+#  - the introspector runs at the configured lower priority
+#    (introspector-nice, introspector-oom-score-adj), the data path
+#    (nbdkit, the front end) at blockwatchd's;
 #  - libiscsi's tools see the target and the LUN with CHAP; a wrong
 #    secret, no secret and an initiator outside the ACL are refused;
 #  - a kernel ext4 workload recorded through the NBD proxy is played
@@ -89,6 +92,8 @@ state-dir = $T/state
 metrics = 127.0.0.1:$MPORT
 nbdkit = $nbdkit
 stop-timeout = 20
+introspector-nice = 4
+introspector-oom-score-adj = 250
 
 [policy]
 data = bytes:1048576
@@ -116,6 +121,11 @@ grep -q "disk i: iscsi: blockwatch iscsi-target: $IQN on 127.0.0.1:$IPORT" "$T/d
   fail "the front end does not say where it serves"
 "$BW" status -c "$T/bw.conf" > "$T/status1" || { cat "$T/status1"; fail "status says something is down"; }
 grep -q '^i .* up .* up .*iscsi 0$' "$T/status1" || fail "status: $(cat "$T/status1")"
+# The introspector yields as configured; nbdkit and the front end (the
+# data path) keep blockwatchd's priority.
+yields "$(pid_of i introspector)" 4 250 "the introspector of i"
+yields "$(pid_of i nbdkit)" 0 0 "nbdkit of i"
+yields "$(front_pid i)" 0 0 "the iSCSI front end of i"
 
 ### 3. libiscsi's tools: the target, the LUN; CHAP and the ACL.
 iscsi-ls -i "$INIT" "iscsi://alice%$SECRET@127.0.0.1:$IPORT" > "$T/ls.out" ||

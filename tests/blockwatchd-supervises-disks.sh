@@ -14,6 +14,9 @@
 #    a bad file changes nothing, a changed disk restarts only the
 #    process whose command changed, a removed one stops and its state
 #    directory goes;
+#  - the introspectors run at a lower CPU priority than nbdkit and are
+#    the OOM killer's first choice (introspector-nice 10 and
+#    introspector-oom-score-adj 500 by default), a restarted one too;
 #  - /metrics has the metrics, and they count;
 #  - SIGTERM stops everything in order and leaves no process or socket;
 #    the disks' state directories stay, without a run mark.
@@ -117,6 +120,11 @@ b_nbd=$(pid_of b nbdkit) b_intro=$(pid_of b introspector)
 # (exact-data = 8M: watch --exact-data.)
 tr '\0' '\n' < "/proc/$b_intro/cmdline" | grep_all -qx -- --exact-data=8388608 ||
   fail "b's introspector was not given exact-data: $(tr '\0' ' ' < "/proc/$b_intro/cmdline")"
+for d in a b; do
+  yields "$(pid_of $d introspector)" 10 500 "the introspector of $d"
+  yields "$(pid_of $d nbdkit)" 0 0 "nbdkit of $d"
+done
+say "the introspectors yield to nbdkit (nice +10, oom_score_adj 500)"
 if [ -n "$user" ]; then
   for p in $a_nbd $a_intro $b_nbd $b_intro; do
     [ "$(ps -o user= -p "$p")" = nobody ] || fail "pid $p runs as $(ps -o user= -p "$p")"
@@ -176,6 +184,7 @@ until_metric 30 'blockwatch_restarts_total{disk="a",process="introspector"}' 1
 until_metric 30 'blockwatch_introspector_crawling{disk="a"}' 0
 a_intro2=$(pid_of a introspector)
 [ "$a_intro2" != "$a_intro" ] || fail "the introspector of a has its old pid"
+yields "$a_intro2" 10 500 "the restarted introspector of a"
 settle a
 # The new introspector says what it could not see, where it begins.
 tail -n +$((killed_at + 1)) "$T/a.jsonl" > "$T/a.after-kill"

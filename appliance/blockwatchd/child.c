@@ -83,6 +83,46 @@ groups_of (const struct command *cmd, int *n)
   }
 }
 
+/* In the child, after fork (system calls only): lowers its CPU
+ * priority by cmd->nice and raises its oom_score_adj to at least
+ * cmd->oom_score_adj.  Before the user change: as root, the OOM score
+ * set becomes the least the process itself may set later (proc(5)),
+ * so a process taken over by what it parses cannot lower it again.
+ * What does not work is said in the disk's log; the process runs all
+ * the same (it is a precaution, not what the process is for).
+ */
+static void
+yield_priority (const struct command *cmd)
+{
+  char buf[16];
+  ssize_t n;
+  int fd, now = 0, sign = 1;
+
+  errno = 0;
+  if (cmd->nice && nice (cmd->nice) == -1 && errno)
+    dprintf (STDERR_FILENO, "warning: cannot lower the CPU priority by %u: "
+             "%s\n", cmd->nice, strerror (errno));
+  if (cmd->oom_score_adj == 0)
+    return;
+  fd = open ("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+  n = fd == -1 ? -1 : pread (fd, buf, sizeof buf - 1, 0);
+  for (ssize_t i = 0; i < n; i++)
+    if (buf[i] == '-')
+      sign = -1;
+    else if (buf[i] >= '0' && buf[i] <= '9')
+      now = now * 10 + buf[i] - '0';
+  if (n > 0 && sign * now >= (int) cmd->oom_score_adj) {
+    close (fd);
+    return;
+  }
+  n = snprintf (buf, sizeof buf, "%u", cmd->oom_score_adj);
+  if (fd == -1 || write (fd, buf, n) != n)
+    dprintf (STDERR_FILENO, "warning: cannot set oom_score_adj to %u: %s\n",
+             cmd->oom_score_adj, strerror (errno));
+  if (fd != -1)
+    close (fd);
+}
+
 /* In the child, after fork: nothing here returns. */
 static void __attribute__ ((noreturn))
 become (const struct command *cmd, pid_t parent, int out, int log,
@@ -105,6 +145,7 @@ become (const struct command *cmd, pid_t parent, int out, int log,
   sigaddset (&none, SIGUSR1);
   sigprocmask (SIG_SETMASK, &none, NULL);
   signal (SIGPIPE, SIG_DFL);
+  yield_priority (cmd);
   if (groups && (setgroups (ngroups, groups) == -1 ||
                  setgid (cmd->gid) == -1 || setuid (cmd->uid) == -1)) {
     dprintf (STDERR_FILENO, "cannot become user %s: %s\n", cmd->user,

@@ -315,8 +315,11 @@ disk_commands (const struct bwd_config *c, const struct bwd_disk *d,
       oom = true;
       break;
     }
-    if (r == ROLE_WATCH)
+    if (r == ROLE_WATCH) {
       watch_command (c, d, dir, cmd);
+      cmd->nice = c->introspector_nice;
+      cmd->oom_score_adj = c->introspector_oom;
+    }
     else if (r == ROLE_NBDKIT)
       nbdkit_command (c, d, dir, cmd);
     else
@@ -347,7 +350,8 @@ command_equal (const struct command *a, const struct command *b)
 {
   if (a->argv.n != b->argv.n || !same_string (a->out, b->out) ||
       !same_string (a->user, b->user) || a->uid != b->uid ||
-      a->gid != b->gid)
+      a->gid != b->gid || a->nice != b->nice ||
+      a->oom_score_adj != b->oom_score_adj)
     return false;
   for (size_t i = 0; i < a->argv.n; i++)
     if (strcmp (a->argv.v[i], b->argv.v[i]) != 0)
@@ -381,6 +385,8 @@ command_copy (struct command *dst, const struct command *src)
   ok = copy_string (&dst->user, src->user) && ok;
   dst->uid = src->uid;
   dst->gid = src->gid;
+  dst->nice = src->nice;
+  dst->oom_score_adj = src->oom_score_adj;
   if (ok && !dst->argv.oom)
     return 0;
   command_free (dst);

@@ -46,6 +46,13 @@ struct command {
   char *user;                 /* run as (when we are root); NULL: as we do */
   uid_t uid;
   gid_t gid;
+  /* Added to blockwatchd's nice value; the least oom_score_adj (a
+   * higher one, blockwatchd's, is kept).  0: as blockwatchd.  The
+   * introspector parses what the guest wrote, a hostile guest's too:
+   * whatever that costs, the proxy on the same host must not be the
+   * one that waits for a CPU or that the kernel kills for memory.
+   */
+  unsigned nice, oom_score_adj;
 };
 
 /* In a disk's state directory: the introspector's --run-mark.  Not in

@@ -133,6 +133,34 @@ value_seconds (const char *v, void *field, char *msg, size_t len)
   return 0;
 }
 
+/* How much lower than blockwatchd's a process's CPU priority is: a nice
+ * increment.  Only up: raising a priority takes a privilege.
+ */
+int
+value_nice (const char *v, void *field, char *msg, size_t len)
+{
+  uint64_t n;
+
+  if (number (v, 0, 19, &n) == -1)
+    return fail (msg, len, "expected a nice increment, 0 to 19");
+  *(unsigned *) field = n;
+  return 0;
+}
+
+/* The least oom_score_adj of a process (proc(5)); 0 leaves it as
+ * blockwatchd's.
+ */
+int
+value_oom_score_adj (const char *v, void *field, char *msg, size_t len)
+{
+  uint64_t n;
+
+  if (number (v, 0, 1000, &n) == -1)
+    return fail (msg, len, "expected an OOM score adjustment, 0 to 1000");
+  *(unsigned *) field = n;
+  return 0;
+}
+
 int
 value_milliseconds (const char *v, void *field, char *msg, size_t len)
 {

@@ -30,6 +30,9 @@ int value_bool (const char *v, void *field, char *msg, size_t len);
 int value_seconds (const char *v, void *field, char *msg, size_t len);
 /* unsigned: 0 to 3600000. */
 int value_milliseconds (const char *v, void *field, char *msg, size_t len);
+int value_nice (const char *v, void *field, char *msg, size_t len);
+int value_oom_score_adj (const char *v, void *field, char *msg,
+                         size_t len);
 /* enum bwd_log_level: error, warning, info, debug. */
 int value_log_level (const char *v, void *field, char *msg, size_t len);
 /* char *: IPV4:PORT or [IPV6]:PORT, an address literal; "off": NULL. */

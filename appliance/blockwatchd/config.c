@@ -45,6 +45,9 @@ static const struct key appliance_keys[] = {
   K ("blockwatch", value_program, struct bwd_config, blockwatch),
   K ("stop-timeout", value_seconds, struct bwd_config, stop_timeout_s),
   K ("start-wait", value_seconds, struct bwd_config, start_wait_s),
+  K ("introspector-nice", value_nice, struct bwd_config, introspector_nice),
+  K ("introspector-oom-score-adj", value_oom_score_adj, struct bwd_config,
+     introspector_oom),
   { 0 }
 };
 
@@ -701,6 +704,8 @@ bwd_config_load (const char *path, const char *self_dir, char *err,
   c->log_level = BWD_LOG_INFO;
   c->stop_timeout_s = 30;
   c->start_wait_s = 30;
+  c->introspector_nice = 10;
+  c->introspector_oom = 500;
   c->broker.qos = -1;
   c->broker.window = c->broker.buffer_messages = c->broker.buffer_bytes = -1;
   c->broker.expiry = c->broker.stats_interval = c->broker.drain = -1;

@@ -139,6 +139,10 @@ struct bwd_config {
   struct bwd_account user, group;
   char *nbdkit, *plugin, *blockwatch;   /* programs */
   unsigned stop_timeout_s, start_wait_s;
+  /* The introspectors yield to the data path: CPU (a nice increment)
+   * and memory (the OOM killer takes them first).  command.h.
+   */
+  unsigned introspector_nice, introspector_oom;
   uint64_t seen;
   struct bwd_broker broker;
   struct bwd_policy policy;
