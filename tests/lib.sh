@@ -285,8 +285,8 @@ free_port() {
 }
 
 # iSCSI targets: tgtd, a user-space target.  start_tgtd runs one on
-# loopback and sets PORT (its portal) and CPORT (its control port);
-# tgt runs tgtadm on it.
+# loopback and sets PORT (its portal), CPORT (its control port) and
+# TGTD_PID; tgt runs tgtadm on it.
 tgt() { tgtadm -C "$CPORT" "$@"; }
 
 # stop_tgtd CPORT PID: tgtd ignores SIGTERM; it stops once its targets
@@ -325,6 +325,7 @@ start_tgtd() {
     register_pid $pid
     at_exit "stop_tgtd $CPORT $pid"     # runs before _stop_pid: last in, first out
     if tgtd_ready && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+      TGTD_PID=$pid
       return 0
     fi
     stop_tgtd "$CPORT" $pid > /dev/null 2>&1

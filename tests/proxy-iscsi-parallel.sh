@@ -8,7 +8,7 @@
 # Then fio's random writes at iodepth 16 verify with crc32c, even with
 # the session dropped under them again and again.
 . "$(dirname "$0")/lib.sh"
-require nbdkit tgtd tgtadm fio pgrep
+require nbdkit tgtd tgtadm fio
 
 IQN=iqn.2024-01.io.blockwatch.test:parallel
 DEPTH=16
@@ -18,8 +18,7 @@ DEPTH=16
 max_in_flight() { awk '$1 == "backend.max_in_flight" { print $2; f = 1 } END { if (!f) print 0 }' "$T/stats"; }
 
 start_tgtd
-tgtd_pid=$(pgrep -f "^tgtd -f -C $CPORT ")
-[ -n "$tgtd_pid" ] || fail "cannot find tgtd's pid"
+tgtd_pid=$TGTD_PID
 # stop_tgtd talks to tgtd: it must not be left frozen (last in, first out).
 at_exit "kill -CONT $tgtd_pid 2>/dev/null || true"
 URL=iscsi://127.0.0.1:$PORT/$IQN/1
