@@ -21,6 +21,13 @@
  * reconnection that finds no session (a broker restarted without its
  * state, a session expired) lost what was published meanwhile: that is
  * said on stderr, and the exit status is 4.
+ *
+ * SIGUSR1: the TLS files were renewed (as for blockwatch watch): the
+ * subscriber reconnects at once, presenting them, rather than at the
+ * next connection loss, which may come after the old certificate
+ * expired or was revoked.  With --session the broker queues what comes
+ * meanwhile; without, the events published during the reconnection are
+ * not received, and that is said.
  */
 
 #include <errno.h>
@@ -40,12 +47,15 @@
 #define CMD "blockwatch sub"
 #define RECENT 256            /* ids remembered to drop duplicates */
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, renew;
 
 static void
 on_signal (int sig)
 {
-  stop = sig;
+  if (sig == SIGUSR1)
+    renew = 1;
+  else
+    stop = sig;
 }
 
 struct sub {
@@ -357,6 +367,45 @@ reconnect (struct sub *s)
     retry_later (s);
 }
 
+/* Lock held: SIGUSR1.  A connection being made reads the files anyway;
+ * one that is up is closed and made again (reconnect), as after a loss
+ * but without waiting.
+ */
+static void
+renew_connection (struct sub *s)
+{
+  MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+  MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
+  int rc;
+
+  if (s->state != UP) {
+    fprintf (stderr, CMD ": SIGUSR1: the next connection reads the TLS "
+             "files\n");
+    return;
+  }
+  fprintf (stderr, CMD ": SIGUSR1: reconnecting with the TLS files as they "
+           "are now%s\n", s->session ? "" : " (without --session, events "
+           "published meanwhile are not received)");
+  if (s->conn->version == 5)
+    d = d5;
+  d.timeout = 1000;
+  pthread_mutex_unlock (&s->lock);
+  rc = MQTTAsync_disconnect (s->cl.handle, &d);
+  for (int i = 0; rc == MQTTASYNC_SUCCESS && i < 40 &&
+                  MQTTAsync_isConnected (s->cl.handle); i++)
+    nanosleep (&(struct timespec) { 0, 50000000 }, NULL);
+  pthread_mutex_lock (&s->lock);
+  if (rc != MQTTASYNC_SUCCESS)
+    fprintf (stderr, CMD ": disconnecting: %s\n", MQTTAsync_strerror (rc));
+  /* (A loss reported meanwhile has done the same.) */
+  if (s->state == UP) {
+    s->down_since = time (NULL);
+    s->state = DOWN;
+    s->next_try = 0;
+    s->backoff = 1;
+  }
+}
+
 /* The filters of every channel, each once. */
 static int
 add_filters (struct sub *s, int qos)
@@ -513,6 +562,12 @@ cmd_sub (int argc, char **argv)
   if (add_filters (&s, qos) == -1)
     goto fail;
 
+  /* Before Paho's threads exist; SIGUSR1 from the start (its default
+   * would end the command).
+   */
+  sigaction (SIGINT, &sa, NULL);
+  sigaction (SIGTERM, &sa, NULL);
+  sigaction (SIGUSR1, &sa, NULL);
   if (bw_mqtt_client_open (&conn, &s.cl, 100, err, sizeof err) == -1) {
     fprintf (stderr, CMD ": %s\n", err);
     cleanup (&s);
@@ -542,8 +597,6 @@ cmd_sub (int argc, char **argv)
     goto out;
   }
 
-  sigaction (SIGINT, &sa, NULL);
-  sigaction (SIGTERM, &sa, NULL);
   end = timeout ? time (NULL) + timeout : 0;
   pthread_mutex_lock (&s.lock);
   while (!stop && s.state != FAILED && (s.count == 0 || s.printed < s.count)
@@ -557,6 +610,10 @@ cmd_sub (int argc, char **argv)
       ts.tv_nsec -= 1000000000;
     }
     pthread_cond_timedwait (&s.cond, &s.lock, &ts);
+    if (renew) {
+      renew = 0;
+      renew_connection (&s);
+    }
     reconnect (&s);
   }
   pthread_mutex_unlock (&s.lock);

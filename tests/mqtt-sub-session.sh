@@ -4,7 +4,10 @@
 # said; one restarted without its state has none, and the subscriber
 # says that what was published while it was away is lost, on stderr
 # and by its exit status (4), with MQTT 5 and 3.1.1 alike.  A disk's
-# $status is said as the disk's state, not as a bad event.
+# $status is said as the disk's state, not as a bad event.  Its
+# certificate renewed in place and SIGUSR1 sent, a subscriber connects
+# again at once with the new one (CN vm-a-next, which the broker's ACL
+# lets read vm-a's events too), with its session: nothing missed.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mqtt-lib.sh"
 
@@ -45,7 +48,8 @@ emit() {
     { cat "$T/emit.err"; fail "mqtt-emit failed"; }
 }
 
-# finished NAME STATUS: NAME exited with STATUS having both events.
+# finished NAME STATUS [SEQS]: NAME exited with STATUS having received
+# the events SEQS ("1 2 ").
 finished() {
   local rc=0 p
   p=$(eval echo "\$${1}_pid")
@@ -53,7 +57,7 @@ finished() {
   wait "$p" || rc=$?
   check_san_log "$T/$1.err"
   [ "$rc" = "$2" ] || { cat "$T/$1.err"; fail "$1: exit status $rc, expected $2"; }
-  [ "$(jq -r .seq "$T/$1.out" | sort -n | tr '\n' ' ')" = "1 2 " ] ||
+  [ "$(jq -r .seq "$T/$1.out" | sort -n | tr '\n' ' ')" = "${3:-1 2 }" ] ||
     fail "$1: received $(cat "$T/$1.out")"
 }
 
@@ -90,3 +94,55 @@ for c in lost5 lost3; do
     { cat "$T/$c.err"; fail "$c: no word of the lost session"; }
 done
 say "a session the broker lost: said, exit status 4 (MQTT 5 and 3.1.1)"
+
+# ---- the certificate renewed (SIGUSR1) ---------------------------------
+restart
+new_cert vm-a-next vm-a-next "extendedKeyUsage=clientAuth"
+n=$(grep -c "Reloading config" "$T/mosquitto.log" || true)
+printf '\nuser vm-a-next\ntopic read blockwatch/+/vm-a/#\n' >> "$PKI/blockwatch.acl"
+kill -HUP "$MQ_PID"
+for _ in $(seq 50); do
+  [ "$(grep -c "Reloading config" "$T/mosquitto.log" || true)" -gt "$n" ] && break
+  sleep 0.1
+done
+[ "$(grep -c "Reloading config" "$T/mosquitto.log" || true)" -gt "$n" ] ||
+  fail "mosquitto did not reload its ACL"
+for f in crt key; do cp "$PKI/vm-a.$f" "$PKI/renewed.$f"; done
+# renewing NAME [OPTIONS]: a subscriber with the files renewed.* for 4
+# events (else as sub).
+renewing() {
+  local name=$1; shift
+  "$BW" sub --mqtt "$MQ_URI" --cafile "$PKI/ca.crt" --cert "$PKI/renewed.crt" \
+    --key "$PKI/renewed.key" --client-id "$name" --json --count 4 --timeout 30 \
+    "$@" lab:vm-a > "$T/$name.out" 2> "$T/$name.err" &
+  register_pid $!
+  eval "${name}_pid=$!"
+  wait_subscribed "$name"
+}
+renewing renew --session 60
+renewing renew0
+emit 1 2
+wait_lines "$T/renew.out" 2 10
+wait_lines "$T/renew0.out" 2 10
+# What certbot or cert-manager does: the certificate rewritten in place,
+# the key replaced by a rename.
+cat "$PKI/vm-a-next.crt" > "$PKI/renewed.crt"
+cp "$PKI/vm-a-next.key" "$PKI/renewed.key.new"
+mv "$PKI/renewed.key.new" "$PKI/renewed.key"
+[ "$(grep -c "u'vm-a-next'" "$T/mosquitto.log" || true)" = 0 ] ||
+  fail "the new certificate was used before SIGUSR1"
+kill -USR1 "$renew_pid" "$renew0_pid"
+wait_subscribed renew 2
+wait_subscribed renew0 2
+[ "$(grep -c " as renew .*u'vm-a-next'" "$T/mosquitto.log" || true)" = 1 ] &&
+  [ "$(grep -c " as renew0 .*u'vm-a-next'" "$T/mosquitto.log" || true)" = 1 ] ||
+  { grep " as renew" "$T/mosquitto.log"; fail "the subscribers did not reconnect with the new certificate"; }
+emit 3 4
+finished renew 0 "1 2 3 4 "
+finished renew0 0 "1 2 3 4 "
+grep -q "SIGUSR1: reconnecting with the TLS files as they are now$" "$T/renew.err" &&
+  ! grep -q "no session for renew: events published" "$T/renew.err" ||
+  { cat "$T/renew.err"; fail "renew: the reconnection not said, or its session lost"; }
+grep -q "SIGUSR1: reconnecting with the TLS files as they are now (without --session, events published meanwhile are not received)" "$T/renew0.err" ||
+  { cat "$T/renew0.err"; fail "renew0: no word that events may be missed without a session"; }
+say "SIGUSR1: reconnected with the renewed certificate at once, session kept; without one, said"
