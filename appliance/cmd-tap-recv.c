@@ -17,9 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -117,32 +115,6 @@ open_trace (struct recv_state *st)
   }
   setvbuf (st->trace, NULL, _IOFBF, 1 << 20);
   return 0;
-}
-
-static int
-listen_on (const char *path)
-{
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  struct stat sb;
-  int fd;
-
-  if (strlen (path) >= sizeof sa.sun_path) {
-    fprintf (stderr, "blockwatch tap-recv: socket path too long: %s\n", path);
-    return -1;
-  }
-  strcpy (sa.sun_path, path);
-  if (lstat (path, &sb) == 0 && S_ISSOCK (sb.st_mode))
-    unlink (path);
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd == -1 || bind (fd, (struct sockaddr *) &sa, sizeof sa) == -1 ||
-      listen (fd, 4) == -1) {
-    fprintf (stderr, "blockwatch tap-recv: listen on %s: %s\n", path,
-             strerror (errno));
-    if (fd >= 0)
-      close (fd);
-    return -1;
-  }
-  return fd;
 }
 
 /* Appends an item to the trace. */
@@ -281,6 +253,7 @@ cmd_tap_recv (int argc, char **argv)
   struct sigaction sa = { .sa_handler = on_signal };
   bool once = false;
   int c, lfd, ret = 0;
+  char err[256];
 
   while ((c = getopt_long (argc, argv, "r:p1h", opts, NULL)) != -1) {
     switch (c) {
@@ -302,9 +275,11 @@ cmd_tap_recv (int argc, char **argv)
   }
   if (st.trace_path && open_trace (&st) == -1)
     return 1;
-  lfd = listen_on (argv[optind] + 5);
-  if (lfd == -1)
+  lfd = tap_client_listen (argv[optind] + 5, err, sizeof err);
+  if (lfd == -1) {
+    fprintf (stderr, "blockwatch tap-recv: %s\n", err);
     return 1;
+  }
   /* No SA_RESTART: a signal must interrupt accept() and read(). */
   sigaction (SIGINT, &sa, NULL);
   sigaction (SIGTERM, &sa, NULL);

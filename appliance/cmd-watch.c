@@ -48,9 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -95,32 +92,6 @@ renew_on_signal (void *arg)
       pthread_setcancelstate (PTHREAD_CANCEL_ENABLE, NULL);
     }
   return NULL;
-}
-
-static int
-listen_unix (const char *path)
-{
-  struct sockaddr_un sa = { .sun_family = AF_UNIX };
-  struct stat sb;
-  int fd;
-
-  if (strlen (path) >= sizeof sa.sun_path) {
-    fprintf (stderr, "blockwatch watch: socket path too long: %s\n", path);
-    return -1;
-  }
-  strcpy (sa.sun_path, path);
-  if (lstat (path, &sb) == 0 && S_ISSOCK (sb.st_mode))
-    unlink (path);
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd == -1 || bind (fd, (struct sockaddr *) &sa, sizeof sa) == -1 ||
-      listen (fd, 4) == -1) {
-    fprintf (stderr, "blockwatch watch: listen on %s: %s\n", path,
-             strerror (errno));
-    if (fd >= 0)
-      close (fd);
-    return -1;
-  }
-  return fd;
 }
 
 /* How long the loops wait for input: the stats file's period. */
@@ -550,8 +521,9 @@ cmd_watch (int argc, char **argv)
     }
     setvbuf (rec.f, NULL, _IOFBF, 1 << 20);
   }
-  lfd = listen_unix (argv[optind] + 5);
+  lfd = tap_client_listen (argv[optind] + 5, err, sizeof err);
   if (lfd == -1) {
+    fprintf (stderr, "blockwatch watch: %s\n", err);
     engine_close (e);
     ret = 1;
     goto close_record;

@@ -16,20 +16,7 @@ FILES=${FILES:-20000}
 CRAWL_FILES=${CRAWL_FILES:-1000000}
 BENCH_DIR=${BENCH_DIR:-/dev/shm}
 
-[ "$(id -u)" = 0 ] && [ -c /dev/fuse ] || { echo "bench-introspector: needs root and /dev/fuse" >&2; exit 1; }
-W=$(mktemp -d "$BENCH_DIR/bw-ibench.XXXXXX")
-LOOP=
-cleanup() {
-  set +e
-  mountpoint -q "$W/mnt" && umount "$W/mnt"
-  [ -n "$LOOP" ] && losetup -d "$LOOP"
-  mountpoint -q "$W/fuse" && umount "$W/fuse"
-  [ -f "$W/p.pid" ] && kill "$(cat "$W/p.pid")" 2>/dev/null
-  sleep 0.5
-  rm -rf "$W"
-}
-trap cleanup EXIT
-mkdir "$W/mnt" "$W/fuse"
+kernel_workdir bench-introspector ibench
 secs() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" "$2"; }
 

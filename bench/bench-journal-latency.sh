@@ -13,27 +13,11 @@
 #   RATES="1000 10000" SECONDS_PER_RUN=20 bench/bench-journal-latency.sh
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-BUILD=${BUILD:-$BENCH_TOP/build}
-PLUGIN=$BUILD/nbdkit-blockwatch-plugin.so
-BW=$BUILD/blockwatch
 RATES=${RATES:-"1000 10000"}
 SECS=${SECONDS_PER_RUN:-20}
 BENCH_DIR=${BENCH_DIR:-/dev/shm}
 
-[ "$(id -u)" = 0 ] && [ -c /dev/fuse ] || { echo "bench-journal-latency: needs root and /dev/fuse" >&2; exit 1; }
-W=$(mktemp -d "$BENCH_DIR/bw-jbench.XXXXXX")
-LOOP=
-cleanup() {
-  set +e
-  mountpoint -q "$W/mnt" && umount "$W/mnt"
-  [ -n "$LOOP" ] && losetup -d "$LOOP"
-  mountpoint -q "$W/fuse" && umount "$W/fuse"
-  for f in "$W"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
-  sleep 0.5
-  rm -rf "$W"
-}
-trap cleanup EXIT
-mkdir "$W/mnt" "$W/fuse"
+kernel_workdir bench-journal-latency jbench
 
 # pct FILE P: the P-th percentile of the numbers in FILE (milliseconds).
 pct() { sort -n "$1" | awk -v p="$2" '{ v[NR] = $1 } END { if (NR == 0) { print "-"; exit }

@@ -14,6 +14,28 @@ machine_facts() {
   echo "- commit: $(git -C "$BENCH_TOP" rev-parse --short HEAD)$(git -C "$BENCH_TOP" diff --quiet || echo ' (with local changes)')"
 }
 
+# kernel_workdir NAME TAG: for a benchmark that mounts an ext4 image
+# through the proxy (nbdfuse + loop): needs root and /dev/fuse; makes W
+# (in BENCH_DIR, /dev/shm by default) with mnt/ and fuse/, and cleans up
+# at exit what is left: the mount, the loop device LOOP, nbdfuse and
+# the servers whose pid files are W/*.pid.
+kernel_workdir() {
+  [ "$(id -u)" = 0 ] && [ -c /dev/fuse ] || { echo "$1: needs root and /dev/fuse" >&2; exit 1; }
+  W=$(mktemp -d "${BENCH_DIR:-/dev/shm}/bw-$2.XXXXXX")
+  LOOP=
+  trap _kernel_cleanup EXIT
+  mkdir "$W/mnt" "$W/fuse"
+}
+_kernel_cleanup() {
+  set +e
+  mountpoint -q "$W/mnt" && umount "$W/mnt"
+  [ -n "$LOOP" ] && losetup -d "$LOOP"
+  mountpoint -q "$W/fuse" && umount "$W/fuse"
+  for f in "$W"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  sleep 0.5
+  rm -rf "$W"
+}
+
 # write_section NAME FILE: replace the section NAME with FILE's content.
 write_section() {
   local name=$1 file=$2 tmp

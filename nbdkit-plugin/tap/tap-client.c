@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "tap-client.h"
@@ -165,6 +166,31 @@ read_hello (struct tap_client *c, int timeout_ms, char *err, size_t errlen)
   if (ring_fd >= 0)
     close (ring_fd);
   return -1;
+}
+
+int
+tap_client_listen (const char *path, char *err, size_t errlen)
+{
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  struct stat sb;
+  int fd;
+
+  if (strlen (path) >= sizeof sa.sun_path) {
+    snprintf (err, errlen, "socket path too long: %s", path);
+    return -1;
+  }
+  strcpy (sa.sun_path, path);
+  if (lstat (path, &sb) == 0 && S_ISSOCK (sb.st_mode))
+    unlink (path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd == -1 || bind (fd, (struct sockaddr *) &sa, sizeof sa) == -1 ||
+      listen (fd, 4) == -1) {
+    snprintf (err, errlen, "listen on %s: %s", path, strerror (errno));
+    if (fd >= 0)
+      close (fd);
+    return -1;
+  }
+  return fd;
 }
 
 struct tap_client *

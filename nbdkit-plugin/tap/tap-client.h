@@ -16,6 +16,12 @@
 
 struct tap_client;
 
+/* A socket listening at path for the plugin (tap=unix:PATH); a socket
+ * left there by a consumer before is replaced, anything else is not.
+ * -1 with err.
+ */
+int tap_client_listen (const char *path, char *err, size_t errlen);
+
 /* Accepts one connection on a listening socket and reads its hello,
  * waiting at most timeout_ms for it.  NULL with err on failure.
  */
