@@ -11,16 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "subprocess.h"
-
-static unsigned long long
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-}
 
 pid_t
 sub_spawn (char *const argv[], int out_fd, int deathsig)

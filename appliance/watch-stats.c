@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "ext4/ext4.h"
 #include "watch-stats.h"
 
@@ -19,15 +20,6 @@ count_event (struct bw_sink *sink, const struct bw_event *ev)
     s->lost_writes += ev->lost_writes;
   }
   s->next->emit (s->next, ev);
-}
-
-static uint64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* The engine's kept writes (the exact view, docs/introspector.md). */

@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <MQTTAsync.h>
 
+#include "common/clock.h"
 #include "buffer.h"
 #include "mqtt-bridge.h"
 
@@ -70,15 +71,6 @@ struct bw_mqtt_bridge {
   uint32_t id_count;
   unsigned seed;              /* back-off jitter */
 };
-
-static uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t
 wall_ns (void)

@@ -35,15 +35,6 @@ static const int needs[NROLES] = {
   [ROLE_WATCH] = -1, [ROLE_NBDKIT] = -1, [ROLE_ISCSI] = ROLE_NBDKIT,
 };
 
-uint64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * NS + ts.tv_nsec;
-}
-
 /* A directory of the disk, owned by the user its children run as:
  * they create their sockets, stats files and run mark in it.
  */

@@ -30,6 +30,7 @@
 #include <sys/types.h>
 
 #include "command.h"
+#include "common/clock.h"
 #include "config.h"
 
 enum child_state { CHILD_DOWN, CHILD_UP, CHILD_STOPPING };
@@ -93,6 +94,5 @@ bool disk_idle (const struct disk *k);
  */
 void disk_free (struct disk *k);
 
-uint64_t now_ns (void);
 
 #endif /* BLOCKWATCHD_DISK_H */

@@ -19,6 +19,7 @@
 
 #include <libnbd.h>
 
+#include "common/clock.h"
 #include "reader-blocks.h"
 #include "storage/storage-uri.h"
 
@@ -66,15 +67,6 @@ connect_uri (const char *uri)
     return NULL;
   }
   return nbd;
-}
-
-static uint64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
 }
 
 /* The connection broke: a new one to the same export, tried for up to

@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/size.h"
 #include "engine.h"
 #include "ext4/ext4.h"
@@ -69,15 +70,6 @@ say (struct engine *e, const char *fmt, ...)
   vsnprintf (msg, sizeof msg, fmt, ap);
   va_end (ap);
   e->cfg.log (e->cfg.opaque, "%s", msg);
-}
-
-static uint64_t
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (uint64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Crawl progress: useful on a million files, silent on a small image
