@@ -130,7 +130,8 @@ tap_now_ns (clockid_t clk)
 }
 
 /* The record whose header starts at pos (a position the caller owns;
- * we wrote these bytes ourselves, so decoding cannot fail).
+ * we wrote these bytes ourselves, so decoding cannot fail), with its
+ * check field as 0 (a deferred record's state word: see tap-ring.c).
  */
 void tap_ring_record_at (const struct tap_ring *r, uint64_t pos,
                          struct tap_record *rec);
