@@ -90,8 +90,9 @@ struct tap_ring {
 };
 
 /* Records are complete up to here.  Head is read first: a slot claimed
- * before head moved past its record is then seen, or seen freed, and
- * a freed slot's release makes its payload visible.
+ * before head moved past its record is then seen, or seen freed (or
+ * claimed again), and a freed slot's release makes its payload visible
+ * (through a later claim too: see reserve_locked).
  */
 static inline uint64_t
 tap_ring_ready (struct tap_ring *r)

@@ -154,7 +154,15 @@ reserve_locked (struct tap_ring *r, int token, unsigned type,
     unsigned i = (r->next_slot + k) % TAP_FILLERS;
     if (atomic_load_explicit (&r->filling[i], memory_order_relaxed)
         == TAP_SLOT_FREE) {
-      atomic_store_explicit (&r->filling[i], head, memory_order_relaxed);
+      /* The sender may read this claim instead of the release that
+       * freed the slot, and then takes the earlier record as complete:
+       * it must still see that record's payload.  A read-modify-write
+       * continues the release's sequence (a plain store would end it),
+       * and acquire hands it on through our releases of head and of
+       * the slot.
+       */
+      (void) atomic_exchange_explicit (&r->filling[i], head,
+                                       memory_order_acquire);
       r->next_slot = i + 1;
       slot = i;
     }
