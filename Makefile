@@ -2,6 +2,7 @@
 #
 #   make            build everything into build/
 #   make check      build with ASan/UBSan into build/san/ and run every test
+#   make tsan       the tap's ring under ThreadSanitizer (build/tsan/)
 #   make demo       the main job: the appliance live, a guest's file events
 #                   over MQTT (see README.md)
 #   make bench      benchmarks, results in docs/benchmarks.md
@@ -185,6 +186,17 @@ fuzz-targets: $(FUZZERS)
 check:
 	$(MAKE) BUILD=build/san SAN=1 test-progs
 	tests/run build/san
+
+# The tap's ring, sender and deferred payloads (test-tap-ring) under
+# ThreadSanitizer; by hand, it needs a build of its own.  TSan does not
+# model fences (-Wno-tsan), so the sender's sleep hand-shake, which
+# rests on them, is not checked; nor is anything the consumer reads
+# through its own mapping of the ring.
+.PHONY: tsan
+tsan:
+	$(MAKE) BUILD=build/tsan CC="$(CC) -fsanitize=thread -Wno-tsan" \
+	  build/tsan/tests/test-tap-ring
+	build/tsan/tests/test-tap-ring
 
 # Whether this machine can run the demo (root, FUSE, loop devices) is
 # said before anything is installed or built.

@@ -90,8 +90,9 @@ struct tap_ring {
 };
 
 /* Records are complete up to here.  Head is read first: a slot claimed
- * before head moved past its record is then seen, or seen freed, and
- * a freed slot's release makes its payload visible.
+ * before head moved past its record is then seen, or seen freed (or
+ * claimed again), and a freed slot's release makes its payload visible
+ * (through a later claim too: see reserve_locked).
  */
 static inline uint64_t
 tap_ring_ready (struct tap_ring *r)
@@ -130,7 +131,8 @@ tap_now_ns (clockid_t clk)
 }
 
 /* The record whose header starts at pos (a position the caller owns;
- * we wrote these bytes ourselves, so decoding cannot fail).
+ * we wrote these bytes ourselves, so decoding cannot fail), with its
+ * check field as 0 (a deferred record's state word: see tap-ring.c).
  */
 void tap_ring_record_at (const struct tap_ring *r, uint64_t pos,
                          struct tap_record *rec);

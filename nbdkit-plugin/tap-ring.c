@@ -61,15 +61,23 @@ copy_payload (uint8_t *dst, const uint8_t *src, size_t n)
 #endif
 }
 
+/* The header's check field (bytes 4-7) is left out, as zero: in a
+ * deferred record it is the state word that a request thread keeping
+ * the record stores atomically at any moment (tap-defer.c), and a plain
+ * read of it here would race with that store.  Nobody here needs it.
+ */
 void
 tap_ring_record_at (const struct tap_ring *r, uint64_t pos,
                     struct tap_record *rec)
 {
+  const uint8_t *at = r->buf + pos % r->cap;
+  uint8_t hdr[TAP_RECORD_HDR] = { 0 };
   struct tap_header any = { .disk_size = UINT64_MAX >> 1 };
   char err[8];
 
-  (void) tap_decode_record (r->buf + pos % r->cap, TAP_RECORD_HDR, &any, rec,
-                            err, sizeof err);
+  memcpy (hdr, at, 4);
+  memcpy (hdr + 8, at + 8, TAP_RECORD_HDR - 8);
+  (void) tap_decode_record (hdr, TAP_RECORD_HDR, &any, rec, err, sizeof err);
 }
 
 void
@@ -146,7 +154,15 @@ reserve_locked (struct tap_ring *r, int token, unsigned type,
     unsigned i = (r->next_slot + k) % TAP_FILLERS;
     if (atomic_load_explicit (&r->filling[i], memory_order_relaxed)
         == TAP_SLOT_FREE) {
-      atomic_store_explicit (&r->filling[i], head, memory_order_relaxed);
+      /* The sender may read this claim instead of the release that
+       * freed the slot, and then takes the earlier record as complete:
+       * it must still see that record's payload.  A read-modify-write
+       * continues the release's sequence (a plain store would end it),
+       * and acquire hands it on through our releases of head and of
+       * the slot.
+       */
+      (void) atomic_exchange_explicit (&r->filling[i], head,
+                                       memory_order_acquire);
       r->next_slot = i + 1;
       slot = i;
     }
