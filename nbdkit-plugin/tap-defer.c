@@ -227,9 +227,15 @@ tap_defer_begin (struct tap_defer *d, uint64_t offset, uint64_t len)
       break;
     }
   }
-  /* Announce, then look: every load and store here is sequentially
-   * consistent, so of two overlapping modifications the later one's
-   * look sees the earlier's announcement.  A short one looks only while
+  /* Announce, then look: the announcement (the slot's state) and the
+   * look's loads of the states are sequentially consistent, so of two
+   * overlapping modifications the later one's look sees the earlier's
+   * announcement.  The range (lo, hi) is relaxed: it is written before
+   * the state that announces it.  A look may read a reused slot's new
+   * range under its old owner's state; the old owner had finished and
+   * is listed, which x86 and ARMv8 (multi-copy atomic) make the list's
+   * count show; C11 alone would want lo and hi sequentially consistent
+   * too, two more full barriers a request.  A short one looks only while
    * a long one is announced: the long one counts itself before it
    * announces, so if the short one missed the count, the long one's
    * look sees the short one.
