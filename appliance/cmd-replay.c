@@ -317,7 +317,11 @@ cmd_replay (int argc, char **argv)
       goto out;
     }
   engine_finish (e);
-  fflush (stdout);
+  if (!printer_flush (&p) || p.unwritten) {
+    snprintf (err, sizeof err, "%llu of %llu events could not be written",
+              p.unwritten, p.events);
+    goto out;
+  }
   fprintf (stderr, "blockwatch replay: %llu events\n", p.events);
   if (stats)
     print_stats (e, &f);
@@ -330,6 +334,7 @@ cmd_replay (int argc, char **argv)
     free (f.q[f.head].payload);
   free (f.q);
   engine_close (e);
+  printer_free (&p);
   trace_view_free (view);
   close (fd);
   return ret;

@@ -117,7 +117,7 @@ struct record_trace {
  * the record trace cannot be written.
  */
 static int
-serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd,
+serve (struct engine *e, struct printer *out, struct watch_stats *st, int lfd,
        const struct record_trace *rec)
 {
   char err[256];
@@ -173,7 +173,7 @@ serve (struct engine *e, FILE *out, struct watch_stats *st, int lfd,
       ret = -1;
       break;
     }
-    fflush (out);
+    printer_flush (out);
     /* Acknowledged records are in the trace: the plugin will not send
      * them again.
      */
@@ -491,6 +491,8 @@ cmd_watch (int argc, char **argv)
     ret = 1;
     goto close_bridge;
   }
+  if (print)
+    st.unwritten = &p.unwritten;
   cfg.sink = &st.sink;
   cfg.data_max = data_max (&p, print, &mcfg, bridge != NULL);
   e = engine_open (disk, &cfg, err, sizeof err);
@@ -539,7 +541,7 @@ cmd_watch (int argc, char **argv)
     watch_stats_tick (&st);
     if (poll (&pfd, 1, TICK_MS) != 1)
       continue;
-    if (serve (e, stdout, &st, lfd, &rec) == -1) {
+    if (serve (e, &p, &st, lfd, &rec) == -1) {
       ret = 3;
       break;
     }
@@ -547,7 +549,7 @@ cmd_watch (int argc, char **argv)
       break;
   }
   engine_finish (e);
-  printed = fflush (stdout) == 0 && !ferror (stdout);
+  printed = printer_flush (&p);
   close (lfd);
   unlink (argv[optind] + 5);
   engine_close (e);
@@ -573,13 +575,18 @@ cmd_watch (int argc, char **argv)
   }
   fprintf (stderr, "blockwatch watch: %llu events\n",
            print ? p.events : (unsigned long long) mst.events);
+  if (p.unwritten)
+    fprintf (stderr, "blockwatch watch: %llu events could not be written\n",
+             p.unwritten);
   if (marked && delivered_all (bridge != NULL, &mst, printed))
     unlink (run_mark);
+  printer_free (&p);
   bw_reader_close (disk);
   bw_filter_free (&mcfg.filter);
   return ret;
 
  usage:
+  printer_free (&p);
   bw_filter_free (&mcfg.filter);
   return usage ();
 }

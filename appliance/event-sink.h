@@ -5,19 +5,44 @@
 #define BLOCKWATCH_EVENT_SINK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "events/event.h"
 
+/* Events that cannot be written (the events file's disk full, the
+ * reader of a pipe gone) are counted, never lost unsaid: the first is
+ * said on stderr, and once the output takes lines again an overflow
+ * event (lost_events: how many) stands in it where they are missing;
+ * a line the failure cut short is cut off (a file) or ended.
+ */
 struct printer {
   struct bw_sink sink;
-  FILE *out;
+  int fd;                         /* the output */
   bool json;
   struct bw_data_policy_cfg policy;
-  unsigned long long events;
+  unsigned long long events;      /* handed to it */
+  unsigned long long unwritten;   /* of those, not written, ever */
+  unsigned long long unreported;  /* not written, and not yet said in it */
+  unsigned long long pending;     /* in buf */
+  char *buf;                      /* lines not yet written */
+  size_t len, cap;
+  size_t torn;                    /* the output ends in that many bytes
+                                   * of a line cut short */
+  uint64_t id_base;               /* its own overflow events' ids */
+  uint32_t id_count;
 };
 
+/* Prints to out's descriptor (out itself is flushed first, and is best
+ * left alone after).
+ */
 void printer_init (struct printer *p, FILE *out);
+/* After a batch of events (it also writes by itself every megabyte):
+ * they reach the output, or count as unwritten.  True when every event
+ * so far is written or said missing in the output.
+ */
+bool printer_flush (struct printer *p);
+void printer_free (struct printer *p);
 
 /* Every event to two sinks (print and publish). */
 struct tee {

@@ -55,6 +55,9 @@ write_file (struct watch_stats *s, char *err, size_t errlen)
   }
   stats_writer_add (&s->w, "lost_records", s->lost);
   stats_writer_add (&s->w, "lost_writes", s->lost_writes);
+  /* (0 until the printer is known, and without one.) */
+  stats_writer_add (&s->w, "events_unwritten",
+                    s->unwritten ? *s->unwritten : 0);
   stats_writer_add (&s->w, "crawling", s->crawling);
   stats_writer_add (&s->w, "crawl.inodes_done", s->crawl_done);
   stats_writer_add (&s->w, "crawl.inodes_total", s->crawl_total);

@@ -41,6 +41,7 @@ struct watch_stats {
   uint64_t records, seq;      /* tap records taken; the last one's seq */
   uint64_t shadow_bytes;      /* tap_client_shadow_resident */
   struct bw_mqtt_bridge *bridge;  /* publishing: asked at each write */
+  const unsigned long long *unwritten;  /* the printer's, if it prints */
   const struct engine *engine;    /* once crawled: asked at each write */
 };
 

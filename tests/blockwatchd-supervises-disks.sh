@@ -142,11 +142,13 @@ for m in blockwatch_up blockwatch_restarts_total blockwatch_nbd_requests_total \
     blockwatch_crawl_inodes blockwatch_stats_age_seconds blockwatch_disk_info \
     blockwatch_exact_view_evicted_reads_total blockwatch_backend_max_in_flight \
     blockwatch_tap_deferred_writes_total blockwatch_tap_kept_writes_total \
-    blockwatch_introspector_deferred_payload_bytes; do
+    blockwatch_introspector_deferred_payload_bytes blockwatch_events_unwritten_total; do
   grep -q "^# TYPE $m " "$T/metrics1" || fail "/metrics lacks $m"
 done
 grep -q '^blockwatch_events_total{disk="b",type="create"} 0$' "$T/metrics1" ||
   fail "no zero create count for b at the start"
+grep -q '^blockwatch_events_unwritten_total{disk="b"} 0$' "$T/metrics1" ||
+  fail "no zero count of events b could not write to its events file"
 
 # --- disk b: the kernel's ext4 workload; the events rebuild its tree.
 attach_loop b "$T/run/b/nbd.sock"

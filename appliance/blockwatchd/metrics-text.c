@@ -79,6 +79,10 @@ static const struct family families[] = {
     "events never came, or ones whose data could not be read (its overflow "
     "events say so).",
     ROLE_WATCH, "lost_writes", NULL },
+  { "blockwatch_events_unwritten_total", "counter",
+    "Events the introspector could not write to its events file (its disk "
+    "full): an overflow event in the file says how many, once it can be "
+    "written again.", ROLE_WATCH, "events_unwritten", NULL },
   { "blockwatch_introspector_records_total", "counter",
     "Tap records the introspector took.", ROLE_WATCH, "tap.records", NULL },
   { "blockwatch_introspector_seq", "gauge",
