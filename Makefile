@@ -246,13 +246,15 @@ install: all
 	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) \
 	  $(DESTDIR)$(DATADIR)/blockwatch $(DESTDIR)$(UNITDIR)/mosquitto.service.d \
 	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)/etc/blockwatch \
-	  $(DESTDIR)/etc/mosquitto/conf.d $(DESTDIR)/etc/mosquitto/blockwatch
+	  $(DESTDIR)/etc/mosquitto/conf.d $(DESTDIR)/etc/mosquitto/blockwatch \
+	  $(DESTDIR)/etc/logrotate.d
 	$(INSTALL) -m 755 $(CLI) $(DAEMON) $(DESTDIR)$(BINDIR)
 	$(INSTALL) -m 755 $(PLUGIN) $(DESTDIR)$(NBDKIT_PLUGINDIR)
 	$(INSTALL) -m 644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man1
 	$(INSTALL) -m 644 README.md docs/*.md $(DESTDIR)$(DOCDIR)
 	$(INSTALL) -m 644 image/runtime-packages $(DESTDIR)$(DATADIR)/blockwatch
 	$(INSTALL) -m 644 appliance/blockwatch.conf.example $(DESTDIR)/etc/blockwatch
+	$(INSTALL) -m 644 appliance/logrotate/blockwatch $(DESTDIR)/etc/logrotate.d
 	$(INSTALL) -m 644 appliance/mosquitto/blockwatch.conf $(DESTDIR)/etc/mosquitto/conf.d
 	$(INSTALL) -m 644 appliance/mosquitto/blockwatch.acl $(DESTDIR)/etc/mosquitto/blockwatch
 	$(INSTALL) -m 644 appliance/systemd/blockwatch.sysusers \

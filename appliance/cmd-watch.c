@@ -29,6 +29,9 @@
  * not deliver; a run found it at its start, so the one before it died
  * (or stopped with events undelivered), and begins by saying so.
  *
+ * --stdout-path PATH: stdout is the file at PATH; when that is rotated
+ * (renamed, a new one made), the events follow to the new file.
+ *
  * --record FILE: every record taken from the tap is appended to FILE,
  * a trace (docs/tap-format.md) from which `blockwatch replay` makes the
  * events again: the evidence, and what a report of a wrong event needs.
@@ -247,6 +250,7 @@ usage (void)
   fprintf (stderr, "usage: blockwatch watch [--json] [--data=none|hash|bytes[:N]]"
            " [--host H] [--vm V] [--disk NAME] [--once] [--no-journal]\n"
            "       [--stats-file PATH] [--run-mark FILE] [--record FILE]\n"
+           "       [--stdout-path PATH]\n"
            "       [--exact-metadata SIZE] [--exact-data SIZE]"
            " [--reconnect-timeout S]\n"
            "       [--mqtt URI [MQTT OPTIONS]]\n"
@@ -270,7 +274,7 @@ usage (void)
 }
 
 enum { OPT_PRINT = OPT_MQTT_LAST, OPT_DATA_FOR, OPT_RUN_MARK, OPT_RECORD,
-       OPT_RECONNECT };
+       OPT_RECONNECT, OPT_STDOUT_PATH };
 
 /* --reconnect-timeout S, as the plugin's: -1 (said) if it is not one. */
 static int
@@ -369,6 +373,7 @@ cmd_watch (int argc, char **argv)
     { "data-for", required_argument, NULL, OPT_DATA_FOR },
     { "run-mark", required_argument, NULL, OPT_RUN_MARK },
     { "record", required_argument, NULL, OPT_RECORD },
+    { "stdout-path", required_argument, NULL, OPT_STDOUT_PATH },
     { "reconnect-timeout", required_argument, NULL, OPT_RECONNECT },
     EXACT_OPTIONS,
     { 0 }
@@ -429,6 +434,7 @@ cmd_watch (int argc, char **argv)
     case OPT_PRINT: print = true; break;
     case OPT_RUN_MARK: run_mark = optarg; break;
     case OPT_RECORD: rec.path = optarg; break;
+    case OPT_STDOUT_PATH: printer_follow (&p, optarg); break;
     case OPT_RECONNECT:
       if (reconnect_timeout (optarg, &reconnect_s) == -1)
         goto usage;

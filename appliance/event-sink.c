@@ -1,6 +1,7 @@
 /* Printing events (see event-sink.h). */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "event-print.h"
 #include "event-sink.h"
 
@@ -187,6 +189,51 @@ print_event (struct bw_sink *s, const struct bw_event *ev)
 }
 
 void
+printer_follow (struct printer *p, const char *path)
+{
+  struct stat st;
+
+  p->path = path;
+  if (fstat (p->fd, &st) == 0) {
+    p->dev = st.st_dev;
+    p->ino = st.st_ino;
+  }
+}
+
+/* Moves the output to the file now at p->path, if it is another. */
+static void
+follow (struct printer *p)
+{
+  uint64_t now = now_ms ();
+  struct stat st;
+  int fd;
+
+  if (p->path == NULL || now - p->looked_ms < 1000)
+    return;
+  p->looked_ms = now;
+  if (stat (p->path, &st) == -1 ||
+      (st.st_dev == p->dev && st.st_ino == p->ino))
+    return;
+  /* No O_CREAT: whoever rotates makes the new file, owner and mode. */
+  fd = open (p->path, O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd == -1 || fstat (fd, &st) == -1 || dup2 (fd, p->fd) == -1) {
+    fprintf (stderr, "blockwatch: %s is a new file, but it cannot be "
+             "opened: %s: the events go on into the old one\n", p->path,
+             strerror (errno));
+    if (fd != -1)
+      close (fd);
+    return;
+  }
+  close (fd);
+  p->dev = st.st_dev;
+  p->ino = st.st_ino;
+  /* A line the old file ends in stays there, cut short. */
+  p->torn = 0;
+  fprintf (stderr, "blockwatch: %s was rotated: the events go into the new "
+           "file\n", p->path);
+}
+
+void
 printer_free (struct printer *p)
 {
   free (p->buf);
@@ -198,6 +245,7 @@ printer_flush (struct printer *p)
 {
   unsigned long long lines;
 
+  follow (p);
   if (p->len && write_out (p, &lines) == -1) {
     p->pending -= lines < p->pending ? lines : p->pending;
     failed (p, errno);

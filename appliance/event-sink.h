@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "events/event.h"
 
@@ -31,6 +32,10 @@ struct printer {
                                    * of a line cut short */
   uint64_t id_base;               /* its own overflow events' ids */
   uint32_t id_count;
+  const char *path;               /* printer_follow's */
+  dev_t dev;                      /* the file the output is */
+  ino_t ino;
+  uint64_t looked_ms;             /* when path was last looked at */
 };
 
 /* Prints to out's descriptor (out itself is flushed first, and is best
@@ -42,6 +47,12 @@ void printer_init (struct printer *p, FILE *out);
  * so far is written or said missing in the output.
  */
 bool printer_flush (struct printer *p);
+/* The output is the file at path, appended to: when that path names
+ * another file (the old one renamed, a new one made: logrotate's
+ * create), the output moves to it, looked for once a second, before a
+ * flush.  Without a new file the old one goes on taking the events.
+ */
+void printer_follow (struct printer *p, const char *path);
 void printer_free (struct printer *p);
 
 /* Every event to two sinks (print and publish). */

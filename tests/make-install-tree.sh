@@ -21,6 +21,7 @@ plugindir=$(pkg-config --variable=plugindir nbdkit)
 (cd "$T/d" && find . ! -type d -printf '%m %P\n' | LC_ALL=C sort) > "$T/tree"
 {
   echo "644 etc/blockwatch/blockwatch.conf.example"
+  echo "644 etc/logrotate.d/blockwatch"
   echo "644 etc/mosquitto/blockwatch/blockwatch.acl"
   echo "644 etc/mosquitto/conf.d/blockwatch.conf"
   echo "755 usr/bin/blockwatch"

@@ -80,27 +80,35 @@ workload() {   # workload MOUNTPOINT
 # the proxy.  STORAGE must hold an ext4 file system; the events go to
 # $T/NAME.jsonl.  WATCH_ARGS (an array) are more options for watch.
 watch_workload() {
-  local name=$1 storage=$2 pid
-  "$BW" watch --json --data=bytes:1048576 --once --storage "$storage" \
-    --host lab --vm vm1 --disk "$name" ${WATCH_ARGS[@]+"${WATCH_ARGS[@]}"} \
-    "unix:$T/$name.tap" \
-    > "$T/$name.jsonl" 2> "$T/$name.watch.err" &
-  pid=$!
-  register_pid $pid
+  local name=$1 storage=$2
+  watch_mount "$name" "$storage" "$T/$name.jsonl" --data=bytes:1048576 \
+    --host lab --vm vm1 --disk "$name" ${WATCH_ARGS[@]+"${WATCH_ARGS[@]}"}
+  "${3:-workload}" "$T/$name.mnt"
+  umount "$T/$name.mnt"
+  detach_loop "$name"
+  stop_proxy "$name"
+  wait $watch_pid || { cat "$T/$name.watch.err"; fail "watch on $storage failed"; }
+  check_san_log "$T/$name.watch.err"
+  grep -q "\"host\":\"lab\",\"vm\":\"vm1\",\"disk\":\"$name\"" "$T/$name.jsonl" ||
+    fail "$name: the events do not name host, vm and disk"
+}
+
+# watch_mount NAME STORAGE OUT [WATCH-ARGS...]: blockwatch watch --json
+# --once on the tap of a proxy of STORAGE (the events to OUT, stderr to
+# $T/NAME.watch.err, its pid in watch_pid), the proxy attached (nbdfuse
+# + loop) and mounted on $T/NAME.mnt.
+watch_mount() {
+  local name=$1 storage=$2 out=$3; shift 3
+  "$BW" watch --json --once --storage "$storage" "$@" "unix:$T/$name.tap" \
+    > "$out" 2> "$T/$name.watch.err" &
+  watch_pid=$!
+  register_pid $watch_pid
   wait_for 30 -S "$T/$name.tap" || { cat "$T/$name.watch.err"; fail "watch on $storage did not start"; }
   start_proxy "$name" "$storage" tap=unix:"$T/$name.tap"
   attach_loop "$name"
   mkdir -p "$T/$name.mnt"
   mount "$LOOP" "$T/$name.mnt"
   register_mount "$T/$name.mnt"
-  "${3:-workload}" "$T/$name.mnt"
-  umount "$T/$name.mnt"
-  detach_loop "$name"
-  stop_proxy "$name"
-  wait $pid || { cat "$T/$name.watch.err"; fail "watch on $storage failed"; }
-  check_san_log "$T/$name.watch.err"
-  grep -q "\"host\":\"lab\",\"vm\":\"vm1\",\"disk\":\"$name\"" "$T/$name.jsonl" ||
-    fail "$name: the events do not name host, vm and disk"
 }
 
 # check_events NAME BASE_IMAGE FINAL_IMAGE: the events in $T/NAME.jsonl,

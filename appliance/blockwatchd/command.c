@@ -279,9 +279,13 @@ watch_command (const struct bwd_config *c, const struct bwd_disk *d,
    */
   if (d->has_reconnect_timeout)
     argv_addf (a, "--reconnect-timeout=%u", d->reconnect_timeout_s);
-  /* The events, as JSON lines, to the events file (stdout). */
-  if (d->events_file)
+  /* The events, as JSON lines, to the events file (stdout), which the
+   * introspector follows when it is rotated (logrotate's create).
+   */
+  if (d->events_file) {
     argv_add (a, "--json");
+    argv_addf (a, "--stdout-path=%s", d->events_file);
+  }
   if (c->broker.uri)
     bridge_options (a, &c->broker, &d->policy);
   argv_addf (a, "unix:%s/tap.sock", dir);
