@@ -22,6 +22,11 @@
  * state, a session expired) lost what was published meanwhile: that is
  * said on stderr, and the exit status is 4.
  *
+ * Events that cannot be written (stdout a file on a full disk) are said
+ * on stderr and counted, an overflow event stands where they are
+ * missing once stdout takes lines again (event-sink.h), and the exit
+ * status is 5.
+ *
  * SIGUSR1: the TLS files were renewed (as for blockwatch watch): the
  * subscriber reconnects at once, presenting them, rather than at the
  * next connection loss, which may come after the old certificate
@@ -42,6 +47,7 @@
 
 #include "commands.h"
 #include "event-print.h"
+#include "event-sink.h"
 #include "options.h"
 
 #define CMD "blockwatch sub"
@@ -69,6 +75,7 @@ struct sub {
   int qos[64];
   int nfilters;
   bool json;
+  struct printer out;         /* stdout, under the lock */
   bool session;               /* --session: the broker keeps one for us */
   long count;                 /* stop after so many events; 0: never */
 
@@ -161,6 +168,28 @@ disk_topic (const struct sub *s, const char *topic, MQTTAsync_message *m)
   return true;
 }
 
+/* Lock held: HOST:VM and the event as event_print says it. */
+static void
+print_line (struct sub *s, const struct bw_event *ev)
+{
+  char *line = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream (&line, &n);
+
+  if (f == NULL) {
+    fprintf (stderr, CMD ": %s\n", strerror (errno));
+    exit (1);
+  }
+  fprintf (f, "%s:%s ", ev->host ?: "?", ev->vm ?: "?");
+  event_print (f, ev);
+  if (fclose (f) == EOF) {
+    fprintf (stderr, CMD ": %s\n", strerror (errno));
+    exit (1);
+  }
+  printer_line (&s->out, ev, line, n && line[n - 1] == '\n' ? n - 1 : n);
+  free (line);
+}
+
 static int
 arrived (void *ctx, char *topic, int topiclen, MQTTAsync_message *m)
 {
@@ -179,12 +208,10 @@ arrived (void *ctx, char *topic, int topiclen, MQTTAsync_message *m)
     if (wanted (s, &pe.ev) && !seen (s, pe.ev.id) &&
         (s->count == 0 || s->printed < s->count)) {
       if (s->json)
-        printf ("%.*s\n", m->payloadlen, (const char *) m->payload);
-      else {
-        printf ("%s:%s ", pe.ev.host ?: "?", pe.ev.vm ?: "?");
-        event_print (stdout, &pe.ev);
-      }
-      fflush (stdout);
+        printer_line (&s->out, &pe.ev, m->payload, m->payloadlen);
+      else
+        print_line (s, &pe.ev);
+      printer_flush (&s->out);
       s->printed++;
       pthread_cond_broadcast (&s->cond);
     }
@@ -453,7 +480,9 @@ usage (void)
            "                               keeps them); needs --client-id; "
            "exit status 4\n"
            "                               if a reconnection found it lost "
-           "(events missed)\n");
+           "(events missed)\n"
+           "  Exit status 5: events could not be written to stdout (said "
+           "there too).\n");
   return 2;
 }
 
@@ -469,6 +498,7 @@ cleanup (struct sub *s)
   free (s->types);
   for (int i = 0; i < s->nfilters; i++)
     free (s->filters[i]);
+  printer_free (&s->out);
 }
 
 int
@@ -498,13 +528,14 @@ cmd_sub (int argc, char **argv)
   time_t end;
 
   bw_mqtt_conn_init (&conn);
+  printer_init (&s.out, stdout);
   types = calloc (argc, sizeof *types);
   if (types == NULL)
     return 1;
   s.types = (char **) types;
   while ((c = getopt_long (argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
-    case OPT_JSON: s.json = true; break;
+    case OPT_JSON: s.json = s.out.json = true; break;
     case OPT_DISK: disk = optarg; break;
     case OPT_TYPE: types[s.ntypes++] = optarg; break;
     case OPT_PART:
@@ -633,6 +664,12 @@ cmd_sub (int argc, char **argv)
    */
   if (s.session_lost && ret != 1)
     ret = 4;
+  if (s.out.unwritten) {
+    fprintf (stderr, CMD ": %llu events could not be written\n",
+             s.out.unwritten);
+    if (ret != 1)
+      ret = 5;
+  }
   if (s.state == UP) {
     MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
     MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;

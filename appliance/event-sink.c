@@ -172,18 +172,42 @@ report_unwritten (struct printer *p, const struct bw_event *ev)
   return true;
 }
 
+/* Whether ev's line may go into the buffer: not while the output
+ * fails (then it is counted).
+ */
+static bool
+take (struct printer *p, const struct bw_event *ev)
+{
+  p->events++;
+  if (p->unreported && !report_unwritten (p, ev)) {
+    p->unwritten++;
+    p->unreported++;
+    return false;
+  }
+  return true;
+}
+
 static void
 print_event (struct bw_sink *s, const struct bw_event *ev)
 {
   struct printer *p = (struct printer *) s;
 
-  p->events++;
-  if (p->unreported && !report_unwritten (p, ev)) {
-    p->unwritten++;
-    p->unreported++;
+  if (!take (p, ev))
     return;
-  }
   format_event (p, ev);
+  if (p->len >= FLUSH_BYTES)
+    printer_flush (p);
+}
+
+void
+printer_line (struct printer *p, const struct bw_event *ev, const char *line,
+              size_t n)
+{
+  if (!take (p, ev))
+    return;
+  append (p, line, n);
+  append (p, "\n", 1);
+  p->pending++;
   if (p->len >= FLUSH_BYTES)
     printer_flush (p);
 }

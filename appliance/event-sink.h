@@ -42,6 +42,11 @@ struct printer {
  * left alone after).
  */
 void printer_init (struct printer *p, FILE *out);
+/* An event as a line of the caller's (without its newline), instead of
+ * the sink's own format.
+ */
+void printer_line (struct printer *p, const struct bw_event *ev,
+                   const char *line, size_t n);
 /* After a batch of events (it also writes by itself every megabyte):
  * they reach the output, or count as unwritten.  True when every event
  * so far is written or said missing in the output.

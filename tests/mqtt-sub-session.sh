@@ -8,6 +8,8 @@
 # certificate renewed in place and SIGUSR1 sent, a subscriber connects
 # again at once with the new one (CN vm-a-next, which the broker's ACL
 # lets read vm-a's events too), with its session: nothing missed.
+# Its stdout on a full disk (/dev/full): the events it could not write
+# are said, and the exit status is 5.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mqtt-lib.sh"
 
@@ -146,3 +148,19 @@ grep -q "SIGUSR1: reconnecting with the TLS files as they are now$" "$T/renew.er
 grep -q "SIGUSR1: reconnecting with the TLS files as they are now (without --session, events published meanwhile are not received)" "$T/renew0.err" ||
   { cat "$T/renew0.err"; fail "renew0: no word that events may be missed without a session"; }
 say "SIGUSR1: reconnected with the renewed certificate at once, session kept; without one, said"
+
+# ---- stdout full -------------------------------------------------------
+# shellcheck disable=SC2046
+"$BW" sub --mqtt "$MQ_URI" $(tls_of vm-a) --client-id full --json --count 2 \
+  --timeout 30 lab:vm-a > /dev/full 2> "$T/full.err" &
+full_pid=$!
+register_pid $full_pid
+wait_subscribed full
+emit 5 6
+rc=0
+wait $full_pid || rc=$?
+check_san_log "$T/full.err"
+[ "$rc" = 5 ] && grep -q "writing the events: No space left on device" "$T/full.err" &&
+  grep -q "blockwatch sub: 2 events could not be written" "$T/full.err" ||
+  { cat "$T/full.err"; fail "stdout full: exit status $rc, not 5 with the events said lost"; }
+say "stdout full: said, exit status 5"
