@@ -69,6 +69,8 @@ inode_off() {
   echo $((b * $3 + o))
 }
 block_off() { debugfs -R "bmap $2 0" "$1" 2>/dev/null | awk -v bs="$3" '{ print $1 * bs }'; }
+# The inode number of a path.
+ino_of() { debugfs -R "stat $2" "$1" 2>/dev/null | sed -n 's/^Inode: \([0-9]*\).*/\1/p'; }
 
 # seed NAME SIZE BLOCKSIZE CONTENT MKE2FS-ARGS...
 seed() {
@@ -111,7 +113,7 @@ e2fsck -fyD "$j" > /dev/null 2>&1 || true
   printf '\x00\x00\x00\x10\x00\x00\x00\x01\x00\x00\x00\x01'; } > "$W/jsb"
 truncate -s 16K "$W/jsb"
 debugfs -w -R "write $W/jsb journal" "$j" > /dev/null 2>&1
-jino=$(debugfs -R "stat /journal" "$j" 2>/dev/null | sed -n 's/^Inode: \([0-9]*\).*/\1/p')
+jino=$(ino_of "$j" /journal)
 debugfs -w -f - "$j" > /dev/null 2>&1 <<EOF
 copy_inode <$jino> <8>
 unlink /journal
@@ -157,6 +159,20 @@ name=$(dd if="$W/tiny2.img" bs=1024 skip=$((root / 1024)) count=1 status=none |
        LC_ALL=C grep -obUaP '\x04\x07link' | head -1 | cut -d: -f1)
 regress regress-nul-in-name tiny2 "w $((root + name + 2)) \x00" "f" \
   "w $((root + name + 2)) x" "f"
+# A directory named twice, the second time inside a directory of its
+# own (/d/e/x2 is /d), then renamed (/D, the name its path takes), and
+# both freed in one barrier: deleting /D/e emptied /D, which emptied
+# /D/e again, and so on until the stack overflowed.
+cp "$W/tiny2.img" "$W/loop.img"
+debugfs -w -f - "$W/loop.img" > /dev/null 2>&1 <<EOF
+mkdir /d/e
+link /d /d/e/x2
+EOF
+name=$(dd if="$W/loop.img" bs=1024 skip=$((root / 1024)) count=1 status=none |
+       LC_ALL=C grep -obUaP '\x01\x02d' | head -1 | cut -d: -f1)
+regress regress-dir-loop-delete loop "w $((root + name + 2)) D" "f" \
+  "z $(inode_off "$W/loop.img" "$(ino_of "$W/loop.img" /d)" 1024) 128" \
+  "z $(inode_off "$W/loop.img" "$(ino_of "$W/loop.img" /d/e)" 1024) 128" "f"
 # Indirect blocks that lead to one block over and over: /d (a directory)
 # and /f share a triple-indirect tree whose every pointer, at every
 # level, is the next block of 60..63, and 63 is an empty directory

@@ -2,8 +2,9 @@
  * references: the owner and gap maps (random ranges inserted, found and
  * removed; gap writes and cuts block by block), and names (entries
  * added, looked up, removed, with hard links, directories dropped with
- * their entries, paths), and the model's size: at most 100 bytes per
- * small file (docs/introspector.md, "Memory").
+ * their entries, paths and the names they go through), and the model's
+ * size: at most 100 bytes per small file (docs/introspector.md,
+ * "Memory").
  */
 
 #include <setjmp.h>
@@ -233,8 +234,12 @@ static void
 check_names (struct model *m)
 {
   static char buf[MODEL_PATH_MAX];
+  uint64_t newest_made[INODES + 1] = { 0 };
   size_t n = 0;
 
+  for (size_t i = 0; i < nrefs; i++)
+    if (refs[i].made > newest_made[refs[i].ino])
+      newest_made[refs[i].ino] = refs[i].made;
   for (size_t i = 0; i < nrefs; i++)
     assert_int_equal (model_lookup (m, refs[i].parent, refs[i].name,
                                     strlen (refs[i].name)), refs[i].ino);
@@ -250,6 +255,9 @@ check_names (struct model *m)
       r = ref_find (dir, name);
       assert_non_null (r);
       assert_int_equal (r->ino, d->ino);
+      /* the name its path goes through: its newest */
+      assert_int_equal (model_is_path_name (m, d),
+                        r->made == newest_made[d->ino]);
       n++;
     }
   }
