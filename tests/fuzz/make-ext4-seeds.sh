@@ -3,7 +3,7 @@
 # tiny images made by mke2fs across feature sets, holding a few files,
 # directories, links and symlinks, each followed by a tail of tap
 # records that rewrite metadata and flush (the input format is in
-# fuzz-ext4.c).  Each seed stays at most 256 KiB.
+# fuzz-ext4.c).  Each seed stays at most 256 KiB (but one, below).
 #   tests/fuzz/make-ext4-seeds.sh [OUTDIR]
 # mke2fs -d makes the content; e2fsck -fyD indexes the directories
 # (htree); debugfs finds the blocks the tails write over.  Images differ
@@ -188,6 +188,23 @@ sif /d block[TIND] 60
 sif /f block[TIND] 60
 EOF
 regress regress-shared-indirect tiny2 "f" "o" "f"
+
+# A write past the end of a file longer than a write event (1 MiB):
+# /big's last extent is 1084 blocks, its size cut to 1 byte, and the
+# extent zeroed.  Whether those bytes read as zeroes was read whole
+# into a 1 MiB buffer (a heap overflow).  The one seed over 256 KiB:
+# it takes a run of blocks over 1 MiB (its bytes compress to nothing).
+b=$W/big
+mkdir -p "$b"
+yes x | head -c 1100K > "$b/big" || true
+truncate -s 1280K "$W/big.img"
+mke2fs -q -F -b 1024 -N 16 -t ext4 -O ^has_journal -d "$b" "$W/big.img"
+debugfs -w -R "sif /big size 1" "$W/big.img" > /dev/null 2>&1
+first=$(debugfs -R "ex /big" "$W/big.img" 2>/dev/null | awk '$11 > 1024 { print $8 }')
+[ -n "$first" ] || { echo "no extent over 1 MiB in big" >&2; exit 1; }
+ops=()
+for i in $(seq 0 33); do ops+=("z $((first * 1024 + i * 32768)) 32768"); done
+regress regress-long-write-past-eof big "${ops[@]}" "f"
 
 ls -l "$out"
 du -cb "$out"/* | tail -1
