@@ -105,16 +105,15 @@ seed ext4-meta-bg 160K 1024 "$d" -t ext4 -O meta_bg,^resize_inode
 # ext3: mke2fs will not put a journal (1024 blocks at least) on an image
 # this small, so the journal is a 16-block file moved to inode 8: a jbd2
 # superblock (v2, clean) in its first block, zeroes after.
-j=$W/ext3
-truncate -s 160K "$j"
-mke2fs -q -F -b 1024 -N 96 -d "$d" -t ext2 "$j"
-e2fsck -fyD "$j" > /dev/null 2>&1 || true
-{ printf '\xc0\x3b\x39\x98\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x04\x00'
-  printf '\x00\x00\x00\x10\x00\x00\x00\x01\x00\x00\x00\x01'; } > "$W/jsb"
-truncate -s 16K "$W/jsb"
-debugfs -w -R "write $W/jsb journal" "$j" > /dev/null 2>&1
-jino=$(ino_of "$j" /journal)
-debugfs -w -f - "$j" > /dev/null 2>&1 <<EOF
+# add_journal IMAGE
+add_journal() {
+  local j=$1 jino stat8
+  { printf '\xc0\x3b\x39\x98\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x04\x00'
+    printf '\x00\x00\x00\x10\x00\x00\x00\x01\x00\x00\x00\x01'; } > "$W/jsb"
+  truncate -s 16K "$W/jsb"
+  debugfs -w -R "write $W/jsb journal" "$j" > /dev/null 2>&1
+  jino=$(ino_of "$j" /journal)
+  debugfs -w -f - "$j" > /dev/null 2>&1 <<EOF
 copy_inode <$jino> <8>
 unlink /journal
 clri <$jino>
@@ -122,12 +121,18 @@ freei <$jino>
 ssv journal_inum 8
 feature has_journal
 EOF
-# (No e2fsck from here: it would find the journal too small and clear
-# it.)
-# (Its output taken whole: grep -q at the end of a pipe can kill debugfs
-# with SIGPIPE, which pipefail reports.)
-stat8=$(debugfs -R "stat <8>" "$j" 2>/dev/null)
-grep -q 'Size: 16384' <<< "$stat8" || { echo "ext3 journal not made" >&2; exit 1; }
+  # (No e2fsck from here: it would find the journal too small and clear
+  # it.)
+  # (Its output taken whole: grep -q at the end of a pipe can kill
+  # debugfs with SIGPIPE, which pipefail reports.)
+  stat8=$(debugfs -R "stat <8>" "$j" 2>/dev/null)
+  grep -q 'Size: 16384' <<< "$stat8" || { echo "journal not made" >&2; exit 1; }
+}
+j=$W/ext3
+truncate -s 160K "$j"
+mke2fs -q -F -b 1024 -N 96 -d "$d" -t ext2 "$j"
+e2fsck -fyD "$j" > /dev/null 2>&1 || true
+add_journal "$j"
 cp "$j" "$W/ext3-1k"
 root=$(block_off "$j" / 1024)
 tail_ops "$W/ext3-1k" "w $((root + 32)) XY" "f" "c $root $(block_off "$j" /dir 1024) 1024" "f"
@@ -205,6 +210,29 @@ first=$(debugfs -R "ex /big" "$W/big.img" 2>/dev/null | awk '$11 > 1024 { print 
 ops=()
 for i in $(seq 0 33); do ops+=("z $((first * 1024 + i * 32768)) 32768"); done
 regress regress-long-write-past-eof big "${ops[@]}" "f"
+
+# A superblock and descriptors rewritten for 4 KiB blocks on a 1 KiB
+# file system whose journal is followed (an old descriptor block
+# written as it was, so that they are read again), then a byte written
+# to the journal's first block, by its number as a 4 KiB block: the new
+# block size was taken, and the journal's 1 KiB buffers and images were
+# copied 4 KiB at a time (a heap overflow).
+b4=$W/bs4.img
+truncate -s 256K "$b4"
+mke2fs -q -F -b 1024 -N 16 -t ext2 "$b4"
+add_journal "$b4"
+jb=$(debugfs -R "bmap <8> 0" "$b4" 2>/dev/null)
+[ "$jb" -lt 64 ] || { echo "bs4: journal at block $jb, past 256K in 4 KiB blocks" >&2; exit 1; }
+gdt=$(od -An -tx1 -j 2048 -N 1 "$b4" | tr -d ' ')
+# blocks count, free blocks, first data block, log block and cluster
+# sizes, blocks and clusters per group; the descriptor at 4096: bitmaps
+# at 2 and 3, the inode table at 4
+regress regress-block-size-change bs4 "w $((1024 + 0x04)) $(le 64 4)" \
+  "w $((1024 + 0x0c)) $(le 10 4)" "w $((1024 + 0x14)) $(le 0 4)" \
+  "w $((1024 + 0x18)) $(le 2 4)" "w $((1024 + 0x1c)) $(le 2 4)" \
+  "w $((1024 + 0x20)) $(le 32768 4)" "w $((1024 + 0x24)) $(le 32768 4)" \
+  "w 2048 \x$gdt" "w 4096 $(le 2 4)$(le 3 4)$(le 4 4)" "f" \
+  "w $((jb * 4096)) x" "f"
 
 ls -l "$out"
 du -cb "$out"/* | tail -1
