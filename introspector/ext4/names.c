@@ -280,7 +280,9 @@ model_is_path_name (const struct model *m, const struct dentry *d)
 {
   const struct inode_rec *r = model_inode (m, d->ino);
 
-  return r && r->names && dent (m, r->names) == d;
+  /* The root's path is "/", whatever names a corrupt tree gives it. */
+  return d->ino != MODEL_ROOT_INO && r && r->names &&
+         dent (m, r->names) == d;
 }
 
 /* ---- the end of a barrier ----------------------------------------- */

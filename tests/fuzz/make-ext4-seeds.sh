@@ -69,7 +69,8 @@ inode_off() {
   echo $((b * $3 + o))
 }
 block_off() { debugfs -R "bmap $2 0" "$1" 2>/dev/null | awk -v bs="$3" '{ print $1 * bs }'; }
-# The inode number of a path.
+# The byte at an offset, in hex; the inode number of a path.
+byte_at() { od -An -tx1 -j "$2" -N 1 "$1" | tr -d ' '; }
 ino_of() { debugfs -R "stat $2" "$1" 2>/dev/null | sed -n 's/^Inode: \([0-9]*\).*/\1/p'; }
 
 # seed NAME SIZE BLOCKSIZE CONTENT MKE2FS-ARGS...
@@ -178,6 +179,15 @@ name=$(dd if="$W/loop.img" bs=1024 skip=$((root / 1024)) count=1 status=none |
 regress regress-dir-loop-delete loop "w $((root + name + 2)) D" "f" \
   "z $(inode_off "$W/loop.img" "$(ino_of "$W/loop.img" /d)" 1024) 128" \
   "z $(inode_off "$W/loop.img" "$(ino_of "$W/loop.img" /d/e)" 1024) 128" "f"
+# The same through the root, whose path is "/" whatever names it has:
+# /d/x2 links the root (a name the crawl leaves out, taken when /d is
+# read again), then the root and /d are freed in one barrier.
+cp "$W/tiny2.img" "$W/root.img"
+debugfs -w -R "link <2> /d/x2" "$W/root.img" > /dev/null 2>&1
+dblk=$(block_off "$W/root.img" /d 1024)
+regress regress-root-loop-delete root "w $dblk \x$(byte_at "$W/root.img" "$dblk")" "f" \
+  "z $(inode_off "$W/root.img" 2 1024) 128" \
+  "z $(inode_off "$W/root.img" "$(ino_of "$W/root.img" /d)" 1024) 128" "f"
 # Indirect blocks that lead to one block over and over: /d (a directory)
 # and /f share a triple-indirect tree whose every pointer, at every
 # level, is the next block of 60..63, and 63 is an empty directory
@@ -223,7 +233,6 @@ mke2fs -q -F -b 1024 -N 16 -t ext2 "$b4"
 add_journal "$b4"
 jb=$(debugfs -R "bmap <8> 0" "$b4" 2>/dev/null)
 [ "$jb" -lt 64 ] || { echo "bs4: journal at block $jb, past 256K in 4 KiB blocks" >&2; exit 1; }
-gdt=$(od -An -tx1 -j 2048 -N 1 "$b4" | tr -d ' ')
 # blocks count, free blocks, first data block, log block and cluster
 # sizes, blocks and clusters per group; the descriptor at 4096: bitmaps
 # at 2 and 3, the inode table at 4
@@ -231,7 +240,7 @@ regress regress-block-size-change bs4 "w $((1024 + 0x04)) $(le 64 4)" \
   "w $((1024 + 0x0c)) $(le 10 4)" "w $((1024 + 0x14)) $(le 0 4)" \
   "w $((1024 + 0x18)) $(le 2 4)" "w $((1024 + 0x1c)) $(le 2 4)" \
   "w $((1024 + 0x20)) $(le 32768 4)" "w $((1024 + 0x24)) $(le 32768 4)" \
-  "w 2048 \x$gdt" "w 4096 $(le 2 4)$(le 3 4)$(le 4 4)" "f" \
+  "w 2048 \x$(byte_at "$b4" 2048)" "w 4096 $(le 2 4)$(le 3 4)$(le 4 4)" "f" \
   "w $((jb * 4096)) x" "f"
 
 ls -l "$out"

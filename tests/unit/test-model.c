@@ -295,6 +295,12 @@ names (void **state)
   add_inode (&m, ROOT);
   for (uint32_t ino = 11; ino <= INODES; ino++)
     add_inode (&m, ino);
+  /* A name of the root (a corrupt tree's) is not the one its path goes
+   * through: that is "/".
+   */
+  assert_true (model_add_name (&m, 12, ROOT, "r", 1));
+  assert_false (model_is_path_name (&m, model_first_child (&m, 12)));
+  model_remove_name (&m, 12, "r", 1);
   for (int step = 0; step < 6000; step++) {
     uint32_t parent = rnd (INODES + 1), ino = 11 + rnd (INODES - 10);
     char name[8];
