@@ -81,6 +81,16 @@ open_handle (struct ext4fs *fs, char *err, size_t errlen)
   }
   if (check_features (e, err, errlen) == -1)
     goto refuse;
+  /* What we keep is in blocks of the size we opened with (the model's
+   * maps, the journal's buffers and images): a superblock that says
+   * another size now makes no sense to us.  (Taken, it had the
+   * journal's images copied at the new size, past their ends.)
+   */
+  if (fs->fs && e->blocksize != fs->bs) {
+    snprintf (err, errlen, "the block size changed from %u to %u",
+              fs->bs, e->blocksize);
+    goto refuse;
+  }
   if (ext2fs_blocks_count (e->super) > fs->view->size / e->blocksize) {
     snprintf (err, errlen, "the file system claims %llu blocks, but its "
               "partition holds only %llu",

@@ -230,19 +230,29 @@ same_kind_run (const struct ext4fs *fs, const struct queued_write *q,
   return end - q->disk_off < q->len ? end - q->disk_off : q->len;
 }
 
-/* Whether q's bytes read as zeroes (q is at most WRITE_EVENT_MAX, the
- * size of buf).  Not when they cannot be read: then they are held.
+/* Whether q's bytes read as zeroes, read WRITE_EVENT_MAX bytes (the
+ * size of buf) at a time: a write past the end of a file is as long as
+ * the run of its blocks written, which can be far longer (read whole,
+ * it overflowed buf).  Not when they cannot be read: then they are
+ * held.
  */
 static bool
 reads_zero (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf)
 {
   if (q->disk_off == ZERO_WRITE)
     return true;
-  if (q->disk_off == INLINE_WRITE ||
-      bw_pread (fs->view, buf, q->len, q->disk_off, fs->err,
-                sizeof fs->err) == -1)
+  if (q->disk_off == INLINE_WRITE)
     return false;
-  return buf[0] == 0 && memcmp (buf, buf + 1, q->len - 1) == 0;
+  for (uint64_t done = 0; done < q->len; ) {
+    size_t n = q->len - done < WRITE_EVENT_MAX ? q->len - done
+                                               : WRITE_EVENT_MAX;
+    if (bw_pread (fs->view, buf, n, q->disk_off + done, fs->err,
+                  sizeof fs->err) == -1 ||
+        buf[0] != 0 || memcmp (buf, buf + 1, n - 1) != 0)
+      return false;
+    done += n;
+  }
+  return true;
 }
 
 static void

@@ -131,6 +131,10 @@ bool model_drop_extra_name (struct model *m, uint32_t ino);
 const struct dentry *model_first_child (const struct model *m, uint32_t dir);
 const struct dentry *model_next_child (const struct model *m,
                                        const struct dentry *d);
+/* Whether d is the name its inode's path goes through (its newest; the
+ * root's goes through none).
+ */
+bool model_is_path_name (const struct model *m, const struct dentry *d);
 /* The end of a batch of changes (a barrier): lookups built an index,
  * removals left entries behind in their directories; both are cleared.
  */

@@ -275,6 +275,16 @@ model_next_child (const struct model *m, const struct dentry *d)
   return live_from (m, d->next_child);
 }
 
+bool
+model_is_path_name (const struct model *m, const struct dentry *d)
+{
+  const struct inode_rec *r = model_inode (m, d->ino);
+
+  /* The root's path is "/", whatever names a corrupt tree gives it. */
+  return d->ino != MODEL_ROOT_INO && r && r->names &&
+         dent (m, r->names) == d;
+}
+
 /* ---- the end of a barrier ----------------------------------------- */
 
 /* Unlinks and frees the dead entries of directory dir. */

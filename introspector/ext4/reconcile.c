@@ -213,7 +213,16 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen)
 
     if (c->ino == 0 || r == NULL)
       continue;
-    if (gone_on_disk (fs, c->ino)) {
+    /* A directory goes with this one only by the name its path goes
+     * through.  A corrupt tree can name a directory twice, the second
+     * time inside itself or below itself (a loop): deleting it from
+     * there would empty the directory being deleted again, and so on
+     * until the stack overflowed.  That name is unlinked instead, and
+     * the directory deleted by its path, each a level deeper than the
+     * last (model_path gives up at a depth).
+     */
+    if (gone_on_disk (fs, c->ino) &&
+        (!S_ISDIR (r->a.mode) || model_is_path_name (&fs->m, c))) {
       emit_delete (fs, c->ino, &r->a);
       continue;
     }

@@ -3,7 +3,7 @@
 # tiny images made by mke2fs across feature sets, holding a few files,
 # directories, links and symlinks, each followed by a tail of tap
 # records that rewrite metadata and flush (the input format is in
-# fuzz-ext4.c).  Each seed stays at most 256 KiB.
+# fuzz-ext4.c).  Each seed stays at most 256 KiB (but one, below).
 #   tests/fuzz/make-ext4-seeds.sh [OUTDIR]
 # mke2fs -d makes the content; e2fsck -fyD indexes the directories
 # (htree); debugfs finds the blocks the tails write over.  Images differ
@@ -69,6 +69,9 @@ inode_off() {
   echo $((b * $3 + o))
 }
 block_off() { debugfs -R "bmap $2 0" "$1" 2>/dev/null | awk -v bs="$3" '{ print $1 * bs }'; }
+# The byte at an offset, in hex; the inode number of a path.
+byte_at() { od -An -tx1 -j "$2" -N 1 "$1" | tr -d ' '; }
+ino_of() { debugfs -R "stat $2" "$1" 2>/dev/null | sed -n 's/^Inode: \([0-9]*\).*/\1/p'; }
 
 # seed NAME SIZE BLOCKSIZE CONTENT MKE2FS-ARGS...
 seed() {
@@ -103,16 +106,15 @@ seed ext4-meta-bg 160K 1024 "$d" -t ext4 -O meta_bg,^resize_inode
 # ext3: mke2fs will not put a journal (1024 blocks at least) on an image
 # this small, so the journal is a 16-block file moved to inode 8: a jbd2
 # superblock (v2, clean) in its first block, zeroes after.
-j=$W/ext3
-truncate -s 160K "$j"
-mke2fs -q -F -b 1024 -N 96 -d "$d" -t ext2 "$j"
-e2fsck -fyD "$j" > /dev/null 2>&1 || true
-{ printf '\xc0\x3b\x39\x98\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x04\x00'
-  printf '\x00\x00\x00\x10\x00\x00\x00\x01\x00\x00\x00\x01'; } > "$W/jsb"
-truncate -s 16K "$W/jsb"
-debugfs -w -R "write $W/jsb journal" "$j" > /dev/null 2>&1
-jino=$(debugfs -R "stat /journal" "$j" 2>/dev/null | sed -n 's/^Inode: \([0-9]*\).*/\1/p')
-debugfs -w -f - "$j" > /dev/null 2>&1 <<EOF
+# add_journal IMAGE
+add_journal() {
+  local j=$1 jino stat8
+  { printf '\xc0\x3b\x39\x98\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x04\x00'
+    printf '\x00\x00\x00\x10\x00\x00\x00\x01\x00\x00\x00\x01'; } > "$W/jsb"
+  truncate -s 16K "$W/jsb"
+  debugfs -w -R "write $W/jsb journal" "$j" > /dev/null 2>&1
+  jino=$(ino_of "$j" /journal)
+  debugfs -w -f - "$j" > /dev/null 2>&1 <<EOF
 copy_inode <$jino> <8>
 unlink /journal
 clri <$jino>
@@ -120,12 +122,18 @@ freei <$jino>
 ssv journal_inum 8
 feature has_journal
 EOF
-# (No e2fsck from here: it would find the journal too small and clear
-# it.)
-# (Its output taken whole: grep -q at the end of a pipe can kill debugfs
-# with SIGPIPE, which pipefail reports.)
-stat8=$(debugfs -R "stat <8>" "$j" 2>/dev/null)
-grep -q 'Size: 16384' <<< "$stat8" || { echo "ext3 journal not made" >&2; exit 1; }
+  # (No e2fsck from here: it would find the journal too small and clear
+  # it.)
+  # (Its output taken whole: grep -q at the end of a pipe can kill
+  # debugfs with SIGPIPE, which pipefail reports.)
+  stat8=$(debugfs -R "stat <8>" "$j" 2>/dev/null)
+  grep -q 'Size: 16384' <<< "$stat8" || { echo "journal not made" >&2; exit 1; }
+}
+j=$W/ext3
+truncate -s 160K "$j"
+mke2fs -q -F -b 1024 -N 96 -d "$d" -t ext2 "$j"
+e2fsck -fyD "$j" > /dev/null 2>&1 || true
+add_journal "$j"
 cp "$j" "$W/ext3-1k"
 root=$(block_off "$j" / 1024)
 tail_ops "$W/ext3-1k" "w $((root + 32)) XY" "f" "c $root $(block_off "$j" /dir 1024) 1024" "f"
@@ -157,6 +165,29 @@ name=$(dd if="$W/tiny2.img" bs=1024 skip=$((root / 1024)) count=1 status=none |
        LC_ALL=C grep -obUaP '\x04\x07link' | head -1 | cut -d: -f1)
 regress regress-nul-in-name tiny2 "w $((root + name + 2)) \x00" "f" \
   "w $((root + name + 2)) x" "f"
+# A directory named twice, the second time inside a directory of its
+# own (/d/e/x2 is /d), then renamed (/D, the name its path takes), and
+# both freed in one barrier: deleting /D/e emptied /D, which emptied
+# /D/e again, and so on until the stack overflowed.
+cp "$W/tiny2.img" "$W/loop.img"
+debugfs -w -f - "$W/loop.img" > /dev/null 2>&1 <<EOF
+mkdir /d/e
+link /d /d/e/x2
+EOF
+name=$(dd if="$W/loop.img" bs=1024 skip=$((root / 1024)) count=1 status=none |
+       LC_ALL=C grep -obUaP '\x01\x02d' | head -1 | cut -d: -f1)
+regress regress-dir-loop-delete loop "w $((root + name + 2)) D" "f" \
+  "z $(inode_off "$W/loop.img" "$(ino_of "$W/loop.img" /d)" 1024) 128" \
+  "z $(inode_off "$W/loop.img" "$(ino_of "$W/loop.img" /d/e)" 1024) 128" "f"
+# The same through the root, whose path is "/" whatever names it has:
+# /d/x2 links the root (a name the crawl leaves out, taken when /d is
+# read again), then the root and /d are freed in one barrier.
+cp "$W/tiny2.img" "$W/root.img"
+debugfs -w -R "link <2> /d/x2" "$W/root.img" > /dev/null 2>&1
+dblk=$(block_off "$W/root.img" /d 1024)
+regress regress-root-loop-delete root "w $dblk \x$(byte_at "$W/root.img" "$dblk")" "f" \
+  "z $(inode_off "$W/root.img" 2 1024) 128" \
+  "z $(inode_off "$W/root.img" "$(ino_of "$W/root.img" /d)" 1024) 128" "f"
 # Indirect blocks that lead to one block over and over: /d (a directory)
 # and /f share a triple-indirect tree whose every pointer, at every
 # level, is the next block of 60..63, and 63 is an empty directory
@@ -172,6 +203,45 @@ sif /d block[TIND] 60
 sif /f block[TIND] 60
 EOF
 regress regress-shared-indirect tiny2 "f" "o" "f"
+
+# A write past the end of a file longer than a write event (1 MiB):
+# /big's last extent is 1084 blocks, its size cut to 1 byte, and the
+# extent zeroed.  Whether those bytes read as zeroes was read whole
+# into a 1 MiB buffer (a heap overflow).  The one seed over 256 KiB:
+# it takes a run of blocks over 1 MiB (its bytes compress to nothing).
+b=$W/big
+mkdir -p "$b"
+yes x | head -c 1100K > "$b/big" || true
+truncate -s 1280K "$W/big.img"
+mke2fs -q -F -b 1024 -N 16 -t ext4 -O ^has_journal -d "$b" "$W/big.img"
+debugfs -w -R "sif /big size 1" "$W/big.img" > /dev/null 2>&1
+first=$(debugfs -R "ex /big" "$W/big.img" 2>/dev/null | awk '$11 > 1024 { print $8 }')
+[ -n "$first" ] || { echo "no extent over 1 MiB in big" >&2; exit 1; }
+ops=()
+for i in $(seq 0 33); do ops+=("z $((first * 1024 + i * 32768)) 32768"); done
+regress regress-long-write-past-eof big "${ops[@]}" "f"
+
+# A superblock and descriptors rewritten for 4 KiB blocks on a 1 KiB
+# file system whose journal is followed (an old descriptor block
+# written as it was, so that they are read again), then a byte written
+# to the journal's first block, by its number as a 4 KiB block: the new
+# block size was taken, and the journal's 1 KiB buffers and images were
+# copied 4 KiB at a time (a heap overflow).
+b4=$W/bs4.img
+truncate -s 256K "$b4"
+mke2fs -q -F -b 1024 -N 16 -t ext2 "$b4"
+add_journal "$b4"
+jb=$(debugfs -R "bmap <8> 0" "$b4" 2>/dev/null)
+[ "$jb" -lt 64 ] || { echo "bs4: journal at block $jb, past 256K in 4 KiB blocks" >&2; exit 1; }
+# blocks count, free blocks, first data block, log block and cluster
+# sizes, blocks and clusters per group; the descriptor at 4096: bitmaps
+# at 2 and 3, the inode table at 4
+regress regress-block-size-change bs4 "w $((1024 + 0x04)) $(le 64 4)" \
+  "w $((1024 + 0x0c)) $(le 10 4)" "w $((1024 + 0x14)) $(le 0 4)" \
+  "w $((1024 + 0x18)) $(le 2 4)" "w $((1024 + 0x1c)) $(le 2 4)" \
+  "w $((1024 + 0x20)) $(le 32768 4)" "w $((1024 + 0x24)) $(le 32768 4)" \
+  "w 2048 \x$(byte_at "$b4" 2048)" "w 4096 $(le 2 4)$(le 3 4)$(le 4 4)" "f" \
+  "w $((jb * 4096)) x" "f"
 
 ls -l "$out"
 du -cb "$out"/* | tail -1

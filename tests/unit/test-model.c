@@ -2,8 +2,9 @@
  * references: the owner and gap maps (random ranges inserted, found and
  * removed; gap writes and cuts block by block), and names (entries
  * added, looked up, removed, with hard links, directories dropped with
- * their entries, paths), and the model's size: at most 100 bytes per
- * small file (docs/introspector.md, "Memory").
+ * their entries, paths and the names they go through), and the model's
+ * size: at most 100 bytes per small file (docs/introspector.md,
+ * "Memory").
  */
 
 #include <setjmp.h>
@@ -233,8 +234,12 @@ static void
 check_names (struct model *m)
 {
   static char buf[MODEL_PATH_MAX];
+  uint64_t newest_made[INODES + 1] = { 0 };
   size_t n = 0;
 
+  for (size_t i = 0; i < nrefs; i++)
+    if (refs[i].made > newest_made[refs[i].ino])
+      newest_made[refs[i].ino] = refs[i].made;
   for (size_t i = 0; i < nrefs; i++)
     assert_int_equal (model_lookup (m, refs[i].parent, refs[i].name,
                                     strlen (refs[i].name)), refs[i].ino);
@@ -250,6 +255,9 @@ check_names (struct model *m)
       r = ref_find (dir, name);
       assert_non_null (r);
       assert_int_equal (r->ino, d->ino);
+      /* the name its path goes through: its newest */
+      assert_int_equal (model_is_path_name (m, d),
+                        r->made == newest_made[d->ino]);
       n++;
     }
   }
@@ -287,6 +295,12 @@ names (void **state)
   add_inode (&m, ROOT);
   for (uint32_t ino = 11; ino <= INODES; ino++)
     add_inode (&m, ino);
+  /* A name of the root (a corrupt tree's) is not the one its path goes
+   * through: that is "/".
+   */
+  assert_true (model_add_name (&m, 12, ROOT, "r", 1));
+  assert_false (model_is_path_name (&m, model_first_child (&m, 12)));
+  model_remove_name (&m, 12, "r", 1);
   for (int step = 0; step < 6000; step++) {
     uint32_t parent = rnd (INODES + 1), ino = 11 + rnd (INODES - 10);
     char name[8];
