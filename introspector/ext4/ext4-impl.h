@@ -98,6 +98,10 @@ struct ext4fs {
   struct pending *pend;
   size_t npend, cappend;
   bool sb_dirty, gdt_dirty, full_resync;
+  /* The descriptors (or the superblock) as written make no sense to us:
+   * said when it starts and when it ends, not at every barrier.
+   */
+  bool layout_refused;
   const char *resync_why;     /* full_resync: the resync event's detail */
   /* Entries seen pointing to an inode not in use on disk yet (its
    * inode table block comes later): directory << 32 | inode.

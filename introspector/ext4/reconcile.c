@@ -1038,15 +1038,25 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
       abort ();
     if (n)
       memcpy (was, fs->regions, n * sizeof *was);
-    if (ext4_reopen (fs) == -1)
+    if (ext4_reopen (fs) == -1) {
       /* Descriptors that make no sense now: we keep the ones we had,
        * and look again at the next barrier.
        */
+      if (!fs->layout_refused)
+        ext4_say (fs, "%s: the layout read before is kept (events may be "
+                  "wrong or missing until this changes)", fs->err);
+      fs->layout_refused = true;
       fs->gdt_dirty = true;
-    else if (!same_layout (was, n, fs))
-      need_resync (fs, "metadata re-read from the disk: the group "
-                   "descriptors moved inode tables or bitmaps (a resize, "
-                   "or damage)");
+    }
+    else {
+      if (fs->layout_refused)
+        ext4_say (fs, "the group descriptors make sense again");
+      fs->layout_refused = false;
+      if (!same_layout (was, n, fs))
+        need_resync (fs, "metadata re-read from the disk: the group "
+                     "descriptors moved inode tables or bitmaps (a resize, "
+                     "or damage)");
+    }
     free (was);
   }
   if (fs->sb_dirty) {
