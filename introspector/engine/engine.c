@@ -372,6 +372,29 @@ list_changed (char *buf, size_t len, size_t n, const char *what,
   return n;
 }
 
+/* A new file system of another block size was made over a followed one
+ * (ext4_replaced): it is followed anew, from a crawl.  What the old one
+ * held is gone without events of its own: a resync says so.
+ */
+static void
+follow_anew (struct engine *e, struct watched *w)
+{
+  struct bw_event ev = {
+    .type = BW_EV_RESYNC, .part = w->number,
+    .detail = "a new file system of another block size was made here "
+              "(mkfs): it is read anew, and the files of the old one are "
+              "gone",
+  };
+
+  say (e, "partition %d: a new file system of another block size (mkfs): "
+       "read anew", w->number);
+  ext4_close (w->fs);
+  w->fs = NULL;
+  w->said[0] = '\0';
+  emit (e, &ev);
+  look (e, w);
+}
+
 static void
 recheck_table (struct engine *e)
 {
@@ -413,8 +436,11 @@ barrier (struct engine *e)
    * their part of the batch that changed the table.
    */
   for (int i = 0; i < e->nw; i++)
-    if (e->w[i].fs)
+    if (e->w[i].fs) {
       ext4_reconcile (e->w[i].fs, e->last_seq, e->txn, e->last_time);
+      if (ext4_replaced (e->w[i].fs))
+        follow_anew (e, &e->w[i]);
+    }
   if (e->table_dirty)
     recheck_table (e);
   for (int i = 0; i < e->nw; i++)

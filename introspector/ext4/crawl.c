@@ -89,6 +89,7 @@ open_handle (struct ext4fs *fs, char *err, size_t errlen)
   if (fs->fs && e->blocksize != fs->bs) {
     snprintf (err, errlen, "the block size changed from %u to %u",
               fs->bs, e->blocksize);
+    fs->replaced = true;
     goto refuse;
   }
   if (ext2fs_blocks_count (e->super) > fs->view->size / e->blocksize) {
@@ -268,6 +269,12 @@ ext4_open (struct bw_reader *view, const struct ext4_emit *em,
  fail:
   ext4_close (fs);
   return NULL;
+}
+
+bool
+ext4_replaced (const struct ext4fs *fs)
+{
+  return fs->replaced;
 }
 
 int

@@ -102,6 +102,10 @@ struct ext4fs {
    * said when it starts and when it ends, not at every barrier.
    */
   bool layout_refused;
+  /* A file system of another block size was made over this one (a
+   * mkfs; a sane superblock and descriptors of that size): ext4_replaced.
+   */
+  bool replaced;
   const char *resync_why;     /* full_resync: the resync event's detail */
   /* Entries seen pointing to an inode not in use on disk yet (its
    * inode table block comes later): directory << 32 | inode.

@@ -1059,6 +1059,11 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
     }
     free (was);
   }
+  /* Another file system, whose blocks this model cannot read: nothing
+   * more comes of this one (the engine follows the new one).
+   */
+  if (fs->replaced)
+    return;
   if (fs->sb_dirty) {
     fs->sb_dirty = false;
     check_superblock (fs);
