@@ -74,6 +74,7 @@ open_handle (struct ext4fs *fs, char *err, size_t errlen)
   bw_io_name (fs->view, name, sizeof name);
   rc = ext2fs_open2 (name, NULL, EXT2_FLAG_64BITS | EXT2_FLAG_SKIP_MMP, 0, 0,
                      bw_io_manager, &e);
+  fs->unmade = rc == EXT2_ET_BAD_MAGIC;
   if (rc) {
     snprintf (err, errlen, "not a usable ext2/3/4 file system: %s",
               error_message (rc));

@@ -106,6 +106,10 @@ struct ext4fs {
    * mkfs; a sane superblock and descriptors of that size): ext4_replaced.
    */
   bool replaced;
+  /* The primary superblock has no magic (a mkfs under way): no file
+   * system to read, no events until it has one again.
+   */
+  bool unmade;
   const char *resync_why;     /* full_resync: the resync event's detail */
   /* Entries seen pointing to an inode not in use on disk yet (its
    * inode table block comes later): directory << 32 | inode.

@@ -1060,9 +1060,11 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
     free (was);
   }
   /* Another file system, whose blocks this model cannot read: nothing
-   * more comes of this one (the engine follows the new one).
+   * more comes of this one (the engine follows the new one).  No file
+   * system at all for now: what was noted waits for one (read with the
+   * old layout, the new one's blocks made deletes of / and such).
    */
-  if (fs->replaced)
+  if (fs->replaced || fs->unmade)
     return;
   if (fs->sb_dirty) {
     fs->sb_dirty = false;
