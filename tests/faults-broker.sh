@@ -112,7 +112,7 @@ wait $writer
 fio_verify "$T/a.mnt/fio.dat" 8M
 umount_disk a
 settle a
-[ "$(metric 'blockwatch_mqtt_connects_total{disk="a"}')" -ge 3 ] || fail "the bridge did not reconnect twice"
+until_metric 10 'blockwatch_mqtt_connects_total{disk="a"}' 3 at-least
 [ "$(metric 'blockwatch_mqtt_dropped_total{disk="a"}')" = 0 ] || fail "the bridge dropped events"
 check_gaps a
 grep -q ' 0 dropped by a bridge (0 overflow events), 0 lost' "$T/a.gaps" || fail "events were lost"
