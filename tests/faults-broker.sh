@@ -115,7 +115,7 @@ settle a
 until_metric 10 'blockwatch_mqtt_connects_total{disk="a"}' 3 at-least
 [ "$(metric 'blockwatch_mqtt_dropped_total{disk="a"}')" = 0 ] || fail "the bridge dropped events"
 check_gaps a
-grep -q ' 0 dropped by a bridge (0 overflow events), 0 lost' "$T/a.gaps" || fail "events were lost"
+grep -q ' 0 dropped by a bridge (0 overflow events saying 0), 0 lost' "$T/a.gaps" || fail "events were lost"
 check_tree a base
 # What the guest wrote is on the storage.
 mkdir "$T/a.check"
@@ -147,7 +147,9 @@ settle a
 dropped=$(metric 'blockwatch_mqtt_dropped_total{disk="a"}')
 [ "$dropped" -gt 0 ] || fail "the bridge dropped nothing: the test did not fill its buffer"
 check_gaps a
-grep -q " $dropped dropped by a bridge" "$T/a.gaps" || fail "the bridge dropped $dropped; the tenant's gaps: $(cat "$T/a.gaps")"
+# The overflow events say what the bridge counted (some of which the
+# broker may have had after all, see check_gaps).
+grep -q "overflow events saying $dropped)" "$T/a.gaps" || fail "the bridge dropped $dropped; the tenant's gaps: $(cat "$T/a.gaps")"
 received a | jq -e -s --argjson n "$dropped" \
   '[.[] | select(.type == "overflow" and .lost_events != null) | .lost_events] | add == $n' > /dev/null ||
   fail "the overflow events do not say $dropped events were dropped"
