@@ -122,15 +122,23 @@ value_bool (const char *v, void *field, char *msg, size_t len)
   return 0;
 }
 
-int
-value_seconds (const char *v, void *field, char *msg, size_t len)
+/* An unsigned field from 0 to max; "expected WHAT, 0 to MAX" if not. */
+static int
+unsigned_up_to (const char *v, void *field, unsigned max, const char *what,
+                char *msg, size_t len)
 {
   uint64_t n;
 
-  if (number (v, 0, 3600, &n) == -1)
-    return fail (msg, len, "expected seconds, 0 to 3600");
+  if (number (v, 0, max, &n) == -1)
+    return fail (msg, len, "expected %s, 0 to %u", what, max);
   *(unsigned *) field = n;
   return 0;
+}
+
+int
+value_seconds (const char *v, void *field, char *msg, size_t len)
+{
+  return unsigned_up_to (v, field, 3600, "seconds", msg, len);
 }
 
 /* How much lower than blockwatchd's a process's CPU priority is: a nice
@@ -139,12 +147,7 @@ value_seconds (const char *v, void *field, char *msg, size_t len)
 int
 value_nice (const char *v, void *field, char *msg, size_t len)
 {
-  uint64_t n;
-
-  if (number (v, 0, 19, &n) == -1)
-    return fail (msg, len, "expected a nice increment, 0 to 19");
-  *(unsigned *) field = n;
-  return 0;
+  return unsigned_up_to (v, field, 19, "a nice increment", msg, len);
 }
 
 /* The least oom_score_adj of a process (proc(5)); 0 leaves it as
@@ -153,23 +156,13 @@ value_nice (const char *v, void *field, char *msg, size_t len)
 int
 value_oom_score_adj (const char *v, void *field, char *msg, size_t len)
 {
-  uint64_t n;
-
-  if (number (v, 0, 1000, &n) == -1)
-    return fail (msg, len, "expected an OOM score adjustment, 0 to 1000");
-  *(unsigned *) field = n;
-  return 0;
+  return unsigned_up_to (v, field, 1000, "an OOM score adjustment", msg, len);
 }
 
 int
 value_milliseconds (const char *v, void *field, char *msg, size_t len)
 {
-  uint64_t n;
-
-  if (number (v, 0, 3600000, &n) == -1)
-    return fail (msg, len, "expected milliseconds, 0 to 3600000");
-  *(unsigned *) field = n;
-  return 0;
+  return unsigned_up_to (v, field, 3600000, "milliseconds", msg, len);
 }
 
 int
