@@ -221,8 +221,14 @@ tap_defer_begin (struct tap_defer *d, uint64_t offset, uint64_t len)
       atomic_store_explicit (&d->active[i].lo, offset, memory_order_relaxed);
       atomic_store_explicit (&d->active[i].hi, offset + len,
                              memory_order_relaxed);
-      atomic_store (&d->active[i].big, big);
-      atomic_store (&d->active[i].disturbed, false);
+      /* Relaxed: the announcement below (sequentially consistent)
+       * publishes them with the range.  A look still finishing with the
+       * slot's previous owner may set disturbed again afterwards, which
+       * only costs this request its deferral.
+       */
+      atomic_store_explicit (&d->active[i].big, big, memory_order_relaxed);
+      atomic_store_explicit (&d->active[i].disturbed, false,
+                             memory_order_relaxed);
       token = i;
       break;
     }

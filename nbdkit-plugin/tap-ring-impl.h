@@ -54,6 +54,11 @@ enum tap_sleep {
   TAP_IDLE,                   /* nothing to do: any new record wakes it */
 };
 
+/* A record being copied: its position, or TAP_SLOT_FREE. */
+struct tap_filling {
+  _Alignas (64) _Atomic uint64_t pos;
+};
+
 struct tap_ring {
   struct tap_config cfg;
   char *path;
@@ -67,25 +72,33 @@ struct tap_ring {
   pthread_t thread;
   bool started;
 
-  pthread_mutex_t lock;
-  pthread_cond_t space;       /* signalled when tail moves */
   /* Everything below is protected by lock; head and waiting are
-   * written under it but also read without it.
+   * written under it but also read without it.  What every put writes
+   * shares the lock's cache line (40 bytes on glibc x86-64), so that a
+   * put moves one line from the other CPU, not three; the rest, which
+   * the sender writes, is on other lines.
    */
+  _Alignas (64) pthread_mutex_t lock;
   _Atomic uint64_t head;
-  uint64_t tail;
   uint64_t next_seq;
+  uint64_t bytes;             /* stats.bytes: payload bytes put */
+
+  _Alignas (64) uint64_t tail;
+  pthread_cond_t space;       /* signalled when tail moves */
   uint64_t lost_first;        /* pending overflow: lost range not yet reported */
   uint64_t lost_count;
   atomic_uint waiting;        /* request threads waiting for space */
   bool stopping;
   uint64_t drop_log_ns;       /* when the last overflow was logged */
-  unsigned next_slot;         /* where to look for a free filling slot */
-  struct tap_stats stats;
+  struct tap_stats stats;     /* but records and bytes: tap_ring_get_stats */
 
-  /* Lock-free. */
-  _Atomic uint64_t filling[TAP_FILLERS];  /* records being copied, or FREE */
-  _Atomic uint64_t announced; /* written by the sender: announced up to here */
+  /* Lock-free.  Each filling slot owns a cache line, and each request
+   * thread claims the one it had last (tap-ring.c): with two CPUs
+   * taking turns at neighbouring slots, every claim and release moved
+   * a line from the other CPU.
+   */
+  struct tap_filling filling[TAP_FILLERS];
+  _Alignas (64) _Atomic uint64_t announced; /* written by the sender */
   atomic_int sleep;           /* enum tap_sleep */
 };
 
@@ -100,7 +113,8 @@ tap_ring_ready (struct tap_ring *r)
   uint64_t ready = atomic_load_explicit (&r->head, memory_order_acquire);
 
   for (unsigned i = 0; i < TAP_FILLERS; i++) {
-    uint64_t p = atomic_load_explicit (&r->filling[i], memory_order_acquire);
+    uint64_t p = atomic_load_explicit (&r->filling[i].pos,
+                                       memory_order_acquire);
     if (p < ready)
       ready = p;
   }

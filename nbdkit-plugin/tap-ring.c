@@ -102,6 +102,11 @@ tap_ring_nudge (struct tap_ring *r)
     tap_ring_wake_sender (r);
 }
 
+/* The filling slot this thread had last (see struct tap_ring): nbdkit's
+ * request threads live as long as their connection.  Only a hint.
+ */
+static __thread unsigned fill_hint;
+
 /* Room left in the ring (lock held). */
 static uint64_t
 room_locked (const struct tap_ring *r)
@@ -121,12 +126,12 @@ room_locked (const struct tap_ring *r)
 static int
 reserve_locked (struct tap_ring *r, int token, unsigned type,
                 unsigned flags, uint64_t offset, uint64_t len,
-                const void *data, uint8_t **payload)
+                uint64_t time_ns, const void *data, uint8_t **payload)
 {
   uint64_t head = atomic_load_explicit (&r->head, memory_order_relaxed);
   uint8_t *at = r->buf + head % r->cap;
   struct tap_record rec = {
-    .seq = r->next_seq++, .time_ns = tap_now_ns (CLOCK_REALTIME),
+    .seq = r->next_seq++, .time_ns = time_ns,
     .offset = offset, .length = len, .type = type, .flags = flags,
     .payload_len = type == TAP_WRITE ? len : 0,
     .check = TAP_PAYLOAD_IN_STORAGE,
@@ -151,8 +156,8 @@ reserve_locked (struct tap_ring *r, int token, unsigned type,
   copy = deferred ? 0 : rec.payload_len;
   for (unsigned k = 0; copy && slot == -1 && k < TAP_FILLERS;
        k++) {
-    unsigned i = (r->next_slot + k) % TAP_FILLERS;
-    if (atomic_load_explicit (&r->filling[i], memory_order_relaxed)
+    unsigned i = (fill_hint + k) % TAP_FILLERS;
+    if (atomic_load_explicit (&r->filling[i].pos, memory_order_relaxed)
         == TAP_SLOT_FREE) {
       /* The sender may read this claim instead of the release that
        * freed the slot, and then takes the earlier record as complete:
@@ -161,9 +166,9 @@ reserve_locked (struct tap_ring *r, int token, unsigned type,
        * and acquire hands it on through our releases of head and of
        * the slot.
        */
-      (void) atomic_exchange_explicit (&r->filling[i], head,
+      (void) atomic_exchange_explicit (&r->filling[i].pos, head,
                                        memory_order_acquire);
-      r->next_slot = i + 1;
+      fill_hint = i;
       slot = i;
     }
   }
@@ -183,7 +188,7 @@ tap_ring_flush_loss_locked (struct tap_ring *r)
   if (r->lost_count == 0 || room_locked (r) < TAP_RECORD_HDR)
     return;
   reserve_locked (r, TAP_DEFER_OFF, TAP_OVERFLOW, 0, r->lost_first,
-                  r->lost_count, NULL, &unused);
+                  r->lost_count, tap_now_ns (CLOCK_REALTIME), NULL, &unused);
   r->log (1, "tap: reported %llu lost records from seq %llu",
           (unsigned long long) r->lost_count,
           (unsigned long long) r->lost_first);
@@ -250,7 +255,7 @@ log_drop_locked (struct tap_ring *r)
 static int
 put_one_locked (struct tap_ring *r, int wait_ms, int token, unsigned type,
                 unsigned flags, uint64_t offset, uint64_t len,
-                const void *data, uint8_t **payload)
+                uint64_t time_ns, const void *data, uint8_t **payload)
 {
   size_t need = TAP_RECORD_HDR + (type == TAP_WRITE ? len : 0);
 
@@ -270,10 +275,10 @@ put_one_locked (struct tap_ring *r, int wait_ms, int token, unsigned type,
     return -1;
   }
   tap_ring_flush_loss_locked (r);
-  r->stats.records++;
   if (type == TAP_WRITE)
-    r->stats.bytes += len;
-  return reserve_locked (r, token, type, flags, offset, len, data, payload);
+    r->bytes += len;
+  return reserve_locked (r, token, type, flags, offset, len, time_ns, data,
+                         payload);
 }
 
 int
@@ -296,6 +301,10 @@ tap_ring_put (struct tap_ring *r, int token, unsigned type, unsigned flags,
     uint64_t n = len;
     uint8_t *payload;
     int slot;
+    /* Read before the lock, which is then held that much shorter: the
+     * request is complete either way.
+     */
+    uint64_t now = tap_now_ns (CLOCK_REALTIME);
 
     if (type == TAP_WRITE && n > TAP_MAX_PAYLOAD)
       n = TAP_MAX_PAYLOAD;
@@ -305,11 +314,11 @@ tap_ring_put (struct tap_ring *r, int token, unsigned type, unsigned flags,
      * guest one bounded stall, not one per request.
      */
     slot = put_one_locked (r, r->lost_count ? -1 : r->cfg.block_ms, token,
-                           type, flags, offset, n, data, &payload);
+                           type, flags, offset, n, now, data, &payload);
     pthread_mutex_unlock (&r->lock);
     if (slot >= 0) {
       copy_payload (payload, data, n);
-      atomic_store_explicit (&r->filling[slot], TAP_SLOT_FREE,
+      atomic_store_explicit (&r->filling[slot].pos, TAP_SLOT_FREE,
                              memory_order_release);
     }
     /* Per piece: the sender may need to free space for the next. */
@@ -327,6 +336,11 @@ tap_ring_get_stats (struct tap_ring *r, struct tap_stats *s)
 {
   pthread_mutex_lock (&r->lock);
   *s = r->stats;
+  /* Every sequence number went to a record put, a record lost or an
+   * overflow record: counting puts would write one more line a put.
+   */
+  s->records = r->next_seq - 1 - r->stats.dropped - r->stats.overflows;
+  s->bytes = r->bytes;
   s->depth = r->cap - room_locked (r);
   s->deferred = atomic_load (&r->defer.deferred);
   s->kept = atomic_load (&r->defer.kept);
@@ -386,7 +400,7 @@ tap_ring_new (const struct tap_config *cfg, tap_log_fn log,
    */
   r->next_seq = 1;
   for (unsigned i = 0; i < TAP_FILLERS; i++)
-    atomic_init (&r->filling[i], TAP_SLOT_FREE);
+    atomic_init (&r->filling[i].pos, TAP_SLOT_FREE);
   if (cfg->sink == TAP_SINK_UNIX) {
     struct sockaddr_un sa;
     if (strlen (cfg->path) >= sizeof sa.sun_path) {
@@ -468,7 +482,7 @@ tap_ring_free (struct tap_ring *r)
      */
     uint8_t *unused;
     put_one_locked (r, r->cfg.drain_ms, TAP_DEFER_OFF, TAP_END, 0, 0, 0,
-                    NULL, &unused);
+                    tap_now_ns (CLOCK_REALTIME), NULL, &unused);
     r->stopping = true;
     pthread_mutex_unlock (&r->lock);
     tap_ring_wake_sender (r);
