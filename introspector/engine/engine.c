@@ -372,22 +372,21 @@ list_changed (char *buf, size_t len, size_t n, const char *what,
   return n;
 }
 
-/* A new file system of another block size was made over a followed one
- * (ext4_replaced): it is followed anew, from a crawl.  What the old one
- * held is gone without events of its own: a resync says so.
+/* A new file system was made over a followed one (ext4_replaced says
+ * why): it is followed anew, from a crawl.  What the old one held is
+ * gone without events of its own: a resync says so.
  */
 static void
-follow_anew (struct engine *e, struct watched *w)
+follow_anew (struct engine *e, struct watched *w, const char *why)
 {
   struct bw_event ev = {
     .type = BW_EV_RESYNC, .part = w->number,
-    .detail = "a new file system of another block size was made here "
-              "(mkfs): it is read anew, and the files of the old one are "
-              "gone",
+    .detail = "a new file system was made here (mkfs): it is read anew, "
+              "and the files of the old one are gone",
   };
 
-  say (e, "partition %d: a new file system of another block size (mkfs): "
-       "read anew", w->number);
+  say (e, "partition %d: %s: a new file system (mkfs), read anew",
+       w->number, why);
   ext4_close (w->fs);
   w->fs = NULL;
   w->said[0] = '\0';
@@ -437,9 +436,11 @@ barrier (struct engine *e)
    */
   for (int i = 0; i < e->nw; i++)
     if (e->w[i].fs) {
+      const char *why;
       ext4_reconcile (e->w[i].fs, e->last_seq, e->txn, e->last_time);
-      if (ext4_replaced (e->w[i].fs))
-        follow_anew (e, &e->w[i]);
+      why = ext4_replaced (e->w[i].fs);
+      if (why)
+        follow_anew (e, &e->w[i], why);
     }
   if (e->table_dirty)
     recheck_table (e);

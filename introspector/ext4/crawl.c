@@ -59,6 +59,33 @@ sb_facts_from (const struct ext2_super_block *sb, struct sb_facts *f)
   f->incompat = sb->s_feature_incompat;
 }
 
+/* What a mkfs makes anew and nothing changes after: the time it was
+ * made, and the directory hash seed (random; one that was null may be
+ * given later, by tune2fs -O dir_index or e2fsck).  The UUID is not of
+ * them: tune2fs -U changes it, and only that (with the checksums seeded
+ * by it): every inode stays what it was, and its rewritten tables are
+ * followed as changes (there are none).  A file system made anew is
+ * another one, whatever its block size: its inode numbers name other
+ * files, and the parts of its inode tables that mkfs marks unused
+ * without zeroing them (lazy_itable_init) may hold the old inodes
+ * still (a crawl's scan skips them, a diff of the blocks would not).
+ */
+bool
+sb_made_anew (struct ext4fs *fs, const struct ext2_super_block *sb)
+{
+  static const uint32_t null_seed[4];
+  const struct ext2_super_block *was = fs->fs->super;
+
+  if (was->s_mkfs_time == sb->s_mkfs_time &&
+      was->s_mkfs_time_hi == sb->s_mkfs_time_hi &&
+      (memcmp (was->s_hash_seed, null_seed, sizeof null_seed) == 0 ||
+       memcmp (was->s_hash_seed, sb->s_hash_seed, sizeof null_seed) == 0))
+    return false;
+  snprintf (fs->replaced, sizeof fs->replaced, "the file system was made "
+            "anew (another creation time or hash seed)");
+  return true;
+}
+
 /* (Re)opens the libext2fs handle: at start, and when the group
  * descriptors change under us.  A file system that cannot be opened
  * now leaves the handle we had (and its geometry) in place: the rest
@@ -85,12 +112,15 @@ open_handle (struct ext4fs *fs, char *err, size_t errlen)
   /* What we keep is in blocks of the size we opened with (the model's
    * maps, the journal's buffers and images): a superblock that says
    * another size now makes no sense to us.  (Taken, it had the
-   * journal's images copied at the new size, past their ends.)
+   * journal's images copied at the new size, past their ends.)  It is
+   * another file system, as is one made anew at the same size: the
+   * engine follows it from a crawl of its own.
    */
-  if (fs->fs && e->blocksize != fs->bs) {
-    snprintf (err, errlen, "the block size changed from %u to %u",
-              fs->bs, e->blocksize);
-    fs->replaced = true;
+  if (fs->fs && e->blocksize != fs->bs)
+    snprintf (fs->replaced, sizeof fs->replaced,
+              "the block size changed from %u to %u", fs->bs, e->blocksize);
+  if (fs->fs && (fs->replaced[0] || sb_made_anew (fs, e->super))) {
+    snprintf (err, errlen, "%s", fs->replaced);
     goto refuse;
   }
   if (ext2fs_blocks_count (e->super) > fs->view->size / e->blocksize) {
@@ -272,10 +302,10 @@ ext4_open (struct bw_reader *view, const struct ext4_emit *em,
   return NULL;
 }
 
-bool
+const char *
 ext4_replaced (const struct ext4fs *fs)
 {
-  return fs->replaced;
+  return fs->replaced[0] ? fs->replaced : NULL;
 }
 
 int

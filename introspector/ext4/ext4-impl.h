@@ -102,10 +102,10 @@ struct ext4fs {
    * said when it starts and when it ends, not at every barrier.
    */
   bool layout_refused;
-  /* A file system of another block size was made over this one (a
-   * mkfs; a sane superblock and descriptors of that size): ext4_replaced.
+  /* Why another file system is here now, made over this one (a mkfs:
+   * crawl.c, sb_made_anew), or "": ext4_replaced.
    */
-  bool replaced;
+  char replaced[96];
   /* The primary superblock has no magic (a mkfs under way): no file
    * system to read, no events until it has one again.
    */
@@ -150,6 +150,10 @@ void numset_free (struct numset *s);
 /* crawl.c */
 int ext4_reopen (struct ext4fs *fs);
 void sb_facts_from (const struct ext2_super_block *sb, struct sb_facts *f);
+/* Is sb, a superblock that makes sense read now, another file system's
+ * than the one followed (fs->fs)?  Then fs->replaced says why.
+ */
+bool sb_made_anew (struct ext4fs *fs, const struct ext2_super_block *sb);
 
 /* layout.c */
 int layout_build (struct ext4fs *fs, char *err, size_t errlen);

@@ -81,12 +81,13 @@ void ext4_note_loss (struct ext4fs *fs);
 void ext4_reconcile (struct ext4fs *fs, uint64_t seq, uint64_t txn,
                      uint64_t time_ns);
 
-/* After a barrier: another file system was made over this one with a
- * block size this one's model cannot hold (a mkfs -b).  Nothing more
- * comes of it: the caller closes it and opens the new one.  (A mkfs of
- * the same block size is followed as the changes it makes.)
+/* After a barrier: another file system was made over this one (a mkfs,
+ * of any block size; the superblock says it was made anew): why, or
+ * NULL.  Nothing more comes of this one: the caller closes it and opens
+ * the new one.  (A new UUID alone, tune2fs -U, is the same file system,
+ * followed as the changes it makes.)
  */
-bool ext4_replaced (const struct ext4fs *fs);
+const char *ext4_replaced (const struct ext4fs *fs);
 
 /* One name of the model's tree, as ext4_walk_tree gives it: the path
  * (bytes, from the root, "/a/b"; valid during the call) and what the

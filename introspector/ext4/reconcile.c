@@ -81,7 +81,7 @@ check_superblock (struct ext4fs *fs)
   enum bw_event_type t = 0;
 
   if (bw_pread (fs->view, &sb, sizeof sb, 1024, fs->err, sizeof fs->err) == -1 ||
-      sb.s_magic != EXT2_SUPER_MAGIC)
+      sb.s_magic != EXT2_SUPER_MAGIC || sb_made_anew (fs, &sb))
     return;
   sb_facts_from (&sb, &now);
   fs->sb = now;
@@ -1042,7 +1042,7 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
       /* Descriptors that make no sense now: we keep the ones we had,
        * and look again at the next barrier.
        */
-      if (!fs->layout_refused)
+      if (!fs->layout_refused && !fs->replaced[0])
         ext4_say (fs, "%s: the layout read before is kept (events may be "
                   "wrong or missing until this changes)", fs->err);
       fs->layout_refused = true;
@@ -1059,17 +1059,18 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
     }
     free (was);
   }
-  /* Another file system, whose blocks this model cannot read: nothing
-   * more comes of this one (the engine follows the new one).  No file
-   * system at all for now: what was noted waits for one (read with the
-   * old layout, the new one's blocks made deletes of / and such).
-   */
-  if (fs->replaced || fs->unmade)
-    return;
-  if (fs->sb_dirty) {
+  if (fs->sb_dirty && !fs->replaced[0] && !fs->unmade) {
     fs->sb_dirty = false;
     check_superblock (fs);
   }
+  /* Another file system (a mkfs): nothing more comes of this one, the
+   * engine follows the new one (diffed, the new one's inodes would be
+   * taken for changes of the old files).  No file system at all for
+   * now: what was noted waits for one (read with the old layout, the
+   * new one's blocks made deletes of / and such).
+   */
+  if (fs->replaced[0] || fs->unmade)
+    return;
   if (fs->full_resync)
     mark_everything (fs);
 
