@@ -14,7 +14,7 @@
 BUILD    ?= build
 SAN      ?=
 CC       ?= gcc
-PKGS     := libnbd libiscsi libxxhash ext2fs com_err jansson
+PKGS     := libnbd libiscsi libxxhash ext2fs com_err jansson libsodium
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC \

@@ -167,15 +167,17 @@ print_stats (struct engine *e, const struct feed *f)
   engine_stats (e, &st);
   getrusage (RUSAGE_SELF, &ru);
   fprintf (stderr, "stats: records=%llu write_bytes=%llu data_bytes_reported=%llu "
-           "metadata_diffed=%llu inodes=%llu names=%llu extents=%llu "
-           "model_bytes=%llu journal_txns=%llu journal_blocks=%llu "
-           "journal_images=%llu exact_blocks=%llu exact_bytes=%llu "
+           "metadata_diffed=%llu name_probes=%llu inodes=%llu names=%llu "
+           "extents=%llu model_bytes=%llu journal_txns=%llu "
+           "journal_blocks=%llu journal_images=%llu exact_blocks=%llu "
+           "exact_bytes=%llu "
            "exact_evicted=%llu exact_evicted_reads=%llu held_dropped=%llu "
            "data_unread=%llu cpu_s=%.3f "
            "maxrss_kb=%ld\n",
            f->records, f->write_bytes,
            (unsigned long long) st.data_bytes_seen,
            (unsigned long long) st.metadata_blocks_diffed,
+           (unsigned long long) st.name_probes,
            (unsigned long long) st.inodes, (unsigned long long) st.names,
            (unsigned long long) st.extents,
            (unsigned long long) st.model_bytes,

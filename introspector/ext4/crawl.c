@@ -357,4 +357,5 @@ ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
     st->exact_evicted_reads = xs.evicted_reads;
   }
   st->model_bytes = model_bytes (&fs->m);
+  st->name_probes = fs->m.name_probes + fs->m.index.tab.probes;
 }

@@ -115,6 +115,9 @@ struct ext4_stats {
   uint64_t inodes, names, extents, gap_ranges;
   uint64_t model_bytes;       /* approximate heap use of the model */
   uint64_t data_bytes_seen, metadata_blocks_diffed;
+  uint64_t name_probes;       /* slots the tables of names looked at: a
+                               * few per name looked up, unless names
+                               * collide (ext4/nametab.h) */
   uint64_t held_dropped;      /* held writes given up (HELD_MAX), each
                                * counted in an overflow event's
                                * lost_writes */

@@ -13,6 +13,7 @@
 #include "arena.h"
 #include "blockmap.h"
 #include "idmap.h"
+#include "nametab.h"
 
 /* A time as the inode keeps it: the low 32 bits of the seconds, and the
  * extra field (2 epoch bits, then the nanoseconds), 0 when the inode
@@ -69,8 +70,7 @@ struct dentry {
  * names need no index the rest of the time.
  */
 struct name_index {
-  uint32_t *slot;             /* dentry ids, 0: empty */
-  size_t cap, n;
+  struct nametab tab;         /* dentry ids */
   struct idmap dirs;          /* the directories indexed */
 };
 
@@ -94,6 +94,8 @@ struct model {
   struct idmap kids;          /* directory -> its first entry */
   struct idmap more_names;    /* name -> the inode's next (older) name */
   struct name_index index;
+  uint64_t name_probes;       /* slots the name tables looked at, of
+                               * indexes gone (ext4_stats) */
   struct idmap sweep;         /* directories with removed entries */
   struct blockmap owners;     /* block -> owning inode */
   struct blockmap gaps;       /* written blocks without an owner */

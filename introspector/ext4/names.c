@@ -33,73 +33,39 @@ _Static_assert ((offsetof (struct dentry, name) + 255 + 3) / 4
 /* ---- the index ---------------------------------------------------- */
 
 static uint64_t
-name_hash (uint32_t parent, const char *name, size_t len)
+dentry_hash (const void *owner, uint32_t id)
 {
-  uint64_t h = 14695981039346656037ull ^ parent;
+  const struct dentry *d = dent (owner, id);
 
-  for (size_t i = 0; i < len; i++)
-    h = (h ^ (uint8_t) name[i]) * 1099511628211ull;
-  return h;
+  return name_hash (d->parent, d->name, d->len);
 }
 
-static size_t
-home (const struct name_index *x, const struct dentry *d)
-{
-  return name_hash (d->parent, d->name, d->len) & (x->cap - 1);
-}
+struct name_key {
+  uint32_t parent;
+  const char *name;
+  size_t len;
+};
 
-static void
-place (const struct model *m, struct name_index *x, uint32_t id)
+static bool
+dentry_is (const void *owner, uint32_t id, const void *key)
 {
-  size_t i = home (x, dent (m, id));
+  const struct dentry *d = dent (owner, id);
+  const struct name_key *k = key;
 
-  while (x->slot[i])
-    i = (i + 1) & (x->cap - 1);
-  x->slot[i] = id;
+  return d->parent == k->parent && d->len == k->len &&
+         memcmp (d->name, k->name, k->len) == 0;
 }
 
 static void
 index_insert (struct model *m, uint32_t id)
 {
-  struct name_index *x = &m->index;
-
-  if ((x->n + 1) * 2 > x->cap) {
-    uint32_t *old = x->slot;
-    size_t oldcap = x->cap;
-
-    x->cap = x->cap ? x->cap * 2 : 1024;
-    x->slot = calloc (x->cap, sizeof *x->slot);
-    if (x->slot == NULL) {
-      fprintf (stderr, "blockwatch: out of memory for the name index\n");
-      abort ();
-    }
-    for (size_t i = 0; i < oldcap; i++)
-      if (old[i])
-        place (m, x, old[i]);
-    free (old);
-  }
-  place (m, x, id);
-  x->n++;
+  nametab_insert (&m->index.tab, dentry_hash (m, id), id);
 }
 
 static void
 index_remove (struct model *m, uint32_t id)
 {
-  struct name_index *x = &m->index;
-  size_t i = home (x, dent (m, id)), j;
-
-  while (x->slot[i] != id)
-    i = (i + 1) & (x->cap - 1);
-  /* Linear probing: refill the hole (see idmap_del). */
-  for (j = (i + 1) & (x->cap - 1); x->slot[j]; j = (j + 1) & (x->cap - 1)) {
-    size_t h = home (x, dent (m, x->slot[j]));
-    if (((j - h) & (x->cap - 1)) >= ((j - i) & (x->cap - 1))) {
-      x->slot[i] = x->slot[j];
-      i = j;
-    }
-  }
-  x->slot[i] = 0;
-  x->n--;
+  nametab_remove (&m->index.tab, dentry_hash (m, id), id);
 }
 
 static bool
@@ -113,25 +79,18 @@ static uint32_t
 find (struct model *m, uint32_t parent, const char *name, size_t len)
 {
   struct name_index *x = &m->index;
-  size_t i;
+  struct name_key k = { parent, name, len };
 
   if (!indexed (m, parent)) {
+    if (x->tab.slot == NULL)
+      nametab_init (&x->tab, 0, dentry_hash, dentry_is, m);
     idmap_put (&x->dirs, parent, 1);
     for (uint32_t id = idmap_get (&m->kids, parent); id;
          id = dent (m, id)->next_child)
       if (dent (m, id)->ino)
         index_insert (m, id);
   }
-  if (x->cap == 0)
-    return 0;
-  for (i = name_hash (parent, name, len) & (x->cap - 1); x->slot[i];
-       i = (i + 1) & (x->cap - 1)) {
-    const struct dentry *d = dent (m, x->slot[i]);
-    if (d->parent == parent && d->len == len &&
-        memcmp (d->name, name, len) == 0)
-      return x->slot[i];
-  }
-  return 0;
+  return nametab_find (&x->tab, name_hash (parent, name, len), &k);
 }
 
 uint32_t
@@ -315,7 +274,8 @@ model_settle (struct model *m)
     if (m->sweep.slot[i].key)
       sweep (m, m->sweep.slot[i].key);
   idmap_free (&m->sweep);
-  free (m->index.slot);
+  m->name_probes += m->index.tab.probes;
+  nametab_free (&m->index.tab);
   idmap_free (&m->index.dirs);
   memset (&m->index, 0, sizeof m->index);
 }
@@ -325,14 +285,14 @@ model_names_bytes (const struct model *m)
 {
   return arena_bytes (&m->names) + idmap_bytes (&m->kids)
          + idmap_bytes (&m->more_names) + idmap_bytes (&m->sweep)
-         + m->index.cap * sizeof *m->index.slot
+         + nametab_bytes (&m->index.tab)
          + idmap_bytes (&m->index.dirs);
 }
 
 void
 model_free_names (struct model *m)
 {
-  free (m->index.slot);
+  nametab_free (&m->index.tab);
   idmap_free (&m->index.dirs);
   idmap_free (&m->sweep);
   idmap_free (&m->kids);

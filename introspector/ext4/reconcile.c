@@ -429,6 +429,31 @@ note_name (struct name_change **v, size_t *n, size_t *cap, uint32_t parent,
   c->path = NULL;
 }
 
+/* The names of directory dir now, by their index + 1 in l. */
+struct new_names {
+  const struct dirent_list *l;
+  uint32_t dir;
+};
+
+static uint64_t
+new_name_hash (const void *owner, uint32_t id)
+{
+  const struct new_names *nn = owner;
+  const struct dirent_item *e = &nn->l->v[id - 1];
+
+  return name_hash (nn->dir, e->name, e->len);
+}
+
+static bool
+new_name_is (const void *owner, uint32_t id, const void *key)
+{
+  const struct new_names *nn = owner;
+  const struct dirent_item *e = &nn->l->v[id - 1];
+  const struct dentry *d = key;
+
+  return e->len == d->len && memcmp (e->name, d->name, d->len) == 0;
+}
+
 /* A directory now against its entries in the model, by name. */
 static void
 diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
@@ -449,37 +474,18 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
                l->v[i].len);
   }
   /* Entries in the model that the directory no longer has.  The list
-   * is small in the common case; a hash of the new names keeps a huge
+   * is small in the common case; a table of the new names keeps a huge
    * directory linear.
    */
-  size_t hcap = 64;
-  while (hcap < l->n * 2)
-    hcap *= 2;
-  uint32_t *h = calloc (hcap, sizeof *h);     /* index + 1 */
-  if (h == NULL)
-    abort ();
-  for (size_t i = 0; i < l->n; i++) {
-    uint64_t x = 1469598103934665603ull;
-    for (size_t k = 0; k < l->v[i].len; k++)
-      x = (x ^ (uint8_t) l->v[i].name[k]) * 1099511628211ull;
-    size_t s = x & (hcap - 1);
-    while (h[s])
-      s = (s + 1) & (hcap - 1);
-    h[s] = i + 1;
-  }
+  struct new_names nn = { l, dir };
+  struct nametab t;
+  nametab_init (&t, l->n, new_name_hash, new_name_is, &nn);
+  for (size_t i = 0; i < l->n; i++)
+    nametab_insert (&t, new_name_hash (&nn, i + 1), i + 1);
   for (const struct dentry *d = model_first_child (&fs->m, dir); d;
        d = model_next_child (&fs->m, d)) {
-    uint64_t x = 1469598103934665603ull;
-    bool found = false;
-    for (size_t k = 0; k < d->len; k++)
-      x = (x ^ (uint8_t) d->name[k]) * 1099511628211ull;
-    for (size_t s = x & (hcap - 1); h[s]; s = (s + 1) & (hcap - 1)) {
-      const struct dirent_item *e = &l->v[h[s] - 1];
-      if (e->len == d->len && memcmp (e->name, d->name, d->len) == 0) {
-        found = e->ino == d->ino;
-        break;
-      }
-    }
+    uint32_t i = nametab_find (&t, name_hash (dir, d->name, d->len), d);
+    bool found = i && l->v[i - 1].ino == d->ino;
     if (!found) {
       struct name_change *c;
       note_name (&w->rm, &w->nrm, &w->caprm, dir, d->ino, d->name, d->len);
@@ -492,7 +498,8 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
         memcpy (c->path, pathbuf, c->path_len);
     }
   }
-  free (h);
+  fs->m.name_probes += t.probes;
+  nametab_free (&t);
 }
 
 /* An inode a new name points to, though its own block has not reached
