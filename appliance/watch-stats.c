@@ -76,6 +76,8 @@ write_file (struct watch_stats *s, char *err, size_t errlen)
     stats_writer_add (&s->w, "mqtt.published", m.published);
     stats_writer_add (&s->w, "mqtt.filtered", m.filtered);
     stats_writer_add (&s->w, "mqtt.dropped", m.dropped);
+    stats_writer_add (&s->w, "mqtt.dropped_unconfirmed",
+                      m.dropped_unconfirmed);
     stats_writer_add (&s->w, "mqtt.refused", m.refused);
     stats_writer_add (&s->w, "mqtt.queued", m.queued);
     stats_writer_add (&s->w, "mqtt.in_flight", m.in_flight);

@@ -72,12 +72,21 @@ drop_oldest (struct bw_buffer *b)
   TAILQ_REMOVE (&b->queued, m, link);
   b->nqueued--;
   b->qbytes -= msg_bytes (m);
-  /* A lost overflow report is its losses unreported again. */
-  if (m->reports)
+  /* A lost overflow report is its losses unreported again; if it was
+   * sent, the subscriber may have been told of them all already.
+   */
+  if (m->reports) {
     b->unreported += m->reports;
+    b->unreported_unconfirmed += m->sent ? m->reports
+                                         : m->reports_unconfirmed;
+  }
   else {
     b->dropped++;
     b->unreported++;
+    if (m->sent) {
+      b->dropped_sent++;
+      b->unreported_unconfirmed++;
+    }
     b->last_seq = m->seq;
     b->last_txn = m->txn;
   }
@@ -160,6 +169,15 @@ bw_buffer_unsend_last (struct bw_buffer *b)
 void
 bw_buffer_requeue_all (struct bw_buffer *b)
 {
+  struct bw_msg *m;
+
+  /* Paho took them, so the broker may have them, unacknowledged.  (One
+   * requeued while Paho was still copying it, unlocked, and then
+   * refused, is marked too: counting it unconfirmed errs on the side of
+   * the bounds.)
+   */
+  TAILQ_FOREACH (m, &b->inflight, link)
+    m->sent = true;
   /* inflight + queued, in that order, becomes the queue. */
   TAILQ_CONCAT (&b->inflight, &b->queued, link);
   TAILQ_CONCAT (&b->queued, &b->inflight, link);

@@ -15,6 +15,12 @@
  * as lost; the publisher reports the loss as an overflow event placed
  * where the gap is, ahead of the rest.
  *
+ * A message that was in flight when a connection broke may have
+ * reached the broker all the same (QoS 1 cannot tell a lost PUBLISH
+ * from a lost PUBACK): dropped later, it is counted apart, as
+ * unconfirmed, so that the report says how many of the events it
+ * counts the subscriber may have had after all.
+ *
  * Not thread-safe: the publisher holds its lock around every call.
  */
 #ifndef BLOCKWATCH_MQTT_BUFFER_H
@@ -38,10 +44,13 @@ struct bw_msg {
    */
   enum bw_event_type type;
   uint64_t seq, txn;
-  /* An overflow report: how many events it tells of.  Dropping it puts
-   * them back among the losses still to report.
+  /* It was in flight when a connection broke: the broker may have it. */
+  bool sent;
+  /* An overflow report: how many events it tells of, and how many of
+   * those unconfirmed.  Dropping it puts them back among the losses
+   * still to report.
    */
-  uint64_t reports;
+  uint64_t reports, reports_unconfirmed;
 };
 
 TAILQ_HEAD (bw_msg_list, bw_msg);
@@ -54,7 +63,14 @@ struct bw_buffer {
   size_t max_msgs, max_bytes; /* limits of the queue */
   uint64_t next_serial;
   uint64_t dropped;           /* events dropped, in all */
-  uint64_t unreported;        /* ... not yet told in an overflow report */
+  uint64_t dropped_sent;      /* ... of them once in flight (m->sent) */
+  uint64_t unreported;        /* events dropped not yet told in an
+                               * overflow report */
+  /* ... of them, how many the subscriber may have had after all: those
+   * once in flight, and those of a dropped report that was (it may
+   * have told of them already).
+   */
+  uint64_t unreported_unconfirmed;
   uint64_t last_seq, last_txn;  /* the newest event dropped */
   /* Being handed to Paho, unlocked: not to be dropped meanwhile (only
    * compared, never followed: it may be gone).
@@ -92,8 +108,8 @@ struct bw_msg *bw_buffer_done (struct bw_buffer *b, uint64_t serial);
  * Paho did not take it.
  */
 void bw_buffer_unsend_last (struct bw_buffer *b);
-/* Every message in flight back to the head of the queue, in order:
- * the connection is gone.
+/* Every message in flight back to the head of the queue, in order,
+ * each marked sent: the connection is gone.
  */
 void bw_buffer_requeue_all (struct bw_buffer *b);
 

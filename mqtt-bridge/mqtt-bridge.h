@@ -77,6 +77,8 @@ struct bw_mqtt_stats {
   uint64_t filtered;          /* ... and not published by choice */
   uint64_t published;         /* delivered (QoS 1: acknowledged) */
   uint64_t dropped;           /* lost to a full buffer */
+  uint64_t dropped_unconfirmed; /* ... once sent, unacknowledged: the
+                                 * broker may have had them */
   uint64_t refused;           /* refused by the broker (MQTT 5 PUBACK) */
   uint64_t queued, in_flight, bytes;  /* in the buffer now */
   uint64_t connects;

@@ -563,6 +563,7 @@ report_losses (struct bw_mqtt_bridge *b)
     .seq = b->buf.last_seq, .txn = b->buf.last_txn, .time_ns = wall_ns (),
     .host = b->cfg.host, .vm = b->cfg.vm, .disk = b->cfg.disk,
     .lost_events = b->buf.unreported,
+    .unconfirmed_events = b->buf.unreported_unconfirmed,
     .detail = "mqtt-bridge: the offline buffer was full",
   };
   char *json = bw_event_to_json (&ev, NULL);
@@ -579,9 +580,11 @@ report_losses (struct bw_mqtt_bridge *b)
   m->seq = ev.seq;
   m->txn = ev.txn;
   m->reports = b->buf.unreported;
-  say (b, "%" PRIu64 " events were dropped from the full buffer; an overflow "
-       "event says so", m->reports);
-  b->buf.unreported = 0;
+  m->reports_unconfirmed = b->buf.unreported_unconfirmed;
+  say (b, "%" PRIu64 " events were dropped from the full buffer (%" PRIu64
+       " of them sent before a connection broke, unacknowledged); an "
+       "overflow event says so", m->reports, m->reports_unconfirmed);
+  b->buf.unreported = b->buf.unreported_unconfirmed = 0;
   b->dropping = false;
   bw_buffer_push_head (&b->buf, m);
 }
@@ -592,7 +595,7 @@ stats_json (struct bw_mqtt_bridge *b, uint64_t now)
   double secs = (now - b->stats_at) / 1000.0;
   json_t *o = json_pack (
     "{s:I, s:s, s:s, s:s, s:f, s:I, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-    " s:I}",
+    " s:I, s:I}",
     "time_ns", (json_int_t) wall_ns (), "host", b->cfg.host, "vm", b->cfg.vm,
     "disk", b->cfg.disk, "interval_s", secs,
     "events", (json_int_t) b->events,
@@ -600,6 +603,7 @@ stats_json (struct bw_mqtt_bridge *b, uint64_t now)
     "published", (json_int_t) b->published,
     "filtered", (json_int_t) b->filtered,
     "dropped", (json_int_t) b->buf.dropped,
+    "dropped_unconfirmed", (json_int_t) b->buf.dropped_sent,
     "refused", (json_int_t) b->refused,
     "queued", (json_int_t) b->buf.nqueued,
     "in_flight", (json_int_t) b->buf.ninflight,
@@ -948,7 +952,8 @@ bw_mqtt_get_stats (struct bw_mqtt_bridge *b, struct bw_mqtt_stats *s)
   pthread_mutex_lock (&b->lock);
   *s = (struct bw_mqtt_stats) {
     .events = b->events, .filtered = b->filtered, .published = b->published,
-    .dropped = b->buf.dropped, .refused = b->refused,
+    .dropped = b->buf.dropped, .dropped_unconfirmed = b->buf.dropped_sent,
+    .refused = b->refused,
     .queued = b->buf.nqueued, .in_flight = b->buf.ninflight,
     .bytes = b->buf.qbytes + b->buf.fbytes, .connects = b->connects,
     .connected = b->state == UP,

@@ -159,6 +159,7 @@ grep -q '^blockwatch/lab/vm-a/a/$stats	{' "$T/blockwatch-monitor.sub" || fail "t
 # The metrics count what the bridges did.
 scrape > "$T/metrics"
 for m in blockwatch_mqtt_connected blockwatch_mqtt_published_total blockwatch_mqtt_dropped_total \
+    blockwatch_mqtt_dropped_unconfirmed_total \
     blockwatch_mqtt_queued_messages blockwatch_mqtt_refused_total blockwatch_appliance_mqtt_connected; do
   grep -q "^# TYPE $m " "$T/metrics" || fail "/metrics lacks $m"
 done

@@ -3,7 +3,8 @@
 # broker is down wait in the bridge's buffer and, once it is back,
 # arrive all of them and in order (some twice, as QoS 1 allows); with
 # a buffer too small, the oldest are dropped and an overflow event
-# says how many, ahead of the rest, never a silent loss.
+# says how many, ahead of the rest, never a silent loss, and how many of
+# them were sent, unacknowledged, when the connection broke.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mqtt-lib.sh"
 
@@ -85,3 +86,45 @@ jq -e -s '.[0].type == "overflow" and .[0].lost_events == 150 and .[0].seq == 45
           and ([.[1:][].seq] == [range(451; 501)]) and length == 51' "$T/small.got" > /dev/null ||
   { head -3 "$T/small.got"; fail "not an overflow event of 150 and then the last 50 in order"; }
 say "small buffer: overflow event (150 lost), then the last 50 in order"
+
+# ---- sent, never acknowledged, then dropped ----------------------------
+# The broker stopped (it reads nothing, acknowledges nothing) while the
+# bridge sends, then killed: what was in flight goes back to the queue,
+# the full buffer drops it with the oldest, and the overflow event says
+# how many of those it had sent (the broker might have had them; here
+# it never read them, so the subscriber misses them all).
+mkfifo "$T/unacked.in"
+emit unacked --buffer-messages 50 --drain 30
+exec 3> "$T/unacked.in"
+wait_lines "$T/unacked.err" 1 10 "connected to"
+kill -STOP "$MQ_PID"
+gen 501 510 >&3
+# In flight: bytes waiting, unread, in one of the broker's connections.
+port=$(printf '%04X' "$MQ_PORT")
+for _ in $(seq 100); do
+  awk -v p=":$port" '$2 ~ p "$" && $4 == "01" && $5 !~ /:00000000$/ { f = 1 } END { exit !f }' /proc/net/tcp && break
+  sleep 0.1
+done || fail "the bridge sent nothing to the stopped broker"
+kill -KILL "$MQ_PID"
+wait "$MQ_PID" 2>/dev/null || true
+wait_lines "$T/unacked.err" 1 10 "connection to .* lost"
+gen 511 570 >&3             # 70 in all for 50 places: the 20 oldest go
+wait_lines "$T/unacked.err" 1 10 "the buffer is full"
+start_broker "${db[@]}" 3>&-
+# The tenant's mosquitto_sub gives up when its broker is killed: it
+# comes again, to its session (from the broker's last save).
+n=$(grep -c '^[0-9]*: sub-vm1 [0-2] ' "$T/mosquitto.log")
+sub_of vm1 -V mqttv311 -c -t 'blockwatch/lab/vm1/d0/+/#' 3>&-
+wait_subscribed sub-vm1 $((n + 1))
+exec 3>&-
+rc=0
+wait_exit "$unacked_pid" 40 || rc=$?
+check_san_log "$T/unacked.err"
+[ $rc = 1 ] || { cat "$T/unacked.err"; fail "mqtt-emit did not report the loss"; }
+for _ in $(seq 100); do [ "$(received | wc -l)" -ge 51 ] && break; sleep 0.1; done
+received > "$T/unacked.got"
+jq -e -s '.[0].type == "overflow" and .[0].lost_events == 20 and .[0].seq == 520
+          and .[0].unconfirmed_events >= 1 and .[0].unconfirmed_events <= 10
+          and ([.[1:][].seq] == [range(521; 571)]) and length == 51' "$T/unacked.got" > /dev/null ||
+  { head -3 "$T/unacked.got"; fail "not an overflow event of 20, up to 10 of them unconfirmed, and then the last 50 in order"; }
+say "unacknowledged: overflow event ($(jq -r -s '.[0] | "\(.lost_events) lost, \(.unconfirmed_events) unconfirmed"' "$T/unacked.got")), then the last 50 in order"

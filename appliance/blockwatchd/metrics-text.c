@@ -134,6 +134,11 @@ static const struct family families[] = {
   { "blockwatch_mqtt_dropped_total", "counter",
     "Events dropped from the MQTT bridge's full buffer (reported by "
     "overflow events).", ROLE_WATCH, "mqtt.dropped", NULL },
+  { "blockwatch_mqtt_dropped_unconfirmed_total", "counter",
+    "Of the events dropped from the MQTT bridge's full buffer, those it "
+    "had sent before a connection broke, unacknowledged: the broker may "
+    "have had them after all.", ROLE_WATCH, "mqtt.dropped_unconfirmed",
+    NULL },
   { "blockwatch_mqtt_refused_total", "counter",
     "Events the broker refused (MQTT 5 PUBACK with an error: an ACL).",
     ROLE_WATCH, "mqtt.refused", NULL },

@@ -284,8 +284,12 @@ put_type_fields (json_t *o, const struct bw_event *ev,
     /* Records lost before the introspector, writes it gave up, or
      * events lost after it: different things, so different keys.
      */
-    if (ev->lost_events)
+    if (ev->lost_events) {
       err |= put (o, "lost_events", uint_json (ev->lost_events));
+      if (ev->unconfirmed_events)
+        err |= put (o, "unconfirmed_events",
+                    uint_json (ev->unconfirmed_events));
+    }
     else if (ev->lost_writes)
       err |= put (o, "lost_writes", uint_json (ev->lost_writes));
     else

@@ -203,6 +203,7 @@ bw_event_from_json (const char *text, size_t len,
   ev->offset = uint_of (o, "offset");
   ev->length = uint_of (o, ev->type == BW_EV_OVERFLOW ? "lost" : "length");
   ev->lost_events = uint_of (o, "lost_events");
+  ev->unconfirmed_events = uint_of (o, "unconfirmed_events");
   ev->lost_writes = uint_of (o, "lost_writes");
   ev->fs_state = uint_of (o, "fs_state");
   ev->mount_count = uint_of (o, "mount_count");

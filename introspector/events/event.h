@@ -87,9 +87,13 @@ struct bw_event {
   size_t data_len;
 
   /* overflow from a publisher (mqtt-bridge) whose offline buffer was
-   * full: how many events it dropped; 0 for the tap's overflows.
+   * full: how many events it dropped; 0 for the tap's overflows.  Of
+   * those, unconfirmed_events had been handed to the broker (or told
+   * of in an overflow event that had) before a connection broke, and
+   * were dropped unacknowledged: the subscriber misses at least
+   * lost_events - unconfirmed_events of them, at most lost_events.
    */
-  uint64_t lost_events;
+  uint64_t lost_events, unconfirmed_events;
   /* overflow from the introspector: writes of file data it held (past
    * the end of the file, or to a file not named yet) and gave up, so
    * that the write events they would have made never come.

@@ -77,6 +77,18 @@ int_field (json_t *o, const char *key)
   return json_integer_value (v);
 }
 
+/* ev's JSON has exactly keys, and key (a count) is want. */
+static void
+assert_count (const struct bw_event *ev, const char *keys, const char *key,
+              long long want)
+{
+  json_t *o = to_json (ev, NULL);
+
+  assert_keys (o, keys);
+  assert_int_equal (int_field (o, key), want);
+  json_decref (o);
+}
+
 static const char *
 str_field (json_t *o, const char *key)
 {
@@ -331,27 +343,23 @@ filesystem_events (void **state)
 
   ev.type = BW_EV_OVERFLOW;
   ev.length = 1000;
-  o = to_json (&ev, NULL);
-  assert_keys (o, COMMON " lost");
-  assert_int_equal (int_field (o, "lost"), 1000);
-  json_decref (o);
+  assert_count (&ev, COMMON " lost", "lost", 1000);
 
   /* A publisher's loss: events, not tap records. */
   ev.length = 0;
   ev.lost_events = 77;
   ev.detail = "buffer full";
-  o = to_json (&ev, NULL);
-  assert_keys (o, COMMON " lost_events detail");
-  assert_int_equal (int_field (o, "lost_events"), 77);
-  json_decref (o);
+  assert_count (&ev, COMMON " lost_events detail", "lost_events", 77);
+  /* ... of which some the broker may have had after all. */
+  ev.unconfirmed_events = 12;
+  assert_count (&ev, COMMON " lost_events unconfirmed_events detail",
+                "unconfirmed_events", 12);
+  ev.unconfirmed_events = 0;
 
   /* The introspector's: writes it held and gave up. */
   ev.lost_events = 0;
   ev.lost_writes = 3;
-  o = to_json (&ev, NULL);
-  assert_keys (o, COMMON " lost_writes detail");
-  assert_int_equal (int_field (o, "lost_writes"), 3);
-  json_decref (o);
+  assert_count (&ev, COMMON " lost_writes detail", "lost_writes", 3);
 }
 
 /* The JSON of ev, read back and written again: the same text. */
@@ -432,7 +440,9 @@ reads_back (void **state)
   ev.type = BW_EV_OVERFLOW;
   ev.lost_events = 5;
   assert_reads_back (&ev, NULL);
-  ev.lost_events = 0;
+  ev.unconfirmed_events = 2;
+  assert_reads_back (&ev, NULL);
+  ev.lost_events = ev.unconfirmed_events = 0;
   ev.lost_writes = 7;
   assert_reads_back (&ev, NULL);
 

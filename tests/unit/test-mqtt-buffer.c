@@ -1,9 +1,11 @@
 /* The bridge's buffer: order kept through sends, acknowledgements and
  * broken connections; the limits drop the oldest queued message and
  * count it; an overflow report sits where the gap is and, dropped in
- * turn, gives its count back.
+ * turn, gives its count back; what was in flight when a connection
+ * broke is counted unconfirmed when dropped.
  */
 
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -28,6 +30,38 @@ msg (int n)
   m->seq = n;
   m->txn = n / 10;
   return m;
+}
+
+/* The overflow report of the losses not yet told, at the head of the
+ * queue (as the publisher makes it): its payload "lostN".
+ */
+static struct bw_msg *
+report (struct bw_buffer *b)
+{
+  char *payload;
+  struct bw_msg *r;
+
+  assert_true (asprintf (&payload, "lost%" PRIu64, b->unreported) > 0);
+  r = bw_msg_new (strdup ("t"), payload, strlen (payload));
+  r->reports = b->unreported;
+  r->reports_unconfirmed = b->unreported_unconfirmed;
+  b->unreported = b->unreported_unconfirmed = 0;
+  bw_buffer_push_head (b, r);
+  return r;
+}
+
+/* The buffer's counts of losses: in all, and not reported yet; of each,
+ * how many the broker may have had.
+ */
+static void
+assert_losses (const struct bw_buffer *b, uint64_t dropped,
+               uint64_t dropped_sent, uint64_t unreported,
+               uint64_t unreported_unconfirmed)
+{
+  assert_int_equal (b->dropped, dropped);
+  assert_int_equal (b->dropped_sent, dropped_sent);
+  assert_int_equal (b->unreported, unreported);
+  assert_int_equal (b->unreported_unconfirmed, unreported_unconfirmed);
 }
 
 /* The queue's payloads, "m1 m2 ...". */
@@ -128,7 +162,6 @@ static void
 reports (void **state)
 {
   struct bw_buffer b;
-  struct bw_msg *r;
 
   (void) state;
   bw_buffer_init (&b, 2, 1000);
@@ -136,10 +169,7 @@ reports (void **state)
     bw_buffer_push (&b, msg (i));
   assert_int_equal (b.unreported, 3);
   /* The report goes ahead of what is left, past the limit. */
-  r = bw_msg_new (strdup ("t"), strdup ("lost3"), 5);
-  r->reports = b.unreported;
-  b.unreported = 0;
-  bw_buffer_push_head (&b, r);
+  report (&b);
   assert_queue (&b, "lost3 m4 m5");
   /* More losses: the report is the oldest and goes first, its count
    * back among the losses to tell, then m4 is lost as well.
@@ -151,6 +181,56 @@ reports (void **state)
   bw_buffer_clear (&b);
 }
 
+/* Messages in flight when the connection broke may have reached the
+ * broker: dropped later, they are counted unconfirmed, and so are the
+ * events of a report that was; what never left, or left only for Paho
+ * to refuse it at once, is not.
+ */
+static void
+unconfirmed (void **state)
+{
+  struct bw_buffer b;
+  struct bw_msg *r;
+
+  (void) state;
+  bw_buffer_init (&b, 2, 1000);
+  bw_buffer_push (&b, msg (1));
+  bw_buffer_push (&b, msg (2));
+  bw_buffer_next (&b);
+  bw_buffer_requeue_all (&b);
+  /* m2 handed to Paho, refused: it never left. */
+  bw_buffer_next (&b);
+  bw_buffer_next (&b);
+  bw_buffer_unsend_last (&b);
+  /* m1 was sent once: back in flight and refused, it still was. */
+  bw_buffer_unsend_last (&b);
+  assert_queue (&b, "m1 m2");
+  assert_int_equal (bw_buffer_push (&b, msg (3)), 1);
+  assert_losses (&b, 1, 1, 1, 1);
+  bw_buffer_push (&b, msg (4));
+  bw_buffer_push (&b, msg (5));
+  assert_queue (&b, "m4 m5");
+  assert_losses (&b, 3, 1, 3, 1);
+
+  /* A report never sent, dropped: its counts back as they were. */
+  report (&b);
+  assert_int_equal (bw_buffer_push (&b, msg (6)), 1);
+  assert_queue (&b, "m5 m6");
+  assert_losses (&b, 4, 1, 4, 1);
+
+  /* A report sent, dropped: the subscriber may have had it, so every
+   * event it told of may be one it knows of already.
+   */
+  r = report (&b);
+  assert_ptr_equal (bw_buffer_next (&b), r);
+  bw_buffer_requeue_all (&b);
+  assert_int_equal (bw_buffer_push (&b, msg (7)), 1);
+  assert_queue (&b, "m6 m7");
+  /* Events, not reports, in the totals. */
+  assert_losses (&b, 5, 1, 5, 4);
+  bw_buffer_clear (&b);
+}
+
 int
 main (void)
 {
@@ -158,6 +238,7 @@ main (void)
     cmocka_unit_test (order_and_acks),
     cmocka_unit_test (limits_drop_oldest),
     cmocka_unit_test (reports),
+    cmocka_unit_test (unconfirmed),
   };
 
   return cmocka_run_group_tests (tests, NULL, NULL);
