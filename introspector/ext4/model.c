@@ -157,9 +157,14 @@ model_drop_inode (struct model *m, uint32_t ino)
 size_t
 model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
 {
-  /* Built from the end: name, then its parent's name, and so on. */
+  /* Built from the end: name, then its parent's name, and so on.  No
+   * limit on the depth but the buffer's: each name takes at least its
+   * '/', so a loop in a corrupt tree ends when the buffer does, and a
+   * real tree may be as deep as its names fit (a guest can nest far
+   * past 4096 names with short ones; files down there must not go
+   * unreported).
+   */
   size_t pos = bufsize;
-  unsigned depth = 0;
 
   if (ino == MODEL_ROOT_INO) {
     if (bufsize < 1)
@@ -172,7 +177,7 @@ model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
     const struct dentry *d = r && r->names ? arena_ptr (&m->names, r->names)
                                            : NULL;
 
-    if (d == NULL || ++depth > 4096 || pos < (size_t) d->len + 1)
+    if (d == NULL || pos < (size_t) d->len + 1)
       return 0;               /* unnamed, a loop, or too long */
     pos -= d->len;
     memcpy (buf + pos, d->name, d->len);

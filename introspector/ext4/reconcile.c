@@ -191,6 +191,16 @@ gone_on_disk (struct ext4fs *fs, uint32_t ino)
 static void emit_delete (struct ext4fs *fs, uint32_t ino,
                          const struct attrs *a);
 
+/* A directory's delete empties it first, and a directory in it that is
+ * gone too is deleted the same way, nested.  A deep tree (a path may
+ * have tens of thousands of names) all gone at once in our view could
+ * nest that deep and overflow the stack: past this many, a directory
+ * is deleted without being emptied first (what it held is deleted
+ * without a path when its inodes are freed).
+ */
+#define DELETE_NESTING_MAX 1024
+static unsigned delete_nesting;
+
 /* A directory freed while the model still has entries in it (removed
  * with it, but their inodes not freed yet in our view: rm -r whose
  * last commits we have not seen, or read ahead): each entry goes
@@ -243,12 +253,14 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
   size_t n = r && r->announced
              ? model_path (&fs->m, ino, pathbuf, sizeof pathbuf) : 0;
 
-  if (n && S_ISDIR (r->a.mode)) {
+  if (n && S_ISDIR (r->a.mode) && delete_nesting < DELETE_NESTING_MAX) {
     char *dpath = malloc (n);
     if (dpath == NULL)
       abort ();
     memcpy (dpath, pathbuf, n);
+    delete_nesting++;
     empty_dir (fs, ino, dpath, n);
+    delete_nesting--;
     free (dpath);
     n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
   }
