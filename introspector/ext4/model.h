@@ -53,7 +53,8 @@ struct inode_rec {
 
 /* A name: an entry of directory parent.  Names live in an arena, linked
  * by 32-bit ids: a directory's entries in a list, an inode's other
- * names through the model's more_names map (hard links are rare).
+ * names through the model's more_names and newer_name maps (hard links
+ * are rare).
  */
 struct dentry {
   uint32_t ino;               /* 0: removed, until model_settle */
@@ -93,6 +94,7 @@ struct model {
   size_t dcount;
   struct idmap kids;          /* directory -> its first entry */
   struct idmap more_names;    /* name -> the inode's next (older) name */
+  struct idmap newer_name;    /* name -> the one before it (newer) */
   struct name_index index;
   uint64_t name_probes;       /* slots the name tables looked at, of
                                * indexes gone (ext4_stats) */

@@ -348,6 +348,59 @@ names (void **state)
   model_free (&m);
 }
 
+/* One inode with thousands of names (a hostile file system's, or a
+ * farm of hard links), taken apart from the oldest, from the middle and
+ * from the newest: the inode's path is always its newest name left.
+ */
+static void
+many_links (void **state)
+{
+  struct attrs dir = { .mode = 040755, .links = 2 };
+  struct attrs file = { .mode = 0100644, .links = 1 };
+  enum { LINKS = 20000 };
+  static char buf[MODEL_PATH_MAX];
+  char name[16], want[16];
+  struct model m;
+  int newest;
+
+  (void) state;
+  model_init (&m);
+  model_add_inode (&m, ROOT, &dir);
+  model_add_inode (&m, 12, &file);
+  for (int i = 0; i < LINKS; i++) {
+    snprintf (name, sizeof name, "l%d", i);
+    assert_true (model_add_name (&m, ROOT, 12, name, strlen (name)));
+  }
+  /* The older half, oldest first, then every other one of the rest. */
+  for (int i = 0; i < LINKS / 2; i++) {
+    snprintf (name, sizeof name, "l%d", i);
+    model_remove_name (&m, ROOT, name, strlen (name));
+  }
+  for (int i = LINKS / 2; i < LINKS; i += 2) {
+    snprintf (name, sizeof name, "l%d", i);
+    model_remove_name (&m, ROOT, name, strlen (name));
+  }
+  /* Left: the odd ones of the newer half; the newest dropped one by
+   * one, each time leaving the next as the path.
+   */
+  for (newest = LINKS - 1; ; newest -= 2) {
+    size_t n = model_path (&m, 12, buf, sizeof buf);
+    snprintf (want, sizeof want, "/l%d", newest);
+    assert_int_equal (n, strlen (want));
+    assert_memory_equal (buf, want, n);
+    if (!model_drop_extra_name (&m, 12))
+      break;
+  }
+  assert_int_equal (newest, LINKS / 2 + 1);
+  snprintf (name, sizeof name, "l%d", newest);
+  assert_int_equal (model_lookup (&m, ROOT, name, strlen (name)), 12);
+  model_remove_name (&m, ROOT, name, strlen (name));
+  assert_int_equal (model_path (&m, 12, buf, sizeof buf), 0);
+  model_settle (&m);
+  assert_int_equal (m.dcount, 0);
+  model_free (&m);
+}
+
 /* ---- memory ------------------------------------------------------ */
 
 /* 100 directories of 1000 empty files with short names, as the crawl
@@ -393,6 +446,7 @@ main (void)
     cmocka_unit_test (gap_map),
     cmocka_unit_test (long_gap),
     cmocka_unit_test (names),
+    cmocka_unit_test (many_links),
     cmocka_unit_test (bytes_per_file),
   };
 
