@@ -345,6 +345,8 @@ bw_event_to_json (const struct bw_event *ev,
   err |= put (o, "part", json_integer (ev->part));
   err |= put (o, "type", json_string_nocheck (bw_event_type_name (ev->type)));
   err |= put_path (o, "path", ev->path, ev->path_len);
+  if (ev->path_too_long)
+    err |= put (o, "path_too_long", json_true ());
   if (has_inode (ev->type))
     err |= put (o, "inode", uint_json (ev->inode));
   err |= put_type_fields (o, ev, policy);

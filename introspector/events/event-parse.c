@@ -188,6 +188,7 @@ bw_event_from_json (const char *text, size_t len,
     bw_parsed_event_free (pe);
     return fail (err, errlen, "a path that is not escaped as events are");
   }
+  ev->path_too_long = json_is_true (json_object_get (o, "path_too_long"));
   ev->file_type = named (str_of (o, "file_type"), file_type_name, BW_FT_SOCK);
   ev->uid = uint_of (o, "uid");
   ev->gid = uint_of (o, "gid");

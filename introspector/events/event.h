@@ -60,6 +60,10 @@ struct bw_event {
 
   const char *path;           /* NULL for file-system-wide events */
   size_t path_len;
+  /* A file's event without a path because the path is longer than the
+   * introspector makes (MODEL_PATH_MAX), not because it has none.
+   */
+  bool path_too_long;
   uint64_t inode;
 
   /* create, delete */

@@ -3,6 +3,7 @@
  * file is always created before it is written to.
  */
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -127,8 +128,10 @@ emit_write (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf,
   }
   for (uint64_t done = 0; done < len; ) {
     uint64_t n = len - done < WRITE_EVENT_MAX ? len - done : WRITE_EVENT_MAX;
+    /* Called without a path only for a file whose path is too long. */
     struct bw_event ev = {
       .type = BW_EV_WRITE, .inode = q->ino, .path = path, .path_len = plen,
+      .path_too_long = path == NULL,
       .offset = q->file_off + done, .length = n, .seq = q->seq,
       .time_ns = q->time_ns,
     };
@@ -285,6 +288,7 @@ flush_writes (struct ext4fs *fs)
     struct queued_write q = fs->wq[i];
     const struct inode_rec *r = model_inode (&fs->m, q.ino);
     size_t plen;
+    bool named;
 
     /* Data of a file that is gone, or whose block went elsewhere, is
      * dropped with it; writes to directories and symlinks are metadata.
@@ -292,6 +296,8 @@ flush_writes (struct ext4fs *fs)
     if (r == NULL || !S_ISREG (r->a.mode))
       continue;
     plen = r->announced ? model_path (&fs->m, q.ino, path, sizeof path) : 0;
+    /* A path too long to make: the writes come without it. */
+    named = plen || (r->announced && errno == ENAMETOOLONG);
     while (q.len && still_owned (fs, &q)) {
       bool unwritten;
       struct queued_write piece = q;
@@ -303,8 +309,8 @@ flush_writes (struct ext4fs *fs)
        * file reads zeroes there until then, and a range zeroed after
        * the write stays unwritten).
        */
-      if (plen && !unwritten)
-        done = emit_write (fs, &piece, buf, path, plen, &unread);
+      if (named && !unwritten)
+        done = emit_write (fs, &piece, buf, plen ? path : NULL, plen, &unread);
       /* Bytes past end of file wait for the size that covers them (data
        * reaches the disk before the inode that says how big the file is).
        * Zeroes there need not: they are the rest of the last block of
@@ -315,7 +321,7 @@ flush_writes (struct ext4fs *fs)
        * lives, and an append's data would find none left.
        */
       advance (&piece, done);
-      if (piece.len && plen && !unwritten && reads_zero (fs, &piece, buf)) {
+      if (piece.len && named && !unwritten && reads_zero (fs, &piece, buf)) {
         advance (&q, piece.len + done);
         continue;
       }

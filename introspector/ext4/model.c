@@ -1,5 +1,6 @@
 /* The in-memory model of one file system (see model.h). */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +168,10 @@ model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
   size_t pos = bufsize;
 
   if (ino == MODEL_ROOT_INO) {
-    if (bufsize < 1)
+    if (bufsize < 1) {
+      errno = ENAMETOOLONG;
       return 0;
+    }
     buf[0] = '/';
     return 1;
   }
@@ -177,8 +180,10 @@ model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
     const struct dentry *d = r && r->names ? arena_ptr (&m->names, r->names)
                                            : NULL;
 
-    if (d == NULL || pos < (size_t) d->len + 1)
-      return 0;               /* unnamed, a loop, or too long */
+    if (d == NULL || pos < (size_t) d->len + 1) {
+      errno = d == NULL ? ENOENT : ENAMETOOLONG;
+      return 0;
+    }
     pos -= d->len;
     memcpy (buf + pos, d->name, d->len);
     buf[--pos] = '/';

@@ -150,8 +150,10 @@ void model_add_block (struct model *m, uint32_t ino, uint64_t start,
                       uint32_t len, uint32_t lblk, enum bm_kind kind);
 
 /* The path of an inode (its newest name, up to the root), as bytes in
- * buf; returns its length, or 0 if the inode has no path (unnamed, or
- * a loop in a corrupt tree).  The root is "/".
+ * buf; returns its length, or 0 if the inode has no path, with errno
+ * ENOENT (unnamed, or a directory on the way is) or ENAMETOOLONG (the
+ * path does not fit bufsize, or loops in a corrupt tree: the file's
+ * events then come without a path, saying why).  The root is "/".
  */
 size_t model_path (const struct model *m, uint32_t ino, char *buf,
                    size_t bufsize);

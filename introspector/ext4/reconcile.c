@@ -3,6 +3,7 @@
  * renames, then creates and links, then metadata, then data.
  */
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,6 +31,7 @@ struct name_change {
   char *path;                 /* removed: the path it had; come as a
                                * rename: the path it has; malloc'd */
   size_t path_len;
+  bool too_long;              /* removed, no path: it was too long */
 };
 
 /* A rename found: the name gone and the name come. */
@@ -56,15 +58,21 @@ watched (const struct ext4fs *fs, uint32_t ino)
   return ino == MODEL_ROOT_INO || ino >= fs->first_ino;
 }
 
-/* The path a directory entry names: its directory's path and its name. */
+/* The path a directory entry names: its directory's path and its name;
+ * 0 and errno as model_path's if it has none.
+ */
 static size_t
 entry_path (const struct ext4fs *fs, uint32_t parent, const char *name,
             size_t len, char *buf, size_t size)
 {
   size_t n = model_path (&fs->m, parent, buf, size);
 
-  if (n == 0 || n + 1 + len > size)
+  if (n == 0)
+    return 0;                 /* errno says why */
+  if (n + 1 + len > size) {
+    errno = ENAMETOOLONG;
     return 0;
+  }
   if (n > 1)                  /* the root's path is "/" already */
     buf[n++] = '/';
   memcpy (buf + n, name, len);
@@ -189,7 +197,7 @@ gone_on_disk (struct ext4fs *fs, uint32_t ino)
 }
 
 static void emit_delete (struct ext4fs *fs, uint32_t ino,
-                         const struct attrs *a);
+                         const struct attrs *a, bool in_too_long);
 
 /* A directory's delete empties it first, and a directory in it that is
  * gone too is deleted the same way, nested.  A deep tree (a path may
@@ -206,10 +214,12 @@ static unsigned delete_nesting;
  * last commits we have not seen, or read ahead): each entry goes
  * before the directory, as the delete of its inode if that is gone on
  * disk, else as an unlink (the delete follows when the inode is freed).
- * dpath is the directory's path (dlen 0: it has none).
+ * dpath is the directory's path (dlen 0: it has none, or, if too_long,
+ * it is longer than the introspector makes: so are its entries').
  */
 static void
-empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen)
+empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
+           bool too_long)
 {
   char *path = malloc (dlen + 256);
 
@@ -229,11 +239,11 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen)
      * there would empty the directory being deleted again, and so on
      * until the stack overflowed.  That name is unlinked instead, and
      * the directory deleted by its path, each a level deeper than the
-     * last (model_path gives up at a depth).
+     * last (the nesting is bounded: DELETE_NESTING_MAX).
      */
     if (gone_on_disk (fs, c->ino) &&
         (!S_ISDIR (r->a.mode) || model_is_path_name (&fs->m, c))) {
-      emit_delete (fs, c->ino, &r->a);
+      emit_delete (fs, c->ino, &r->a, too_long);
       continue;
     }
     if (n > 1)                /* the root's path is "/" already */
@@ -241,28 +251,43 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen)
     memcpy (path + n, c->name, c->len);
     if (dlen && r->announced)
       emit_simple (fs, BW_EV_UNLINK, c->ino, path, n + c->len);
+    else if (too_long && r->announced) {
+      struct bw_event ev = {
+        .type = BW_EV_UNLINK, .inode = c->ino, .path_too_long = true,
+      };
+      emit_event (fs, &ev);
+    }
     model_remove_name (&fs->m, dir, c->name, c->len);
   }
   free (path);
 }
 
+/* An inode freed: its delete, after what its directory held.  In a
+ * directory whose path is too long (in_too_long: emptied, its own name
+ * gone already), so is its path.
+ */
 static void
-emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
+emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
+             bool in_too_long)
 {
   struct inode_rec *r = model_inode (&fs->m, ino);
   size_t n = r && r->announced
              ? model_path (&fs->m, ino, pathbuf, sizeof pathbuf) : 0;
+  bool too_long = r && r->announced && n == 0 &&
+                  (errno == ENAMETOOLONG || in_too_long);
 
-  if (n && S_ISDIR (r->a.mode) && delete_nesting < DELETE_NESTING_MAX) {
-    char *dpath = malloc (n);
+  if ((n || too_long) && S_ISDIR (r->a.mode) &&
+      delete_nesting < DELETE_NESTING_MAX) {
+    char *dpath = malloc (n + 1);
     if (dpath == NULL)
       abort ();
     memcpy (dpath, pathbuf, n);
     delete_nesting++;
-    empty_dir (fs, ino, dpath, n);
+    empty_dir (fs, ino, dpath, n, too_long);
     delete_nesting--;
     free (dpath);
     n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
+    too_long = n == 0 && (errno == ENAMETOOLONG || in_too_long);
   }
 
   /* Freed with several names (hard links removed in one barrier): each
@@ -272,15 +297,17 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a)
   while (n && model_drop_extra_name (&fs->m, ino)) {
     emit_simple (fs, BW_EV_UNLINK, ino, pathbuf, n);
     n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
+    too_long = n == 0 && (errno == ENAMETOOLONG || in_too_long);
   }
   /* An inode whose last name went earlier (unlinked while open, or
    * its name's removal committed before the inode was freed) is
-   * deleted without a path.
+   * deleted without a path; so is one whose path is too long, saying so.
    */
   if (r && r->announced) {
     struct bw_event ev = {
       .type = BW_EV_DELETE, .inode = ino, .path = n ? pathbuf : NULL,
-      .path_len = n, .file_type = attrs_file_type (a), .mode = a->mode,
+      .path_len = n, .path_too_long = too_long,
+      .file_type = attrs_file_type (a), .mode = a->mode,
       .uid = a->uid, .gid = a->gid, .size = a->size,
     };
     emit_event (fs, &ev);
@@ -342,7 +369,7 @@ delete_freed (struct ext4fs *fs, struct work *w)
   }
   qsort (v, n, sizeof *v, deepest_first);
   for (size_t k = 0; k < n; k++)
-    emit_delete (fs, w->ch[v[k].i].ino, &w->ch[v[k].i].old);
+    emit_delete (fs, w->ch[v[k].i].ino, &w->ch[v[k].i].old, false);
   free (v);
 }
 
@@ -439,6 +466,7 @@ note_name (struct name_change **v, size_t *n, size_t *cap, uint32_t parent,
   c->len = len;
   memcpy (c->name, name, len);
   c->path = NULL;
+  c->too_long = false;
 }
 
 /* The names of directory dir now, by their index + 1 in l. */
@@ -504,6 +532,7 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
       c = &w->rm[w->nrm - 1];
       c->path_len = entry_path (fs, dir, d->name, d->len, pathbuf,
                                 sizeof pathbuf);
+      c->too_long = c->path_len == 0 && errno == ENAMETOOLONG;
       /* A byte string (a hostile name may hold a NUL): not strndup. */
       c->path = c->path_len ? malloc (c->path_len) : NULL;
       if (c->path)
@@ -540,8 +569,10 @@ emit_name_event (struct ext4fs *fs, enum bw_event_type t, uint32_t ino,
                  const char *path, size_t n, const char *old, size_t oldn)
 {
   const struct inode_rec *r = model_inode (&fs->m, ino);
+  /* Called without a path only for a name whose path is too long. */
   struct bw_event ev = {
     .type = t, .inode = ino, .path = path, .path_len = n,
+    .path_too_long = path == NULL,
     .old_path = old, .old_path_len = oldn,
   };
 
@@ -572,7 +603,7 @@ check_identities (struct ext4fs *fs, struct work *w)
         !gone_on_disk (fs, ino))
       continue;
     was = r->a;
-    emit_delete (fs, ino, &was);
+    emit_delete (fs, ino, &was, false);
     for (size_t j = 0; j < w->nrm; j++)
       if (w->rm[j].ino == ino)
         w->rm[j].matched = true;
@@ -607,11 +638,11 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
           (u = numset_find (&fs->unreported, key)) == NULL)
         continue;
       n = entry_path (fs, d, c->name, c->len, pathbuf2, sizeof pathbuf2);
-      if (n == 0)
+      if (n == 0 && errno != ENAMETOOLONG)
         continue;
       *u = 0;                 /* reported: gone at the next sort */
       emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, c->ino,
-                       pathbuf2, n, NULL, 0);
+                       n ? pathbuf2 : NULL, n, NULL, 0);
       r->announced = true;
       if (S_ISDIR (r->a.mode)) {
         todo = bw_grow (todo, &cap, ntodo, sizeof *todo);
@@ -747,15 +778,18 @@ name_come (struct ext4fs *fs, struct name_change *a)
   size_t n = entry_path (fs, a->parent, a->name, a->len, pathbuf2,
                          sizeof pathbuf2);
 
-  if (n == 0) {
+  if (n == 0 && errno != ENAMETOOLONG) {
     /* Its directory has no path yet: report_waiting, later. */
     if (model_lookup (&fs->m, a->parent, a->name, a->len) == a->ino &&
         fs->unreported.n < DANGLING_MAX)
       numset_add (&fs->unreported, (uint64_t) a->parent << 32 | a->ino);
     return;
   }
+  /* Too long a path: the event comes without it, saying so (a guest
+   * must not hide a file by nesting it deep enough).
+   */
   emit_name_event (fs, r->announced ? BW_EV_LINK : BW_EV_CREATE, a->ino,
-                   pathbuf2, n, NULL, 0);
+                   n ? pathbuf2 : NULL, n, NULL, 0);
   r->announced = true;
   if (S_ISDIR (r->a.mode))
     report_waiting (fs, a->ino);
@@ -868,15 +902,17 @@ apply_names (struct ext4fs *fs, struct work *w)
   for (size_t i = 0; i < w->nrm; i++) {
     struct name_change *rm = &w->rm[i];
     struct inode_rec *r = model_inode (&fs->m, rm->ino);
-    if (rm->matched || r == NULL || rm->path == NULL)
+    if (rm->matched || r == NULL || (rm->path == NULL && !rm->too_long))
       continue;
     if (r->names == 0 && !rm->not_last &&
         (gone_on_disk (fs, rm->ino) || dir_removed (w, rm->ino, &r->a))) {
       if (S_ISDIR (r->a.mode))
-        empty_dir (fs, rm->ino, rm->path, rm->path_len);
+        empty_dir (fs, rm->ino, rm->path ? rm->path : "", rm->path_len,
+                   rm->too_long);
       struct bw_event ev = {
         .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
-        .path_len = rm->path_len, .file_type = attrs_file_type (&r->a),
+        .path_len = rm->path_len, .path_too_long = rm->too_long,
+        .file_type = attrs_file_type (&r->a),
         .mode = r->a.mode, .uid = r->a.uid, .gid = r->a.gid,
         .size = r->a.size,
       };
@@ -897,8 +933,10 @@ static void
 emit_field (struct ext4fs *fs, uint32_t ino, const char *path, size_t n,
             const char *field, struct bw_value old, struct bw_value now)
 {
+  /* Called without a path only for a file whose path is too long. */
   struct bw_event ev = {
     .type = BW_EV_METADATA, .inode = ino, .path = path, .path_len = n,
+    .path_too_long = path == NULL,
     .field = field, .old_value = old, .new_value = now,
   };
 
@@ -922,36 +960,41 @@ emit_metadata (struct ext4fs *fs, struct work *w)
     const struct change *c = &w->ch[i];
     const struct attrs *o = &c->old, *a = &c->now;
     const struct inode_rec *r = model_inode (&fs->m, c->ino);
+    const char *p = pathbuf;
     size_t n;
 
-    if (c->kind != CH_CHANGED || r == NULL || !r->announced ||
-        (n = model_path (&fs->m, c->ino, pathbuf, sizeof pathbuf)) == 0)
+    if (c->kind != CH_CHANGED || r == NULL || !r->announced)
       continue;
+    n = model_path (&fs->m, c->ino, pathbuf, sizeof pathbuf);
+    if (n == 0 && errno != ENAMETOOLONG)
+      continue;
+    if (n == 0)
+      p = NULL;               /* too long: said without it */
     if (a->size < o->size) {
       struct bw_event ev = {
-        .type = BW_EV_TRUNCATE, .inode = c->ino, .path = pathbuf,
-        .path_len = n, .length = a->size,
+        .type = BW_EV_TRUNCATE, .inode = c->ino, .path = p,
+        .path_len = n, .path_too_long = p == NULL, .length = a->size,
       };
       emit_event (fs, &ev);
     }
     if (a->size != o->size)
-      emit_field (fs, c->ino, pathbuf, n, "size", NUM (o->size), NUM (a->size));
+      emit_field (fs, c->ino, p, n, "size", NUM (o->size), NUM (a->size));
     if (a->mode != o->mode)
-      emit_field (fs, c->ino, pathbuf, n, "mode", NUM (o->mode), NUM (a->mode));
+      emit_field (fs, c->ino, p, n, "mode", NUM (o->mode), NUM (a->mode));
     if (a->uid != o->uid)
-      emit_field (fs, c->ino, pathbuf, n, "uid", NUM (o->uid), NUM (a->uid));
+      emit_field (fs, c->ino, p, n, "uid", NUM (o->uid), NUM (a->uid));
     if (a->gid != o->gid)
-      emit_field (fs, c->ino, pathbuf, n, "gid", NUM (o->gid), NUM (a->gid));
+      emit_field (fs, c->ino, p, n, "gid", NUM (o->gid), NUM (a->gid));
     if (a->links != o->links)
-      emit_field (fs, c->ino, pathbuf, n, "links", NUM (o->links),
+      emit_field (fs, c->ino, p, n, "links", NUM (o->links),
                   NUM (a->links));
     if (a->flags != o->flags)
-      emit_field (fs, c->ino, pathbuf, n, "flags", NUM (o->flags),
+      emit_field (fs, c->ino, p, n, "flags", NUM (o->flags),
                   NUM (a->flags));
-    emit_time (fs, c->ino, pathbuf, n, "atime", o->atime, a->atime);
-    emit_time (fs, c->ino, pathbuf, n, "mtime", o->mtime, a->mtime);
-    emit_time (fs, c->ino, pathbuf, n, "ctime", o->ctime, a->ctime);
-    emit_time (fs, c->ino, pathbuf, n, "crtime", o->crtime, a->crtime);
+    emit_time (fs, c->ino, p, n, "atime", o->atime, a->atime);
+    emit_time (fs, c->ino, p, n, "mtime", o->mtime, a->mtime);
+    emit_time (fs, c->ino, p, n, "ctime", o->ctime, a->ctime);
+    emit_time (fs, c->ino, p, n, "crtime", o->crtime, a->crtime);
   }
 }
 

@@ -445,6 +445,20 @@ reads_back (void **state)
   ev.lost_events = ev.unconfirmed_events = 0;
   ev.lost_writes = 7;
   assert_reads_back (&ev, NULL);
+  ev.lost_writes = 0;
+
+  /* A file's event without its path, which is too long to make. */
+  ev.type = BW_EV_CREATE;
+  ev.path = NULL;
+  ev.path_len = 0;
+  ev.path_too_long = true;
+  assert_reads_back (&ev, NULL);
+  {
+    json_t *o = to_json (&ev, NULL);
+    assert_true (json_is_true (json_object_get (o, "path_too_long")));
+    assert_null (json_object_get (o, "path"));
+    json_decref (o);
+  }
 
   /* Text that is not an event is refused with a reason. */
   assert_int_equal (bw_event_from_json ("{", 1, &pe, err, sizeof err), -1);
