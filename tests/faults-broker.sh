@@ -151,12 +151,15 @@ unconfirmed=$(metric 'blockwatch_mqtt_dropped_unconfirmed_total{disk="a"}')
 check_gaps a
 # The overflow events say what the bridge counted, and how many of
 # those it had sent unacknowledged (which the broker may have had after
-# all, see check_gaps).
-grep -q "overflow events saying $dropped, $unconfirmed unconfirmed)" "$T/a.gaps" ||
+# all, see check_gaps).  Exactly, unless an overflow event itself was
+# sent, dropped unacknowledged and told again: the tenant may then have
+# both, and the second counts them again, as unconfirmed.  So the
+# events say at least what was dropped, and any more is unconfirmed
+# beyond what the bridge's own count says.
+read -r said said_unconfirmed < <(sed -n 's/.*overflow events saying \([0-9]*\), \([0-9]*\) unconfirmed).*/\1 \2/p' "$T/a.gaps")
+[ -n "$said" ] && [ "$said" -ge "$dropped" ] &&
+  [ $((said - dropped)) -le $((said_unconfirmed - unconfirmed)) ] ||
   fail "the bridge dropped $dropped ($unconfirmed unconfirmed); the tenant's gaps: $(cat "$T/a.gaps")"
-received a | jq -e -s --argjson n "$dropped" \
-  '[.[] | select(.type == "overflow" and .lost_events != null) | .lost_events] | add == $n' > /dev/null ||
-  fail "the overflow events do not say $dropped events were dropped"
 # The events file has them all: from the first image, every event of
 # both runs rebuilds the final tree.
 check_events a "$T/a-base.img" "$T/a.img"
