@@ -143,7 +143,7 @@ mv "$m/notes/today.txt" "$m/notes/done.txt"
 sync
 # A loss and a resync, as a bridge and an introspector say them (the
 # workload cannot make them happen on cue): published as the appliance.
-for ev in '"type":"overflow","lost_events":150,"detail":"mqtt-bridge: the offline buffer was full"' \
+for ev in '"type":"overflow","lost_events":150,"unconfirmed_events":12,"detail":"mqtt-bridge: the offline buffer was full"' \
           '"type":"resync","detail":"after the loss"'; do
   type=$(jq -rn "{$ev}.type")
   # shellcheck disable=SC2046
@@ -168,7 +168,7 @@ has "$T/notes.txt" '/notes/today.txt'
 has "$T/notes.txt" 'bytes 0..29 (29)  "hello from the web view test\n"'
 has "$T/notes.txt" 'renamed from /notes/today.txt'
 has "$T/notes.txt" 'lab:vm1 d0: publisher online'
-has "$T/notes.txt" '150 events dropped by the publisher: mqtt-bridge: the offline buffer was full'
+has "$T/notes.txt" '150 events dropped by the publisher (12 of them sent before, perhaps received): mqtt-bridge: the offline buffer was full'
 has "$T/etc.txt" 're-read from storage after a loss: after the loss'
 grep -q 'skip.log' "$T/notes.txt" && fail "the page shows /notes/skip.log, which its glob leaves out"
 grep -q 'blockwatch/lab/vm1/+/+/notes/+ ' "$T/notes.txt" || fail "not the channel's narrowest MQTT filter"

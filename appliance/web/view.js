@@ -142,7 +142,10 @@
       return `file system (mount count ${ev.mount_count})`;
     case "overflow":
       return ("lost_events" in ev
-              ? `${ev.lost_events} events dropped by the publisher`
+              ? `${ev.lost_events} events dropped by the publisher` +
+                (ev.unconfirmed_events
+                 ? ` (${ev.unconfirmed_events} of them sent before, perhaps received)`
+                 : "")
               : "lost_writes" in ev
               ? `${ev.lost_writes} writes of file data given up`
               : ev.lost ? `${ev.lost} tap records lost`
