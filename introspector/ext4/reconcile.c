@@ -266,15 +266,27 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
  * directory whose path is too long (in_too_long: emptied, its own name
  * gone already), so is its path.
  */
+/* The path of an inode being deleted, in pathbuf, and whether it has
+ * none because it is too long (its own, or its emptied directory's).
+ */
+static size_t
+freed_path (struct ext4fs *fs, uint32_t ino, bool in_too_long,
+            bool *too_long)
+{
+  size_t n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
+
+  *too_long = n == 0 && (errno == ENAMETOOLONG || in_too_long);
+  return n;
+}
+
 static void
 emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
              bool in_too_long)
 {
   struct inode_rec *r = model_inode (&fs->m, ino);
+  bool too_long = false;
   size_t n = r && r->announced
-             ? model_path (&fs->m, ino, pathbuf, sizeof pathbuf) : 0;
-  bool too_long = r && r->announced && n == 0 &&
-                  (errno == ENAMETOOLONG || in_too_long);
+             ? freed_path (fs, ino, in_too_long, &too_long) : 0;
 
   if ((n || too_long) && S_ISDIR (r->a.mode) &&
       delete_nesting < DELETE_NESTING_MAX) {
@@ -286,8 +298,7 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
     empty_dir (fs, ino, dpath, n, too_long);
     delete_nesting--;
     free (dpath);
-    n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
-    too_long = n == 0 && (errno == ENAMETOOLONG || in_too_long);
+    n = freed_path (fs, ino, in_too_long, &too_long);
   }
 
   /* Freed with several names (hard links removed in one barrier): each
@@ -296,8 +307,7 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
    */
   while (n && model_drop_extra_name (&fs->m, ino)) {
     emit_simple (fs, BW_EV_UNLINK, ino, pathbuf, n);
-    n = model_path (&fs->m, ino, pathbuf, sizeof pathbuf);
-    too_long = n == 0 && (errno == ENAMETOOLONG || in_too_long);
+    n = freed_path (fs, ino, in_too_long, &too_long);
   }
   /* An inode whose last name went earlier (unlinked while open, or
    * its name's removal committed before the inode was freed) is
