@@ -398,6 +398,10 @@ bad 5 "tap-overflow = drop%1B]0;owned%07%0Dx%FF: expected drop" \
   < <(printf '%s\ntap-overflow = drop\033]0;owned\a\rx\377\n' "$(disk a)")
 "$BWD" --check -c "$T/bad$n.conf" > "$T/esc.out" 2>&1 && fail "a bad tap-overflow was accepted"
 raw_control "$T/esc.out" && fail "a raw control character in: $(cat -v "$T/esc.out")"
+# A '%' is shown as it is (a URI's "%20" would read "%2520" otherwise);
+# only what a terminal would play is escaped.
+bad 5 "tap-overflow = 50%20off%1B: expected drop" \
+  < <(printf '%s\ntap-overflow = 50%%20off\033\n' "$(disk a)")
 
 # No disk at all, and no file at all: said without a line.
 : > "$T/empty.conf"

@@ -136,8 +136,9 @@ struct parser {
 
 /* The message quotes the file (section names, keys, values), which may
  * hold control characters (an escape sequence, a CR) or bytes that are
- * not UTF-8: escaped as event paths are (bw_escape_bytes), so that they
- * reach the operator's terminal or log visible and harmless.
+ * not UTF-8: escaped as event paths are, so that they reach the
+ * operator's terminal or log visible and harmless, but with '%' as it
+ * is (bw_escape_text), which a URI has.
  */
 static void __attribute__ ((format (printf, 3, 4)))
 fail_at (struct parser *p, int line, const char *fmt, ...)
@@ -152,7 +153,7 @@ fail_at (struct parser *p, int line, const char *fmt, ...)
   va_start (ap, fmt);
   n = vasprintf (&msg, fmt, ap);
   va_end (ap);
-  if (n == -1 || (esc = bw_escape_bytes (msg, n)) == NULL)
+  if (n == -1 || (esc = bw_escape_text (msg, n)) == NULL)
     snprintf (p->err, p->errlen, "%s:%d: out of memory", p->c->path, line);
   else
     snprintf (p->err, p->errlen, "%s:%d: %s", p->c->path, line, esc);

@@ -8,6 +8,7 @@
  */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +55,8 @@ utf8_len (const unsigned char *p, size_t n)
   return len;
 }
 
-char *
-bw_escape_bytes (const char *bytes, size_t len)
+static char *
+escape (const char *bytes, size_t len, bool keep_percent)
 {
   const unsigned char *p = (const unsigned char *) bytes;
   char *out, *q;
@@ -70,7 +71,8 @@ bw_escape_bytes (const char *bytes, size_t len)
     return NULL;
   while (i < len) {
     n = utf8_len (p + i, len - i);
-    if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f || p[i] == '%'))) {
+    if (n == 0 || (n == 1 && (p[i] < 0x20 || p[i] == 0x7f ||
+                               (p[i] == '%' && !keep_percent)))) {
       /* One byte at a time: the next byte may start a valid sequence. */
       *q++ = '%';
       *q++ = hex_digits[p[i] >> 4];
@@ -85,6 +87,22 @@ bw_escape_bytes (const char *bytes, size_t len)
   }
   *q = '\0';
   return out;
+}
+
+char *
+bw_escape_bytes (const char *bytes, size_t len)
+{
+  return escape (bytes, len, false);
+}
+
+/* For people, not programs: a URI's "%20" in an error message would
+ * read "%2520" escaped reversibly.  What matters there is that no
+ * control character reaches the terminal.
+ */
+char *
+bw_escape_text (const char *bytes, size_t len)
+{
+  return escape (bytes, len, true);
 }
 
 static int

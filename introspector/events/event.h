@@ -157,6 +157,8 @@ void bw_parsed_event_free (struct bw_parsed_event *pe);
  * has exactly one escaped form.
  */
 char *bw_escape_bytes (const char *bytes, size_t len);
+/* The same for messages to people: '%' stays as it is (not reversible). */
+char *bw_escape_text (const char *bytes, size_t len);
 char *bw_unescape (const char *text, size_t *len);
 
 /* Something that takes events: a JSON printer, the MQTT bridge, a
