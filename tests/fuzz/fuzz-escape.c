@@ -2,8 +2,10 @@
  *
  * The input as a file name must come back byte for byte from its
  * escaped form; the input as escaped text (a consumer's, say) is
- * either refused or the one escape of what it decodes to.  abort()
- * on any difference, so libFuzzer keeps the input.
+ * either refused or the one escape of what it decodes to; the text
+ * for people (bw_escape_text) has no control character, and is the
+ * reversible form but for '%'.  abort() on any difference, so
+ * libFuzzer keeps the input.
  */
 
 #include <stddef.h>
@@ -25,6 +27,19 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   back = bw_unescape (text, &len);
   if (back == NULL || len != size || memcmp (back, data, size) != 0)
     abort ();
+  free (back);
+  /* Every '%' in the reversible form begins a triple, and only a '%'
+   * makes "%25": the text for people is that form with "%25" as '%'.
+   */
+  back = bw_escape_text ((const char *) data, size);
+  if (back != NULL) {
+    const char *t = text, *b = back;
+    for (; *t; b++, t += strncmp (t, "%25", 3) == 0 ? 3 : 1)
+      if (*b != (strncmp (t, "%25", 3) == 0 ? '%' : *t))
+        abort ();
+    if (*b)
+      abort ();
+  }
   free (back);
   free (text);
 
