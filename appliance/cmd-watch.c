@@ -573,11 +573,10 @@ cmd_watch (int argc, char **argv)
     pthread_join (renewer, NULL);
   }
   if (bridge) {
+    char line[256];
     bw_mqtt_close (bridge, &mst);
-    fprintf (stderr, "blockwatch watch: mqtt: %" PRIu64 " published, %"
-             PRIu64 " filtered out, %" PRIu64 " dropped, %" PRIu64
-             " refused by the broker\n", mst.published, mst.filtered,
-             mst.dropped, mst.refused);
+    bw_mqtt_stats_text (&mst, line, sizeof line);
+    fprintf (stderr, "blockwatch watch: mqtt: %s\n", line);
   }
   fprintf (stderr, "blockwatch watch: %llu events\n",
            print ? p.events : (unsigned long long) mst.events);

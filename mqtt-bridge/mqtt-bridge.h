@@ -85,6 +85,10 @@ struct bw_mqtt_stats {
   bool connected;
 };
 
+/* The counts of a bridge in one line of text, without a newline. */
+void bw_mqtt_stats_text (const struct bw_mqtt_stats *s, char *buf,
+                         size_t len);
+
 struct bw_mqtt_bridge;
 
 /* Checks the configuration (a bad URI, unreadable certificates, a key

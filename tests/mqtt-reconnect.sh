@@ -61,7 +61,7 @@ gen 201 300 >&3
 exec 3>&-
 wait_exit "$live_pid" 40 || { cat "$T/live.err"; fail "mqtt-emit did not deliver everything"; }
 check_san_log "$T/live.err"
-grep -q "300 events, 300 published, 0 filtered, 0 dropped" "$T/live.err" || { cat "$T/live.err"; fail "wrong counts"; }
+grep -q "300 events, 300 published, 0 filtered out, 0 dropped," "$T/live.err" || { cat "$T/live.err"; fail "wrong counts"; }
 [ "$(grep -c "connected to $MQ_URI" "$T/live.err")" -ge 2 ] || fail "no reconnection"
 for _ in $(seq 100); do [ "$(received | wc -l)" -ge 300 ] && break; sleep 0.1; done
 received | jq -r .seq > "$T/live.seq"
@@ -79,7 +79,7 @@ wait_exit "$small_pid" 40 || rc=$?
 check_san_log "$T/small.err"
 [ $rc = 1 ] || { cat "$T/small.err"; fail "mqtt-emit did not report the loss"; }
 grep -q "150 events were dropped from the full buffer" "$T/small.err" || { cat "$T/small.err"; fail "no word of the drops"; }
-grep -q "200 events, 50 published, 0 filtered, 150 dropped" "$T/small.err" || { cat "$T/small.err"; fail "wrong counts"; }
+grep -q "200 events, 50 published, 0 filtered out, 150 dropped," "$T/small.err" || { cat "$T/small.err"; fail "wrong counts"; }
 for _ in $(seq 100); do [ "$(received | wc -l)" -ge 351 ] && break; sleep 0.1; done
 received | tail -n +301 > "$T/small.got"
 jq -e -s '.[0].type == "overflow" and .[0].lost_events == 150 and .[0].seq == 450
@@ -127,4 +127,8 @@ jq -e -s '.[0].type == "overflow" and .[0].lost_events == 20 and .[0].seq == 520
           and .[0].unconfirmed_events >= 1 and .[0].unconfirmed_events <= 10
           and ([.[1:][].seq] == [range(521; 571)]) and length == 51' "$T/unacked.got" > /dev/null ||
   { head -3 "$T/unacked.got"; fail "not an overflow event of 20, up to 10 of them unconfirmed, and then the last 50 in order"; }
+# The bridge's own summary line says the same.
+u=$(jq -r -s '.[0].unconfirmed_events' "$T/unacked.got")
+grep -q "70 events, 50 published, 0 filtered out, 20 dropped ($u of them sent before, perhaps received)," "$T/unacked.err" ||
+  { cat "$T/unacked.err"; fail "the summary does not say that $u of the dropped had been sent"; }
 say "unacknowledged: overflow event ($(jq -r -s '.[0] | "\(.lost_events) lost, \(.unconfirmed_events) unconfirmed"' "$T/unacked.got")), then the last 50 in order"

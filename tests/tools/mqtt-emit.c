@@ -9,7 +9,8 @@
  * read, so that a test can pace them through a FIFO.  At the end of the
  * input the bridge is closed (it delivers what it can within --drain)
  * and the counts go to stderr:
- *   mqtt-emit: E events, P published, F filtered, D dropped, R refused
+ *   mqtt-emit: E events, then the line blockwatch watch prints
+ *   (bw_mqtt_stats_text: published, filtered out, dropped, refused)
  * Exit 0 if every event was published or filtered, 1 if not.
  */
 
@@ -51,7 +52,7 @@ main (int argc, char **argv)
   struct bw_mqtt_bridge *b;
   struct bw_mqtt_stats st;
   struct bw_parsed_event pe;
-  char err[512], *line = NULL;
+  char err[512], text[256], *line = NULL;
   size_t cap = 0;
   ssize_t n;
   int c;
@@ -92,8 +93,7 @@ main (int argc, char **argv)
   free (line);
   bw_mqtt_close (b, &st);
   bw_filter_free (&cfg.filter);
-  fprintf (stderr, "mqtt-emit: %" PRIu64 " events, %" PRIu64 " published, %"
-           PRIu64 " filtered, %" PRIu64 " dropped, %" PRIu64 " refused\n",
-           st.events, st.published, st.filtered, st.dropped, st.refused);
+  bw_mqtt_stats_text (&st, text, sizeof text);
+  fprintf (stderr, "mqtt-emit: %" PRIu64 " events, %s\n", st.events, text);
   return st.published + st.filtered == st.events ? 0 : 1;
 }
