@@ -66,6 +66,13 @@ again() {
       fail "$name: not one resync event that says the file system is new"
     [ "$crawls" = "ext2/3/4, 3 inodes and 1 names;ext2/3/4, 3 inodes and 1 names;" ] ||
       { cat "$T/$name.watch.err"; fail "$name: not a crawl of the new file system after $* (crawls: $crawls)"; }
+    # A mkfs is nothing alarming: its wiped superblock is said as such
+    # (not as a layout kept that may make events wrong), and its
+    # journal superblock, rewritten several times, at most once.
+    ! grep -q "the layout read before is kept" "$T/$name.watch.err" ||
+      { cat "$T/$name.watch.err"; fail "$name: the mkfs said as a broken layout"; }
+    [ "$(grep -c "journal superblock: no journal superblock" "$T/$name.watch.err")" -le 1 ] ||
+      { cat "$T/$name.watch.err"; fail "$name: the mkfs's journal superblock said more than once"; }
     # The new file system's events come after the resync that starts it.
     [ "$(jq -r 'select(.type == "resync" or .path == "/new/file") | .type' "$ev" | head -1)" = resync ] ||
       fail "$name: events of /new/file before the resync"

@@ -134,6 +134,10 @@ struct ext4fs {
   struct jrun *jmap, *jmap_phys;  /* by logical block; by disk block */
   size_t njmap;
   bool jlog_written, jsb_written; /* since the log was last read */
+  /* A journal superblock we cannot use was said (once, until there is
+   * a good one again: a mkfs rewrites it several times).
+   */
+  bool jsb_bad_said;
 
   struct ext4_stats stats;
   char err[256];

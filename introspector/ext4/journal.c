@@ -348,14 +348,20 @@ journal_poll (struct ext4fs *fs, uint64_t seq, uint64_t time_ns)
     advance (fs, &c);
     break;
   case JBD2_SB_BAD:
-    ext4_say (fs, "journal superblock: %s", why);
-    break;
+    if (!fs->jsb_bad_said)
+      ext4_say (fs, "journal superblock: %s (said once, until it is "
+                "good again)", why);
+    fs->jsb_bad_said = true;
+    return;
   case JBD2_SB_EMPTY:
     overlay_clear (fs->jkept, NULL, NULL);    /* of no transaction */
     break;
   case JBD2_SB_SAME: case JBD2_SB_TAIL:
     break;
   }
+  if (fs->jsb_bad_said)
+    ext4_say (fs, "journal superblock: good again");
+  fs->jsb_bad_said = false;
 }
 
 void

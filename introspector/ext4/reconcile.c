@@ -1105,6 +1105,7 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
      */
     size_t n = fs->nregions;
     struct region *was = malloc ((n + 1) * sizeof *was);
+    bool was_unmade = fs->unmade;
     fs->gdt_dirty = false;
     if (was == NULL)
       abort ();
@@ -1114,7 +1115,11 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
       /* Descriptors that make no sense now: we keep the ones we had,
        * and look again at the next barrier.
        */
-      if (!fs->layout_refused && !fs->replaced[0])
+      if (!fs->layout_refused && fs->unmade)
+        ext4_say (fs, "the superblock has no ext2/3/4 magic now (a mkfs "
+                  "or a wipe under way?): nothing is followed until it "
+                  "has one again");
+      else if (!fs->layout_refused && !fs->replaced[0])
         ext4_say (fs, "%s: the layout read before is kept (events may be "
                   "wrong or missing until this changes)", fs->err);
       fs->layout_refused = true;
@@ -1122,7 +1127,9 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
     }
     else {
       if (fs->layout_refused)
-        ext4_say (fs, "the group descriptors make sense again");
+        ext4_say (fs, was_unmade ? "the superblock has its magic again, "
+                  "of the same file system: followed on"
+                  : "the group descriptors make sense again");
       fs->layout_refused = false;
       if (!same_layout (was, n, fs))
         need_resync (fs, "metadata re-read from the disk: the group "
