@@ -1,5 +1,6 @@
 /* blockwatch replay BASE_IMAGE TRACE [--json] [--data=POLICY] [--ahead N]
  *                  [--exact-metadata SIZE] [--exact-data SIZE]
+ *                  [--model-max SIZE]
  *
  * Offline introspection, for forensics and tests: a scratch copy of the
  * base image is crawled, then each record of the trace is applied to it
@@ -10,7 +11,8 @@
  * it is now, while the tap's records reach it later: each record is
  * applied to the scratch copy N records before the engine sees it; the
  * engine then keeps the last handled writes as watch does, with the
- * same bounds (--exact-metadata, --exact-data: exact-options.h).
+ * same bounds (--exact-metadata, --exact-data: memory-options.h).
+ * --model-max: a file system whose model takes more is given up.
  */
 
 #include <errno.h>
@@ -27,7 +29,7 @@
 #include "engine/engine.h"
 #include "ext4/ext4.h"
 #include "event-sink.h"
-#include "exact-options.h"
+#include "memory-options.h"
 #include "disk/reader-trace.h"
 
 /* A sparse copy: holes stay holes, so a big mostly empty image costs
@@ -201,9 +203,9 @@ usage (void)
   fprintf (stderr, "usage: blockwatch replay [--json] "
            "[--data=none|hash|bytes[:N]] [--scratch DIR] [--stats]\n"
            "       [--no-journal] [--ahead N [--exact-metadata SIZE] "
-           "[--exact-data SIZE]]\n"
+           "[--exact-data SIZE]] [--model-max SIZE]\n"
            "       BASE_IMAGE TRACE\n"
-           EXACT_USAGE);
+           MEMORY_USAGE);
   return 2;
 }
 
@@ -218,7 +220,7 @@ cmd_replay (int argc, char **argv)
     { "no-journal", no_argument, NULL, 'J' },
     { "ahead", required_argument, NULL, 'A' },
     { "help", no_argument, NULL, 'h' },
-    EXACT_OPTIONS,
+    MEMORY_OPTIONS,
     { 0 }
   };
   struct printer p;
@@ -260,7 +262,7 @@ cmd_replay (int argc, char **argv)
       break;
     case 'h': usage (); return 0;
     default:
-      switch (exact_option (c, optarg, &cfg, "blockwatch replay")) {
+      switch (memory_option (c, optarg, &cfg, "blockwatch replay")) {
       case -1: return 2;
       case 0: return usage ();
       }

@@ -3,7 +3,8 @@
  *   blockwatch watch [--json] [--data=POLICY] [--host H] [--vm V]
  *                    [--disk NAME] [--once] [--no-journal]
  *                    [--stats-file PATH] [--exact-metadata SIZE]
- *                    [--exact-data SIZE] [--mqtt URI [MQTT OPTIONS]]
+ *                    [--exact-data SIZE] [--model-max SIZE]
+ *                    [--mqtt URI [MQTT OPTIONS]]
  *                    --storage URI unix:SOCKET
  *
  * Crawls the storage the proxy serves, named as the plugin's backend
@@ -23,7 +24,8 @@
  *
  * --exact-metadata, --exact-data: how many bytes of the last handled
  * writes are kept, so that the disk reads as of the records handled
- * rather than as the storage now is (exact-options.h).
+ * rather than as the storage now is; --model-max: a file system whose
+ * model takes more is given up (memory-options.h).
  *
  * --run-mark FILE: a file that exists while a run holds events it may
  * not deliver; a run found it at its start, so the one before it died
@@ -56,7 +58,7 @@
 #include "commands.h"
 #include "engine/engine.h"
 #include "event-sink.h"
-#include "exact-options.h"
+#include "memory-options.h"
 #include "options.h"
 #include "tap/tap-client.h"
 #include "trace-append.h"
@@ -251,7 +253,7 @@ usage (void)
            " [--host H] [--vm V] [--disk NAME] [--once] [--no-journal]\n"
            "       [--stats-file PATH] [--run-mark FILE] [--record FILE]\n"
            "       [--stdout-path PATH]\n"
-           "       [--exact-metadata SIZE] [--exact-data SIZE]"
+           "       [--exact-metadata SIZE] [--exact-data SIZE] [--model-max SIZE]"
            " [--reconnect-timeout S]\n"
            "       [--mqtt URI [MQTT OPTIONS]]\n"
            "       --storage URI unix:SOCKET\n"
@@ -262,7 +264,7 @@ usage (void)
            "  --reconnect-timeout S  NBD storage: how long a lost server is "
            "tried again\n"
            "                         (0 to %u s, default %u)\n"
-           EXACT_USAGE
+           MEMORY_USAGE
            "MQTT options (publish the events; topics blockwatch/HOST/VM/DISK/"
            "..., --vm and --disk needed):\n"
            MQTT_CONN_USAGE MQTT_PUBLISH_USAGE
@@ -375,7 +377,7 @@ cmd_watch (int argc, char **argv)
     { "record", required_argument, NULL, OPT_RECORD },
     { "stdout-path", required_argument, NULL, OPT_STDOUT_PATH },
     { "reconnect-timeout", required_argument, NULL, OPT_RECONNECT },
-    EXACT_OPTIONS,
+    MEMORY_OPTIONS,
     { 0 }
   };
   struct printer p;
@@ -444,7 +446,7 @@ cmd_watch (int argc, char **argv)
         goto usage;
       break;
     default:
-      r = exact_option (c, optarg, &cfg, "blockwatch watch");
+      r = memory_option (c, optarg, &cfg, "blockwatch watch");
       if (r == -1 ||
           (r == 0 &&
            mqtt_publish_option (c, optarg, &mcfg, "blockwatch watch") != 1))

@@ -22,14 +22,17 @@ count_event (struct bw_sink *sink, const struct bw_event *ev)
   s->next->emit (s->next, ev);
 }
 
-/* The engine's kept writes (the exact view, docs/introspector.md). */
+/* The engine's memory: its models and kept writes (the exact view,
+ * docs/introspector.md).
+ */
 static void
-add_exact (struct watch_stats *s)
+add_engine (struct watch_stats *s)
 {
   struct ext4_stats x;
 
   engine_stats (s->engine, &x);
   const struct { const char *key; uint64_t value; } v[] = {
+    { "model.bytes", x.model_bytes },
     { "exact.blocks", x.exact_blocks },
     { "exact.bytes", x.exact_bytes },
     { "exact.evicted", x.exact_evicted },
@@ -61,13 +64,15 @@ write_file (struct watch_stats *s, char *err, size_t errlen)
   stats_writer_add (&s->w, "crawling", s->crawling);
   stats_writer_add (&s->w, "crawl.inodes_done", s->crawl_done);
   stats_writer_add (&s->w, "crawl.inodes_total", s->crawl_total);
-  stats_writer_add (&s->w, "filesystems", s->filesystems);
+  /* Asked each time: one may be given up (model-max). */
+  stats_writer_add (&s->w, "filesystems", s->engine
+                    ? engine_filesystems (s->engine) : s->filesystems);
   stats_writer_add (&s->w, "tap.connects", s->connects);
   stats_writer_add (&s->w, "tap.records", s->records);
   stats_writer_add (&s->w, "tap.seq", s->seq);
   stats_writer_add (&s->w, "tap.shadow_bytes", s->shadow_bytes);
   if (s->engine)
-    add_exact (s);
+    add_engine (s);
   if (s->bridge) {
     struct bw_mqtt_stats m;
     bw_mqtt_get_stats (s->bridge, &m);

@@ -79,6 +79,12 @@ bad 2 "introspector-oom-score-adj = -100: expected an OOM score adjustment" <<EO
 introspector-oom-score-adj = -100
 EOF
 
+# The bound of a file system's model: 1M to 1T.
+bad 5 "[disk a] model-max = 512K: expected a size from 1M to 1T (suffix K, M, G or T)" <<EOF
+$(disk a)
+model-max = 512K
+EOF
+
 # The introspector's kept writes: 64K to 1G.
 bad 5 "[disk a] exact-metadata = 32K: expected a size from 64K to 1G (suffix K, M or G)" <<EOF
 $(disk a)

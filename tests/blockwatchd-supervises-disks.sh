@@ -60,6 +60,7 @@ backend = ${2:-$T/$1.img}
 listen = unix:$T/run/$1/nbd.sock
 events-file = $T/$1.jsonl
 exact-data = 8M
+model-max = 1G
 EOF
 }
 # c is exported over TCP on loopback, TLS required (a pre-shared key).
@@ -117,9 +118,11 @@ for d in a b; do
 done
 a_nbd=$(pid_of a nbdkit) a_intro=$(pid_of a introspector)
 b_nbd=$(pid_of b nbdkit) b_intro=$(pid_of b introspector)
-# (exact-data = 8M: watch --exact-data.)
+# (exact-data = 8M: watch --exact-data; model-max = 1G: --model-max.)
 tr '\0' '\n' < "/proc/$b_intro/cmdline" | grep_all -qx -- --exact-data=8388608 ||
   fail "b's introspector was not given exact-data: $(tr '\0' ' ' < "/proc/$b_intro/cmdline")"
+tr '\0' '\n' < "/proc/$b_intro/cmdline" | grep_all -qx -- --model-max=1073741824 ||
+  fail "b's introspector was not given model-max: $(tr '\0' ' ' < "/proc/$b_intro/cmdline")"
 for d in a b; do
   yields "$(pid_of $d introspector)" 10 500 "the introspector of $d"
   yields "$(pid_of $d nbdkit)" 0 0 "nbdkit of $d"

@@ -274,6 +274,8 @@ watch_command (const struct bwd_config *c, const struct bwd_disk *d,
     argv_addf (a, "--exact-metadata=%llu", (unsigned long long) d->exact_meta);
   if (d->exact_data)
     argv_addf (a, "--exact-data=%llu", (unsigned long long) d->exact_data);
+  if (d->model_max)
+    argv_addf (a, "--model-max=%llu", (unsigned long long) d->model_max);
   /* The introspector reads the same NBD server as the plugin: it waits
    * for it as long as the guest's requests do.
    */

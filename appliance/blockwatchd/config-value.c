@@ -418,6 +418,12 @@ value_exact_size (const char *v, void *field, char *msg, size_t len)
 }
 
 int
+value_model_size (const char *v, void *field, char *msg, size_t len)
+{
+  return engine_model_size (v, field, msg, len);
+}
+
+int
 value_tap_overflow (const char *v, void *field, char *msg, size_t len)
 {
   uint64_t ms;

@@ -67,6 +67,10 @@ int value_tap_buffer (const char *v, void *field, char *msg, size_t len);
  * engine_exact_size takes it.
  */
 int value_exact_size (const char *v, void *field, char *msg, size_t len);
+/* uint64_t: a bound of a file system's model, as engine_model_size
+ * takes it.
+ */
+int value_model_size (const char *v, void *field, char *msg, size_t len);
 /* char *: drop, block or block:MS, as the plugin's tap-overflow=. */
 int value_tap_overflow (const char *v, void *field, char *msg, size_t len);
 /* char *: none, hash, bytes or bytes:N. */

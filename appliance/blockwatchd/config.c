@@ -99,6 +99,7 @@ static const struct key disk_keys[] = {
   K ("record-trace", value_path, struct bwd_disk, record_trace),
   K ("exact-metadata", value_exact_size, struct bwd_disk, exact_meta),
   K ("exact-data", value_exact_size, struct bwd_disk, exact_data),
+  K ("model-max", value_model_size, struct bwd_disk, model_max),
   K ("iscsi", value_iscsi_name, struct bwd_disk, iscsi.target),
   K ("iscsi-portal", value_iscsi_portal, struct bwd_disk, iscsi.portal),
   K ("iscsi-chap-user", value_chap_user, struct bwd_disk, iscsi.chap_user),

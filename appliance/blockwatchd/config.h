@@ -117,6 +117,7 @@ struct bwd_disk {
    * --exact-data); 0: its default.
    */
   uint64_t exact_meta, exact_data;
+  uint64_t model_max;         /* watch --model-max; 0: no bound */
   struct bwd_policy policy;   /* resolved: the disk's, else [policy] */
   uint64_t seen;
 };

@@ -106,6 +106,9 @@ static const struct family families[] = {
     ROLE_WATCH, "crawl.inodes_total", NULL },
   { "blockwatch_introspector_filesystems", "gauge",
     "File systems the introspector follows.", ROLE_WATCH, "filesystems", NULL },
+  { "blockwatch_introspector_model_bytes", "gauge",
+    "Memory the introspector's models of the file systems take (model-max "
+    "bounds each).", ROLE_WATCH, "model.bytes", NULL },
   { "blockwatch_exact_view_blocks", "gauge",
     "Blocks of the last handled writes the introspector keeps, so that "
     "it reads the disk as of its records, not the storage ahead of them.",

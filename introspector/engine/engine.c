@@ -1,5 +1,6 @@
 /* The introspector for one disk (see engine.h). */
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,13 @@ struct watched {
    * superblock is written again and again is said once.
    */
   char said[256];
+  /* Given up: its model grew past cfg.model_max.  Looked at again only
+   * once its superblock says another file system (a mkfs); crawled at
+   * every write of it, a file system too big to follow would cost a
+   * crawl up to the bound each time.
+   */
+  bool given_up;
+  struct ext4_identity given_up_id;
 };
 
 /* The crawl under way, for its progress messages. */
@@ -127,6 +135,32 @@ close_watchers (struct watched *w, int n)
 /* Whether the slice holds a file system we can follow, and if so the
  * crawl that starts following it.
  */
+/* A file system whose model takes more than cfg.model_max (why says
+ * so) is not followed from now on: never silently, an overflow event
+ * (lost: unknown) says that its events stop.
+ */
+static void
+give_up (struct engine *e, struct watched *w, const char *why)
+{
+  char detail[sizeof w->why + 160];
+  struct bw_event ev = {
+    .type = BW_EV_OVERFLOW, .part = w->number, .detail = detail,
+  };
+
+  snprintf (detail, sizeof detail, "this file system is no longer "
+            "followed: %s; no events of it until another one is made here "
+            "or the introspector restarts", why);
+  ext4_close (w->fs);
+  w->fs = NULL;
+  w->refused = true;
+  /* For engine_part (a summary): the bound alone, cut if need be. */
+  snprintf (w->why, sizeof w->why, "given up: %.200s", why);
+  strcpy (w->said, w->why);
+  w->given_up = ext4_identity (w->slice, &w->given_up_id);
+  say (e, "partition %d: %s", w->number, detail);
+  emit (e, &ev);
+}
+
 static void
 look (struct engine *e, struct watched *w)
 {
@@ -137,9 +171,17 @@ look (struct engine *e, struct watched *w)
     .log = e->cfg.log, .log_opaque = e->cfg.opaque,
     .ahead = e->cfg.ahead, .exact_meta_bytes = e->cfg.exact_meta_bytes,
     .exact_data_bytes = e->cfg.exact_data_bytes,
+    .model_max = e->cfg.model_max,
   };
 
   w->look_again = false;
+  if (w->given_up) {
+    struct ext4_identity id;
+    if (!ext4_identity (w->slice, &id) ||
+        memcmp (&id, &w->given_up_id, sizeof id) == 0)
+      return;
+    w->given_up = false;
+  }
   w->refused = false;
   if (!ext4_probe (w->slice)) {
     snprintf (w->why, sizeof w->why, "no ext2/3/4 file system");
@@ -152,7 +194,12 @@ look (struct engine *e, struct watched *w)
     .number = w->number, .start_ns = now_ns (),
   };
   w->fs = ext4_open (w->slice, &em, progress, e, w->why, sizeof w->why);
-  if (w->fs == NULL) {
+  if (w->fs == NULL && errno == EFBIG) {
+    char why[sizeof w->why];
+    strcpy (why, w->why);
+    give_up (e, w, why);
+  }
+  else if (w->fs == NULL) {
     w->refused = true;
     if (strcmp (w->why, w->said) != 0)
       say (e, "partition %d: not watched: %s", w->number, w->why);
@@ -395,6 +442,24 @@ follow_anew (struct engine *e, struct watched *w, const char *why)
   look (e, w);
 }
 
+/* After a barrier: a model grown past its bound is given up. */
+static void
+check_bound (struct engine *e, struct watched *w)
+{
+  struct ext4_stats st;
+  char why[160];
+
+  if (e->cfg.model_max == 0)
+    return;
+  ext4_get_stats (w->fs, &st);
+  if (st.model_bytes <= e->cfg.model_max)
+    return;
+  snprintf (why, sizeof why, "its model takes more than %llu bytes (%llu "
+            "now, model-max)", (unsigned long long) e->cfg.model_max,
+            (unsigned long long) st.model_bytes);
+  give_up (e, w, why);
+}
+
 static void
 recheck_table (struct engine *e)
 {
@@ -442,6 +507,8 @@ barrier (struct engine *e)
       why = ext4_replaced (e->w[i].fs);
       if (why)
         follow_anew (e, &e->w[i], why);
+      else
+        check_bound (e, &e->w[i]);
     }
   if (e->table_dirty)
     recheck_table (e);
@@ -662,5 +729,16 @@ engine_exact_size (const char *v, uint64_t *bytes, char *msg, size_t len)
   snprintf (msg, len, "expected a size from %lluK to %lluG (suffix K, M "
             "or G)", (unsigned long long) (EXT4_EXACT_MIN >> 10),
             (unsigned long long) (EXT4_EXACT_MAX >> 30));
+  return -1;
+}
+
+int
+engine_model_size (const char *v, uint64_t *bytes, char *msg, size_t len)
+{
+  if (bw_parse_size (v, ENGINE_MODEL_MIN, ENGINE_MODEL_MAX, bytes) == 0)
+    return 0;
+  snprintf (msg, len, "expected a size from %lluM to %lluT (suffix K, M, "
+            "G or T)", (unsigned long long) (ENGINE_MODEL_MIN >> 20),
+            (unsigned long long) (ENGINE_MODEL_MAX >> 40));
   return -1;
 }

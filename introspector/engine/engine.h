@@ -61,6 +61,11 @@ struct engine_cfg {
    */
   bool ahead;
   uint64_t exact_meta_bytes, exact_data_bytes;
+  /* Each file system's model, at most this many bytes (0: no bound):
+   * one that takes more, at its crawl or later, is not followed from
+   * then on, and an overflow event says so (docs/events.md).
+   */
+  uint64_t model_max;
   /* Crawl progress, for metrics: inodes scanned so far of the file
    * system being crawled, called every so many inodes and at its end.
    */
@@ -118,6 +123,13 @@ bool engine_part (const struct engine *e, int i, struct engine_part *p);
  * EXT4_EXACT_MAX.  -1 with msg saying what is expected if it is not.
  */
 int engine_exact_size (const char *v, uint64_t *bytes, char *msg,
+                       size_t len);
+/* The same for engine_cfg.model_max: ENGINE_MODEL_MIN to
+ * ENGINE_MODEL_MAX, with K, M, G or T.
+ */
+#define ENGINE_MODEL_MIN ((uint64_t) 1 << 20)
+#define ENGINE_MODEL_MAX ((uint64_t) 1 << 40)
+int engine_model_size (const char *v, uint64_t *bytes, char *msg,
                        size_t len);
 
 /* Totals over the watched file systems (benchmarks, logs). */

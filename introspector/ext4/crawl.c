@@ -2,6 +2,7 @@
  * blocks and its names, into the model.
  */
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,6 +21,43 @@ ext4_probe (struct bw_reader *view)
   return view->size >= 2048 &&
          bw_pread (view, m, 2, EXT_MAGIC_OFFSET, err, sizeof err) == 0 &&
          m[0] == 0x53 && m[1] == 0xEF;
+}
+
+bool
+ext4_identity (struct bw_reader *view, struct ext4_identity *id)
+{
+  struct ext2_super_block sb;
+  char err[128];
+
+  if (!ext4_probe (view) ||
+      bw_pread (view, &sb, sizeof sb, SUPERBLOCK_OFFSET, err, sizeof err))
+    return false;
+  *id = (struct ext4_identity) {
+    .mkfs_time = sb.s_mkfs_time, .mkfs_time_hi = sb.s_mkfs_time_hi,
+    .log_block_size = sb.s_log_block_size,
+  };
+  memcpy (id->hash_seed, sb.s_hash_seed, sizeof id->hash_seed);
+  return true;
+}
+
+/* The model past its bound (em.model_max): the crawl stops, ext4_open
+ * fails with EFBIG.  Looked at every so many inodes and names, not at
+ * each: model_bytes walks the model's leaves.
+ */
+#define BOUND_EVERY 65536
+
+static bool
+past_bound (struct ext4fs *fs, char *err, size_t errlen)
+{
+  size_t bytes;
+
+  if (fs->em.model_max == 0 || (bytes = model_bytes (&fs->m)) <=
+      fs->em.model_max)
+    return false;
+  snprintf (err, errlen, "its model takes more than %llu bytes (%zu so "
+            "far, model-max)", (unsigned long long) fs->em.model_max, bytes);
+  fs->too_big = true;
+  return true;
 }
 
 /* Features that change what names or blocks mean in ways we cannot
@@ -189,8 +227,12 @@ crawl_inodes (struct ext4fs *fs,
       continue;               /* a damaged inode: not one we can report */
     if (rc || ino == 0)
       break;
-    if (progress && ++done % 65536 == 0)
-      progress (done, total, opaque);
+    if (++done % BOUND_EVERY == 0) {
+      if (progress)
+        progress (done, total, opaque);
+      if (past_bound (fs, err, errlen))
+        break;
+    }
     memset (&in, 0, sizeof in);
     memcpy (&in, raw, fs->isz < sizeof in ? fs->isz : sizeof in);
     if (EXT2_GOOD_OLD_INODE_SIZE + (size_t) in.i_extra_isize > fs->isz)
@@ -214,6 +256,8 @@ crawl_inodes (struct ext4fs *fs,
   }
   fs->fs->flags = saved_flags;
   ext2fs_close_inode_scan (scan);
+  if (fs->too_big)
+    return -1;
   if (rc && rc != EXT2_ET_BAD_BLOCK_IN_INODE_TABLE) {
     snprintf (err, errlen, "scanning inodes: %s", error_message (rc));
     return -1;
@@ -224,13 +268,14 @@ crawl_inodes (struct ext4fs *fs,
 }
 
 /* Names: every directory's entries that lead to inodes in use. */
-static void
-crawl_names (struct ext4fs *fs)
+static int
+crawl_names (struct ext4fs *fs, char *err, size_t errlen)
 {
   struct dirent_list l = { 0 };
   struct ext2_inode_large in;
+  uint64_t added = 0;
 
-  for (uint32_t dir = model_next_inode (&fs->m, 0); dir;
+  for (uint32_t dir = model_next_inode (&fs->m, 0); dir && !fs->too_big;
        dir = model_next_inode (&fs->m, dir)) {
     if (!S_ISDIR (model_inode (&fs->m, dir)->a.mode) || !watched (fs, dir) ||
         inode_read (fs, dir, &in) == -1 || dir_read (fs, dir, &in, &l) == -1)
@@ -240,9 +285,12 @@ crawl_names (struct ext4fs *fs)
       if (model_inode (&fs->m, child) && watched (fs, child) &&
           child != MODEL_ROOT_INO)
         model_add_name (&fs->m, dir, child, l.v[j].name, l.v[j].len);
+      if (++added % BOUND_EVERY == 0 && past_bound (fs, err, errlen))
+        break;
     }
   }
   free (l.v);
+  return fs->too_big ? -1 : 0;
 }
 
 struct ext4fs *
@@ -291,14 +339,18 @@ ext4_open (struct bw_reader *view, const struct ext4_emit *em,
     fs->view = overlay_view (fs->ov);
   if (fs->view != view && open_handle (fs, err, errlen) == -1)
     goto fail;
-  if (crawl_inodes (fs, progress, opaque, err, errlen) == -1)
+  if (crawl_inodes (fs, progress, opaque, err, errlen) == -1 ||
+      crawl_names (fs, err, errlen) == -1 || past_bound (fs, err, errlen))
     goto fail;
-  crawl_names (fs);
   sb_facts_from (fs->fs->super, &fs->sb);
   return fs;
 
  fail:
-  ext4_close (fs);
+  {
+    bool too_big = fs->too_big;
+    ext4_close (fs);
+    errno = too_big ? EFBIG : 0;
+  }
   return NULL;
 }
 

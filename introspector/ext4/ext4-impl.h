@@ -110,6 +110,8 @@ struct ext4fs {
    * system to read, no events until it has one again.
    */
   bool unmade;
+  /* The crawl stopped at the model's bound (em.model_max). */
+  bool too_big;
   const char *resync_why;     /* full_resync: the resync event's detail */
   /* Entries seen pointing to an inode not in use on disk yet (its
    * inode table block comes later): directory << 32 | inode.

@@ -39,6 +39,11 @@ struct ext4_emit {
    */
   bool ahead;
   uint64_t exact_meta_bytes, exact_data_bytes;
+  /* The model's bound, bytes (ext4_get_stats' model_bytes; 0: none): a
+   * crawl that would take more fails (EFBIG), and a file system whose
+   * model grows past it is given up by the engine.
+   */
+  uint64_t model_max;
   /* Messages for people (what is not followed, and why). */
   void (*log) (void *opaque, const char *fmt, ...)
     __attribute__ ((format (printf, 2, 3)));
@@ -55,8 +60,18 @@ struct ext4_emit {
 /* True if the reader holds an ext2/3/4 superblock (magic at 1080). */
 bool ext4_probe (struct bw_reader *view);
 
+/* What a mkfs makes anew (crawl.c, sb_made_anew): a file system given
+ * up is looked at again only once this changes.
+ */
+struct ext4_identity {
+  uint32_t mkfs_time, mkfs_time_hi, log_block_size, hash_seed[4];
+};
+/* The identity in the reader's superblock; false if it has none. */
+bool ext4_identity (struct bw_reader *view, struct ext4_identity *id);
+
 /* Opens and crawls.  NULL with err for what is not an ext file system
- * or uses features we cannot follow (the message names them).
+ * or uses features we cannot follow (the message names them); errno
+ * is then EFBIG if the model would take more than em->model_max.
  * progress, if set, is called now and then with (inodes done, total).
  */
 struct ext4fs *ext4_open (struct bw_reader *view, const struct ext4_emit *em,
