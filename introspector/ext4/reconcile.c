@@ -208,6 +208,23 @@ static void emit_delete (struct ext4fs *fs, uint32_t ino,
  */
 #define DELETE_NESTING_MAX 1024
 static unsigned delete_nesting;
+/* The directories being emptied, outermost first. */
+static uint32_t deleting[DELETE_NESTING_MAX];
+
+/* Whether dir is being emptied further out: its paths' names can form
+ * a loop (a directory named inside one of its own, by the name its
+ * path takes), and deleting it again from inside would nest until the
+ * bound, each level walking the loop to the path's bound and deleting
+ * it once more on the way out.
+ */
+static bool
+being_emptied (uint32_t dir)
+{
+  for (unsigned i = 0; i < delete_nesting; i++)
+    if (deleting[i] == dir)
+      return true;
+  return false;
+}
 
 /* A directory freed while the model still has entries in it (removed
  * with it, but their inodes not freed yet in our view: rm -r whose
@@ -239,9 +256,10 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
      * there would empty the directory being deleted again, and so on
      * until the stack overflowed.  That name is unlinked instead, and
      * the directory deleted by its path, each a level deeper than the
-     * last (the nesting is bounded: DELETE_NESTING_MAX).
+     * last (the nesting is bounded: DELETE_NESTING_MAX).  So is a name
+     * of a directory being emptied further out (a loop of path names).
      */
-    if (gone_on_disk (fs, c->ino) &&
+    if (gone_on_disk (fs, c->ino) && !being_emptied (c->ino) &&
         (!S_ISDIR (r->a.mode) || model_is_path_name (&fs->m, c))) {
       emit_delete (fs, c->ino, &r->a, too_long);
       continue;
@@ -294,7 +312,7 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
     if (dpath == NULL)
       abort ();
     memcpy (dpath, pathbuf, n);
-    delete_nesting++;
+    deleting[delete_nesting++] = ino;
     empty_dir (fs, ino, dpath, n, too_long);
     delete_nesting--;
     free (dpath);

@@ -15,8 +15,11 @@
  *   2 OFF:u32 LEN:u16         write zeroes
  *   3                         FLUSH: a barrier, reconcile
  *   4                         records were lost: overflow, resync
- * Every event is also turned into JSON.  Any crash, sanitizer report,
- * leak or hang is a bug.  The seeds (tests/fuzz/corpus/ext4/) are made
+ * Every event is also turned into JSON, and one rule of the events is
+ * held: an inode is not deleted twice without a create or link of it
+ * in between (or a resync, a new table or a loss, after which the
+ * model is read anew).  Any crash, sanitizer report, leak, hang or
+ * broken rule is a bug.  The seeds (tests/fuzz/corpus/ext4/) are made
  * by tests/fuzz/make-ext4-seeds.sh.
  */
 
@@ -28,13 +31,37 @@
 #include "disk/reader-mem.h"
 #include "engine/engine.h"
 
+/* Inodes deleted since they were last created or linked, of the
+ * partitions and inode numbers small enough to keep track of.
+ */
+#define TRACK_PARTS 16
+#define TRACK_INODES 65536
+static uint8_t deleted[TRACK_PARTS][TRACK_INODES / 8];
+
 static void
 to_json (struct bw_sink *s, const struct bw_event *ev)
 {
   static const struct bw_data_policy_cfg policy = { BW_DATA_BYTES, 64 };
+  uint8_t *byte, bit;
 
   (void) s;
   free (bw_event_to_json (ev, &policy));
+  if (ev->type == BW_EV_RESYNC || ev->type == BW_EV_PARTITION ||
+      ev->type == BW_EV_OVERFLOW) {
+    memset (deleted, 0, sizeof deleted);
+    return;
+  }
+  if (ev->part < 0 || ev->part >= TRACK_PARTS || ev->inode >= TRACK_INODES)
+    return;
+  byte = &deleted[ev->part][ev->inode / 8];
+  bit = 1u << (ev->inode % 8);
+  if (ev->type == BW_EV_CREATE || ev->type == BW_EV_LINK)
+    *byte &= ~bit;
+  else if (ev->type == BW_EV_DELETE) {
+    if (*byte & bit)
+      abort ();
+    *byte |= bit;
+  }
 }
 
 static uint32_t
@@ -142,6 +169,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   uint8_t *image;
   char err[256];
 
+  memset (deleted, 0, sizeof deleted);
   if (size >= 2) {
     tail = data[size - 2] | (size_t) data[size - 1] << 8;
     size -= 2;

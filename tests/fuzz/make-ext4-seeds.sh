@@ -188,6 +188,23 @@ dblk=$(block_off "$W/root.img" /d 1024)
 regress regress-root-loop-delete root "w $dblk \x$(byte_at "$W/root.img" "$dblk")" "f" \
   "z $(inode_off "$W/root.img" 2 1024) 128" \
   "z $(inode_off "$W/root.img" "$(ino_of "$W/root.img" /d)" 1024) 128" "f"
+# A loop of the names paths take: /a/b/x links /a, the newest name of
+# /a and so the one its path takes, which goes through /a itself (no
+# path for either).  Both freed in one barrier: deleting /a emptied
+# /a/b, which deleted /a again from inside, a level deeper each time
+# until the bound (1024), and each level deleted it once more on the
+# way out (a rule fuzz-ext4 holds: no inode deleted twice).
+# (An empty image of its own: tiny2's 16 inodes are all taken.)
+truncate -s 64K "$W/pathloop.img"
+mke2fs -q -F -b 1024 -N 16 -t ext2 "$W/pathloop.img"
+debugfs -w -f - "$W/pathloop.img" > /dev/null 2>&1 <<EOF
+mkdir /a
+mkdir /a/b
+link /a /a/b/x
+EOF
+regress regress-path-loop-delete pathloop \
+  "z $(inode_off "$W/pathloop.img" "$(ino_of "$W/pathloop.img" /a)" 1024) 128" \
+  "z $(inode_off "$W/pathloop.img" "$(ino_of "$W/pathloop.img" /a/b)" 1024) 128" "f"
 # Indirect blocks that lead to one block over and over: /d (a directory)
 # and /f share a triple-indirect tree whose every pointer, at every
 # level, is the next block of 60..63, and 63 is an empty directory
