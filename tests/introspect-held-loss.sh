@@ -129,7 +129,7 @@ given_up() {
 
 # Until the last barrier (the overflow that names no file has its seq,
 # and only its 64 named files' overflows share it).
-last=$(jq -s 'map(select(.lost_writes != null and .inode == null)) |
+last=$(jq -rs 'map(select(.lost_writes != null and .inode == null)) |
   if length == 1 and .[0].lost_writes == 36 then .[0].seq else "none" end' "$T/overflows.jsonl")
 [ "$last" != none ] || fail "not one overflow for the 36 writes of files not named: $(grep -v inode "$T/overflows.jsonl")"
 jq -c "select(.seq < $last)" "$T/events.jsonl" > "$T/named.jsonl"
