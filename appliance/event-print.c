@@ -99,7 +99,19 @@ event_print (FILE *f, const struct bw_event *ev)
     fprintf (f, "file system (mount count %u)", ev->mount_count);
     break;
   case BW_EV_OVERFLOW:
-    fprintf (f, "%" PRIu64 " tap records lost", ev->length);
+    /* The loss a file's writes had comes after its path, like its
+     * other events.
+     */
+    if (ev->lost_events)
+      fprintf (f, "%" PRIu64 " events dropped", ev->lost_events);
+    else if (ev->lost_writes) {
+      fprintf (f, "%s%" PRIu64 " writes of file data lost",
+               ev->path ? "  " : "", ev->lost_writes);
+      if (bw_event_of_file (ev))
+        fprintf (f, " (inode %" PRIu64 ")", ev->inode);
+    }
+    else
+      fprintf (f, "%" PRIu64 " tap records lost", ev->length);
     break;
   case BW_EV_PARTITION:
   case BW_EV_RESYNC:

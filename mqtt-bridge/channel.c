@@ -147,7 +147,7 @@ bw_channel_match (const struct bw_channel *ch, const struct bw_event *ev)
     return false;
   if (ch->path == NULL)
     return true;
-  if (bw_event_fs_wide (ev->type))
+  if (bw_event_fs_topic (ev))
     return true;
   if (ev->path == NULL || (esc = bw_escape_bytes (ev->path, ev->path_len))
       == NULL)

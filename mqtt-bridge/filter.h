@@ -6,7 +6,8 @@
  * (or there are none) and none of the excluded type globs, and, if it
  * has a path, when the path matches one of the include globs (or there
  * are none) and none of the exclude globs.  Events without a path
- * (mount, partition, overflow, resync ...) are chosen by type only.
+ * (mount, partition, resync, overflows that name no file ...) are
+ * chosen by type only.
  * Path globs are matched against the escaped path (topic.h says how).
  *
  * A write event carries data as the first data rule whose glob matches

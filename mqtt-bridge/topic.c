@@ -158,6 +158,12 @@ bw_event_fs_wide (enum bw_event_type t)
   }
 }
 
+bool
+bw_event_fs_topic (const struct bw_event *ev)
+{
+  return bw_event_fs_wide (ev->type) && !bw_event_of_file (ev);
+}
+
 /* Path levels after the partition's: one per name, the names past
  * BW_TOPIC_PATH_LEVELS - 1 folded into the last level with their '/'
  * (which bw_topic_level escapes).  Paths start with '/'; one that does
@@ -202,7 +208,7 @@ bw_topic_event (const char *disk_topic, const struct bw_event *ev)
   fprintf (f, "%s/%d", disk_topic, ev->part);
   fflush (f);
   base = len;
-  if (bw_event_fs_wide (ev->type))
+  if (bw_event_fs_topic (ev))
     fprintf (f, "/$fs/%s", bw_event_type_name (ev->type));
   else if (ev->path == NULL)
     fprintf (f, "/$inode/%" PRIu64, ev->inode);

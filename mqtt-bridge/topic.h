@@ -60,6 +60,13 @@ char *bw_topic_host (const char *host);
  * overflow, resync): they go to $fs/TYPE.
  */
 bool bw_event_fs_wide (enum bw_event_type t);
+/* Whether ev goes to $fs/TYPE: an event of such a type that is not
+ * about one file.  An overflow that names the file whose writes were
+ * lost goes where that file's events go (its path, or $inode/NUMBER),
+ * so that only who may see the file sees its name, and a subscriber of
+ * its directory sees the loss.
+ */
+bool bw_event_fs_topic (const struct bw_event *ev);
 /* The topic of an event under DISK_TOPIC (from bw_topic_disk). */
 char *bw_topic_event (const char *disk_topic, const struct bw_event *ev);
 
@@ -124,9 +131,9 @@ void bw_channel_free (struct bw_channel *ch);
  * each to be freed, or -1 on ENOMEM.
  */
 int bw_channel_filters (const struct bw_channel *ch, char *filters[2]);
-/* Whether an event belongs to the channel.  Events without a path:
- * file-system-wide ones go to every channel of their disk, those about
- * a nameless inode only to channels without a path glob.
+/* Whether an event belongs to the channel.  Events of $fs topics go
+ * to every channel of their disk; the others by their path, and those
+ * about an inode without one only to channels without a path glob.
  */
 bool bw_channel_match (const struct bw_channel *ch,
                        const struct bw_event *ev);

@@ -5,9 +5,9 @@
 # every read while a file exists) and keeps only 64K of written data
 # (--exact-data), so the data of a 2 MiB file written while reads fail
 # must come from the storage, and cannot: its write events go without
-# their bytes, and an overflow event says how many (lost_writes) and
-# why.  Data written before and after the failures comes with its
-# bytes, and the introspector carries on.
+# their bytes, and overflow events say how many (lost_writes), why, and
+# of which file.  Data written before and after the failures comes with
+# its bytes, and the introspector carries on.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/workload.sh"
 require_fuse
@@ -72,5 +72,10 @@ said=$(jq -s '[.[] | select(.type == "overflow") | .lost_writes // 0] | add // 0
 [ "$said" = "$bare" ] || fail "$bare write events of /during went without their bytes, overflow events say $said"
 jq -r 'select(.type == "overflow" and .lost_writes != null) | .detail' "$T/events.jsonl" |
   grep_all -q "could not be read.*nbd:" || fail "the overflow does not say why: $(grep overflow "$T/events.jsonl")"
+# Each names the file: /during, whose inode its write events have.
+ino=$(jq -s '[.[] | select(.type == "write" and .path == "/during") | .inode] | unique | .[]' "$T/events.jsonl")
+jq -s -e --argjson ino "$ino" '[.[] | select(.type == "overflow" and .lost_writes != null)] |
+  length > 0 and all(.path == "/during" and .inode == $ino)' "$T/events.jsonl" > /dev/null ||
+  fail "an overflow of unread write data does not name /during (inode $ino): $(grep overflow "$T/events.jsonl")"
 say "$bare write events without their bytes, said by overflow events"
 say "ok"

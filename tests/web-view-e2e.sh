@@ -10,7 +10,8 @@
 # channel: the written text with its byte range, a mode old -> new, a
 # rename, the disk's publisher online; a file the channel's glob leaves
 # out (delivered by the broker's filter all the same) does not; a loss
-# and a resync show in every channel.  The screenshot is kept in
+# and a resync show in every channel, the lost writes of a file only in
+# the file's.  The screenshot is kept in
 # build/test-artifacts/.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mqtt-lib.sh"
@@ -111,7 +112,7 @@ sections='Array.from(document.querySelectorAll(".channel"), s => s.innerText)'
   wait 20 "$state == 'failed'" print "document.getElementById('state').textContent" \
   eval "document.getElementById('password').value = '$PASSWORD'; document.getElementById('go').click()" \
   wait 20 "$state == 'subscribed'" say subscribed \
-  wait 40 "['renamed from /notes/today.txt', '0100600', 're-read from storage'].every(t => document.body.innerText.includes(t))" \
+  wait 40 "['renamed from /notes/today.txt', '0100600', 're-read from storage', 'writes of file data lost'].every(t => document.body.innerText.includes(t))" \
   eval 'new Promise(r => setTimeout(r, 1000))' \
   screenshot "$ART/web-view-e2e.png" print "$sections" print "$state" \
   > "$T/cdp.out" 2> "$T/cdp.err" &
@@ -152,6 +153,15 @@ for ev in '"type":"overflow","lost_events":150,"unconfirmed_events":12,"detail":
     -m "{\"v\":1,\"id\":\"00000000000000$([ "$type" = overflow ] && echo f1 || echo f2)\",\"seq\":99,\"txn\":99,\"time\":\"2026-11-29T12:00:00.000000000Z\",\"host\":\"lab\",\"vm\":\"vm1\",\"disk\":\"d0\",\"part\":0,$ev}" ||
     fail "cannot publish the $type event"
 done
+# Writes two files lost, as the introspector says them: on each file's
+# topic (skip.log's first, so that it has come when done.txt's has).
+for f in skip.log:e1 done.txt:e2; do
+  # shellcheck disable=SC2046
+  mosquitto_pub -h localhost -p "$MQ_PORT" $(tls_of appliance) -q 1 \
+    -t "blockwatch/lab/vm1/d0/0/notes/${f%:*}" \
+    -m "{\"v\":1,\"id\":\"00000000000000${f#*:}\",\"seq\":98,\"txn\":98,\"time\":\"2026-11-29T12:00:00.000000000Z\",\"host\":\"lab\",\"vm\":\"vm1\",\"disk\":\"d0\",\"part\":0,\"type\":\"overflow\",\"path\":\"/notes/${f%:*}\",\"inode\":4711,\"lost_writes\":3,\"detail\":\"writes held past the end of a file were given up\"}" ||
+    fail "cannot publish the loss of /notes/${f%:*}"
+done
 
 wait $cdp || { cat "$T/cdp.err"; tail -5 "$T/daemon.log"; fail "the page did not show the events"; }
 say "screenshot: $ART/web-view-e2e.png"
@@ -170,6 +180,9 @@ has "$T/notes.txt" 'renamed from /notes/today.txt'
 has "$T/notes.txt" 'lab:vm1 d0: publisher online'
 has "$T/notes.txt" '150 events dropped by the publisher (12 of them sent before, perhaps received): mqtt-bridge: the offline buffer was full'
 has "$T/etc.txt" 're-read from storage after a loss: after the loss'
+# The loss of a file's writes in the channel of the file only (the
+# glob leaves skip.log out, the /etc channel all of /notes).
+has "$T/notes.txt" '3 writes of file data lost (inode 4711): writes held past the end of a file were given up'
 grep -q 'skip.log' "$T/notes.txt" && fail "the page shows /notes/skip.log, which its glob leaves out"
 grep -q 'blockwatch/lab/vm1/+/+/notes/+ ' "$T/notes.txt" || fail "not the channel's narrowest MQTT filter"
 has "$T/etc.txt" 'lab:vm?:/etc/*'

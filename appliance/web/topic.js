@@ -153,14 +153,32 @@
     return -1;
   }
 
+  /* A count as the C parser takes it: anything but a positive integer
+   * is 0.
+   */
+  function count(v) {
+    return Number.isInteger(v) && v > 0 ? v : 0;
+  }
+
+  /* Whether an event goes to $fs/TYPE (bw_event_fs_topic): one of such
+   * a type that is not an overflow naming the file whose writes were
+   * lost (lost_writes with an inode), which goes where that file's
+   * events go.
+   */
+  function fsTopic(ev) {
+    return FS_WIDE.includes(ev.type) &&
+           !(ev.type === "overflow" && count(ev.lost_writes) > 0 &&
+             count(ev.inode) > 0);
+  }
+
   /* The topic of an event (bw_topic_event): {type, part, path (bytes,
-   * or null), inode}.
+   * or null), inode, lost_writes}.
    */
   function eventTopic(disk, ev) {
     let t = disk + "/" + ev.part;
     const base = utf8.encode(t).length;
 
-    if (FS_WIDE.includes(ev.type))
+    if (fsTopic(ev))
       t += "/$fs/" + ev.type;
     else if (ev.path === null)
       t += "/$inode/" + ev.inode;
@@ -540,8 +558,9 @@
   }
 
   /* Whether a parsed event belongs to the channel (bw_channel_match):
-   * file-system-wide events go to every channel of their disk, those
-   * without a path only to channels without a path glob.
+   * events of $fs topics go to every channel of their disk, the others
+   * by their path, those without one only to channels without a path
+   * glob.
    */
   function channelMatch(ch, ev) {
     if (!globName(ch.host, str(ev.host)) || !globName(ch.vm, str(ev.vm)) ||
@@ -549,7 +568,7 @@
         (ch.part >= 0 && ch.part !== (Number.isInteger(ev.part) ? ev.part
                                                                  : 0)))
       return false;
-    if (ch.path === null || FS_WIDE.includes(ev.type))
+    if (ch.path === null || fsTopic(ev))
       return true;
     return typeof ev.path === "string" && globPath(ch.path, ev.path);
   }

@@ -147,7 +147,8 @@
                  ? ` (${ev.unconfirmed_events} of them sent before, perhaps received)`
                  : "")
               : "lost_writes" in ev
-              ? `${ev.lost_writes} writes of file data given up`
+              ? `${ev.lost_writes} writes of file data lost` +
+                ("inode" in ev ? ` (inode ${ev.inode})` : "")
               : ev.lost ? `${ev.lost} tap records lost`
                         : "tap records lost (how many is not known)") +
              (ev.detail ? `: ${ev.detail}` : "") +

@@ -303,17 +303,16 @@ put_type_fields (json_t *o, const struct bw_event *ev,
   return err;
 }
 
-/* Events about one inode carry its number; file-system-wide ones
- * (mount, partition, overflow ...) have none.
- */
-static bool
-has_inode (enum bw_event_type t)
+bool
+bw_event_of_file (const struct bw_event *ev)
 {
-  switch (t) {
+  switch (ev->type) {
   case BW_EV_CREATE: case BW_EV_DELETE: case BW_EV_RENAME:
   case BW_EV_LINK: case BW_EV_UNLINK: case BW_EV_METADATA:
   case BW_EV_WRITE: case BW_EV_TRUNCATE:
     return true;
+  case BW_EV_OVERFLOW:
+    return ev->lost_writes && ev->inode;
   default:
     return false;
   }
@@ -347,7 +346,7 @@ bw_event_to_json (const struct bw_event *ev,
   err |= put_path (o, "path", ev->path, ev->path_len);
   if (ev->path_too_long)
     err |= put (o, "path_too_long", json_true ());
-  if (has_inode (ev->type))
+  if (bw_event_of_file (ev))
     err |= put (o, "inode", uint_json (ev->inode));
   err |= put_type_fields (o, ev, policy);
   if (err == 0)

@@ -100,7 +100,11 @@ struct bw_event {
   uint64_t lost_events, unconfirmed_events;
   /* overflow from the introspector: writes of file data it held (past
    * the end of the file, or to a file not named yet) and gave up, so
-   * that the write events they would have made never come.
+   * that the write events they would have made never come, or write
+   * events it made without the bytes it could not read.  With inode
+   * (and path, when the file has one): the writes of that one file;
+   * without: of files the introspector does not name (too many at one
+   * barrier).
    */
   uint64_t lost_writes;
 
@@ -112,6 +116,14 @@ struct bw_event {
   /* partition, resync, overflow: free text, e.g. "GPT, 2 partitions" */
   const char *detail;
 };
+
+/* Whether ev is about one file (inode): its JSON has "inode", and the
+ * MQTT bridge publishes it under the file's topic.  Events of the file
+ * types (create ... truncate), and an overflow that counts the writes
+ * one file lost (lost_writes, with inode); other overflows, and mount,
+ * unmount, partition and resync, are about a file system as a whole.
+ */
+bool bw_event_of_file (const struct bw_event *ev);
 
 const char *bw_event_type_name (enum bw_event_type t);
 const char *bw_file_type_name (enum bw_file_type t);

@@ -25,6 +25,24 @@
  * an overflow event that says so.
  */
 #define HELD_MAX 65536
+/* A barrier's lost writes (given up, or reported without their bytes)
+ * are told with one overflow event for each file, so that a consumer
+ * knows which contents it cannot trust, for at most this many files;
+ * the writes of the others are counted in one more event that names
+ * none, so that a guest that loses writes in many files cannot turn
+ * them into as many events.
+ */
+#define LOSS_FILES_MAX 64
+
+/* The writes a barrier lost, of one kind, by file. */
+struct loss {
+  uint64_t writes;            /* in all, the files named or not */
+  size_t nfiles;
+  struct {
+    uint32_t ino;
+    uint64_t writes;
+  } file[LOSS_FILES_MAX];
+};
 
 void
 emit_event (struct ext4fs *fs, struct bw_event *ev)
@@ -81,6 +99,72 @@ queue_write (struct ext4fs *fs, uint32_t ino, uint64_t file_off, uint64_t len,
   };
 }
 
+/* The path of a file whose writes are reported, in buf, or 0 when it
+ * has none: then *too_long says whether that is because the path is
+ * longer than the model makes (the file is named all the same).
+ */
+static size_t
+file_path (struct ext4fs *fs, const struct inode_rec *r, uint32_t ino,
+           char *buf, bool *too_long)
+{
+  size_t plen = r->announced ? model_path (&fs->m, ino, buf,
+                                           MODEL_PATH_MAX) : 0;
+
+  *too_long = plen == 0 && r->announced && errno == ENAMETOOLONG;
+  return plen;
+}
+
+/* One more write lost, of ino.  The queue is sorted by file
+ * (merge_queue), so a file's writes come one after the other: each
+ * file takes one place.
+ */
+static void
+loss_add (struct loss *l, uint32_t ino)
+{
+  l->writes++;
+  if (l->nfiles && l->file[l->nfiles - 1].ino == ino)
+    l->file[l->nfiles - 1].writes++;
+  else if (l->nfiles < LOSS_FILES_MAX) {
+    l->file[l->nfiles].ino = ino;
+    l->file[l->nfiles++].writes = 1;
+  }
+}
+
+/* The overflow events of a loss: one for each file it names, with the
+ * file's inode and path, and one without a file for the writes of the
+ * files past LOSS_FILES_MAX.  Their lost_writes add up to l->writes.
+ */
+static void
+emit_loss (struct ext4fs *fs, const struct loss *l, const char *detail,
+           char *path)
+{
+  uint64_t rest = l->writes;
+
+  for (size_t i = 0; i < l->nfiles; i++) {
+    const struct inode_rec *r = model_inode (&fs->m, l->file[i].ino);
+    bool too_long = false;
+    size_t plen = r ? file_path (fs, r, l->file[i].ino, path, &too_long)
+                    : 0;
+    struct bw_event ev = {
+      .type = BW_EV_OVERFLOW, .inode = l->file[i].ino,
+      .path = plen ? path : NULL, .path_len = plen,
+      .path_too_long = too_long, .lost_writes = l->file[i].writes,
+      .detail = detail,
+    };
+    emit_event (fs, &ev);
+    rest -= l->file[i].writes;
+  }
+  if (rest) {
+    char more[sizeof fs->err + 256];
+    struct bw_event ev = {
+      .type = BW_EV_OVERFLOW, .lost_writes = rest, .detail = more,
+    };
+    snprintf (more, sizeof more, "%s (in files past the first %d, which "
+              "are not named)", detail, LOSS_FILES_MAX);
+    emit_event (fs, &ev);
+  }
+}
+
 /* Does the block at disk_off still hold file offset file_off of ino? */
 static bool
 still_owned (const struct ext4fs *fs, const struct queued_write *q)
@@ -100,12 +184,12 @@ still_owned (const struct ext4fs *fs, const struct queued_write *q)
 /* One queued write as events, its bytes read back from the disk now.
  * Only bytes below the file's size are reported (never bytes past end
  * of file); returns how many bytes of q were covered.  An event whose
- * bytes could not be read goes without them, counted in *unread (the
+ * bytes could not be read goes without them, counted in unread (the
  * reason in fs->err).
  */
 static uint64_t
 emit_write (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf,
-            const char *path, size_t plen, uint64_t *unread)
+            const char *path, size_t plen, struct loss *unread)
 {
   const struct inode_rec *r = model_inode (&fs->m, q->ino);
   uint64_t len = q->len;
@@ -154,7 +238,7 @@ emit_write (struct ext4fs *fs, const struct queued_write *q, uint8_t *buf,
       ev.data_len = want;
     }
     else
-      (*unread)++;
+      loss_add (unread, q->ino);
     fs->stats.data_bytes_seen += n;
     emit_event (fs, &ev);
     done += n;
@@ -273,7 +357,7 @@ flush_writes (struct ext4fs *fs)
   static char path[MODEL_PATH_MAX];
   struct queued_write *held = NULL;
   size_t nheld = 0, capheld = 0;
-  uint64_t given_up = 0, unread = 0;
+  struct loss given_up = { 0 }, unread = { 0 };
   uint8_t *buf;
 
   if (fs->nwq == 0)
@@ -288,16 +372,16 @@ flush_writes (struct ext4fs *fs)
     struct queued_write q = fs->wq[i];
     const struct inode_rec *r = model_inode (&fs->m, q.ino);
     size_t plen;
-    bool named;
+    bool too_long, named;
 
     /* Data of a file that is gone, or whose block went elsewhere, is
      * dropped with it; writes to directories and symlinks are metadata.
      */
     if (r == NULL || !S_ISREG (r->a.mode))
       continue;
-    plen = r->announced ? model_path (&fs->m, q.ino, path, sizeof path) : 0;
     /* A path too long to make: the writes come without it. */
-    named = plen || (r->announced && errno == ENAMETOOLONG);
+    plen = file_path (fs, r, q.ino, path, &too_long);
+    named = plen || too_long;
     while (q.len && still_owned (fs, &q)) {
       bool unwritten;
       struct queued_write piece = q;
@@ -330,7 +414,7 @@ flush_writes (struct ext4fs *fs)
         held[nheld++] = piece;
       }
       else if (piece.len)
-        given_up++;
+        loss_add (&given_up, q.ino);
       advance (&q, piece.len + done);
     }
   }
@@ -340,27 +424,20 @@ flush_writes (struct ext4fs *fs)
   fs->nwq = nheld;
   fs->capwq = capheld;
   /* Never silently: the events of those writes will not come. */
-  if (given_up) {
-    struct bw_event ev = {
-      .type = BW_EV_OVERFLOW, .lost_writes = given_up,
-      .detail = "writes held past the end of a file, or to a file not "
-                "named yet, were given up: the held writes reached their "
-                "limit",
-    };
-    fs->stats.held_dropped += given_up;
-    emit_event (fs, &ev);
+  if (given_up.writes) {
+    fs->stats.held_dropped += given_up.writes;
+    emit_loss (fs, &given_up, "writes held past the end of a file, or to a "
+               "file not named yet, were given up: the held writes reached "
+               "their limit", path);
   }
   /* Nor the events that went without their bytes: without this, one
    * would look like a write past the end of its file.
    */
-  if (unread) {
+  if (unread.writes) {
     char detail[sizeof fs->err + 128];
-    struct bw_event ev = {
-      .type = BW_EV_OVERFLOW, .lost_writes = unread, .detail = detail,
-    };
     snprintf (detail, sizeof detail, "the data of write events could not "
               "be read, and they carry none: %s", fs->err);
-    fs->stats.data_unread += unread;
-    emit_event (fs, &ev);
+    fs->stats.data_unread += unread.writes;
+    emit_loss (fs, &unread, detail, path);
   }
 }

@@ -8,9 +8,12 @@
  * unlink, metadata, write, truncate) and compares the result with the
  * final image (mounted read-only at --check): every path, its type,
  * mode, owner, size and link count, and the content of every file the
- * events wrote to.  Anything that differs is printed; exit 1.  After
- * an overflow that says writes were lost (lost_writes), contents are
- * not compared (as with --metadata-only).
+ * events wrote to.  Anything that differs is printed; exit 1.  An
+ * overflow that says a file lost writes (lost_writes, with its inode)
+ * makes that file's content unknown: it is not compared (a file not
+ * created yet: once it is).  After one that says writes were lost
+ * without naming the files, no content is compared (as with
+ * --metadata-only).
  *
  * --part N takes only the events of partition N (their "part" field):
  * on a partitioned disk, each file system is checked on its own, and an
@@ -20,7 +23,8 @@
  * that does not fit it describes something that did not happen (a
  * create of a name that exists, a rename from a name that does not, a
  * metadata change whose old value is not the value, a write past the
- * end of the file, a loss), and is printed as INCONSISTENT; exit 1.
+ * end of the file, a loss other than a file's lost writes), and is
+ * printed as INCONSISTENT; exit 1.
  * The final tree can be right while such an event is wrong, when a
  * later event hides it.  An inode left without a name at the end (the
  * file system was unmounted: it was freed) lacks its delete: a
@@ -67,6 +71,10 @@ struct name {
  * and checked in n log n.
  */
 static void *names, *nodes;
+/* Inodes whose lost writes an overflow told before they had a name
+ * (a file not created yet): their content is unknown once they do.
+ */
+static void *lost_unnamed;
 static unsigned long long mismatches, inconsistent;
 static const char *root;      /* the directory being walked */
 static bool metadata_only;    /* lost tap records or writes: contents are
@@ -118,6 +126,14 @@ name_find (const char *path)
   void **p = tfind (&key, &names, name_cmp);
 
   return p ? *p : NULL;
+}
+
+static int
+ino_cmp (const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+
+  return x < y ? -1 : x > y;
 }
 
 static struct node *
@@ -436,6 +452,49 @@ apply_write (struct node *n, const struct bw_parsed_event *pe)
     memcpy (n->data + ev->offset, ev->data, ev->data_len);
 }
 
+/* An overflow that names a file whose writes were lost: its content is
+ * not known any more, and nothing else is wrong.
+ */
+static void
+apply_lost_writes (struct node *n, const struct bw_event *ev)
+{
+  uint64_t *ino;
+  void **p;
+
+  fprintf (stderr, "line %llu: %llu writes of inode %llu (%s) lost: its "
+           "content is not compared\n", line,
+           (unsigned long long) ev->lost_writes,
+           (unsigned long long) ev->inode, ev->path ?: "no path");
+  if (n || ev->path) {
+    if (known (ev, n))
+      n->data_known = false;
+    return;
+  }
+  ino = malloc (sizeof *ino);
+  if (ino == NULL)
+    exit (2);
+  *ino = ev->inode;
+  if ((p = tsearch (ino, &lost_unnamed, ino_cmp)) == NULL)
+    exit (2);
+  if (*p != ino)
+    free (ino);
+}
+
+/* A new file that lost writes before it was created. */
+static void
+take_lost_unnamed (struct node *n)
+{
+  void **p = tfind (&n->ino, &lost_unnamed, ino_cmp);
+  uint64_t *ino;
+
+  if (p == NULL)
+    return;
+  ino = *p;
+  tdelete (ino, &lost_unnamed, ino_cmp);
+  free (ino);
+  n->data_known = false;
+}
+
 static void
 apply_metadata (struct node *n, const struct bw_event *ev)
 {
@@ -492,6 +551,7 @@ apply_event (const struct bw_parsed_event *pe)
     resize (n, ev->size);
     /* Born during the run: every byte of it must come from events. */
     n->written = true;
+    take_lost_unnamed (n);
     name_set (ev->path, n);
     break;
   case BW_EV_DELETE:
@@ -558,9 +618,13 @@ apply_event (const struct bw_parsed_event *pe)
       apply_write (n, pe);
     break;
   case BW_EV_OVERFLOW:
+    if (bw_event_of_file (ev)) {
+      apply_lost_writes (n, ev);
+      break;
+    }
     inconsistency (ev, "events were lost");
-    /* Written data the introspector gave up: which file's is not
-     * said, so no content can be held to the image any more.
+    /* Written data the introspector gave up, of files it does not
+     * name: no content can be held to the image any more.
      */
     if (ev->lost_writes && !metadata_only) {
       fprintf (stderr, "line %llu: %llu writes lost: contents are not "

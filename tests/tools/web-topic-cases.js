@@ -38,6 +38,7 @@ function eventOf(o) {
     type: o.type, part: Number.isInteger(o.part) ? o.part : 0,
     path: typeof o.path === "string" ? T.unescape(o.path) : null,
     inode: Number.isInteger(o.inode) && o.inode >= 0 ? o.inode : 0,
+    lost_writes: o.lost_writes,
   };
 }
 
@@ -145,6 +146,12 @@ function gen(seed, count) {
       o.path = pathOf();               // not always a canonical escape
     else
       o.inode = Math.floor(r() * 100000);
+    // A loss of written data: of one file when it has an inode.
+    if (o.type === "overflow" && r() < 0.5) {
+      o.lost_writes = Math.floor(r() * 3);
+      if (r() < 0.5)
+        o.inode = Math.floor(r() * 100000);
+    }
     return JSON.stringify(o);
   };
   const clean = s => !/[\t\n\r]/.test(s);

@@ -356,10 +356,27 @@ filesystem_events (void **state)
                 "unconfirmed_events", 12);
   ev.unconfirmed_events = 0;
 
-  /* The introspector's: writes it held and gave up. */
+  /* The introspector's: writes it held and gave up, of files it does
+   * not name ...
+   */
   ev.lost_events = 0;
   ev.lost_writes = 3;
+  ev.inode = 0;
   assert_count (&ev, COMMON " lost_writes detail", "lost_writes", 3);
+  /* ... of one file, which it names; or whose path is too long. */
+  ev.inode = 12;
+  ev.path = "/var/log/app.log";
+  ev.path_len = strlen (ev.path);
+  assert_count (&ev, COMMON " path inode lost_writes detail", "inode", 12);
+  ev.path = NULL;
+  ev.path_too_long = true;
+  assert_count (&ev, COMMON " path_too_long inode lost_writes detail",
+                "lost_writes", 3);
+  /* The other losses are never about one file. */
+  ev.path_too_long = false;
+  ev.lost_writes = 0;
+  ev.lost_events = 5;
+  assert_count (&ev, COMMON " lost_events detail", "lost_events", 5);
 }
 
 /* The JSON of ev, read back and written again: the same text. */
@@ -445,7 +462,23 @@ reads_back (void **state)
   ev.lost_events = ev.unconfirmed_events = 0;
   ev.lost_writes = 7;
   assert_reads_back (&ev, NULL);
+  /* One file's lost writes: its path and inode come back. */
+  ev.inode = 12;
+  {
+    char *s = bw_event_to_json (&ev, NULL);
+
+    assert_int_equal (bw_event_from_json (s, strlen (s), &pe, err,
+                                          sizeof err), 0);
+    assert_int_equal (pe.ev.inode, 12);
+    assert_int_equal (pe.ev.lost_writes, 7);
+    assert_int_equal (pe.ev.path_len, sizeof odd - 1);
+    assert_memory_equal (pe.ev.path, odd, sizeof odd - 1);
+    assert_true (bw_event_of_file (&pe.ev));
+    bw_parsed_event_free (&pe);
+    free (s);
+  }
   ev.lost_writes = 0;
+  assert_false (bw_event_of_file (&ev));
 
   /* A file's event without its path, which is too long to make. */
   ev.type = BW_EV_CREATE;

@@ -97,6 +97,24 @@ channel_parse (void **state)
   assert_int_equal (bw_channel_parse ("*:*:/var/log/*", &ch, err, sizeof err),
                     0);
   assert_string_equal (ch.path, "/var/log/*");
+  {
+    /* A loss that names a file is the file's, one that names none the
+     * whole file system's.
+     */
+    struct bw_event ev = {
+      .type = BW_EV_OVERFLOW, .host = "h", .vm = "v", .disk = "d",
+      .lost_writes = 2, .inode = 12, .path = "/etc/passwd",
+      .path_len = strlen ("/etc/passwd"),
+    };
+    assert_false (bw_channel_match (&ch, &ev));
+    ev.path = "/var/log/syslog";
+    ev.path_len = strlen (ev.path);
+    assert_true (bw_channel_match (&ch, &ev));
+    ev.path = NULL;
+    assert_false (bw_channel_match (&ch, &ev));
+    ev.inode = 0;
+    assert_true (bw_channel_match (&ch, &ev));
+  }
   bw_channel_free (&ch);
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     assert_int_equal (bw_channel_parse (bad[i], &ch, err, sizeof err), -1);
@@ -214,6 +232,12 @@ filters_are_enough (void **state)
       ev.vm = "v";
     if (ev.type == BW_EV_MOUNT)
       ev.path = NULL;
+    /* A loss of one file's writes goes with the file's events. */
+    if (round % 11 == 0) {
+      ev.type = BW_EV_OVERFLOW;
+      ev.lost_writes = 1;
+      ev.inode = 12;
+    }
     if (!bw_channel_match (&ch, &ev)) {
       bw_channel_free (&ch);
       continue;

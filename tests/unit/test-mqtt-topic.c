@@ -139,6 +139,27 @@ layout (void **state)
   assert_string_equal (t, DISK "/0/$fs/overflow");
   free (t);
 
+  /* Written data a file lost: on the file's topic, where a subscriber
+   * of its directory sees it and who may not see the file does not;
+   * the file not named yet: its inode's.  The lost writes of files it
+   * does not name: a file system's loss.
+   */
+  ev = (struct bw_event) {
+    .type = BW_EV_OVERFLOW, .part = 1, .lost_writes = 3, .inode = 12,
+    .path = "/var/log/app.log", .path_len = strlen ("/var/log/app.log"),
+  };
+  t = bw_topic_event (DISK, &ev);
+  assert_string_equal (t, DISK "/1/var/log/app.log");
+  free (t);
+  ev.path = NULL;
+  t = bw_topic_event (DISK, &ev);
+  assert_string_equal (t, DISK "/1/$inode/12");
+  free (t);
+  ev.inode = 0;
+  t = bw_topic_event (DISK, &ev);
+  assert_string_equal (t, DISK "/1/$fs/overflow");
+  free (t);
+
   /* A write to an inode with no name left (deleted while open). */
   ev = (struct bw_event) { .type = BW_EV_WRITE, .part = 2, .inode = 4711 };
   t = bw_topic_event (DISK, &ev);
