@@ -208,6 +208,22 @@ static void emit_delete (struct ext4fs *fs, uint32_t ino,
  */
 #define DELETE_NESTING_MAX 1024
 static unsigned delete_nesting;
+/* The directories being emptied, outermost first. */
+static uint32_t emptying[DELETE_NESTING_MAX];
+
+/* Is dir being emptied already, further up?  A loop whose every name
+ * is a path name (the paths go round it, never reaching the root) would
+ * delete it again from inside itself, and again, as deep as the nesting
+ * goes, each time emitting its delete anew.
+ */
+static bool
+being_emptied (uint32_t dir)
+{
+  for (unsigned i = 0; i < delete_nesting; i++)
+    if (emptying[i] == dir)
+      return true;
+  return false;
+}
 
 /* A directory freed while the model still has entries in it (removed
  * with it, but their inodes not freed yet in our view: rm -r whose
@@ -226,6 +242,7 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
   if (path == NULL)
     abort ();
   memcpy (path, dpath, dlen);
+  emptying[delete_nesting++] = dir;
   for (const struct dentry *c = model_first_child (&fs->m, dir); c;
        c = model_next_child (&fs->m, c)) {
     struct inode_rec *r = model_inode (&fs->m, c->ino);
@@ -239,10 +256,13 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
      * there would empty the directory being deleted again, and so on
      * until the stack overflowed.  That name is unlinked instead, and
      * the directory deleted by its path, each a level deeper than the
-     * last (the nesting is bounded: DELETE_NESTING_MAX).
+     * last (the nesting is bounded: DELETE_NESTING_MAX).  Where the
+     * path itself goes round the loop, the name is unlinked once the
+     * deletes come back to a directory being emptied (being_emptied).
      */
     if (gone_on_disk (fs, c->ino) &&
-        (!S_ISDIR (r->a.mode) || model_is_path_name (&fs->m, c))) {
+        (!S_ISDIR (r->a.mode) ||
+         (model_is_path_name (&fs->m, c) && !being_emptied (c->ino)))) {
       emit_delete (fs, c->ino, &r->a, too_long);
       continue;
     }
@@ -259,6 +279,7 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
     }
     model_remove_name (&fs->m, dir, c->name, c->len);
   }
+  delete_nesting--;
   free (path);
 }
 
@@ -294,9 +315,7 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
     if (dpath == NULL)
       abort ();
     memcpy (dpath, pathbuf, n);
-    delete_nesting++;
     empty_dir (fs, ino, dpath, n, too_long);
-    delete_nesting--;
     free (dpath);
     n = freed_path (fs, ino, in_too_long, &too_long);
   }

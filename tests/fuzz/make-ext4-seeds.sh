@@ -300,6 +300,11 @@ online regress-nul-in-name 02
 online regress-reopen-fails 03
 online regress-root-loop-delete 03
 online regress-shared-indirect 01
+# A directory whose every name is on its own path (/d is named x2 in
+# /d/e, the path it takes), freed, read ahead of the rename that came
+# before: /d emptied /d/e, which emptied /d again, and so on as deep
+# as the nesting goes (1024), each a delete again.
+online regress-dir-loop-delete 03
 
 ls -l "$out" "$live"
 du -cb "$out"/* "$live"/* | tail -1
