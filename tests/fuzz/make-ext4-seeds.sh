@@ -171,6 +171,31 @@ tail_ops "$W/ext3-journal" "w $((free * 1024)) new-data" \
   "w $(($(jblk 0) + 0x18)) $(be 3 4)$(be 0 4)" "f"
 cp "$W/ext3-journal" "$out/ext3-journal"
 
+# The journal as the crawl finds it in use: transaction 2 (the rename)
+# committed and not yet home, transaction 3 (the block pointer) half
+# written, its commit still to come.  The tail writes the data, then
+# that commit; moves the log's tail past 2 with its copy never written
+# home (the root as it is at home is read again); checkpoints 3 and
+# empties the log.
+# put IMAGE OFF BYTES (printf text); cpb IMAGE DST SRC LEN
+put() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+cpb() { dd if="$1" bs=1 skip="$3" count="$4" status=none | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+jo=$W/ext3-journal-open
+cp "$j" "$jo"
+put "$jo" $(($(jblk 0) + 0x18)) "$(be 2 4)$(be 1 4)"
+put "$jo" "$(jblk 1)" "$(hdr 1 2)$(be $((root / 1024)) 4)\x00\x00$(be 10 2)"
+cpb "$jo" "$(jblk 2)" "$root" 1024
+put "$jo" $(($(jblk 2) + 32)) XY
+put "$jo" "$(jblk 3)" "$(hdr 2 2)"
+put "$jo" "$(jblk 4)" "$(hdr 1 3)$(be $itb 4)\x00\x00$(be 10 2)"
+cpb "$jo" "$(jblk 5)" $((itb * 1024)) 1024
+put "$jo" $(($(jblk 5) + f1 % 1024 + 4)) "$(le 9 4)"
+put "$jo" $(($(jblk 5) + f1 % 1024 + 40)) "$(le "$free" 4)"
+tail_ops "$jo" "w $((free * 1024)) new-data" "w $(jblk 6) $(hdr 2 3)" "f" \
+  "w $(($(jblk 0) + 0x18)) $(be 3 4)$(be 4 4)" "f" \
+  "c $((itb * 1024)) $(jblk 5) 1024" "w $(($(jblk 0) + 0x18)) $(be 4 4)$(be 0 4)" "f"
+cp "$jo" "$out/ext3-journal-open"
+
 # Regression seeds: what the fuzzer found, as the simplest input that
 # shows it (a tiny image and a tail).
 # regress NAME BASE-SEED OPS...
@@ -290,6 +315,7 @@ online() {
 online ext2-1k 03
 online ext3-1k 21
 online ext3-journal 00 01 02 04 08 e5
+online ext3-journal-open 00 02 e1
 online ext4-1k 45
 online ext4-default 02
 online ext4-inline-data 63
