@@ -170,6 +170,17 @@ tail_ops "$W/ext3-journal" "w $((free * 1024)) new-data" \
   "c $root $(jblk 2) 1024" "c $((itb * 1024)) $(jblk 3) 1024" \
   "w $(($(jblk 0) + 0x18)) $(be 3 4)$(be 0 4)" "f"
 cp "$W/ext3-journal" "$out/ext3-journal"
+# The same transaction, then one that revokes the root's block before
+# the checkpoint (its image leaves the view: the root is read from home
+# again), then the checkpoint and the log emptied.
+cp "$j" "$W/ext3-journal-revoke"
+tail_ops "$W/ext3-journal-revoke" \
+  "w $(($(jblk 0) + 0x18)) $(be 2 4)$(be 1 4)" \
+  "w $(jblk 1) $(hdr 1 2)$(be $((root / 1024)) 4)\x00\x00$(be 10 2)" \
+  "c $(jblk 2) $root 1024" "w $(($(jblk 2) + 32)) XY" "w $(jblk 3) $(hdr 2 2)" "f" \
+  "w $(jblk 4) $(hdr 5 3)$(be 20 4)$(be $((root / 1024)) 4)" "w $(jblk 5) $(hdr 2 3)" "f" \
+  "c $root $(jblk 2) 1024" "w $(($(jblk 0) + 0x18)) $(be 4 4)$(be 0 4)" "f"
+cp "$W/ext3-journal-revoke" "$out/ext3-journal-revoke"
 
 # The journal as the crawl finds it in use: transaction 2 (the rename)
 # committed and not yet home, transaction 3 (the block pointer) half
@@ -316,6 +327,7 @@ online ext2-1k 03
 online ext3-1k 21
 online ext3-journal 00 01 02 04 08 e5
 online ext3-journal-open 00 02 e1
+online ext3-journal-revoke 00 03
 online ext4-1k 45
 online ext4-default 02
 online ext4-inline-data 63
