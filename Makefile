@@ -155,6 +155,10 @@ build/fuzz/%: $(FUZZ_OBJ)/tests/fuzz/%.o \
   $(call fuzzobj,$(TAP_SRCS) $(STORAGE_SRCS) $(INTRO_SRCS))
 	$(fuzz-build)
 
+# The ext4 targets, offline and online, share how an input becomes a
+# crawl and tap records.
+build/fuzz/fuzz-ext4 build/fuzz/fuzz-ext4-live: $(FUZZ_OBJ)/tests/fuzz/ext4-feed.o
+
 # Topics: the MQTT sources that name things; libmosquitto is the
 # independent judge of topic matching.
 build/fuzz/fuzz-topic: $(call fuzzobj,tests/fuzz/fuzz-topic.c \

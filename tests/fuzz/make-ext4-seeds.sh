@@ -1,19 +1,22 @@
 #!/bin/bash
-# Regenerates the seed corpus of fuzz-ext4 (tests/fuzz/corpus/ext4/):
-# tiny images made by mke2fs across feature sets, holding a few files,
-# directories, links and symlinks, each followed by a tail of tap
-# records that rewrite metadata and flush (the input format is in
-# fuzz-ext4.c).  Each seed stays at most 256 KiB (but one, below).
-#   tests/fuzz/make-ext4-seeds.sh [OUTDIR]
+# Regenerates the seed corpora of fuzz-ext4 (tests/fuzz/corpus/ext4/)
+# and fuzz-ext4-live (corpus/ext4-live/): tiny images made by mke2fs
+# across feature sets, holding a few files, directories, links and
+# symlinks, each followed by a tail of tap records that rewrite
+# metadata and flush (the input format is in ext4-feed.h); for
+# fuzz-ext4-live, each with a byte saying how far the storage runs ahead
+# (fuzz-ext4-live.c).  Each seed stays at most 256 KiB (but one, below).
+#   tests/fuzz/make-ext4-seeds.sh [OUTDIR [LIVE-OUTDIR]]
 # mke2fs -d makes the content; e2fsck -fyD indexes the directories
 # (htree); debugfs finds the blocks the tails write over.  Images differ
 # from run to run (UUIDs, times, hash seeds): regenerate only to change
 # the set, and run the fuzzer over the new seeds before committing.
 set -euo pipefail
 out=${1:-$(cd "$(dirname "$0")" && pwd)/corpus/ext4}
+live=${2:-$out-live}
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-mkdir -p "$out"
+mkdir -p "$out" "$live"
 export E2FSPROGS_FAKE_TIME=1700000000
 
 # The tree every image holds (what fits).
@@ -105,13 +108,15 @@ seed ext4-meta-bg 160K 1024 "$d" -t ext4 -O meta_bg,^resize_inode
 
 # ext3: mke2fs will not put a journal (1024 blocks at least) on an image
 # this small, so the journal is a 16-block file moved to inode 8: a jbd2
-# superblock (v2, clean) in its first block, zeroes after.
+# superblock (v2, clean) in its first block, bytes of 1 after (debugfs
+# would leave blocks of zeroes out, and the log must all be there).
 # add_journal IMAGE
 add_journal() {
   local j=$1 jino stat8
   { printf '\xc0\x3b\x39\x98\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x04\x00'
     printf '\x00\x00\x00\x10\x00\x00\x00\x01\x00\x00\x00\x01'; } > "$W/jsb"
-  truncate -s 16K "$W/jsb"
+  truncate -s 1K "$W/jsb"
+  head -c 15K /dev/zero | tr '\0' '\1' >> "$W/jsb"
   debugfs -w -R "write $W/jsb journal" "$j" > /dev/null 2>&1
   jino=$(ino_of "$j" /journal)
   debugfs -w -f - "$j" > /dev/null 2>&1 <<EOF
@@ -138,6 +143,69 @@ cp "$j" "$W/ext3-1k"
 root=$(block_off "$j" / 1024)
 tail_ops "$W/ext3-1k" "w $((root + 32)) XY" "f" "c $root $(block_off "$j" /dir 1024) 1024" "f"
 cp "$W/ext3-1k" "$out/ext3-1k"
+
+# The journal followed: one transaction written into the log as the
+# kernel writes it (the journal superblock says where the log starts,
+# a descriptor, the copies, a commit), then its checkpoint (the copies
+# written home) and the log emptied.  In it, a rename in the root and a
+# file's block pointer moved to a free block whose data was written
+# before the transaction (held until the mapping comes).
+# jblk N: the byte offset of the journal's block N.
+jblk() { echo $(($(debugfs -R "bmap <8> $1" "$j" 2>/dev/null) * 1024)); }
+be() { local v=$1 n=$2 s=; for ((i = n - 1; i >= 0; i--)); do s+=$(printf '\\x%02x' $(((v >> (8 * i)) & 255))); done; printf '%s' "$s"; }
+f1=$(inode_off "$j" "$(ino_of "$j" /dir/f1)" 1024)
+itb=$((f1 / 1024))
+free=$(debugfs -R "ffb 1 100" "$j" 2>/dev/null | sed -n 's/^Free blocks found: \([0-9]*\).*/\1/p')
+[ -n "$free" ] || { echo "ext3: no free block" >&2; exit 1; }
+hdr() { printf '\\xc0\\x3b\\x39\\x98%s%s' "$(be "$1" 4)" "$(be "$2" 4)"; }
+cp "$j" "$W/ext3-journal"
+tail_ops "$W/ext3-journal" "w $((free * 1024)) new-data" \
+  "w $(($(jblk 0) + 0x18)) $(be 2 4)$(be 1 4)" \
+  "w $(jblk 1) $(hdr 1 2)$(be $((root / 1024)) 4)\x00\x00$(be 2 2)$(be $itb 4)\x00\x00$(be 10 2)" \
+  "c $(jblk 2) $root 1024" "w $(($(jblk 2) + 32)) XY" \
+  "c $(jblk 3) $((itb * 1024)) 1024" \
+  "w $(($(jblk 3) + f1 % 1024 + 4)) $(le 9 4)" \
+  "w $(($(jblk 3) + f1 % 1024 + 40)) $(le "$free" 4)" \
+  "w $(jblk 4) $(hdr 2 2)" "f" \
+  "c $root $(jblk 2) 1024" "c $((itb * 1024)) $(jblk 3) 1024" \
+  "w $(($(jblk 0) + 0x18)) $(be 3 4)$(be 0 4)" "f"
+cp "$W/ext3-journal" "$out/ext3-journal"
+# The same transaction, then one that revokes the root's block before
+# the checkpoint (its image leaves the view: the root is read from home
+# again), then the checkpoint and the log emptied.
+cp "$j" "$W/ext3-journal-revoke"
+tail_ops "$W/ext3-journal-revoke" \
+  "w $(($(jblk 0) + 0x18)) $(be 2 4)$(be 1 4)" \
+  "w $(jblk 1) $(hdr 1 2)$(be $((root / 1024)) 4)\x00\x00$(be 10 2)" \
+  "c $(jblk 2) $root 1024" "w $(($(jblk 2) + 32)) XY" "w $(jblk 3) $(hdr 2 2)" "f" \
+  "w $(jblk 4) $(hdr 5 3)$(be 20 4)$(be $((root / 1024)) 4)" "w $(jblk 5) $(hdr 2 3)" "f" \
+  "c $root $(jblk 2) 1024" "w $(($(jblk 0) + 0x18)) $(be 4 4)$(be 0 4)" "f"
+cp "$W/ext3-journal-revoke" "$out/ext3-journal-revoke"
+
+# The journal as the crawl finds it in use: transaction 2 (the rename)
+# committed and not yet home, transaction 3 (the block pointer) half
+# written, its commit still to come.  The tail writes the data, then
+# that commit; moves the log's tail past 2 with its copy never written
+# home (the root as it is at home is read again); checkpoints 3 and
+# empties the log.
+# put IMAGE OFF BYTES (printf text); cpb IMAGE DST SRC LEN
+put() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+cpb() { dd if="$1" bs=1 skip="$3" count="$4" status=none | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+jo=$W/ext3-journal-open
+cp "$j" "$jo"
+put "$jo" $(($(jblk 0) + 0x18)) "$(be 2 4)$(be 1 4)"
+put "$jo" "$(jblk 1)" "$(hdr 1 2)$(be $((root / 1024)) 4)\x00\x00$(be 10 2)"
+cpb "$jo" "$(jblk 2)" "$root" 1024
+put "$jo" $(($(jblk 2) + 32)) XY
+put "$jo" "$(jblk 3)" "$(hdr 2 2)"
+put "$jo" "$(jblk 4)" "$(hdr 1 3)$(be $itb 4)\x00\x00$(be 10 2)"
+cpb "$jo" "$(jblk 5)" $((itb * 1024)) 1024
+put "$jo" $(($(jblk 5) + f1 % 1024 + 4)) "$(le 9 4)"
+put "$jo" $(($(jblk 5) + f1 % 1024 + 40)) "$(le "$free" 4)"
+tail_ops "$jo" "w $((free * 1024)) new-data" "w $(jblk 6) $(hdr 2 3)" "f" \
+  "w $(($(jblk 0) + 0x18)) $(be 3 4)$(be 4 4)" "f" \
+  "c $((itb * 1024)) $(jblk 5) 1024" "w $(($(jblk 0) + 0x18)) $(be 4 4)$(be 0 4)" "f"
+cp "$jo" "$out/ext3-journal-open"
 
 # Regression seeds: what the fuzzer found, as the simplest input that
 # shows it (a tiny image and a tail).
@@ -260,5 +328,38 @@ regress regress-block-size-change bs4 "w $((1024 + 0x04)) $(le 64 4)" \
   "w 2048 \x$(byte_at "$b4" 2048)" "w 4096 $(le 2 4)$(le 3 4)$(le 4 4)" "f" \
   "w $((jb * 4096)) x" "f"
 
-ls -l "$out"
-du -cb "$out"/* | tail -1
+# fuzz-ext4-live: the seeds but the one over 256 KiB, each with a byte
+# (fuzz-ext4-live.c) that has the storage ahead by a few records and
+# the exact view's bounds small (blocks give way); the journal's with
+# the storage at each step of its transaction when the engine sees the
+# one before.
+# online NAME HOW...: NAME-HOW for each HOW (hex)
+online() {
+  local h
+  for h in "${@:2}"; do
+    { cat "$out/$1"; printf "\\x$h"; } > "$live/$1-$h"
+  done
+}
+online ext2-1k 03
+online ext3-1k 21
+online ext3-journal 00 01 02 04 08 e5
+online ext3-journal-open 00 02 e1
+online ext3-journal-revoke 00 03
+online ext4-1k 45
+online ext4-default 02
+online ext4-inline-data 63
+online ext4-meta-bg 84
+online ext4-no-csum-no-64bit 17
+online regress-block-size-change 01
+online regress-nul-in-name 02
+online regress-reopen-fails 03
+online regress-root-loop-delete 03
+online regress-shared-indirect 01
+# A directory whose every name is on its own path (/d is named x2 in
+# /d/e, the path it takes), freed, read ahead of the rename that came
+# before: /d emptied /d/e, which emptied /d again, and so on as deep
+# as the nesting goes (1024), each a delete again.
+online regress-dir-loop-delete 03
+
+ls -l "$out" "$live"
+du -cb "$out"/* "$live"/* | tail -1

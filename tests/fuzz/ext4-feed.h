@@ -1,0 +1,57 @@
+/* What fuzz-ext4 (offline, as replay) and fuzz-ext4-live (online, as
+ * watch) share: the input, a small disk image and a tail of tap
+ * operations, turned into a crawl and a stream of tap records.
+ *
+ * Input: IMAGE, then TAIL, then two bytes: the tail's length (little
+ * endian; a length that does not fit means no tail).  The image is
+ * crawled by the engine (partitions, libext2fs, the model); then each
+ * operation of the tail becomes a tap record applied to the image in
+ * memory and fed to the engine, so note and reconcile see hostile
+ * metadata written over metadata they already know; the input's end is
+ * a last barrier.  Operations (offsets are taken modulo the image
+ * size, lengths cut at its end):
+ *   0 OFF:u32 LEN:u8 BYTES    write LEN bytes
+ *   1 DST:u32 SRC:u32 LEN:u16 write a copy of the image's own bytes
+ *                             (a directory block over an inode table...)
+ *   2 OFF:u32 LEN:u16         write zeroes
+ *   3                         FLUSH: a barrier, reconcile
+ *   4                         records were lost: overflow, resync
+ * Every event is also turned into JSON.  Any crash, sanitizer report,
+ * leak or hang is a bug.
+ */
+#ifndef BLOCKWATCH_FUZZ_EXT4_FEED_H
+#define BLOCKWATCH_FUZZ_EXT4_FEED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* How the engine reads the disk. */
+struct ext4_feed_mode {
+  /* Offline (false): the engine writes each record into the image
+   * itself, then handles it, as replay does.  Online (true): as watch,
+   * the image is the storage, written by the proxy before the engine
+   * sees the record, and the engine reads it as of the records handled
+   * (the exact view, disk/reader-exact.h).
+   */
+  bool online;
+  /* Online: how many records the storage runs ahead of the engine. */
+  unsigned ahead;
+  /* Online: the records are stamped before the crawl ended (a
+   * restarted introspector's backlog): a loss, a resync.
+   */
+  bool stale;
+  /* Online: the exact view's bounds, in blocks of the file system
+   * (engine_cfg.exact_*_bytes over the block size its superblock says).
+   */
+  unsigned exact_meta_blocks, exact_data_blocks;
+};
+
+/* The most records a mode can have the storage run ahead by. */
+#define EXT4_FEED_AHEAD_MAX 15
+
+/* Runs one input (data, size bytes: IMAGE TAIL LEN) in mode m. */
+void ext4_feed (const uint8_t *data, size_t size,
+                const struct ext4_feed_mode *m);
+
+#endif /* BLOCKWATCH_FUZZ_EXT4_FEED_H */
