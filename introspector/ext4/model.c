@@ -155,6 +155,15 @@ model_drop_inode (struct model *m, uint32_t ino)
 
 /* ---- paths ------------------------------------------------------- */
 
+uint32_t
+model_parent (const struct model *m, uint32_t ino)
+{
+  const struct inode_rec *r = model_inode (m, ino);
+
+  return r && r->names ? ((const struct dentry *)
+                          arena_ptr (&m->names, r->names))->parent : 0;
+}
+
 size_t
 model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
 {

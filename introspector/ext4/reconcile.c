@@ -38,7 +38,25 @@ struct name_change {
 struct move {
   struct name_change *from, *to;
   size_t after;               /* the move that frees to's name first */
-  uint8_t state;              /* 0, 1 on the way to emitting, 2 emitted */
+  size_t waiter;              /* the move that takes from's name next */
+  size_t seen;                /* the last walk for a cycle that saw it */
+  uint8_t state;              /* MV_WAITING, MV_UNLINKED, MV_DONE */
+};
+enum { MV_WAITING, MV_UNLINKED, MV_DONE };
+
+struct dir_move {
+  uint32_t ino;
+  size_t i;                   /* in w->mv */
+};
+
+/* A directory renamed: the path it had in the events then, and the one
+ * it has; the old paths of renames after it that were below it are
+ * below the new one.
+ */
+struct dir_moved {
+  char *from;
+  size_t from_len;
+  const struct name_change *to;
 };
 
 struct work {
@@ -48,6 +66,8 @@ struct work {
   size_t nrm, caprm, nadd, capadd;
   struct move *mv;
   size_t nmv, capmv;
+  struct dir_move *dirmv;     /* the moves of directories, by inode */
+  size_t ndirmv;
 };
 
 static char pathbuf[MODEL_PATH_MAX], pathbuf2[MODEL_PATH_MAX];
@@ -669,77 +689,269 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
   }
 }
 
+/* Moves ordered by where they come from: directory, then name. */
 static int
-by_old_path (const void *a, const void *b)
+by_from (const void *a, const void *b)
 {
   const struct name_change *x = ((const struct move *) a)->from,
                            *y = ((const struct move *) b)->from;
-  int c = memcmp (x->path, y->path,
-                  x->path_len < y->path_len ? x->path_len : y->path_len);
 
-  return c ? c : (x->path_len > y->path_len) - (x->path_len < y->path_len);
+  if (x->parent != y->parent)
+    return x->parent < y->parent ? -1 : 1;
+  if (x->len != y->len)
+    return x->len < y->len ? -1 : 1;
+  return memcmp (x->name, y->name, x->len);
 }
 
-/* The move (in w->mv, sorted by old path) whose old path is path, or
- * w->nmv.
+/* The move (in w->mv, sorted by_from) away from name of directory
+ * parent, or w->nmv.
  */
 static size_t
-move_from (const struct work *w, const char *path, size_t len)
+move_from (const struct work *w, uint32_t parent, const char *name,
+           uint8_t len)
 {
-  struct name_change key = { .path = (char *) path, .path_len = len };
+  struct name_change key = { .parent = parent, .len = len };
   struct move k = { .from = &key };
-  const struct move *m = bsearch (&k, w->mv, w->nmv, sizeof *w->mv,
-                                  by_old_path);
+  const struct move *m;
 
+  memcpy (key.name, name, len);
+  m = bsearch (&k, w->mv, w->nmv, sizeof *w->mv, by_from);
   return m ? (size_t) (m - w->mv) : w->nmv;
 }
 
-/* The renames, each after the one that moves away the name it takes
- * (a -> b after b -> c), so that a consumer replaying them never finds
- * its new name taken; the names that were removed outright went before
- * them.  A name is taken by one rename at most, so a walk along "after"
- * ends at a rename that takes a free name, or comes back to where it
- * started: a cycle (names swapped), which no order of renames can
- * replay.  Its first rename is said as an unlink of its old name before
- * the others and a link of its new name after them.
+/* Whether the name of directory parent is free in the events so far:
+ * no rename still to come takes an inode away from it.
+ */
+static bool
+name_free (const struct work *w, uint32_t parent, const char *name,
+           uint8_t len)
+{
+  size_t k = move_from (w, parent, name, len);
+
+  return k == w->nmv || w->mv[k].state != MV_WAITING;
+}
+
+static int
+by_dir_inode (const void *a, const void *b)
+{
+  const struct dir_move *x = a, *y = b;
+
+  return (x->ino > y->ino) - (x->ino < y->ino);
+}
+
+/* Whether directory dir is, in the events so far, where it is now:
+ * announced, and neither it nor a directory above it still to be
+ * renamed (a directory has one name, so one move at most).
+ */
+static bool
+dir_settled (const struct ext4fs *fs, const struct work *w, uint32_t dir)
+{
+  /* Each name takes a byte of a path at least: a loop in a corrupt
+   * tree ends.
+   */
+  for (size_t depth = 0; depth < MODEL_PATH_MAX; depth++) {
+    const struct inode_rec *r = model_inode (&fs->m, dir);
+
+    if (dir == MODEL_ROOT_INO)
+      return true;
+    struct dir_move key = { .ino = dir }, *d;
+    if (r == NULL || !r->announced)
+      return false;
+    d = bsearch (&key, w->dirmv, w->ndirmv, sizeof *w->dirmv, by_dir_inode);
+    if (d && w->mv[d->i].state != MV_DONE)
+      return false;
+    dir = model_parent (&fs->m, dir);
+  }
+  return false;
+}
+
+static bool
+move_ready (const struct ext4fs *fs, const struct work *w, size_t i)
+{
+  const struct name_change *to = w->mv[i].to;
+
+  return dir_settled (fs, w, to->parent) &&
+         name_free (w, to->parent, to->name, to->len);
+}
+
+/* The path move m's inode has in the events so far: its old path, below
+ * the new path of every directory renamed before it that it was in.
+ */
+static size_t
+move_old_path (const struct dir_moved *done, size_t ndone,
+               const struct move *m, char *buf)
+{
+  size_t n = m->from->path_len;
+
+  memcpy (buf, m->from->path, n);
+  for (size_t i = 0; i < ndone; i++) {
+    const struct dir_moved *d = &done[i];
+    size_t rest = n - d->from_len;
+    if (n <= d->from_len || buf[d->from_len] != '/' ||
+        memcmp (buf, d->from, d->from_len) != 0)
+      continue;
+    if (d->to->path_len + rest > MODEL_PATH_MAX)
+      break;                  /* too long to say: as it was */
+    memmove (buf + d->to->path_len, buf + d->from_len, rest);
+    memcpy (buf, d->to->path, d->to->path_len);
+    n = d->to->path_len + rest;
+  }
+  return n;
+}
+
+static void
+emit_move (struct ext4fs *fs, struct work *w, size_t i,
+           struct dir_moved **done, size_t *ndone, size_t *capdone)
+{
+  struct move *m = &w->mv[i];
+  const struct inode_rec *r = model_inode (&fs->m, m->to->ino);
+  size_t n;
+
+  if (m->state == MV_UNLINKED) {
+    emit_name_event (fs, BW_EV_LINK, m->to->ino, m->to->path,
+                     m->to->path_len, NULL, 0);
+    m->state = MV_DONE;
+    return;
+  }
+  n = move_old_path (*done, *ndone, m, pathbuf);
+  emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
+                   m->to->path_len, pathbuf, n);
+  m->state = MV_DONE;
+  if (r && S_ISDIR (r->a.mode)) {
+    char *from = malloc (n);
+    if (from == NULL)
+      abort ();
+    memcpy (from, pathbuf, n);
+    *done = bw_grow (*done, capdone, *ndone, sizeof **done);
+    (*done)[(*ndone)++] = (struct dir_moved) { from, n, m->to };
+  }
+}
+
+/* Names swapped (a -> b -> a, or longer: a cycle, which no order of
+ * renames replays): one of the renames is said in two, an unlink of its
+ * old name now and a link of its new name when that is free; a file's
+ * if the cycle has one, since a directory unlinked would take its
+ * entries with it.  Looks for a cycle among the moves waiting for
+ * their name only (walks numbered from *walk, so that a move seen in a
+ * walk of this call is not walked again); false if there is none.
+ */
+static bool
+break_cycle (struct ext4fs *fs, struct work *w, size_t *walk,
+             const struct dir_moved *done, size_t ndone)
+{
+  size_t first = *walk + 1;
+
+  for (size_t i = 0; i < w->nmv; i++) {
+    size_t k = i, pick, n;
+    if (w->mv[i].state != MV_WAITING || w->mv[i].seen >= first)
+      continue;
+    ++*walk;
+    while (k < w->nmv && w->mv[k].state == MV_WAITING &&
+           w->mv[k].seen < first && dir_settled (fs, w, w->mv[k].to->parent)) {
+      w->mv[k].seen = *walk;
+      k = w->mv[k].after;
+    }
+    if (k == w->nmv || w->mv[k].state != MV_WAITING || w->mv[k].seen != *walk)
+      continue;               /* not a cycle, or one seen before */
+    pick = k;
+    for (size_t j = w->mv[k].after; j != k; j = w->mv[j].after) {
+      const struct inode_rec *r = model_inode (&fs->m, w->mv[j].to->ino);
+      if (r && !S_ISDIR (r->a.mode))
+        pick = j;
+    }
+    n = move_old_path (done, ndone, &w->mv[pick], pathbuf);
+    emit_name_event (fs, BW_EV_UNLINK, w->mv[pick].from->ino, pathbuf, n,
+                     NULL, 0);
+    w->mv[pick].state = MV_UNLINKED;
+    return true;
+  }
+  return false;
+}
+
+static void name_come (struct ext4fs *fs, struct name_change *a);
+
+/* New directories whose place is settled, created now: renames into
+ * them wait for them.  Whether there was any.
+ */
+static bool
+dirs_come (struct ext4fs *fs, struct work *w)
+{
+  bool any = false;
+
+  for (size_t i = 0; i < w->nadd; i++) {
+    struct name_change *a = &w->add[i];
+    const struct inode_rec *r = model_inode (&fs->m, a->ino);
+    if (a->matched || r == NULL || r->announced || !S_ISDIR (r->a.mode) ||
+        !dir_settled (fs, w, a->parent) ||
+        !name_free (w, a->parent, a->name, a->len))
+      continue;
+    a->matched = any = true;
+    name_come (fs, a);
+  }
+  return any;
+}
+
+/* The renames, in an order a consumer can replay, the names that were
+ * removed outright having gone before them: each after the rename that
+ * moves away the name it takes (a -> b after b -> c); after the renames
+ * of the directories above its new name and the creates of those that
+ * are new (mkdir d; mv f d), its old path as the events have it then
+ * (below a directory renamed before it, the directory's new path).  A
+ * name is taken by one rename at most, so what is left when none can go
+ * is a cycle of names swapped (break_cycle), or a corrupt tree, whose
+ * renames go as they are.
  */
 static void
 emit_moves (struct ext4fs *fs, struct work *w)
 {
-  size_t *chain;
+  struct dir_moved *done = NULL;
+  size_t ndone = 0, capdone = 0, walk = 0;
 
   if (w->nmv == 0)
     return;
-  chain = malloc (w->nmv * sizeof *chain);
-  if (chain == NULL)
+  qsort (w->mv, w->nmv, sizeof *w->mv, by_from);
+  w->dirmv = malloc (w->nmv * sizeof *w->dirmv);
+  if (w->dirmv == NULL)
     abort ();
-  qsort (w->mv, w->nmv, sizeof *w->mv, by_old_path);
+  w->ndirmv = 0;
   for (size_t i = 0; i < w->nmv; i++)
-    w->mv[i].after = move_from (w, w->mv[i].to->path, w->mv[i].to->path_len);
+    w->mv[i].waiter = w->nmv;
   for (size_t i = 0; i < w->nmv; i++) {
-    size_t n = 0, k = i;
-    bool cycle;
-    while (k < w->nmv && w->mv[k].state == 0) {
-      w->mv[k].state = 1;
-      chain[n++] = k;
-      k = w->mv[k].after;
-    }
-    cycle = k < w->nmv && w->mv[k].state == 1;
-    if (cycle)
-      emit_name_event (fs, BW_EV_UNLINK, w->mv[k].from->ino,
-                       w->mv[k].from->path, w->mv[k].from->path_len, NULL, 0);
-    while (n) {
-      struct move *m = &w->mv[chain[--n]];
-      if (cycle && n == 0)
-        emit_name_event (fs, BW_EV_LINK, m->to->ino, m->to->path,
-                         m->to->path_len, NULL, 0);
-      else
-        emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
-                         m->to->path_len, m->from->path, m->from->path_len);
-      m->state = 2;
-    }
+    const struct name_change *to = w->mv[i].to;
+    const struct inode_rec *r = model_inode (&fs->m, to->ino);
+    w->mv[i].after = move_from (w, to->parent, to->name, to->len);
+    if (w->mv[i].after < w->nmv)
+      w->mv[w->mv[i].after].waiter = i;
+    if (r && S_ISDIR (r->a.mode))
+      w->dirmv[w->ndirmv++] = (struct dir_move) { to->ino, i };
   }
-  free (chain);
+  qsort (w->dirmv, w->ndirmv, sizeof *w->dirmv, by_dir_inode);
+  for (;;) {
+    bool waiting = false, progress = false;
+    for (size_t i = 0; i < w->nmv; i++) {
+      /* A rename done frees its old name for the one that waits. */
+      for (size_t k = i; k < w->nmv && w->mv[k].state != MV_DONE &&
+             move_ready (fs, w, k); k = w->mv[k].waiter) {
+        emit_move (fs, w, k, &done, &ndone, &capdone);
+        progress = true;
+      }
+      waiting |= w->mv[i].state != MV_DONE;
+    }
+    if (!waiting)
+      break;
+    if (progress || dirs_come (fs, w) ||
+        break_cycle (fs, w, &walk, done, ndone))
+      continue;
+    for (size_t i = 0; i < w->nmv; i++)
+      if (w->mv[i].state != MV_DONE)
+        emit_move (fs, w, i, &done, &ndone, &capdone);
+    break;
+  }
+  for (size_t i = 0; i < ndone; i++)
+    free (done[i].from);
+  free (done);
+  free (w->dirmv);
+  w->dirmv = NULL;
 }
 
 struct gone_ref {
