@@ -199,7 +199,7 @@ load_map (struct ext4fs *fs, uint32_t ino, struct inode_rec *r,
 /* The file ranges an inode's written data blocks cover, in file
  * order (preallocated blocks read as zeroes, like holes).
  */
-struct span { uint64_t lblk, len; };
+struct span { uint64_t lblk, len, pblk; };
 
 static int
 by_lblk (const void *a, const void *b)
@@ -223,7 +223,7 @@ data_spans (const struct ext4fs *fs, const struct inode_rec *r, size_t *n)
     if (b->kind != BM_DATA)
       continue;
     v = bw_grow (v, &cap, *n, sizeof *v);
-    v[(*n)++] = (struct span) { b->lblk, b->len };
+    v[(*n)++] = (struct span) { b->lblk, b->len, b->start };
   }
   if (*n)
     qsort (v, *n, sizeof *v, by_lblk);
@@ -258,6 +258,55 @@ queue_new_holes (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
   free (now);
 }
 
+static int
+by_pblk (const void *a, const void *b)
+{
+  const struct span *x = a, *y = b;
+
+  return x->pblk < y->pblk ? -1 : x->pblk > y->pblk;
+}
+
+/* Written blocks the file had at one offset and has at another now
+ * (fallocate's collapse and insert range shift the extents; nothing
+ * writes their bytes) make the file read differently there: that is a
+ * change of content whose only sign is the block map, so it is
+ * reported as a write of what the blocks hold.  Blocks new to the file
+ * are not: their writes are reported as they come.  A hostile map may
+ * give one block many offsets: the pieces looked at are bounded.
+ */
+static void
+queue_moved_blocks (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
+                    struct span *old, size_t nold)
+{
+  size_t nnew, budget;
+  struct span *now = data_spans (fs, r, &nnew);
+
+  budget = 4 * (nold + nnew);
+  qsort (old, nold, sizeof *old, by_pblk);
+  for (size_t i = 0; i < nnew && budget; i++) {
+    uint64_t start = now[i].pblk, end = start + now[i].len;
+    size_t lo = 0, hi = nold;
+    /* the first old span that ends past start */
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (old[mid].pblk + old[mid].len <= start)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    for (size_t j = lo; j < nold && old[j].pblk < end && budget; j++, budget--) {
+      uint64_t a = old[j].pblk > start ? old[j].pblk : start;
+      uint64_t b = old[j].pblk + old[j].len < end ? old[j].pblk + old[j].len : end;
+      uint64_t was = old[j].lblk + (a - old[j].pblk);
+      uint64_t is = now[i].lblk + (a - start);
+      if (b > a && was != is)
+        queue_write (fs, ino, is * fs->bs, (b - a) * fs->bs, a * fs->bs,
+                     fs->seq, fs->time_ns);
+    }
+  }
+  free (now);
+}
+
 int
 blocks_reload (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
 {
@@ -267,8 +316,10 @@ blocks_reload (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
   int ret;
 
   ret = load_map (fs, ino, r, in);
-  if (nold)
+  if (nold) {
     queue_new_holes (fs, ino, r, old, nold);
+    queue_moved_blocks (fs, ino, r, old, nold);
+  }
   free (old);
   return ret;
 }
