@@ -107,27 +107,36 @@ class Workload:
         # What is there, as the file system says: relative path -> type
         # ('f' file, 'd' directory, 'l' symlink, 'p' fifo).
         self.tree = {b"": "d"}
-        self.ever = set()
+        # Who is where: path -> an identity (an inode: hard links share
+        # it), and every (directory identity, name) each identity had.
+        self.ids = {b"": 0}
+        self.where = {0: set()}
         self.held = []                # open descriptors: (fd, path or None)
         self.serial = 0
 
     # ---- the model -------------------------------------------------------
 
-    def put(self, p, kind):
+    def put(self, p, kind, ident=None):
+        if ident is None:
+            ident = len(self.where)
+            self.where[ident] = set()
         self.tree[p] = kind
-        self.ever.add(p)
+        self.ids[p] = ident
+        self.where[ident].add((self.ids[os.path.dirname(p)], os.path.basename(p)))
 
     def below(self, p):
         return [q for q in self.tree if q == p or q.startswith(p + b"/")]
 
     def move(self, old, new):
-        moved = {new + q[len(old):]: self.tree.pop(q) for q in self.below(old)}
-        for q, k in moved.items():
-            self.put(q, k)
+        moved = {new + q[len(old):]: (self.tree.pop(q), self.ids.pop(q))
+                 for q in self.below(old)}
+        for q, (k, i) in moved.items():
+            self.put(q, k, i)
 
     def drop(self, p):
         for q in self.below(p):
             del self.tree[q]
+            del self.ids[q]
 
     def of(self, *kinds):
         return sorted(p for p, k in self.tree.items() if k in kinds and p)
@@ -262,12 +271,12 @@ class Workload:
                 return None
             raise OSError(e, os.strerror(e))
         if flags == RENAME_EXCHANGE:
-            a = {q[len(old):]: self.tree.pop(q) for q in self.below(old)}
-            b = {q[len(new):]: self.tree.pop(q) for q in self.below(new)}
-            for rest, k in a.items():
-                self.put(new + rest, k)
-            for rest, k in b.items():
-                self.put(old + rest, k)
+            a = {q[len(old):]: (self.tree.pop(q), self.ids.pop(q)) for q in self.below(old)}
+            b = {q[len(new):]: (self.tree.pop(q), self.ids.pop(q)) for q in self.below(new)}
+            for rest, (k, i) in a.items():
+                self.put(new + rest, k, i)
+            for rest, (k, i) in b.items():
+                self.put(old + rest, k, i)
         elif same:
             pass                      # two names of one inode: rename does nothing
         else:
@@ -282,7 +291,7 @@ class Workload:
             return None
         new = self.new_path()
         os.link(self.abs(p), self.abs(new), follow_symlinks=False)
-        self.put(new, self.tree[p])
+        self.put(new, self.tree[p], self.ids[p])
         return "%s -> %s" % (escape(p), escape(new))
 
     def op_tmpfile(self):
@@ -453,10 +462,36 @@ class Workload:
             os.close(fd)
         self.held = []
 
+    def paths(self, ident, memo, busy):
+        """Every path identity ident may have had in an order of events
+        that replays the run: any name it had, below any path its
+        directory had then or at another time.  Within one journal
+        transaction the order of renames is not on the disk (mv d/f
+        d/s/f; mv d e and mv d e; mv e/f e/s/f look the same), and the
+        events may take either: e/f and d/s/f are both names of the run."""
+        if ident == 0:
+            return {b""}
+        if ident not in memo:
+            busy.add(ident)
+            out = set()
+            for parent, name in self.where[ident]:
+                if parent in busy:    # a directory moved below itself, later
+                    continue
+                for q in self.paths(parent, memo, busy):
+                    out.add(q + b"/" + name if q else name)
+            busy.discard(ident)
+            memo[ident] = out
+        return memo[ident]
+
     def gone(self):
-        """The paths made during the run that are not there at the end."""
+        """The paths made during the run (or that an order of its events
+        may give) that are not there at the end."""
         prefix = self.root_rel.rstrip(b"/") + b"/"
-        return sorted("/" + escape(prefix + p) for p in self.ever - set(self.tree))
+        memo = {}
+        ever = set()
+        for ident in self.where:
+            ever |= self.paths(ident, memo, set())
+        return sorted("/" + escape(prefix + p) for p in ever - set(self.tree))
 
 
 def main():
