@@ -472,20 +472,28 @@ class Workload:
         directory had then or at another time.  Within one journal
         transaction the order of renames is not on the disk (mv d/f
         d/s/f; mv d e and mv d e; mv e/f e/s/f look the same), and the
-        events may take either: e/f and d/s/f are both names of the run."""
+        events may take either: e/f and d/s/f are both names of the run.
+        Returns them and whether a directory on the way was left out
+        (below itself, moved there later: busy); only whole answers are
+        kept in memo."""
         if ident == 0:
-            return {b""}
-        if ident not in memo:
-            busy.add(ident)
-            out = set()
-            for parent, name in self.where[ident]:
-                if parent in busy:    # a directory moved below itself, later
-                    continue
-                for q in self.paths(parent, memo, busy):
-                    out.add(q + b"/" + name if q else name)
-            busy.discard(ident)
+            return {b""}, False
+        if ident in memo:
+            return memo[ident], False
+        busy.add(ident)
+        out, partial = set(), False
+        for parent, name in self.where[ident]:
+            if parent in busy:
+                partial = True
+                continue
+            above, cut = self.paths(parent, memo, busy)
+            partial |= cut
+            for q in above:
+                out.add(q + b"/" + name if q else name)
+        busy.discard(ident)
+        if not partial:
             memo[ident] = out
-        return memo[ident]
+        return out, partial
 
     def gone(self):
         """The paths made during the run (or that an order of its events
@@ -494,7 +502,7 @@ class Workload:
         memo = {}
         ever = set()
         for ident in self.where:
-            ever |= self.paths(ident, memo, set())
+            ever |= self.paths(ident, memo, set())[0]
         return sorted("/" + escape(prefix + p) for p in ever - set(self.tree))
 
 
