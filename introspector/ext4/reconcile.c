@@ -765,6 +765,33 @@ dir_settled (const struct ext4fs *fs, const struct work *w, uint32_t dir)
   return false;
 }
 
+/* How many directories down dir is (bounded: a corrupt tree may loop). */
+static size_t
+dir_depth (const struct ext4fs *fs, uint32_t dir)
+{
+  size_t d = 0;
+
+  while (dir && dir != MODEL_ROOT_INO && d < MODEL_PATH_MAX) {
+    dir = model_parent (&fs->m, dir);
+    d++;
+  }
+  return d;
+}
+
+struct move_rank {
+  size_t depth, i;
+};
+
+static int
+by_depth (const void *a, const void *b)
+{
+  const struct move_rank *x = a, *y = b;
+
+  if (x->depth != y->depth)
+    return x->depth < y->depth ? -1 : 1;
+  return (x->i > y->i) - (x->i < y->i);
+}
+
 static bool
 move_ready (const struct ext4fs *fs, const struct work *w, size_t i)
 {
@@ -899,12 +926,15 @@ dirs_come (struct ext4fs *fs, struct work *w)
  * (below a directory renamed before it, the directory's new path).  A
  * name is taken by one rename at most, so what is left when none can go
  * is a cycle of names swapped (break_cycle), or a corrupt tree, whose
- * renames go as they are.
+ * renames go as they are.  They are tried shallowest new name first, so
+ * that directories moved within directories moved take a pass, not one
+ * each.
  */
 static void
 emit_moves (struct ext4fs *fs, struct work *w)
 {
   struct dir_moved *done = NULL;
+  struct move_rank *order;
   size_t ndone = 0, capdone = 0, walk = 0;
 
   if (w->nmv == 0)
@@ -926,9 +956,16 @@ emit_moves (struct ext4fs *fs, struct work *w)
       w->dirmv[w->ndirmv++] = (struct dir_move) { to->ino, i };
   }
   qsort (w->dirmv, w->ndirmv, sizeof *w->dirmv, by_dir_inode);
+  order = malloc (w->nmv * sizeof *order);
+  if (order == NULL)
+    abort ();
+  for (size_t i = 0; i < w->nmv; i++)
+    order[i] = (struct move_rank) { dir_depth (fs, w->mv[i].to->parent), i };
+  qsort (order, w->nmv, sizeof *order, by_depth);
   for (;;) {
     bool waiting = false, progress = false;
-    for (size_t i = 0; i < w->nmv; i++) {
+    for (size_t j = 0; j < w->nmv; j++) {
+      size_t i = order[j].i;
       /* A rename done frees its old name for the one that waits. */
       for (size_t k = i; k < w->nmv && w->mv[k].state != MV_DONE &&
              move_ready (fs, w, k); k = w->mv[k].waiter) {
@@ -950,6 +987,7 @@ emit_moves (struct ext4fs *fs, struct work *w)
   for (size_t i = 0; i < ndone; i++)
     free (done[i].from);
   free (done);
+  free (order);
   free (w->dirmv);
   w->dirmv = NULL;
 }
