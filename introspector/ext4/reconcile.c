@@ -68,6 +68,13 @@ struct work {
   size_t nmv, capmv;
   struct dir_move *dirmv;     /* the moves of directories, by inode */
   size_t ndirmv;
+  struct dir_moved *done;     /* the directories renamed, in order */
+  size_t ndone, capdone;
+  struct bw_event *late;      /* deletes of directories that held what is
+                               * renamed: after the renames (paths owned) */
+  size_t nlate, caplate;
+  bool matched;               /* renames found: w->rm is fixed (w->mv
+                               * points into it) */
 };
 
 static char pathbuf[MODEL_PATH_MAX], pathbuf2[MODEL_PATH_MAX];
@@ -97,6 +104,13 @@ entry_path (const struct ext4fs *fs, uint32_t parent, const char *name,
     buf[n++] = '/';
   memcpy (buf + n, name, len);
   return n + len;
+}
+
+/* Whether path a (an bytes) is below path b (bn bytes). */
+static bool
+path_below (const char *a, size_t an, const char *b, size_t bn)
+{
+  return an > bn && a[bn] == '/' && memcmp (a, b, bn) == 0;
 }
 
 /* ---- superblock --------------------------------------------------- */
@@ -216,8 +230,11 @@ gone_on_disk (struct ext4fs *fs, uint32_t ino)
   return !inode_in_use (&in) || in.i_generation != r->a.generation;
 }
 
-static void emit_delete (struct ext4fs *fs, uint32_t ino,
+static bool emit_delete (struct ext4fs *fs, struct work *w, uint32_t ino,
                          const struct attrs *a, bool in_too_long);
+static void note_name (struct name_change **v, size_t *n, size_t *cap,
+                       uint32_t parent, uint32_t ino, const char *name,
+                       size_t len);
 
 /* A directory's delete empties it first, and a directory in it that is
  * gone too is deleted the same way, nested.  A deep tree (a path may
@@ -231,17 +248,21 @@ static unsigned delete_nesting;
 
 /* A directory freed while the model still has entries in it (removed
  * with it, but their inodes not freed yet in our view: rm -r whose
- * last commits we have not seen, or read ahead): each entry goes
- * before the directory, as the delete of its inode if that is gone on
- * disk, else as an unlink (the delete follows when the inode is freed).
- * dpath is the directory's path (dlen 0: it has none, or, if too_long,
- * it is longer than the introspector makes: so are its entries').
+ * last commits we have not seen, or read ahead; or moved out of it
+ * before it was removed): each entry goes before the directory, as the
+ * delete of its inode if that is gone on disk, else as a name removed
+ * in this barrier (w->rm: a rename if the inode has a new name, an
+ * unlink or a delete if not).  dpath is the directory's path (dlen 0:
+ * it has none, or, if too_long, it is longer than the introspector
+ * makes: so are its entries', which are unlinked).  Whether the
+ * directory's delete must wait for the renames (emit_late).
  */
-static void
-empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
-           bool too_long)
+static bool
+empty_dir (struct ext4fs *fs, struct work *w, uint32_t dir, const char *dpath,
+           size_t dlen, bool too_long)
 {
   char *path = malloc (dlen + 256);
+  bool late = false;
 
   if (path == NULL)
     abort ();
@@ -263,13 +284,24 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
      */
     if (gone_on_disk (fs, c->ino) &&
         (!S_ISDIR (r->a.mode) || model_is_path_name (&fs->m, c))) {
-      emit_delete (fs, c->ino, &r->a, too_long);
+      late |= emit_delete (fs, w, c->ino, &r->a, too_long);
       continue;
     }
     if (n > 1)                /* the root's path is "/" already */
       path[n++] = '/';
     memcpy (path + n, c->name, c->len);
-    if (dlen && r->announced)
+    if (dlen && r->announced && !w->matched) {
+      struct name_change *g;
+      note_name (&w->rm, &w->nrm, &w->caprm, dir, c->ino, c->name, c->len);
+      g = &w->rm[w->nrm - 1];
+      g->path_len = n + c->len;
+      g->path = malloc (g->path_len);
+      if (g->path == NULL)
+        abort ();
+      memcpy (g->path, path, g->path_len);
+      late = true;
+    }
+    else if (dlen && r->announced)
       emit_simple (fs, BW_EV_UNLINK, c->ino, path, n + c->len);
     else if (too_long && r->announced) {
       struct bw_event ev = {
@@ -280,6 +312,33 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
     model_remove_name (&fs->m, dir, c->name, c->len);
   }
   free (path);
+  return late;
+}
+
+/* A delete event now, or, late, after the renames (its path then as the
+ * events have it: emit_late).
+ */
+static void
+emit_or_late (struct ext4fs *fs, struct work *w, struct bw_event *ev,
+              bool late)
+{
+  char *p;
+
+  /* A directory holding one whose delete waits waits too. */
+  for (size_t i = 0; i < w->nlate && !late && ev->path; i++)
+    late = path_below (w->late[i].path, w->late[i].path_len, ev->path,
+                       ev->path_len);
+  if (!late || ev->path == NULL) {
+    emit_event (fs, ev);
+    return;
+  }
+  p = malloc (ev->path_len);
+  if (p == NULL)
+    abort ();
+  memcpy (p, ev->path, ev->path_len);
+  w->late = bw_grow (w->late, &w->caplate, w->nlate, sizeof *w->late);
+  w->late[w->nlate] = *ev;
+  w->late[w->nlate++].path = p;
 }
 
 /* An inode freed: its delete, after what its directory held.  In a
@@ -299,12 +358,12 @@ freed_path (struct ext4fs *fs, uint32_t ino, bool in_too_long,
   return n;
 }
 
-static void
-emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
-             bool in_too_long)
+static bool
+emit_delete (struct ext4fs *fs, struct work *w, uint32_t ino,
+             const struct attrs *a, bool in_too_long)
 {
   struct inode_rec *r = model_inode (&fs->m, ino);
-  bool too_long = false;
+  bool too_long = false, late = false;
   size_t n = r && r->announced
              ? freed_path (fs, ino, in_too_long, &too_long) : 0;
 
@@ -315,7 +374,7 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
       abort ();
     memcpy (dpath, pathbuf, n);
     delete_nesting++;
-    empty_dir (fs, ino, dpath, n, too_long);
+    late = empty_dir (fs, w, ino, dpath, n, too_long);
     delete_nesting--;
     free (dpath);
     n = freed_path (fs, ino, in_too_long, &too_long);
@@ -340,9 +399,10 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
       .file_type = attrs_file_type (a), .mode = a->mode,
       .uid = a->uid, .gid = a->gid, .size = a->size,
     };
-    emit_event (fs, &ev);
+    emit_or_late (fs, w, &ev, late);
   }
   model_drop_inode (&fs->m, ino);
+  return late;
 }
 
 static void
@@ -399,7 +459,7 @@ delete_freed (struct ext4fs *fs, struct work *w)
   }
   qsort (v, n, sizeof *v, deepest_first);
   for (size_t k = 0; k < n; k++)
-    emit_delete (fs, w->ch[v[k].i].ino, &w->ch[v[k].i].old, false);
+    emit_delete (fs, w, w->ch[v[k].i].ino, &w->ch[v[k].i].old, false);
   free (v);
 }
 
@@ -633,7 +693,7 @@ check_identities (struct ext4fs *fs, struct work *w)
         !gone_on_disk (fs, ino))
       continue;
     was = r->a;
-    emit_delete (fs, ino, &was, false);
+    emit_delete (fs, w, ino, &was, false);
     for (size_t j = 0; j < w->nrm; j++)
       if (w->rm[j].ino == ino)
         w->rm[j].matched = true;
@@ -792,25 +852,27 @@ by_depth (const void *a, const void *b)
   return (x->i > y->i) - (x->i < y->i);
 }
 
+static bool late_at (const struct work *w, const char *path, size_t n);
+
 static bool
 move_ready (const struct ext4fs *fs, const struct work *w, size_t i)
 {
   const struct name_change *to = w->mv[i].to;
 
   return dir_settled (fs, w, to->parent) &&
-         name_free (w, to->parent, to->name, to->len);
+         name_free (w, to->parent, to->name, to->len) &&
+         !late_at (w, to->path, to->path_len);
 }
 
-/* The path move m's inode has in the events so far: its old path, below
- * the new path of every directory renamed before it that it was in.
+/* The path, in buf, that a name had before the barrier (path, n bytes)
+ * has in the events so far: below the new path of every directory
+ * renamed before that it was in.
  */
 static size_t
-move_old_path (const struct dir_moved *done, size_t ndone,
-               const struct move *m, char *buf)
+move_old_path (const struct dir_moved *done, size_t ndone, const char *path,
+               size_t n, char *buf)
 {
-  size_t n = m->from->path_len;
-
-  memcpy (buf, m->from->path, n);
+  memcpy (buf, path, n);
   for (size_t i = 0; i < ndone; i++) {
     const struct dir_moved *d = &done[i];
     size_t rest = n - d->from_len;
@@ -826,9 +888,71 @@ move_old_path (const struct dir_moved *done, size_t ndone,
   return n;
 }
 
+/* Whether a delete put off (w->late, not said yet) is of path as the
+ * events have it now: a rename or a create there waits for it.
+ */
+static bool
+late_at (const struct work *w, const char *path, size_t n)
+{
+  static char buf[MODEL_PATH_MAX];
+
+  for (size_t i = 0; i < w->nlate; i++)
+    if (w->late[i].path &&
+        move_old_path (w->done, w->ndone, w->late[i].path, w->late[i].path_len,
+                       buf) == n && memcmp (buf, path, n) == 0)
+      return true;
+  return false;
+}
+
+/* Whether the delete of inode ino is put off and not said yet (a
+ * directory removed, its inode taken again by a new one).
+ */
+static bool
+late_inode (const struct work *w, uint32_t ino)
+{
+  for (size_t i = 0; i < w->nlate; i++)
+    if (w->late[i].path && w->late[i].inode == ino)
+      return true;
+  return false;
+}
+
+/* The deletes put off (w->late, deepest first) whose directory nothing
+ * still has to leave: no rename still to come is from below it, nor a
+ * delete put off.  Each path as the events have it then.  Whether
+ * there was any.
+ */
+static bool
+emit_late (struct ext4fs *fs, struct work *w)
+{
+  bool any = false;
+
+  for (size_t i = 0; i < w->nlate; i++) {
+    struct bw_event *ev = &w->late[i];
+    char *p = (char *) ev->path;
+    bool wait = false;
+    if (p == NULL)
+      continue;               /* said */
+    for (size_t k = 0; k < w->nmv && !wait; k++)
+      wait = w->mv[k].state == MV_WAITING &&
+             path_below (w->mv[k].from->path, w->mv[k].from->path_len, p,
+                         ev->path_len);
+    for (size_t j = 0; j < w->nlate && !wait; j++)
+      wait = w->late[j].path &&
+             path_below (w->late[j].path, w->late[j].path_len, p, ev->path_len);
+    if (wait)
+      continue;
+    ev->path_len = move_old_path (w->done, w->ndone, p, ev->path_len, pathbuf);
+    ev->path = pathbuf;
+    emit_event (fs, ev);
+    ev->path = NULL;
+    free (p);
+    any = true;
+  }
+  return any;
+}
+
 static void
-emit_move (struct ext4fs *fs, struct work *w, size_t i,
-           struct dir_moved **done, size_t *ndone, size_t *capdone)
+emit_move (struct ext4fs *fs, struct work *w, size_t i)
 {
   struct move *m = &w->mv[i];
   const struct inode_rec *r = model_inode (&fs->m, m->to->ino);
@@ -840,7 +964,8 @@ emit_move (struct ext4fs *fs, struct work *w, size_t i,
     m->state = MV_DONE;
     return;
   }
-  n = move_old_path (*done, *ndone, m, pathbuf);
+  n = move_old_path (w->done, w->ndone, m->from->path, m->from->path_len,
+                     pathbuf);
   emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
                    m->to->path_len, pathbuf, n);
   m->state = MV_DONE;
@@ -849,8 +974,8 @@ emit_move (struct ext4fs *fs, struct work *w, size_t i,
     if (from == NULL)
       abort ();
     memcpy (from, pathbuf, n);
-    *done = bw_grow (*done, capdone, *ndone, sizeof **done);
-    (*done)[(*ndone)++] = (struct dir_moved) { from, n, m->to };
+    w->done = bw_grow (w->done, &w->capdone, w->ndone, sizeof *w->done);
+    w->done[w->ndone++] = (struct dir_moved) { from, n, m->to };
   }
 }
 
@@ -863,8 +988,7 @@ emit_move (struct ext4fs *fs, struct work *w, size_t i,
  * walk of this call is not walked again); false if there is none.
  */
 static bool
-break_cycle (struct ext4fs *fs, struct work *w, size_t *walk,
-             const struct dir_moved *done, size_t ndone)
+break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
 {
   size_t first = *walk + 1;
 
@@ -886,7 +1010,8 @@ break_cycle (struct ext4fs *fs, struct work *w, size_t *walk,
       if (r && !S_ISDIR (r->a.mode))
         pick = j;
     }
-    n = move_old_path (done, ndone, &w->mv[pick], pathbuf);
+    n = move_old_path (w->done, w->ndone, w->mv[pick].from->path,
+                       w->mv[pick].from->path_len, pathbuf);
     emit_name_event (fs, BW_EV_UNLINK, w->mv[pick].from->ino, pathbuf, n,
                      NULL, 0);
     w->mv[pick].state = MV_UNLINKED;
@@ -908,9 +1033,13 @@ dirs_come (struct ext4fs *fs, struct work *w)
   for (size_t i = 0; i < w->nadd; i++) {
     struct name_change *a = &w->add[i];
     const struct inode_rec *r = model_inode (&fs->m, a->ino);
+    size_t n;
     if (a->matched || r == NULL || r->announced || !S_ISDIR (r->a.mode) ||
         !dir_settled (fs, w, a->parent) ||
         !name_free (w, a->parent, a->name, a->len))
+      continue;
+    n = entry_path (fs, a->parent, a->name, a->len, pathbuf2, sizeof pathbuf2);
+    if ((n && late_at (w, pathbuf2, n)) || late_inode (w, a->ino))
       continue;
     a->matched = any = true;
     name_come (fs, a);
@@ -933,9 +1062,8 @@ dirs_come (struct ext4fs *fs, struct work *w)
 static void
 emit_moves (struct ext4fs *fs, struct work *w)
 {
-  struct dir_moved *done = NULL;
   struct move_rank *order;
-  size_t ndone = 0, capdone = 0, walk = 0;
+  size_t walk = 0;
 
   if (w->nmv == 0)
     return;
@@ -969,24 +1097,22 @@ emit_moves (struct ext4fs *fs, struct work *w)
       /* A rename done frees its old name for the one that waits. */
       for (size_t k = i; k < w->nmv && w->mv[k].state != MV_DONE &&
              move_ready (fs, w, k); k = w->mv[k].waiter) {
-        emit_move (fs, w, k, &done, &ndone, &capdone);
+        emit_move (fs, w, k);
         progress = true;
       }
       waiting |= w->mv[i].state != MV_DONE;
     }
+    progress |= emit_late (fs, w);
     if (!waiting)
       break;
     if (progress || dirs_come (fs, w) ||
-        break_cycle (fs, w, &walk, done, ndone))
+        break_cycle (fs, w, &walk))
       continue;
     for (size_t i = 0; i < w->nmv; i++)
       if (w->mv[i].state != MV_DONE)
-        emit_move (fs, w, i, &done, &ndone, &capdone);
+        emit_move (fs, w, i);
     break;
   }
-  for (size_t i = 0; i < ndone; i++)
-    free (done[i].from);
-  free (done);
   free (order);
   free (w->dirmv);
   w->dirmv = NULL;
@@ -1103,9 +1229,58 @@ dir_removed (const struct work *w, uint32_t ino, const struct attrs *a)
   return true;
 }
 
+/* Whether a rename takes something out of the directory rm names (or
+ * from below it).
+ */
+static bool
+moved_out (const struct work *w, const struct name_change *rm)
+{
+  if (rm->path == NULL)
+    return false;
+  for (size_t i = 0; i < w->nmv; i++)
+    if (path_below (w->mv[i].from->path, w->mv[i].from->path_len, rm->path,
+                    rm->path_len))
+      return true;
+  return false;
+}
+
+static int
+longest_first (const void *a, const void *b)
+{
+  const struct bw_event *x = a, *y = b;
+
+  return (x->path_len < y->path_len) - (x->path_len > y->path_len);
+}
+
+/* The delete of the inode whose last name rm was: after the renames if
+ * it is a directory something is moved out of.
+ */
+static void
+delete_named (struct ext4fs *fs, struct work *w, struct name_change *rm)
+{
+  struct inode_rec *r = model_inode (&fs->m, rm->ino);
+  bool late = false;
+
+  if (r == NULL)
+    return;
+  if (S_ISDIR (r->a.mode))
+    late = empty_dir (fs, w, rm->ino, rm->path ? rm->path : "", rm->path_len,
+                      rm->too_long) || moved_out (w, rm);
+  struct bw_event ev = {
+    .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
+    .path_len = rm->path_len, .path_too_long = rm->too_long,
+    .file_type = attrs_file_type (&r->a),
+    .mode = r->a.mode, .uid = r->a.uid, .gid = r->a.gid,
+    .size = r->a.size,
+  };
+  emit_or_late (fs, w, &ev, late);
+  model_drop_inode (&fs->m, rm->ino);
+}
+
 static void
 apply_names (struct ext4fs *fs, struct work *w)
 {
+
   check_identities (fs, w);
   /* Take the removed names out first, so that a name moved within the
    * barrier (rename, or an entry shuffled between blocks) can be added
@@ -1156,8 +1331,10 @@ apply_names (struct ext4fs *fs, struct work *w)
     }
   }
   /* Names gone: an unlink, or the delete of an inode whose last name
-   * this was (whichever of its blocks reached the disk first).
+   * this was (whichever of its blocks reached the disk first).  A
+   * directory that something is moved out of is deleted after the move.
    */
+  w->matched = true;
   mark_not_last (w);
   for (size_t i = 0; i < w->nrm; i++) {
     struct name_change *rm = &w->rm[i];
@@ -1165,25 +1342,24 @@ apply_names (struct ext4fs *fs, struct work *w)
     if (rm->matched || r == NULL || (rm->path == NULL && !rm->too_long))
       continue;
     if (r->names == 0 && !rm->not_last &&
-        (gone_on_disk (fs, rm->ino) || dir_removed (w, rm->ino, &r->a))) {
-      if (S_ISDIR (r->a.mode))
-        empty_dir (fs, rm->ino, rm->path ? rm->path : "", rm->path_len,
-                   rm->too_long);
-      struct bw_event ev = {
-        .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
-        .path_len = rm->path_len, .path_too_long = rm->too_long,
-        .file_type = attrs_file_type (&r->a),
-        .mode = r->a.mode, .uid = r->a.uid, .gid = r->a.gid,
-        .size = r->a.size,
-      };
-      emit_event (fs, &ev);
-      model_drop_inode (&fs->m, rm->ino);
-    }
+        (gone_on_disk (fs, rm->ino) || dir_removed (w, rm->ino, &r->a)))
+      delete_named (fs, w, rm);
     else
       emit_name_event (fs, BW_EV_UNLINK, rm->ino, rm->path, rm->path_len,
                        NULL, 0);
   }
+  if (w->nlate)
+    qsort (w->late, w->nlate, sizeof *w->late, longest_first);
   emit_moves (fs, w);
+  /* What is left (a corrupt tree): as it is. */
+  for (size_t i = 0; i < w->nlate; i++)
+    if (w->late[i].path) {
+      emit_event (fs, &w->late[i]);
+      free ((char *) w->late[i].path);
+    }
+  free (w->late);
+  w->late = NULL;
+  w->nlate = 0;
   names_come (fs, w);
 }
 
@@ -1431,6 +1607,10 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   free (w.rm);
   free (w.add);
   free (w.mv);
+  for (size_t i = 0; i < w.ndone; i++)
+    free (w.done[i].from);
+  free (w.done);
+
   free (w.ch);
   free (l.v);
 }
