@@ -221,7 +221,7 @@ fuzz:
 
 # Random workloads on the kernel's ext4 held to the fidelity oracle
 # (tests/fidelity-random.sh) on random seeds for FID_SOAK_SECONDS
-# (default 45 minutes); failed runs keep their scratch directories.
+# (default 45 minutes); failed runs are kept in build/san/soak-failed.
 FID_SOAK_SECONDS ?= 2700
 soak:
 	$(MAKE) BUILD=build/san SAN=1 test-progs

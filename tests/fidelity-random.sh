@@ -14,9 +14,9 @@
 #
 # BW_FID_SEEDS="S..." (default: fixed seeds, `make check`), BW_FID_OPS
 # operations per seed.  BW_SOAK=SECONDS (make soak) runs random seeds,
-# a few per file system, until the time is up, and stops at the first
-# failure, keeping its scratch directory (tap.trace and base.img
-# replay it offline: docs/fidelity.md).
+# a few per file system, until the time is up; the first failed runs'
+# scratch directories go to BW_SOAK_KEEP (BUILD/soak-failed): tap.trace
+# and base.img replay them offline (docs/fidelity.md).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fidelity-lib.sh"
 require_fuse
@@ -26,6 +26,7 @@ OPS=${BW_FID_OPS:-300}
 
 if [ "${BW_SOAK:-0}" -gt 0 ]; then
   end=$(($(date +%s) + BW_SOAK))
+  SOAK_KEEP=${BW_SOAK_KEEP:-$BW_BUILD/soak-failed}
   runs=0 seeds=0 failed=
   while [ "$(date +%s)" -lt "$end" ]; do
     set -- $(for _ in 1 2 3 4 5; do echo $((RANDOM * 32768 + RANDOM)); done)
@@ -37,7 +38,14 @@ if [ "${BW_SOAK:-0}" -gt 0 ]; then
       say "run $runs: seeds $*: 100%"
     else
       failed="$failed $*"
-      say "run $runs: seeds $* FAILED: $(grep -E '^FAIL:|^kept' "$T/run.log" | tr '\n' ' ')"
+      kept=$(sed -n 's/^kept scratch directory //p' "$T/run.log")
+      # Out of /tmp, where nothing cleans it away.
+      if [ -n "$kept" ]; then
+        mkdir -p "$SOAK_KEEP"
+        mv "$kept" "$SOAK_KEEP/" && kept=$SOAK_KEEP/$(basename "$kept")
+        cp "$T/run.log" "$kept/run.log"
+      fi
+      say "run $runs: seeds $* FAILED: $(grep -E '^FAIL:' "$T/run.log" | tr '\n' ' ')${kept:+ kept in $kept}"
       grep -E '^(MISMATCH|INCONSISTENT|PHANTOM)' "$T/run.log" | sort -u | head -5 || true
     fi
   done
