@@ -155,13 +155,20 @@ model_drop_inode (struct model *m, uint32_t ino)
 
 /* ---- paths ------------------------------------------------------- */
 
-uint32_t
-model_parent (const struct model *m, uint32_t ino)
+const struct dentry *
+model_path_name (const struct model *m, uint32_t ino)
 {
   const struct inode_rec *r = model_inode (m, ino);
 
-  return r && r->names ? ((const struct dentry *)
-                          arena_ptr (&m->names, r->names))->parent : 0;
+  return r && r->names ? arena_ptr (&m->names, r->names) : NULL;
+}
+
+uint32_t
+model_parent (const struct model *m, uint32_t ino)
+{
+  const struct dentry *d = model_path_name (m, ino);
+
+  return d ? d->parent : 0;
 }
 
 size_t

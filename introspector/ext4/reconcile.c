@@ -59,6 +59,18 @@ struct dir_moved {
   const struct name_change *to;
 };
 
+/* A directory's delete put off until nothing in it is still to be
+ * renamed out, nor a directory in it still to be deleted: the name it
+ * had (in directory parent; the event's path, owned, is the path then).
+ */
+struct late {
+  struct bw_event ev;
+  uint32_t parent;
+  uint8_t len;
+  bool said;
+  char name[255];
+};
+
 struct work {
   struct change *ch;
   size_t nch, capch;
@@ -70,8 +82,8 @@ struct work {
   size_t ndirmv;
   struct dir_moved *done;     /* the directories renamed, in order */
   size_t ndone, capdone;
-  struct bw_event *late;      /* deletes of directories that held what is
-                               * renamed: after the renames (paths owned) */
+  struct late *late;          /* deletes of directories that held what is
+                               * renamed: after the renames */
   size_t nlate, caplate;
   bool matched;               /* renames found: w->rm is fixed (w->mv
                                * points into it) */
@@ -315,30 +327,44 @@ empty_dir (struct ext4fs *fs, struct work *w, uint32_t dir, const char *dpath,
   return late;
 }
 
-/* A delete event now, or, late, after the renames (its path then as the
- * events have it: emit_late).
+/* Whether a delete put off and not said yet is of an entry of
+ * directory dir.
+ */
+static bool
+late_below (const struct work *w, uint32_t dir)
+{
+  for (size_t i = 0; i < w->nlate; i++)
+    if (!w->late[i].said && w->late[i].parent == dir)
+      return true;
+  return false;
+}
+
+/* The delete of a directory, entry name (len bytes) of directory
+ * parent: now, or after the renames if late or if the delete of a
+ * directory in it waits (emit_late says it, with its path then).
  */
 static void
 emit_or_late (struct ext4fs *fs, struct work *w, struct bw_event *ev,
-              bool late)
+              bool late, uint32_t parent, const char *name, size_t len)
 {
-  char *p;
+  struct late *l;
 
-  /* A directory holding one whose delete waits waits too. */
-  for (size_t i = 0; i < w->nlate && !late && ev->path; i++)
-    late = path_below (w->late[i].path, w->late[i].path_len, ev->path,
-                       ev->path_len);
-  if (!late || ev->path == NULL) {
+  if ((!late && !late_below (w, ev->inode)) || ev->path == NULL ||
+      len > sizeof l->name) {
     emit_event (fs, ev);
     return;
   }
-  p = malloc (ev->path_len);
-  if (p == NULL)
-    abort ();
-  memcpy (p, ev->path, ev->path_len);
   w->late = bw_grow (w->late, &w->caplate, w->nlate, sizeof *w->late);
-  w->late[w->nlate] = *ev;
-  w->late[w->nlate++].path = p;
+  l = &w->late[w->nlate++];
+  l->ev = *ev;
+  l->ev.path = malloc (ev->path_len);
+  if (l->ev.path == NULL)
+    abort ();
+  memcpy ((char *) l->ev.path, ev->path, ev->path_len);
+  l->parent = parent;
+  l->len = len;
+  l->said = false;
+  memcpy (l->name, name, len);
 }
 
 /* An inode freed: its delete, after what its directory held.  In a
@@ -393,13 +419,17 @@ emit_delete (struct ext4fs *fs, struct work *w, uint32_t ino,
    * deleted without a path; so is one whose path is too long, saying so.
    */
   if (r && r->announced) {
+    const struct dentry *d = model_path_name (&fs->m, ino);
     struct bw_event ev = {
       .type = BW_EV_DELETE, .inode = ino, .path = n ? pathbuf : NULL,
       .path_len = n, .path_too_long = too_long,
       .file_type = attrs_file_type (a), .mode = a->mode,
       .uid = a->uid, .gid = a->gid, .size = a->size,
     };
-    emit_or_late (fs, w, &ev, late);
+    if (d)
+      emit_or_late (fs, w, &ev, late, d->parent, d->name, d->len);
+    else
+      emit_event (fs, &ev);
   }
   model_drop_inode (&fs->m, ino);
   return late;
@@ -811,10 +841,10 @@ dir_settled (const struct ext4fs *fs, const struct work *w, uint32_t dir)
    */
   for (size_t depth = 0; depth < MODEL_PATH_MAX; depth++) {
     const struct inode_rec *r = model_inode (&fs->m, dir);
+    struct dir_move key = { .ino = dir }, *d;
 
     if (dir == MODEL_ROOT_INO)
       return true;
-    struct dir_move key = { .ino = dir }, *d;
     if (r == NULL || !r->announced)
       return false;
     d = bsearch (&key, w->dirmv, w->ndirmv, sizeof *w->dirmv, by_dir_inode);
@@ -852,7 +882,8 @@ by_depth (const void *a, const void *b)
   return (x->i > y->i) - (x->i < y->i);
 }
 
-static bool late_at (const struct work *w, const char *path, size_t n);
+static bool late_at (const struct work *w, uint32_t parent, const char *name,
+                     size_t len);
 
 static bool
 move_ready (const struct ext4fs *fs, const struct work *w, size_t i)
@@ -861,7 +892,7 @@ move_ready (const struct ext4fs *fs, const struct work *w, size_t i)
 
   return dir_settled (fs, w, to->parent) &&
          name_free (w, to->parent, to->name, to->len) &&
-         !late_at (w, to->path, to->path_len);
+         !late_at (w, to->parent, to->name, to->len);
 }
 
 /* The path, in buf, that a name had before the barrier (path, n bytes)
@@ -875,10 +906,10 @@ move_old_path (const struct dir_moved *done, size_t ndone, const char *path,
   memcpy (buf, path, n);
   for (size_t i = 0; i < ndone; i++) {
     const struct dir_moved *d = &done[i];
-    size_t rest = n - d->from_len;
-    if (n <= d->from_len || buf[d->from_len] != '/' ||
-        memcmp (buf, d->from, d->from_len) != 0)
+    size_t rest;
+    if (!path_below (buf, n, d->from, d->from_len))
       continue;
+    rest = n - d->from_len;
     if (d->to->path_len + rest > MODEL_PATH_MAX)
       break;                  /* too long to say: as it was */
     memmove (buf + d->to->path_len, buf + d->from_len, rest);
@@ -888,18 +919,15 @@ move_old_path (const struct dir_moved *done, size_t ndone, const char *path,
   return n;
 }
 
-/* Whether a delete put off (w->late, not said yet) is of path as the
- * events have it now: a rename or a create there waits for it.
+/* Whether a delete put off and not said yet is of name (len bytes) of
+ * directory parent: a rename or a create there waits for it.
  */
 static bool
-late_at (const struct work *w, const char *path, size_t n)
+late_at (const struct work *w, uint32_t parent, const char *name, size_t len)
 {
-  static char buf[MODEL_PATH_MAX];
-
   for (size_t i = 0; i < w->nlate; i++)
-    if (w->late[i].path &&
-        move_old_path (w->done, w->ndone, w->late[i].path, w->late[i].path_len,
-                       buf) == n && memcmp (buf, path, n) == 0)
+    if (!w->late[i].said && w->late[i].parent == parent &&
+        w->late[i].len == len && memcmp (w->late[i].name, name, len) == 0)
       return true;
   return false;
 }
@@ -911,15 +939,14 @@ static bool
 late_inode (const struct work *w, uint32_t ino)
 {
   for (size_t i = 0; i < w->nlate; i++)
-    if (w->late[i].path && w->late[i].inode == ino)
+    if (!w->late[i].said && w->late[i].ev.inode == ino)
       return true;
   return false;
 }
 
-/* The deletes put off (w->late, deepest first) whose directory nothing
- * still has to leave: no rename still to come is from below it, nor a
- * delete put off.  Each path as the events have it then.  Whether
- * there was any.
+/* The deletes put off whose directory nothing still has to leave: no
+ * rename still to come is out of it, no delete put off is of an entry
+ * of it.  Each path as the events have it then.  Whether there was any.
  */
 static bool
 emit_late (struct ext4fs *fs, struct work *w)
@@ -927,26 +954,22 @@ emit_late (struct ext4fs *fs, struct work *w)
   bool any = false;
 
   for (size_t i = 0; i < w->nlate; i++) {
-    struct bw_event *ev = &w->late[i];
-    char *p = (char *) ev->path;
-    bool wait = false;
-    if (p == NULL)
-      continue;               /* said */
+    struct late *l = &w->late[i];
+    char *p = (char *) l->ev.path;
+    bool wait = late_below (w, l->ev.inode);
+    if (l->said)
+      continue;
     for (size_t k = 0; k < w->nmv && !wait; k++)
       wait = w->mv[k].state == MV_WAITING &&
-             path_below (w->mv[k].from->path, w->mv[k].from->path_len, p,
-                         ev->path_len);
-    for (size_t j = 0; j < w->nlate && !wait; j++)
-      wait = w->late[j].path &&
-             path_below (w->late[j].path, w->late[j].path_len, p, ev->path_len);
+             w->mv[k].from->parent == l->ev.inode;
     if (wait)
       continue;
-    ev->path_len = move_old_path (w->done, w->ndone, p, ev->path_len, pathbuf);
-    ev->path = pathbuf;
-    emit_event (fs, ev);
-    ev->path = NULL;
-    free (p);
-    any = true;
+    l->ev.path_len = move_old_path (w->done, w->ndone, p, l->ev.path_len,
+                                    pathbuf);
+    l->ev.path = pathbuf;
+    emit_event (fs, &l->ev);
+    l->ev.path = p;
+    l->said = any = true;
   }
   return any;
 }
@@ -1033,13 +1056,10 @@ dirs_come (struct ext4fs *fs, struct work *w)
   for (size_t i = 0; i < w->nadd; i++) {
     struct name_change *a = &w->add[i];
     const struct inode_rec *r = model_inode (&fs->m, a->ino);
-    size_t n;
     if (a->matched || r == NULL || r->announced || !S_ISDIR (r->a.mode) ||
         !dir_settled (fs, w, a->parent) ||
-        !name_free (w, a->parent, a->name, a->len))
-      continue;
-    n = entry_path (fs, a->parent, a->name, a->len, pathbuf2, sizeof pathbuf2);
-    if ((n && late_at (w, pathbuf2, n)) || late_inode (w, a->ino))
+        !name_free (w, a->parent, a->name, a->len) ||
+        late_at (w, a->parent, a->name, a->len) || late_inode (w, a->ino))
       continue;
     a->matched = any = true;
     name_come (fs, a);
@@ -1229,17 +1249,12 @@ dir_removed (const struct work *w, uint32_t ino, const struct attrs *a)
   return true;
 }
 
-/* Whether a rename takes something out of the directory rm names (or
- * from below it).
- */
+/* Whether a rename takes something out of directory dir. */
 static bool
-moved_out (const struct work *w, const struct name_change *rm)
+moved_out (const struct work *w, uint32_t dir)
 {
-  if (rm->path == NULL)
-    return false;
   for (size_t i = 0; i < w->nmv; i++)
-    if (path_below (w->mv[i].from->path, w->mv[i].from->path_len, rm->path,
-                    rm->path_len))
+    if (w->mv[i].from->parent == dir)
       return true;
   return false;
 }
@@ -1247,9 +1262,9 @@ moved_out (const struct work *w, const struct name_change *rm)
 static int
 longest_first (const void *a, const void *b)
 {
-  const struct bw_event *x = a, *y = b;
+  const struct late *x = a, *y = b;
 
-  return (x->path_len < y->path_len) - (x->path_len > y->path_len);
+  return (x->ev.path_len < y->ev.path_len) - (x->ev.path_len > y->ev.path_len);
 }
 
 /* The delete of the inode whose last name rm was: after the renames if
@@ -1265,7 +1280,7 @@ delete_named (struct ext4fs *fs, struct work *w, struct name_change *rm)
     return;
   if (S_ISDIR (r->a.mode))
     late = empty_dir (fs, w, rm->ino, rm->path ? rm->path : "", rm->path_len,
-                      rm->too_long) || moved_out (w, rm);
+                      rm->too_long) || moved_out (w, rm->ino);
   struct bw_event ev = {
     .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
     .path_len = rm->path_len, .path_too_long = rm->too_long,
@@ -1273,14 +1288,13 @@ delete_named (struct ext4fs *fs, struct work *w, struct name_change *rm)
     .mode = r->a.mode, .uid = r->a.uid, .gid = r->a.gid,
     .size = r->a.size,
   };
-  emit_or_late (fs, w, &ev, late);
+  emit_or_late (fs, w, &ev, late, rm->parent, rm->name, rm->len);
   model_drop_inode (&fs->m, rm->ino);
 }
 
 static void
 apply_names (struct ext4fs *fs, struct work *w)
 {
-
   check_identities (fs, w);
   /* Take the removed names out first, so that a name moved within the
    * barrier (rename, or an entry shuffled between blocks) can be added
@@ -1351,12 +1365,14 @@ apply_names (struct ext4fs *fs, struct work *w)
   if (w->nlate)
     qsort (w->late, w->nlate, sizeof *w->late, longest_first);
   emit_moves (fs, w);
-  /* What is left (a corrupt tree): as it is. */
-  for (size_t i = 0; i < w->nlate; i++)
-    if (w->late[i].path) {
-      emit_event (fs, &w->late[i]);
-      free ((char *) w->late[i].path);
-    }
+  /* What is left (all of them when nothing was renamed; a corrupt
+   * tree's): as it is, deepest first.
+   */
+  for (size_t i = 0; i < w->nlate; i++) {
+    if (!w->late[i].said)
+      emit_event (fs, &w->late[i].ev);
+    free ((char *) w->late[i].ev.path);
+  }
   free (w->late);
   w->late = NULL;
   w->nlate = 0;
