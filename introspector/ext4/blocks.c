@@ -307,6 +307,42 @@ queue_moved_blocks (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
   free (now);
 }
 
+/* Writes waiting (held until their blocks are written or the file is
+ * named) follow their blocks to where the file has them now: given the
+ * offset they had, a shift of the extents (insert or collapse range)
+ * made them fail still_owned, and the data was dropped.  Each is split
+ * where its blocks are no longer in one run.
+ */
+static void
+follow_queued_writes (struct ext4fs *fs, uint32_t ino)
+{
+  size_t n = fs->nwq;
+
+  for (size_t i = 0; i < n; i++) {
+    struct queued_write q = fs->wq[i];
+    uint64_t off = q.disk_off, end;
+    const struct bm_node *b;
+    if (q.ino != ino || q.disk_off >= INLINE_WRITE ||
+        (b = bm_find (&fs->m.owners, off / fs->bs)) == NULL ||
+        !bm_file_data (b->kind) || b->ino != ino ||
+        (b->lblk + (off / fs->bs - b->start)) * fs->bs + off % fs->bs
+        == q.file_off)
+      continue;               /* where it was, or not the file's now */
+    fs->wq[i].len = 0;
+    for (end = q.disk_off + q.len; off < end; ) {
+      uint64_t blk = off / fs->bs, stop;
+      b = bm_find (&fs->m.owners, blk);
+      stop = b ? (b->start + b->len) * fs->bs : (blk + 1) * fs->bs;
+      if (stop > end)
+        stop = end;
+      if (b && bm_file_data (b->kind) && b->ino == ino)
+        queue_write (fs, ino, (b->lblk + (blk - b->start)) * fs->bs
+                     + off % fs->bs, stop - off, off, q.seq, q.time_ns);
+      off = stop;
+    }
+  }
+}
+
 int
 blocks_reload (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
 {
@@ -316,6 +352,7 @@ blocks_reload (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
   int ret;
 
   ret = load_map (fs, ino, r, in);
+  follow_queued_writes (fs, ino);
   if (nold) {
     queue_new_holes (fs, ino, r, old, nold);
     queue_moved_blocks (fs, ino, r, old, nold);
