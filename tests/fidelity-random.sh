@@ -31,8 +31,9 @@ if [ "${BW_SOAK:-0}" -gt 0 ]; then
   while [ "$(date +%s)" -lt "$end" ]; do
     set -- $(for _ in 1 2 3 4 5; do echo $((RANDOM * 32768 + RANDOM)); done)
     runs=$((runs + 1)) seeds=$((seeds + $#))
-    # The first failures keep their scratch directories; the soak goes
-    # on, to find what else fails.
+    # The first few failures keep their scratch directories (some
+    # 400 MB each, the images and the trace); the soak goes on, to find
+    # what else fails.
     if BW_SOAK=0 BW_FID_SEEDS="$*" BW_KEEP_FAILED=$([ ${#failed} -lt 200 ] && echo 1 || echo 0) \
          "$0" > "$T/run.log" 2>&1; then
       say "run $runs: seeds $*: 100%"
