@@ -66,7 +66,7 @@ obj = $(patsubst %.c,$(OBJ)/%.o,$(1))
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz-*.c)
 FUZZERS     := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all check test-progs demo bench fuzz fuzz-targets deps clean image image-check install
+.PHONY: all check test-progs demo bench fuzz fuzz-targets soak deps clean image image-check install
 all: $(PLUGIN) $(CLI) $(DAEMON) $(MANPAGE)
 
 $(MANPAGE): nbdkit-plugin/nbdkit-blockwatch-plugin.pod
@@ -222,6 +222,15 @@ fuzz:
 	BW_HOSTILE_SOAK=$(SOAK_SECONDS) BW_TEST_TIMEOUT=$$(($(SOAK_SECONDS) + 600)) \
 	  tests/run build/san hostile-metadata-live
 
+
+# Random workloads on the kernel's ext4 held to the fidelity oracle
+# (tests/fidelity-random.sh) on random seeds for FID_SOAK_SECONDS
+# (default 45 minutes); failed runs are kept in build/san/soak-failed.
+FID_SOAK_SECONDS ?= 2700
+soak:
+	$(MAKE) BUILD=build/san SAN=1 test-progs
+	BW_SOAK=$(FID_SOAK_SECONDS) BW_TEST_TIMEOUT=$$(($(FID_SOAK_SECONDS) + 900)) \
+	  tests/run build/san fidelity-random
 
 deps:
 	.ci/deps

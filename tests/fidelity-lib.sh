@@ -28,19 +28,16 @@ fid_names=                    # the workloads, in order
 
 # fid_list DIR: every path of the tree mounted at DIR (from its root)
 # with its inode and times: what the next workload's events are judged
-# against.
+# against.  Paths escaped as the events' are (a name may hold '%', a
+# newline or bytes that are not UTF-8).
 fid_list() {
-  find "$1" -printf '/%P\t%i\t%y\t%A@\t%T@\t%C@\n' | sort
+  "$BW_SRC/tests/tools/fs-random-ops.py" list "$1"
 }
 
-# fid_appliance SIZE: an ext4 image of SIZE, and blockwatchd serving
-# it as disk "disk" of VM vm1 on $T/run/disk/nbd.sock, publishing to
-# mosquitto (TLS, client certificates); the tenant vm1's blockwatch sub
-# writes what it receives to $T/sub.jsonl.
-fid_appliance() {
-  local port
-  make_pki vm1
-  start_broker
+# fid_image SIZE: an ext4 image of SIZE at $T/disk.img, a copy of it
+# as made ($T/base.img) mounted at $T/base, and its listing: the start
+# of every workload's events.
+fid_image() {
   # Inode tables written now (not by the kernel's lazy init later,
   # which would be a workload of its own), and inodes for 50k entries.
   truncate -s "$1" "$T/disk.img"
@@ -49,7 +46,17 @@ fid_appliance() {
   mkdir -p "$T/base" "$T/snap" "$T/mnt"
   mount -o ro,loop,noload "$T/base.img" "$T/base"; register_mount "$T/base"
   fid_list "$T/base" > "$FID/0.list"
+}
 
+# fid_appliance SIZE: an ext4 image of SIZE (fid_image), and blockwatchd
+# serving it as disk "disk" of VM vm1 on $T/run/disk/nbd.sock,
+# publishing to mosquitto (TLS, client certificates); the tenant vm1's
+# blockwatch sub writes what it receives to $T/sub.jsonl.
+fid_appliance() {
+  local port
+  make_pki vm1
+  start_broker
+  fid_image "$1"
   port=$(free_port) || fail "no free port"
   { appliance_conf "$port" 60; cat <<EOF; } > "$T/bw.conf"
 stats-interval = 0
@@ -311,7 +318,7 @@ fid_selftest() {
 # stream's a warning (to see the replay's scores whatever the live
 # stream did).
 fid_finish() {
-  local rc=0 t
+  local rc=0
   fid_received | jq -r .id > "$FID/received.ids"
   jq -r .id "$T/events.jsonl" > "$FID/written.ids"
   diff "$FID/written.ids" "$FID/received.ids" > "$FID/ids.diff" ||
@@ -321,6 +328,14 @@ fid_finish() {
   [ $rc = 0 ] || { tail -30 "$T/daemon.log"; fail "blockwatchd exited with $rc"; }
   check_san_log "$T/daemon.log"
   check_san_log "$T/sub.err"
+  fid_verdict
+}
+
+# fid_verdict: the introspector is done; its record trace
+# ($T/tap.trace) rebuilds the disk, and the fidelity of the live stream
+# and of the replay, printed, are 100% for every workload (else fails).
+fid_verdict() {
+  local t
   # The introspector's record trace holds every write: applied to the
   # image from before, it is the disk.
   cp --sparse=always "$T/base.img" "$T/applied.img"

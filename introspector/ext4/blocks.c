@@ -199,7 +199,7 @@ load_map (struct ext4fs *fs, uint32_t ino, struct inode_rec *r,
 /* The file ranges an inode's written data blocks cover, in file
  * order (preallocated blocks read as zeroes, like holes).
  */
-struct span { uint64_t lblk, len; };
+struct span { uint64_t lblk, len, pblk; };
 
 static int
 by_lblk (const void *a, const void *b)
@@ -223,7 +223,7 @@ data_spans (const struct ext4fs *fs, const struct inode_rec *r, size_t *n)
     if (b->kind != BM_DATA)
       continue;
     v = bw_grow (v, &cap, *n, sizeof *v);
-    v[(*n)++] = (struct span) { b->lblk, b->len };
+    v[(*n)++] = (struct span) { b->lblk, b->len, b->start };
   }
   if (*n)
     qsort (v, *n, sizeof *v, by_lblk);
@@ -258,6 +258,91 @@ queue_new_holes (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
   free (now);
 }
 
+static int
+by_pblk (const void *a, const void *b)
+{
+  const struct span *x = a, *y = b;
+
+  return x->pblk < y->pblk ? -1 : x->pblk > y->pblk;
+}
+
+/* Written blocks the file had at one offset and has at another now
+ * (fallocate's collapse and insert range shift the extents; nothing
+ * writes their bytes) make the file read differently there: that is a
+ * change of content whose only sign is the block map, so it is
+ * reported as a write of what the blocks hold.  Blocks new to the file
+ * are not: their writes are reported as they come.  A hostile map may
+ * give one block many offsets: the pieces looked at are bounded.
+ */
+static void
+queue_moved_blocks (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
+                    struct span *old, size_t nold)
+{
+  size_t nnew, budget;
+  struct span *now = data_spans (fs, r, &nnew);
+
+  budget = 4 * (nold + nnew);
+  qsort (old, nold, sizeof *old, by_pblk);
+  for (size_t i = 0; i < nnew && budget; i++) {
+    uint64_t start = now[i].pblk, end = start + now[i].len;
+    size_t lo = 0, hi = nold;
+    /* the first old span that ends past start */
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      if (old[mid].pblk + old[mid].len <= start)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    for (size_t j = lo; j < nold && old[j].pblk < end && budget; j++, budget--) {
+      uint64_t a = old[j].pblk > start ? old[j].pblk : start;
+      uint64_t b = old[j].pblk + old[j].len < end ? old[j].pblk + old[j].len : end;
+      uint64_t was = old[j].lblk + (a - old[j].pblk);
+      uint64_t is = now[i].lblk + (a - start);
+      if (b > a && was != is)
+        queue_write (fs, ino, is * fs->bs, (b - a) * fs->bs, a * fs->bs,
+                     fs->seq, fs->time_ns);
+    }
+  }
+  free (now);
+}
+
+/* Writes waiting (held until their blocks are written or the file is
+ * named) follow their blocks to where the file has them now: given the
+ * offset they had, a shift of the extents (insert or collapse range)
+ * made them fail still_owned, and the data was dropped.  Each is split
+ * where its blocks are no longer in one run.
+ */
+static void
+follow_queued_writes (struct ext4fs *fs, uint32_t ino)
+{
+  size_t n = fs->nwq;
+
+  for (size_t i = 0; i < n; i++) {
+    struct queued_write q = fs->wq[i];
+    uint64_t off = q.disk_off, end;
+    const struct bm_node *b;
+    if (q.ino != ino || q.disk_off >= INLINE_WRITE ||
+        (b = bm_find (&fs->m.owners, off / fs->bs)) == NULL ||
+        !bm_file_data (b->kind) || b->ino != ino ||
+        (b->lblk + (off / fs->bs - b->start)) * fs->bs + off % fs->bs
+        == q.file_off)
+      continue;               /* where it was, or not the file's now */
+    fs->wq[i].len = 0;
+    for (end = q.disk_off + q.len; off < end; ) {
+      uint64_t blk = off / fs->bs, stop;
+      b = bm_find (&fs->m.owners, blk);
+      stop = b ? (b->start + b->len) * fs->bs : (blk + 1) * fs->bs;
+      if (stop > end)
+        stop = end;
+      if (b && bm_file_data (b->kind) && b->ino == ino)
+        queue_write (fs, ino, (b->lblk + (blk - b->start)) * fs->bs
+                     + off % fs->bs, stop - off, off, q.seq, q.time_ns);
+      off = stop;
+    }
+  }
+}
+
 int
 blocks_reload (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
 {
@@ -267,8 +352,11 @@ blocks_reload (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
   int ret;
 
   ret = load_map (fs, ino, r, in);
-  if (nold)
+  follow_queued_writes (fs, ino);
+  if (nold) {
     queue_new_holes (fs, ino, r, old, nold);
+    queue_moved_blocks (fs, ino, r, old, nold);
+  }
   free (old);
   return ret;
 }

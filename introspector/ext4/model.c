@@ -155,6 +155,22 @@ model_drop_inode (struct model *m, uint32_t ino)
 
 /* ---- paths ------------------------------------------------------- */
 
+const struct dentry *
+model_path_name (const struct model *m, uint32_t ino)
+{
+  const struct inode_rec *r = model_inode (m, ino);
+
+  return r && r->names ? arena_ptr (&m->names, r->names) : NULL;
+}
+
+uint32_t
+model_parent (const struct model *m, uint32_t ino)
+{
+  const struct dentry *d = model_path_name (m, ino);
+
+  return d ? d->parent : 0;
+}
+
 size_t
 model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
 {

@@ -155,6 +155,11 @@ void model_add_block (struct model *m, uint32_t ino, uint64_t start,
  * path does not fit bufsize, or loops in a corrupt tree: the file's
  * events then come without a path, saying why).  The root is "/".
  */
+/* The name an inode's path goes through (its newest), or NULL if it
+ * has none; and the directory that name is in, or 0.
+ */
+const struct dentry *model_path_name (const struct model *m, uint32_t ino);
+uint32_t model_parent (const struct model *m, uint32_t ino);
 size_t model_path (const struct model *m, uint32_t ino, char *buf,
                    size_t bufsize);
 

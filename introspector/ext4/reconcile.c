@@ -38,7 +38,37 @@ struct name_change {
 struct move {
   struct name_change *from, *to;
   size_t after;               /* the move that frees to's name first */
-  uint8_t state;              /* 0, 1 on the way to emitting, 2 emitted */
+  size_t waiter;              /* the move that takes from's name next */
+  size_t seen;                /* the last walk for a cycle that saw it */
+  uint8_t state;              /* MV_WAITING, MV_UNLINKED, MV_DONE */
+};
+enum { MV_WAITING, MV_UNLINKED, MV_DONE };
+
+struct dir_move {
+  uint32_t ino;
+  size_t i;                   /* in w->mv */
+};
+
+/* A directory renamed: the path it had in the events then, and the one
+ * it has; the old paths of renames after it that were below it are
+ * below the new one.
+ */
+struct dir_moved {
+  char *from;
+  size_t from_len;
+  const struct name_change *to;
+};
+
+/* A directory's delete put off until nothing in it is still to be
+ * renamed out, nor a directory in it still to be deleted: the name it
+ * had (in directory parent; the event's path, owned, is the path then).
+ */
+struct late {
+  struct bw_event ev;
+  uint32_t parent;
+  uint8_t len;
+  bool said;
+  char name[255];
 };
 
 struct work {
@@ -48,6 +78,15 @@ struct work {
   size_t nrm, caprm, nadd, capadd;
   struct move *mv;
   size_t nmv, capmv;
+  struct dir_move *dirmv;     /* the moves of directories, by inode */
+  size_t ndirmv;
+  struct dir_moved *done;     /* the directories renamed, in order */
+  size_t ndone, capdone;
+  struct late *late;          /* deletes of directories that held what is
+                               * renamed: after the renames */
+  size_t nlate, caplate;
+  bool matched;               /* renames found: w->rm is fixed (w->mv
+                               * points into it) */
 };
 
 static char pathbuf[MODEL_PATH_MAX], pathbuf2[MODEL_PATH_MAX];
@@ -77,6 +116,13 @@ entry_path (const struct ext4fs *fs, uint32_t parent, const char *name,
     buf[n++] = '/';
   memcpy (buf + n, name, len);
   return n + len;
+}
+
+/* Whether path a (an bytes) is below path b (bn bytes). */
+static bool
+path_below (const char *a, size_t an, const char *b, size_t bn)
+{
+  return an > bn && a[bn] == '/' && memcmp (a, b, bn) == 0;
 }
 
 /* ---- superblock --------------------------------------------------- */
@@ -196,8 +242,11 @@ gone_on_disk (struct ext4fs *fs, uint32_t ino)
   return !inode_in_use (&in) || in.i_generation != r->a.generation;
 }
 
-static void emit_delete (struct ext4fs *fs, uint32_t ino,
+static bool emit_delete (struct ext4fs *fs, struct work *w, uint32_t ino,
                          const struct attrs *a, bool in_too_long);
+static void note_name (struct name_change **v, size_t *n, size_t *cap,
+                       uint32_t parent, uint32_t ino, const char *name,
+                       size_t len);
 
 /* A directory's delete empties it first, and a directory in it that is
  * gone too is deleted the same way, nested.  A deep tree (a path may
@@ -228,17 +277,21 @@ being_emptied (uint32_t dir)
 
 /* A directory freed while the model still has entries in it (removed
  * with it, but their inodes not freed yet in our view: rm -r whose
- * last commits we have not seen, or read ahead): each entry goes
- * before the directory, as the delete of its inode if that is gone on
- * disk, else as an unlink (the delete follows when the inode is freed).
- * dpath is the directory's path (dlen 0: it has none, or, if too_long,
- * it is longer than the introspector makes: so are its entries').
+ * last commits we have not seen, or read ahead; or moved out of it
+ * before it was removed): each entry goes before the directory, as the
+ * delete of its inode if that is gone on disk, else as a name removed
+ * in this barrier (w->rm: a rename if the inode has a new name, an
+ * unlink or a delete if not).  dpath is the directory's path (dlen 0:
+ * it has none, or, if too_long, it is longer than the introspector
+ * makes: so are its entries', which are unlinked).  Whether the
+ * directory's delete must wait for the renames (emit_late).
  */
-static void
-empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
-           bool too_long)
+static bool
+empty_dir (struct ext4fs *fs, struct work *w, uint32_t dir, const char *dpath,
+           size_t dlen, bool too_long)
 {
   char *path = malloc (dlen + 256);
+  bool late = false;
 
   if (path == NULL)
     abort ();
@@ -261,13 +314,24 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
      */
     if (gone_on_disk (fs, c->ino) && !being_emptied (c->ino) &&
         (!S_ISDIR (r->a.mode) || model_is_path_name (&fs->m, c))) {
-      emit_delete (fs, c->ino, &r->a, too_long);
+      late |= emit_delete (fs, w, c->ino, &r->a, too_long);
       continue;
     }
     if (n > 1)                /* the root's path is "/" already */
       path[n++] = '/';
     memcpy (path + n, c->name, c->len);
-    if (dlen && r->announced)
+    if (dlen && r->announced && !w->matched) {
+      struct name_change *g;
+      note_name (&w->rm, &w->nrm, &w->caprm, dir, c->ino, c->name, c->len);
+      g = &w->rm[w->nrm - 1];
+      g->path_len = n + c->len;
+      g->path = malloc (g->path_len);
+      if (g->path == NULL)
+        abort ();
+      memcpy (g->path, path, g->path_len);
+      late = true;
+    }
+    else if (dlen && r->announced)
       emit_simple (fs, BW_EV_UNLINK, c->ino, path, n + c->len);
     else if (too_long && r->announced) {
       struct bw_event ev = {
@@ -278,6 +342,47 @@ empty_dir (struct ext4fs *fs, uint32_t dir, const char *dpath, size_t dlen,
     model_remove_name (&fs->m, dir, c->name, c->len);
   }
   free (path);
+  return late;
+}
+
+/* Whether a delete put off and not said yet is of an entry of
+ * directory dir.
+ */
+static bool
+late_below (const struct work *w, uint32_t dir)
+{
+  for (size_t i = 0; i < w->nlate; i++)
+    if (!w->late[i].said && w->late[i].parent == dir)
+      return true;
+  return false;
+}
+
+/* The delete of a directory, entry name (len bytes) of directory
+ * parent: now, or after the renames if late or if the delete of a
+ * directory in it waits (emit_late says it, with its path then).
+ */
+static void
+emit_or_late (struct ext4fs *fs, struct work *w, struct bw_event *ev,
+              bool late, uint32_t parent, const char *name, size_t len)
+{
+  struct late *l;
+
+  if ((!late && !late_below (w, ev->inode)) || ev->path == NULL ||
+      len > sizeof l->name) {
+    emit_event (fs, ev);
+    return;
+  }
+  w->late = bw_grow (w->late, &w->caplate, w->nlate, sizeof *w->late);
+  l = &w->late[w->nlate++];
+  l->ev = *ev;
+  l->ev.path = malloc (ev->path_len);
+  if (l->ev.path == NULL)
+    abort ();
+  memcpy ((char *) l->ev.path, ev->path, ev->path_len);
+  l->parent = parent;
+  l->len = len;
+  l->said = false;
+  memcpy (l->name, name, len);
 }
 
 /* An inode freed: its delete, after what its directory held.  In a
@@ -297,12 +402,12 @@ freed_path (struct ext4fs *fs, uint32_t ino, bool in_too_long,
   return n;
 }
 
-static void
-emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
-             bool in_too_long)
+static bool
+emit_delete (struct ext4fs *fs, struct work *w, uint32_t ino,
+             const struct attrs *a, bool in_too_long)
 {
   struct inode_rec *r = model_inode (&fs->m, ino);
-  bool too_long = false;
+  bool too_long = false, late = false;
   size_t n = r && r->announced
              ? freed_path (fs, ino, in_too_long, &too_long) : 0;
 
@@ -313,7 +418,7 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
       abort ();
     memcpy (dpath, pathbuf, n);
     deleting[delete_nesting++] = ino;
-    empty_dir (fs, ino, dpath, n, too_long);
+    late = empty_dir (fs, w, ino, dpath, n, too_long);
     delete_nesting--;
     free (dpath);
     n = freed_path (fs, ino, in_too_long, &too_long);
@@ -332,15 +437,20 @@ emit_delete (struct ext4fs *fs, uint32_t ino, const struct attrs *a,
    * deleted without a path; so is one whose path is too long, saying so.
    */
   if (r && r->announced) {
+    const struct dentry *d = model_path_name (&fs->m, ino);
     struct bw_event ev = {
       .type = BW_EV_DELETE, .inode = ino, .path = n ? pathbuf : NULL,
       .path_len = n, .path_too_long = too_long,
       .file_type = attrs_file_type (a), .mode = a->mode,
       .uid = a->uid, .gid = a->gid, .size = a->size,
     };
-    emit_event (fs, &ev);
+    if (d)
+      emit_or_late (fs, w, &ev, late, d->parent, d->name, d->len);
+    else
+      emit_event (fs, &ev);
   }
   model_drop_inode (&fs->m, ino);
+  return late;
 }
 
 static void
@@ -397,7 +507,7 @@ delete_freed (struct ext4fs *fs, struct work *w)
   }
   qsort (v, n, sizeof *v, deepest_first);
   for (size_t k = 0; k < n; k++)
-    emit_delete (fs, w->ch[v[k].i].ino, &w->ch[v[k].i].old, false);
+    emit_delete (fs, w, w->ch[v[k].i].ino, &w->ch[v[k].i].old, false);
   free (v);
 }
 
@@ -631,7 +741,7 @@ check_identities (struct ext4fs *fs, struct work *w)
         !gone_on_disk (fs, ino))
       continue;
     was = r->a;
-    emit_delete (fs, ino, &was, false);
+    emit_delete (fs, w, ino, &was, false);
     for (size_t j = 0; j < w->nrm; j++)
       if (w->rm[j].ino == ino)
         w->rm[j].matched = true;
@@ -687,77 +797,363 @@ report_waiting (struct ext4fs *fs, uint32_t dir)
   }
 }
 
+/* Moves ordered by where they come from: directory, then name. */
 static int
-by_old_path (const void *a, const void *b)
+by_from (const void *a, const void *b)
 {
   const struct name_change *x = ((const struct move *) a)->from,
                            *y = ((const struct move *) b)->from;
-  int c = memcmp (x->path, y->path,
-                  x->path_len < y->path_len ? x->path_len : y->path_len);
 
-  return c ? c : (x->path_len > y->path_len) - (x->path_len < y->path_len);
+  if (x->parent != y->parent)
+    return x->parent < y->parent ? -1 : 1;
+  if (x->len != y->len)
+    return x->len < y->len ? -1 : 1;
+  return memcmp (x->name, y->name, x->len);
 }
 
-/* The move (in w->mv, sorted by old path) whose old path is path, or
- * w->nmv.
+/* The move (in w->mv, sorted by_from) away from name of directory
+ * parent, or w->nmv.
  */
 static size_t
-move_from (const struct work *w, const char *path, size_t len)
+move_from (const struct work *w, uint32_t parent, const char *name,
+           uint8_t len)
 {
-  struct name_change key = { .path = (char *) path, .path_len = len };
+  struct name_change key = { .parent = parent, .len = len };
   struct move k = { .from = &key };
-  const struct move *m = bsearch (&k, w->mv, w->nmv, sizeof *w->mv,
-                                  by_old_path);
+  const struct move *m;
 
+  memcpy (key.name, name, len);
+  m = bsearch (&k, w->mv, w->nmv, sizeof *w->mv, by_from);
   return m ? (size_t) (m - w->mv) : w->nmv;
 }
 
-/* The renames, each after the one that moves away the name it takes
- * (a -> b after b -> c), so that a consumer replaying them never finds
- * its new name taken; the names that were removed outright went before
- * them.  A name is taken by one rename at most, so a walk along "after"
- * ends at a rename that takes a free name, or comes back to where it
- * started: a cycle (names swapped), which no order of renames can
- * replay.  Its first rename is said as an unlink of its old name before
- * the others and a link of its new name after them.
+/* Whether the name of directory parent is free in the events so far:
+ * no rename still to come takes an inode away from it.
+ */
+static bool
+name_free (const struct work *w, uint32_t parent, const char *name,
+           uint8_t len)
+{
+  size_t k = move_from (w, parent, name, len);
+
+  return k == w->nmv || w->mv[k].state != MV_WAITING;
+}
+
+static int
+by_dir_inode (const void *a, const void *b)
+{
+  const struct dir_move *x = a, *y = b;
+
+  return (x->ino > y->ino) - (x->ino < y->ino);
+}
+
+/* Whether directory dir is, in the events so far, where it is now:
+ * announced, and neither it nor a directory above it still to be
+ * renamed (a directory has one name, so one move at most).
+ */
+static bool
+dir_settled (const struct ext4fs *fs, const struct work *w, uint32_t dir)
+{
+  /* Each name takes a byte of a path at least: a loop in a corrupt
+   * tree ends.
+   */
+  for (size_t depth = 0; depth < MODEL_PATH_MAX; depth++) {
+    const struct inode_rec *r = model_inode (&fs->m, dir);
+    struct dir_move key = { .ino = dir }, *d;
+
+    if (dir == MODEL_ROOT_INO)
+      return true;
+    if (r == NULL || !r->announced)
+      return false;
+    d = bsearch (&key, w->dirmv, w->ndirmv, sizeof *w->dirmv, by_dir_inode);
+    if (d && w->mv[d->i].state != MV_DONE)
+      return false;
+    dir = model_parent (&fs->m, dir);
+  }
+  return false;
+}
+
+/* How many directories down dir is (bounded: a corrupt tree may loop). */
+static size_t
+dir_depth (const struct ext4fs *fs, uint32_t dir)
+{
+  size_t d = 0;
+
+  while (dir && dir != MODEL_ROOT_INO && d < MODEL_PATH_MAX) {
+    dir = model_parent (&fs->m, dir);
+    d++;
+  }
+  return d;
+}
+
+struct move_rank {
+  size_t depth, i;
+};
+
+static int
+by_depth (const void *a, const void *b)
+{
+  const struct move_rank *x = a, *y = b;
+
+  if (x->depth != y->depth)
+    return x->depth < y->depth ? -1 : 1;
+  return (x->i > y->i) - (x->i < y->i);
+}
+
+static bool late_at (const struct work *w, uint32_t parent, const char *name,
+                     size_t len);
+
+static bool
+move_ready (const struct ext4fs *fs, const struct work *w, size_t i)
+{
+  const struct name_change *to = w->mv[i].to;
+
+  return dir_settled (fs, w, to->parent) &&
+         name_free (w, to->parent, to->name, to->len) &&
+         !late_at (w, to->parent, to->name, to->len);
+}
+
+/* The path, in buf, that a name had before the barrier (path, n bytes)
+ * has in the events so far: below the new path of every directory
+ * renamed before that it was in.
+ */
+static size_t
+move_old_path (const struct dir_moved *done, size_t ndone, const char *path,
+               size_t n, char *buf)
+{
+  memcpy (buf, path, n);
+  for (size_t i = 0; i < ndone; i++) {
+    const struct dir_moved *d = &done[i];
+    size_t rest;
+    if (!path_below (buf, n, d->from, d->from_len))
+      continue;
+    rest = n - d->from_len;
+    if (d->to->path_len + rest > MODEL_PATH_MAX)
+      break;                  /* too long to say: as it was */
+    memmove (buf + d->to->path_len, buf + d->from_len, rest);
+    memcpy (buf, d->to->path, d->to->path_len);
+    n = d->to->path_len + rest;
+  }
+  return n;
+}
+
+/* Whether a delete put off and not said yet is of name (len bytes) of
+ * directory parent: a rename or a create there waits for it.
+ */
+static bool
+late_at (const struct work *w, uint32_t parent, const char *name, size_t len)
+{
+  for (size_t i = 0; i < w->nlate; i++)
+    if (!w->late[i].said && w->late[i].parent == parent &&
+        w->late[i].len == len && memcmp (w->late[i].name, name, len) == 0)
+      return true;
+  return false;
+}
+
+/* Whether the delete of inode ino is put off and not said yet (a
+ * directory removed, its inode taken again by a new one).
+ */
+static bool
+late_inode (const struct work *w, uint32_t ino)
+{
+  for (size_t i = 0; i < w->nlate; i++)
+    if (!w->late[i].said && w->late[i].ev.inode == ino)
+      return true;
+  return false;
+}
+
+/* The deletes put off whose directory nothing still has to leave: no
+ * rename still to come is out of it, no delete put off is of an entry
+ * of it.  Each path as the events have it then.  Whether there was any.
+ */
+static bool
+emit_late (struct ext4fs *fs, struct work *w)
+{
+  bool any = false;
+
+  for (size_t i = 0; i < w->nlate; i++) {
+    struct late *l = &w->late[i];
+    char *p = (char *) l->ev.path;
+    bool wait = late_below (w, l->ev.inode);
+    if (l->said)
+      continue;
+    for (size_t k = 0; k < w->nmv && !wait; k++)
+      wait = w->mv[k].state == MV_WAITING &&
+             w->mv[k].from->parent == l->ev.inode;
+    if (wait)
+      continue;
+    l->ev.path_len = move_old_path (w->done, w->ndone, p, l->ev.path_len,
+                                    pathbuf);
+    l->ev.path = pathbuf;
+    emit_event (fs, &l->ev);
+    l->ev.path = p;
+    l->said = any = true;
+  }
+  return any;
+}
+
+static void
+emit_move (struct ext4fs *fs, struct work *w, size_t i)
+{
+  struct move *m = &w->mv[i];
+  const struct inode_rec *r = model_inode (&fs->m, m->to->ino);
+  size_t n;
+
+  if (m->state == MV_UNLINKED) {
+    emit_name_event (fs, BW_EV_LINK, m->to->ino, m->to->path,
+                     m->to->path_len, NULL, 0);
+    m->state = MV_DONE;
+    return;
+  }
+  n = move_old_path (w->done, w->ndone, m->from->path, m->from->path_len,
+                     pathbuf);
+  emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
+                   m->to->path_len, pathbuf, n);
+  m->state = MV_DONE;
+  if (r && S_ISDIR (r->a.mode)) {
+    char *from = malloc (n);
+    if (from == NULL)
+      abort ();
+    memcpy (from, pathbuf, n);
+    w->done = bw_grow (w->done, &w->capdone, w->ndone, sizeof *w->done);
+    w->done[w->ndone++] = (struct dir_moved) { from, n, m->to };
+  }
+}
+
+/* Names swapped (a -> b -> a, or longer: a cycle, which no order of
+ * renames replays): one of the renames is said in two, an unlink of its
+ * old name now and a link of its new name when that is free; a file's
+ * if the cycle has one, since a directory unlinked would take its
+ * entries with it.  Looks for a cycle among the moves waiting for
+ * their name only (walks numbered from *walk, so that a move seen in a
+ * walk of this call is not walked again); false if there is none.
+ */
+static bool
+break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
+{
+  size_t first = *walk + 1;
+
+  for (size_t i = 0; i < w->nmv; i++) {
+    size_t k = i, pick, n;
+    if (w->mv[i].state != MV_WAITING || w->mv[i].seen >= first)
+      continue;
+    ++*walk;
+    while (k < w->nmv && w->mv[k].state == MV_WAITING &&
+           w->mv[k].seen < first && dir_settled (fs, w, w->mv[k].to->parent)) {
+      w->mv[k].seen = *walk;
+      k = w->mv[k].after;
+    }
+    if (k == w->nmv || w->mv[k].state != MV_WAITING || w->mv[k].seen != *walk)
+      continue;               /* not a cycle, or one seen before */
+    pick = k;
+    for (size_t j = w->mv[k].after; j != k; j = w->mv[j].after) {
+      const struct inode_rec *r = model_inode (&fs->m, w->mv[j].to->ino);
+      if (r && !S_ISDIR (r->a.mode))
+        pick = j;
+    }
+    n = move_old_path (w->done, w->ndone, w->mv[pick].from->path,
+                       w->mv[pick].from->path_len, pathbuf);
+    emit_name_event (fs, BW_EV_UNLINK, w->mv[pick].from->ino, pathbuf, n,
+                     NULL, 0);
+    w->mv[pick].state = MV_UNLINKED;
+    return true;
+  }
+  return false;
+}
+
+static void name_come (struct ext4fs *fs, struct name_change *a);
+
+/* New directories whose place is settled, created now: renames into
+ * them wait for them.  Whether there was any.
+ */
+static bool
+dirs_come (struct ext4fs *fs, struct work *w)
+{
+  bool any = false;
+
+  for (size_t i = 0; i < w->nadd; i++) {
+    struct name_change *a = &w->add[i];
+    const struct inode_rec *r = model_inode (&fs->m, a->ino);
+    if (a->matched || r == NULL || r->announced || !S_ISDIR (r->a.mode) ||
+        !dir_settled (fs, w, a->parent) ||
+        !name_free (w, a->parent, a->name, a->len) ||
+        late_at (w, a->parent, a->name, a->len) || late_inode (w, a->ino))
+      continue;
+    a->matched = any = true;
+    name_come (fs, a);
+  }
+  return any;
+}
+
+/* The renames, in an order a consumer can replay, the names that were
+ * removed outright having gone before them: each after the rename that
+ * moves away the name it takes (a -> b after b -> c); after the renames
+ * of the directories above its new name and the creates of those that
+ * are new (mkdir d; mv f d), its old path as the events have it then
+ * (below a directory renamed before it, the directory's new path).  A
+ * name is taken by one rename at most, so what is left when none can go
+ * is a cycle of names swapped (break_cycle), or a corrupt tree, whose
+ * renames go as they are.  They are tried shallowest new name first, so
+ * that directories moved within directories moved take a pass, not one
+ * each.
  */
 static void
 emit_moves (struct ext4fs *fs, struct work *w)
 {
-  size_t *chain;
+  struct move_rank *order;
+  size_t walk = 0;
 
   if (w->nmv == 0)
     return;
-  chain = malloc (w->nmv * sizeof *chain);
-  if (chain == NULL)
+  qsort (w->mv, w->nmv, sizeof *w->mv, by_from);
+  w->dirmv = malloc (w->nmv * sizeof *w->dirmv);
+  if (w->dirmv == NULL)
     abort ();
-  qsort (w->mv, w->nmv, sizeof *w->mv, by_old_path);
+  w->ndirmv = 0;
   for (size_t i = 0; i < w->nmv; i++)
-    w->mv[i].after = move_from (w, w->mv[i].to->path, w->mv[i].to->path_len);
+    w->mv[i].waiter = w->nmv;
   for (size_t i = 0; i < w->nmv; i++) {
-    size_t n = 0, k = i;
-    bool cycle;
-    while (k < w->nmv && w->mv[k].state == 0) {
-      w->mv[k].state = 1;
-      chain[n++] = k;
-      k = w->mv[k].after;
-    }
-    cycle = k < w->nmv && w->mv[k].state == 1;
-    if (cycle)
-      emit_name_event (fs, BW_EV_UNLINK, w->mv[k].from->ino,
-                       w->mv[k].from->path, w->mv[k].from->path_len, NULL, 0);
-    while (n) {
-      struct move *m = &w->mv[chain[--n]];
-      if (cycle && n == 0)
-        emit_name_event (fs, BW_EV_LINK, m->to->ino, m->to->path,
-                         m->to->path_len, NULL, 0);
-      else
-        emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
-                         m->to->path_len, m->from->path, m->from->path_len);
-      m->state = 2;
-    }
+    const struct name_change *to = w->mv[i].to;
+    const struct inode_rec *r = model_inode (&fs->m, to->ino);
+    w->mv[i].after = move_from (w, to->parent, to->name, to->len);
+    if (w->mv[i].after < w->nmv)
+      w->mv[w->mv[i].after].waiter = i;
+    if (r && S_ISDIR (r->a.mode))
+      w->dirmv[w->ndirmv++] = (struct dir_move) { to->ino, i };
   }
-  free (chain);
+  qsort (w->dirmv, w->ndirmv, sizeof *w->dirmv, by_dir_inode);
+  order = malloc (w->nmv * sizeof *order);
+  if (order == NULL)
+    abort ();
+  for (size_t i = 0; i < w->nmv; i++)
+    order[i] = (struct move_rank) { dir_depth (fs, w->mv[i].to->parent), i };
+  qsort (order, w->nmv, sizeof *order, by_depth);
+  for (;;) {
+    bool waiting = false, progress = false;
+    for (size_t j = 0; j < w->nmv; j++) {
+      size_t i = order[j].i;
+      /* A rename done frees its old name for the one that waits. */
+      for (size_t k = i; k < w->nmv && w->mv[k].state != MV_DONE &&
+             move_ready (fs, w, k); k = w->mv[k].waiter) {
+        emit_move (fs, w, k);
+        progress = true;
+      }
+      waiting |= w->mv[i].state != MV_DONE;
+    }
+    progress |= emit_late (fs, w);
+    if (!waiting)
+      break;
+    if (progress || dirs_come (fs, w) ||
+        break_cycle (fs, w, &walk))
+      continue;
+    for (size_t i = 0; i < w->nmv; i++)
+      if (w->mv[i].state != MV_DONE)
+        emit_move (fs, w, i);
+    break;
+  }
+  free (order);
+  free (w->dirmv);
+  w->dirmv = NULL;
 }
 
 struct gone_ref {
@@ -871,6 +1267,49 @@ dir_removed (const struct work *w, uint32_t ino, const struct attrs *a)
   return true;
 }
 
+/* Whether a rename takes something out of directory dir. */
+static bool
+moved_out (const struct work *w, uint32_t dir)
+{
+  for (size_t i = 0; i < w->nmv; i++)
+    if (w->mv[i].from->parent == dir)
+      return true;
+  return false;
+}
+
+static int
+longest_first (const void *a, const void *b)
+{
+  const struct late *x = a, *y = b;
+
+  return (x->ev.path_len < y->ev.path_len) - (x->ev.path_len > y->ev.path_len);
+}
+
+/* The delete of the inode whose last name rm was: after the renames if
+ * it is a directory something is moved out of.
+ */
+static void
+delete_named (struct ext4fs *fs, struct work *w, struct name_change *rm)
+{
+  struct inode_rec *r = model_inode (&fs->m, rm->ino);
+  bool late = false;
+
+  if (r == NULL)
+    return;
+  if (S_ISDIR (r->a.mode))
+    late = empty_dir (fs, w, rm->ino, rm->path ? rm->path : "", rm->path_len,
+                      rm->too_long) || moved_out (w, rm->ino);
+  struct bw_event ev = {
+    .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
+    .path_len = rm->path_len, .path_too_long = rm->too_long,
+    .file_type = attrs_file_type (&r->a),
+    .mode = r->a.mode, .uid = r->a.uid, .gid = r->a.gid,
+    .size = r->a.size,
+  };
+  emit_or_late (fs, w, &ev, late, rm->parent, rm->name, rm->len);
+  model_drop_inode (&fs->m, rm->ino);
+}
+
 static void
 apply_names (struct ext4fs *fs, struct work *w)
 {
@@ -924,8 +1363,10 @@ apply_names (struct ext4fs *fs, struct work *w)
     }
   }
   /* Names gone: an unlink, or the delete of an inode whose last name
-   * this was (whichever of its blocks reached the disk first).
+   * this was (whichever of its blocks reached the disk first).  A
+   * directory that something is moved out of is deleted after the move.
    */
+  w->matched = true;
   mark_not_last (w);
   for (size_t i = 0; i < w->nrm; i++) {
     struct name_change *rm = &w->rm[i];
@@ -933,25 +1374,26 @@ apply_names (struct ext4fs *fs, struct work *w)
     if (rm->matched || r == NULL || (rm->path == NULL && !rm->too_long))
       continue;
     if (r->names == 0 && !rm->not_last &&
-        (gone_on_disk (fs, rm->ino) || dir_removed (w, rm->ino, &r->a))) {
-      if (S_ISDIR (r->a.mode))
-        empty_dir (fs, rm->ino, rm->path ? rm->path : "", rm->path_len,
-                   rm->too_long);
-      struct bw_event ev = {
-        .type = BW_EV_DELETE, .inode = rm->ino, .path = rm->path,
-        .path_len = rm->path_len, .path_too_long = rm->too_long,
-        .file_type = attrs_file_type (&r->a),
-        .mode = r->a.mode, .uid = r->a.uid, .gid = r->a.gid,
-        .size = r->a.size,
-      };
-      emit_event (fs, &ev);
-      model_drop_inode (&fs->m, rm->ino);
-    }
+        (gone_on_disk (fs, rm->ino) || dir_removed (w, rm->ino, &r->a)))
+      delete_named (fs, w, rm);
     else
       emit_name_event (fs, BW_EV_UNLINK, rm->ino, rm->path, rm->path_len,
                        NULL, 0);
   }
+  if (w->nlate)
+    qsort (w->late, w->nlate, sizeof *w->late, longest_first);
   emit_moves (fs, w);
+  /* What is left (all of them when nothing was renamed; a corrupt
+   * tree's): as it is, deepest first.
+   */
+  for (size_t i = 0; i < w->nlate; i++) {
+    if (!w->late[i].said)
+      emit_event (fs, &w->late[i].ev);
+    free ((char *) w->late[i].ev.path);
+  }
+  free (w->late);
+  w->late = NULL;
+  w->nlate = 0;
   names_come (fs, w);
 }
 
@@ -1206,6 +1648,10 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   free (w.rm);
   free (w.add);
   free (w.mv);
+  for (size_t i = 0; i < w.ndone; i++)
+    free (w.done[i].from);
+  free (w.done);
+
   free (w.ch);
   free (l.v);
 }

@@ -360,6 +360,22 @@ seed_one (const char *fpath, const struct stat *st, int type, struct FTW *f)
   return 0;
 }
 
+/* A path as events write it (escaped: a name may hold a newline or
+ * bytes that are not UTF-8), for messages that are read and parsed by
+ * line.  The last few are kept, so that one message can show several.
+ */
+static const char *
+shown (const char *path)
+{
+  static char *ring[4];
+  static unsigned next;
+  char **slot = &ring[next++ % 4];
+
+  free (*slot);
+  *slot = bw_escape_bytes (path, strlen (path));
+  return *slot ? *slot : "(out of memory)";
+}
+
 /* ---- events ------------------------------------------------------- */
 
 static void
@@ -370,7 +386,7 @@ inconsistency (const struct bw_event *ev, const char *fmt, ...)
   if (!strict)
     return;
   fprintf (stderr, "INCONSISTENT %s: line %llu, %s of inode %llu: ",
-           ev->path ?: "-", line, bw_event_type_name (ev->type),
+           ev->path ? shown (ev->path) : "-", line, bw_event_type_name (ev->type),
            (unsigned long long) ev->inode);
   va_start (ap, fmt);
   vfprintf (stderr, fmt, ap);
@@ -425,7 +441,7 @@ new_name (const struct bw_event *ev)
   if (name_find (ev->path))
     inconsistency (ev, "the name exists");
   else if (d == NULL || !S_ISDIR (d->n->mode))
-    inconsistency (ev, "%s is not a directory of the events", dir);
+    inconsistency (ev, "%s is not a directory of the events", shown (dir));
   free (dir);
 }
 
@@ -561,7 +577,7 @@ apply_event (const struct bw_parsed_event *pe)
       else if (S_ISDIR (n->mode)) {
         struct picked p = pick (is_under, ev->path);
         if (p.n)
-          inconsistency (ev, "the directory still holds %s", p.v[0]->path);
+          inconsistency (ev, "the directory still holds %s", shown (p.v[0]->path));
         free (p.v);
       }
     }
@@ -593,7 +609,7 @@ apply_event (const struct bw_parsed_event *pe)
     }
     if (n == NULL || (x = name_find (ev->old_path)) == NULL || x->n != n)
       inconsistency (ev, "from %s, which is not a name of the inode",
-                     ev->old_path);
+                     shown (ev->old_path));
     else
       new_name (ev);          /* what it replaced was deleted first */
     name_remove_tree (ev->path);
@@ -660,7 +676,7 @@ check_one (const char *fpath, const struct stat *st, int type, struct FTW *f)
   (void) type; (void) f;
   checked++;
   if (x == NULL) {
-    fprintf (stderr, "MISMATCH %s: in the image, not in the events\n", p);
+    fprintf (stderr, "MISMATCH %s: in the image, not in the events\n", shown (p));
     mismatches++;
     return 0;
   }
@@ -687,7 +703,7 @@ check_one (const char *fpath, const struct stat *st, int type, struct FTW *f)
         uint64_t i = 0;
         while (i < n->size && buf[i] == n->data[i])
           i++;
-        fprintf (stderr, "MISMATCH %s: content differs from byte %llu\n", p,
+        fprintf (stderr, "MISMATCH %s: content differs from byte %llu\n", shown (p),
                  (unsigned long long) i);
         mismatches++;
       }
@@ -786,7 +802,7 @@ main (int argc, char **argv)
   left = pick (is_unseen, NULL);
   for (size_t i = 0; i < left.n; i++)
     fprintf (stderr, "MISMATCH %s: in the events, not in the image\n",
-             left.v[i]->path);
+             shown (left.v[i]->path));
   mismatches += left.n;
   free (left.v);
   if (strict)
