@@ -210,7 +210,8 @@ by_lblk (const void *a, const void *b)
 }
 
 static struct span *
-data_spans (const struct ext4fs *fs, const struct inode_rec *r, size_t *n)
+kind_spans (const struct ext4fs *fs, const struct inode_rec *r,
+            enum bm_kind kind, size_t *n)
 {
   size_t cap = 0;
   struct span *v = NULL;
@@ -220,7 +221,7 @@ data_spans (const struct ext4fs *fs, const struct inode_rec *r, size_t *n)
     const struct bm_node *b = bm_get (&fs->m.owners, id);
 
     id = b->next;
-    if (b->kind != BM_DATA)
+    if (b->kind != kind)
       continue;
     v = bw_grow (v, &cap, *n, sizeof *v);
     v[(*n)++] = (struct span) { b->lblk, b->len, b->start };
@@ -228,6 +229,12 @@ data_spans (const struct ext4fs *fs, const struct inode_rec *r, size_t *n)
   if (*n)
     qsort (v, *n, sizeof *v, by_lblk);
   return v;
+}
+
+static struct span *
+data_spans (const struct ext4fs *fs, const struct inode_rec *r, size_t *n)
+{
+  return kind_spans (fs, r, BM_DATA, n);
 }
 
 /* File ranges that had written blocks and have none now (a truncate
@@ -266,44 +273,151 @@ by_pblk (const void *a, const void *b)
   return x->pblk < y->pblk ? -1 : x->pblk > y->pblk;
 }
 
+/* Calls fn for each piece of disk [a, b) that a span of was and a span
+ * of now both map, with the file blocks it is at in each.  A hostile
+ * map may give one block many offsets: the pieces looked at are
+ * bounded.
+ */
+static void
+each_overlap (struct span *was, size_t nwas, const struct span *now,
+              size_t nnow, void (*fn) (void *, uint64_t, uint64_t, uint64_t,
+                                       uint64_t), void *opaque)
+{
+  size_t budget = 4 * (nwas + nnow);
+
+  qsort (was, nwas, sizeof *was, by_pblk);
+  for (size_t i = 0; i < nnow && budget; i++) {
+    uint64_t start = now[i].pblk, end = start + now[i].len;
+    size_t lo = 0, hi = nwas;
+    while (lo < hi) {         /* the first span of was that ends past start */
+      size_t mid = lo + (hi - lo) / 2;
+      if (was[mid].pblk + was[mid].len <= start)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    for (size_t j = lo; j < nwas && was[j].pblk < end && budget; j++, budget--) {
+      uint64_t a = was[j].pblk > start ? was[j].pblk : start;
+      uint64_t b = was[j].pblk + was[j].len < end ? was[j].pblk + was[j].len : end;
+      if (b > a)
+        fn (opaque, a, b, was[j].lblk + (a - was[j].pblk),
+            now[i].lblk + (a - start));
+    }
+  }
+}
+
+struct reload {
+  struct ext4fs *fs;
+  uint32_t ino;
+  const struct span *q;       /* queue_now_written: the blocks of the
+                               * writes waiting (pblk, len), disjoint */
+  size_t nq;
+};
+
+static void
+moved (void *opaque, uint64_t a, uint64_t b, uint64_t was, uint64_t is)
+{
+  struct reload *c = opaque;
+  struct ext4fs *fs = c->fs;
+
+  if (was != is)
+    queue_write (fs, c->ino, is * fs->bs, (b - a) * fs->bs, a * fs->bs,
+                 fs->seq, fs->time_ns);
+}
+
 /* Written blocks the file had at one offset and has at another now
  * (fallocate's collapse and insert range shift the extents; nothing
  * writes their bytes) make the file read differently there: that is a
  * change of content whose only sign is the block map, so it is
  * reported as a write of what the blocks hold.  Blocks new to the file
- * are not: their writes are reported as they come.  A hostile map may
- * give one block many offsets: the pieces looked at are bounded.
+ * are not: their writes are reported as they come.
  */
 static void
 queue_moved_blocks (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
                     struct span *old, size_t nold)
 {
-  size_t nnew, budget;
+  size_t nnew;
   struct span *now = data_spans (fs, r, &nnew);
+  struct reload c = { fs, ino, NULL, 0 };
 
-  budget = 4 * (nold + nnew);
-  qsort (old, nold, sizeof *old, by_pblk);
-  for (size_t i = 0; i < nnew && budget; i++) {
-    uint64_t start = now[i].pblk, end = start + now[i].len;
-    size_t lo = 0, hi = nold;
-    /* the first old span that ends past start */
-    while (lo < hi) {
-      size_t mid = lo + (hi - lo) / 2;
-      if (old[mid].pblk + old[mid].len <= start)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    for (size_t j = lo; j < nold && old[j].pblk < end && budget; j++, budget--) {
-      uint64_t a = old[j].pblk > start ? old[j].pblk : start;
-      uint64_t b = old[j].pblk + old[j].len < end ? old[j].pblk + old[j].len : end;
-      uint64_t was = old[j].lblk + (a - old[j].pblk);
-      uint64_t is = now[i].lblk + (a - start);
-      if (b > a && was != is)
-        queue_write (fs, ino, is * fs->bs, (b - a) * fs->bs, a * fs->bs,
-                     fs->seq, fs->time_ns);
-    }
+  each_overlap (old, nold, now, nnew, moved, &c);
+  free (now);
+}
+
+static void
+now_written (void *opaque, uint64_t a, uint64_t b, uint64_t was, uint64_t is)
+{
+  struct reload *c = opaque;
+  struct ext4fs *fs = c->fs;
+  size_t k = 0, top = c->nq;
+  uint64_t a0 = a;
+
+  if (was != is)
+    return;
+  /* [a, b) went from unwritten to written: less what writes cover */
+  while (k < top) {           /* the first write run that ends past a */
+    size_t mid = k + (top - k) / 2;
+    if (c->q[mid].pblk + c->q[mid].len <= a)
+      k = mid + 1;
+    else
+      top = mid;
   }
+  while (a < b) {
+    uint64_t stop = k < c->nq && c->q[k].pblk < b ? c->q[k].pblk : b;
+    if (stop > a)
+      queue_write (fs, c->ino, (is + (a - a0)) * fs->bs, (stop - a) * fs->bs,
+                   a * fs->bs, fs->seq, fs->time_ns);
+    if (stop == b)
+      break;
+    a = c->q[k].pblk + c->q[k].len;
+    k++;
+  }
+}
+
+/* Preallocated blocks marked written (the same blocks at the same
+ * offsets) read what they hold now.  Their data is normally a write
+ * held until then, and reported with it.  But data written into blocks
+ * made unwritten by a zero range of the same transaction can reach the
+ * disk before that transaction's commit: it was reported while the map
+ * still said written, then the range's zeroes over it, and nothing
+ * after.  So the blocks marked written that no waiting write covers
+ * are reported as a write of what they hold.
+ */
+static void
+queue_now_written (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
+                   struct span *was, size_t nwas)
+{
+  size_t nnow, nq = 0;
+  struct span *now = data_spans (fs, r, &nnow);
+  struct span *q = malloc ((fs->nwq + 1) * sizeof *q);
+  struct reload c;
+
+  if (q == NULL)
+    abort ();
+  for (size_t i = 0; i < fs->nwq; i++)
+    if (fs->wq[i].ino == ino && fs->wq[i].len &&
+        fs->wq[i].disk_off < INLINE_WRITE)
+      q[nq++] = (struct span) {
+        .pblk = fs->wq[i].disk_off / fs->bs,
+        .len = (fs->wq[i].disk_off % fs->bs + fs->wq[i].len - 1) / fs->bs + 1,
+      };
+  qsort (q, nq, sizeof *q, by_pblk);
+  if (nq) {                   /* merged: disjoint, in order */
+    size_t m = 0;
+    for (size_t i = 1; i < nq; i++) {
+      uint64_t end = q[m].pblk + q[m].len;
+      if (q[i].pblk <= end) {
+        if (q[i].pblk + q[i].len > end)
+          q[m].len = q[i].pblk + q[i].len - q[m].pblk;
+      }
+      else
+        q[++m] = q[i];
+    }
+    nq = m + 1;
+  }
+  c = (struct reload) { fs, ino, q, nq };
+  each_overlap (was, nwas, now, nnow, now_written, &c);
+  free (q);
   free (now);
 }
 
@@ -349,6 +463,9 @@ blocks_reload (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
   struct inode_rec *r = model_inode (&fs->m, ino);
   size_t nold = 0;
   struct span *old = S_ISREG (r->a.mode) ? data_spans (fs, r, &nold) : NULL;
+  size_t nunw = 0;
+  struct span *unw = S_ISREG (r->a.mode)
+                     ? kind_spans (fs, r, BM_UNWRITTEN, &nunw) : NULL;
   int ret;
 
   ret = load_map (fs, ino, r, in);
@@ -357,7 +474,10 @@ blocks_reload (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
     queue_new_holes (fs, ino, r, old, nold);
     queue_moved_blocks (fs, ino, r, old, nold);
   }
+  if (nunw)
+    queue_now_written (fs, ino, r, unw, nunw);
   free (old);
+  free (unw);
   return ret;
 }
 

@@ -87,6 +87,8 @@ struct work {
   size_t nlate, caplate;
   bool matched;               /* renames found: w->rm is fixed (w->mv
                                * points into it) */
+  struct numset moved_from;   /* the directories renames take names out
+                               * of (sorted once the renames are found) */
 };
 
 static char pathbuf[MODEL_PATH_MAX], pathbuf2[MODEL_PATH_MAX];
@@ -1026,15 +1028,43 @@ emit_move (struct ext4fs *fs, struct work *w, size_t i)
  * if the cycle has one, since a directory unlinked would take its
  * entries with it.  Looks for a cycle among the moves waiting for
  * their name only (walks numbered from *walk, so that a move seen in a
- * walk of this call is not walked again); false if there is none.
+ * walk of this call is not walked again), after a file in the way of
+ * one; false if there is none.
  */
+static void
+unlink_for_now (struct ext4fs *fs, struct work *w, size_t k)
+{
+  size_t n = move_old_path (w->done, w->ndone, w->mv[k].from->path,
+                            w->mv[k].from->path_len, pathbuf);
+
+  emit_name_event (fs, BW_EV_UNLINK, w->mv[k].from->ino, pathbuf, n, NULL, 0);
+  w->mv[k].state = MV_UNLINKED;
+}
+
 static bool
 break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
 {
   size_t first = *walk + 1;
 
+  /* A file holding the name a rename waits for, while its own rename
+   * waits for a directory still to come (a directory and a file
+   * swapped, then the file moved below the directory: each waits for
+   * the other): the file's rename is said in two as well.
+   */
   for (size_t i = 0; i < w->nmv; i++) {
-    size_t k = i, pick, n;
+    size_t k = w->mv[i].after;
+    const struct inode_rec *r;
+    if (w->mv[i].state == MV_WAITING && k < w->nmv &&
+        w->mv[k].state == MV_WAITING &&
+        (r = model_inode (&fs->m, w->mv[k].to->ino)) && !S_ISDIR (r->a.mode) &&
+        dir_settled (fs, w, w->mv[i].to->parent)) {
+      unlink_for_now (fs, w, k);
+      return true;
+    }
+  }
+
+  for (size_t i = 0; i < w->nmv; i++) {
+    size_t k = i, pick;
     if (w->mv[i].state != MV_WAITING || w->mv[i].seen >= first)
       continue;
     ++*walk;
@@ -1051,11 +1081,7 @@ break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
       if (r && !S_ISDIR (r->a.mode))
         pick = j;
     }
-    n = move_old_path (w->done, w->ndone, w->mv[pick].from->path,
-                       w->mv[pick].from->path_len, pathbuf);
-    emit_name_event (fs, BW_EV_UNLINK, w->mv[pick].from->ino, pathbuf, n,
-                     NULL, 0);
-    w->mv[pick].state = MV_UNLINKED;
+    unlink_for_now (fs, w, pick);
     return true;
   }
   return false;
@@ -1269,12 +1295,9 @@ dir_removed (const struct work *w, uint32_t ino, const struct attrs *a)
 
 /* Whether a rename takes something out of directory dir. */
 static bool
-moved_out (const struct work *w, uint32_t dir)
+moved_out (struct work *w, uint32_t dir)
 {
-  for (size_t i = 0; i < w->nmv; i++)
-    if (w->mv[i].from->parent == dir)
-      return true;
-  return false;
+  return numset_find (&w->moved_from, dir) != NULL;
 }
 
 static int
@@ -1313,6 +1336,8 @@ delete_named (struct ext4fs *fs, struct work *w, struct name_change *rm)
 static void
 apply_names (struct ext4fs *fs, struct work *w)
 {
+  struct gone_ref *byino;
+
   check_identities (fs, w);
   /* Take the removed names out first, so that a name moved within the
    * barrier (rename, or an entry shuffled between blocks) can be added
@@ -1338,12 +1363,29 @@ apply_names (struct ext4fs *fs, struct work *w)
     model_add_name (&fs->m, a->parent, a->ino, a->name, a->len);
   }
 
-  /* Renames: a name gone and a name come for the same inode. */
+  /* Renames: a name gone and a name come for the same inode (the names
+   * come found by inode: a barrier may have tens of thousands of each).
+   */
+  byino = malloc ((w->nadd + 1) * sizeof *byino);
+  if (byino == NULL)
+    abort ();
+  for (size_t j = 0; j < w->nadd; j++)
+    byino[j] = (struct gone_ref) { w->add[j].ino, j };
+  qsort (byino, w->nadd, sizeof *byino, by_inode);
   for (size_t i = 0; i < w->nrm; i++) {
     struct name_change *rm = &w->rm[i];
-    for (size_t j = 0; j < w->nadd && !rm->matched; j++) {
-      struct name_change *a = &w->add[j];
-      if (!a->matched && a->ino == rm->ino && model_inode (&fs->m, a->ino)) {
+    size_t lo = 0, hi = w->nadd;
+    while (lo < hi) {         /* the first name come of rm's inode */
+      size_t mid = lo + (hi - lo) / 2;
+      if (byino[mid].ino < rm->ino)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    for (size_t k = lo; k < w->nadd && byino[k].ino == rm->ino && !rm->matched;
+         k++) {
+      struct name_change *a = &w->add[byino[k].i];
+      if (!a->matched && model_inode (&fs->m, a->ino)) {
         a->path_len = entry_path (fs, a->parent, a->name, a->len, pathbuf2,
                                   sizeof pathbuf2);
         /* A move into or out of a directory that has no path yet is,
@@ -1362,11 +1404,15 @@ apply_names (struct ext4fs *fs, struct work *w)
       }
     }
   }
+  free (byino);
   /* Names gone: an unlink, or the delete of an inode whose last name
    * this was (whichever of its blocks reached the disk first).  A
    * directory that something is moved out of is deleted after the move.
    */
   w->matched = true;
+  for (size_t i = 0; i < w->nmv; i++)
+    numset_add (&w->moved_from, w->mv[i].from->parent);
+  numset_sort_unique (&w->moved_from);
   mark_not_last (w);
   for (size_t i = 0; i < w->nrm; i++) {
     struct name_change *rm = &w->rm[i];
@@ -1651,6 +1697,7 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   for (size_t i = 0; i < w.ndone; i++)
     free (w.done[i].from);
   free (w.done);
+  numset_free (&w.moved_from);
 
   free (w.ch);
   free (l.v);
