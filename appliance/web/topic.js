@@ -162,13 +162,13 @@
 
   /* Whether an event goes to $fs/TYPE (bw_event_fs_topic): one of such
    * a type that is not an overflow naming the file whose writes were
-   * lost (lost_writes with an inode), which goes where that file's
-   * events go.
+   * lost (lost_writes with an inode, and no lost_events, which its JSON
+   * would say instead), which goes where that file's events go.
    */
   function fsTopic(ev) {
     return FS_WIDE.includes(ev.type) &&
            !(ev.type === "overflow" && count(ev.lost_writes) > 0 &&
-             count(ev.inode) > 0);
+             count(ev.lost_events) === 0 && count(ev.inode) > 0);
   }
 
   /* The topic of an event (bw_topic_event): {type, part, path (bytes,

@@ -312,7 +312,11 @@ bw_event_of_file (const struct bw_event *ev)
   case BW_EV_WRITE: case BW_EV_TRUNCATE:
     return true;
   case BW_EV_OVERFLOW:
-    return ev->lost_writes && ev->inode;
+    /* A loss of a file's writes, as the JSON has it: lost_events
+     * would be said instead (put_type_fields), and an inode without
+     * lost_writes would not come back from it.
+     */
+    return ev->lost_writes && !ev->lost_events && ev->inode;
   default:
     return false;
   }
