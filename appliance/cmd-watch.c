@@ -510,7 +510,6 @@ cmd_watch (int argc, char **argv)
     goto close_stats;
   }
   st.crawling = false;
-  st.filesystems = engine_filesystems (e);
   st.engine = e;
   if (run_mark) {
     if (run_mark_begin (run_mark, e) == -1) {

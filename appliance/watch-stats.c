@@ -64,9 +64,11 @@ write_file (struct watch_stats *s, char *err, size_t errlen)
   stats_writer_add (&s->w, "crawling", s->crawling);
   stats_writer_add (&s->w, "crawl.inodes_done", s->crawl_done);
   stats_writer_add (&s->w, "crawl.inodes_total", s->crawl_total);
-  /* Asked each time: one may be given up (model-max). */
-  stats_writer_add (&s->w, "filesystems", s->engine
-                    ? engine_filesystems (s->engine) : s->filesystems);
+  /* Followed once the crawl is done; asked each time, as one may be
+   * given up (model-max).
+   */
+  stats_writer_add (&s->w, "filesystems",
+                    s->engine ? engine_filesystems (s->engine) : 0);
   stats_writer_add (&s->w, "tap.connects", s->connects);
   stats_writer_add (&s->w, "tap.records", s->records);
   stats_writer_add (&s->w, "tap.seq", s->seq);

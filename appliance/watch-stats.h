@@ -36,7 +36,6 @@ struct watch_stats {
   uint64_t lost_writes;       /* writes overflow events said were given up */
   bool crawling;
   uint64_t crawl_done, crawl_total;   /* inodes, of the file system crawled */
-  int filesystems;            /* followed, once the crawl is done */
   uint64_t connects;          /* plugin connections taken */
   uint64_t records, seq;      /* tap records taken; the last one's seq */
   uint64_t shadow_bytes;      /* tap_client_shadow_resident */
