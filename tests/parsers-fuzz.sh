@@ -17,10 +17,12 @@ one() {
   if ! [ -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
     echo "FAIL no seed corpus"
   # (Whole: libFuzzer cuts inputs to 1 MiB unless told, and an ext4
-  # regression seed is longer.)
-  elif ! "$f" -runs=0 -max_len=$((8 << 20)) "$corpus" \
-         > "$T/$name.replay.log" 2>&1; then
-    echo "FAIL corpus replay crashed (log: $name.replay.log)"
+  # regression seed is longer.  The same time and memory bounds as the
+  # fresh run: a slowdown that breaks no check is a finding too, e.g. a
+  # hostile loop of names that once took over 10 s per input.)
+  elif ! "$f" -runs=0 -max_len=$((8 << 20)) -timeout=10 -rss_limit_mb=2048 \
+         "$corpus" > "$T/$name.replay.log" 2>&1; then
+    echo "FAIL corpus replay crashed or timed out (log: $name.replay.log)"
   else
     mkdir -p "$T/new-$name"
     if "$f" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
