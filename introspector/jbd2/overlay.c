@@ -116,13 +116,6 @@ overlay_count (const struct overlay *ov)
   return ov->count;
 }
 
-uint64_t
-overlay_bytes (const struct overlay *ov)
-{
-  return ov->count * (uint64_t) ov->bs + ov->cap * sizeof *ov->slots +
-         blockhash_bytes (&ov->index);
-}
-
 /* ---- the view ----------------------------------------------------- */
 
 static const uint8_t *

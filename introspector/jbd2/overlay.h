@@ -52,9 +52,8 @@ void overlay_drop_before (struct overlay *ov, uint32_t tid,
 /* Forgets every image; fn (may be NULL) sees each first. */
 void overlay_clear (struct overlay *ov, overlay_drop_fn fn, void *opaque);
 
-/* How many images, and the bytes they take. */
+/* How many images. */
 uint64_t overlay_count (const struct overlay *ov);
-uint64_t overlay_bytes (const struct overlay *ov);
 
 /* jbd2 transaction ids wrap: a is after b. */
 static inline bool
