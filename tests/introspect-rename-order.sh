@@ -13,6 +13,7 @@
 #    delete after the rename), their name or inode taken again;
 #  - a file and a directory swapped (RENAME_EXCHANGE), and the file then
 #    moved below the directory;
+#  - a file moved below a new directory that took its name;
 #  - fallocate's insert and collapse range over written blocks and over
 #    preallocated blocks written in the same transaction (the content
 #    moves without a write).
@@ -61,6 +62,7 @@ case_ out-then-rmdir-deep 'mkdir -p d/e/s; echo f > d/e/f; echo h > d/e/s/h' \
   'mv d/e/f g; mv d/e/s s2; rmdir d/e; mv d d2; rmdir d2; mkdir q'
 case_ swap-file-dir 'mkdir x; echo y > x/y; echo f > f; echo z > z' 'exchange f x; exchange z f/y'
 case_ swap-then-move 'mkdir -p a/s; echo f > f' 'exchange a f; mv a f/s/g'
+case_ below-own-name 'echo f > f' 'mv f t; mkdir -p f/s; mv t f/s/g'
 case_ insert-range 'head -c 300000 /dev/urandom > w; fallocate -l 1048576 u' \
   'falloc w 0x20 4096 65536; printf data | dd of=u bs=1 seek=70000 conv=notrunc status=none; falloc u 0x20 0 131072; echo tail >> u'
 case_ collapse-range 'head -c 400000 /dev/urandom > w; fallocate -l 1048576 u' \

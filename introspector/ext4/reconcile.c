@@ -1022,14 +1022,8 @@ emit_move (struct ext4fs *fs, struct work *w, size_t i)
   }
 }
 
-/* Names swapped (a -> b -> a, or longer: a cycle, which no order of
- * renames replays): one of the renames is said in two, an unlink of its
- * old name now and a link of its new name when that is free; a file's
- * if the cycle has one, since a directory unlinked would take its
- * entries with it.  Looks for a cycle among the moves waiting for
- * their name only (walks numbered from *walk, so that a move seen in a
- * walk of this call is not walked again), after a file in the way of
- * one; false if there is none.
+/* A rename said in two: the unlink of its old name now (the link of
+ * its new name comes when that is ready: emit_move).
  */
 static void
 unlink_for_now (struct ext4fs *fs, struct work *w, size_t k)
@@ -1041,6 +1035,48 @@ unlink_for_now (struct ext4fs *fs, struct work *w, size_t k)
   w->mv[k].state = MV_UNLINKED;
 }
 
+/* The rename still to come of a file (not a directory: unlinked, it
+ * would take its entries with it) away from name of directory parent,
+ * or w->nmv.
+ */
+static size_t
+file_in_the_way (const struct ext4fs *fs, const struct work *w,
+                 uint32_t parent, const char *name, uint8_t len)
+{
+  size_t k = move_from (w, parent, name, len);
+  const struct inode_rec *r;
+
+  if (k == w->nmv || w->mv[k].state != MV_WAITING ||
+      (r = model_inode (&fs->m, w->mv[k].to->ino)) == NULL ||
+      S_ISDIR (r->a.mode))
+    return w->nmv;
+  return k;
+}
+
+/* Whether a name come is a new directory whose create waits for its
+ * name only (dirs_come): its place settled, no delete put off at its
+ * name or of its inode.
+ */
+static bool
+dir_to_come (const struct ext4fs *fs, const struct work *w,
+             const struct name_change *a)
+{
+  const struct inode_rec *r = model_inode (&fs->m, a->ino);
+
+  return !a->matched && r && !r->announced && S_ISDIR (r->a.mode) &&
+         dir_settled (fs, w, a->parent) &&
+         !late_at (w, a->parent, a->name, a->len) && !late_inode (w, a->ino);
+}
+
+/* When nothing else can go, renames wait for each other: one of them
+ * is said in two (unlink_for_now), a file's where one can be.  Names
+ * swapped (a -> b -> a, or longer: a cycle, which no order of
+ * renames replays), a file's if the cycle has one.  Looks for a cycle
+ * among the moves waiting for their name only (walks numbered from
+ * *walk, so that a move seen in a walk of this call is not walked
+ * again), after a file in the way of a rename; a file in the way of a
+ * new directory last.  False if there is none.
+ */
 static bool
 break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
 {
@@ -1049,15 +1085,13 @@ break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
   /* A file holding the name a rename waits for, while its own rename
    * waits for a directory still to come (a directory and a file
    * swapped, then the file moved below the directory: each waits for
-   * the other): the file's rename is said in two as well.
+   * the other).
    */
   for (size_t i = 0; i < w->nmv; i++) {
-    size_t k = w->mv[i].after;
-    const struct inode_rec *r;
-    if (w->mv[i].state == MV_WAITING && k < w->nmv &&
-        w->mv[k].state == MV_WAITING &&
-        (r = model_inode (&fs->m, w->mv[k].to->ino)) && !S_ISDIR (r->a.mode) &&
-        dir_settled (fs, w, w->mv[i].to->parent)) {
+    const struct name_change *to = w->mv[i].to;
+    size_t k;
+    if (w->mv[i].state == MV_WAITING && dir_settled (fs, w, to->parent) &&
+        (k = file_in_the_way (fs, w, to->parent, to->name, to->len)) < w->nmv) {
       unlink_for_now (fs, w, k);
       return true;
     }
@@ -1084,6 +1118,21 @@ break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
     unlink_for_now (fs, w, pick);
     return true;
   }
+
+  /* A file holding the name a new directory takes, while its own
+   * rename waits too: for that directory or one below it (mv f t;
+   * mkdir -p f/s; mv t f/s/g: the disk says f went to f/s/g, through a
+   * name it does not keep).
+   */
+  for (size_t i = 0; i < w->nadd; i++) {
+    const struct name_change *a = &w->add[i];
+    size_t k;
+    if (dir_to_come (fs, w, a) &&
+        (k = file_in_the_way (fs, w, a->parent, a->name, a->len)) < w->nmv) {
+      unlink_for_now (fs, w, k);
+      return true;
+    }
+  }
   return false;
 }
 
@@ -1099,11 +1148,7 @@ dirs_come (struct ext4fs *fs, struct work *w)
 
   for (size_t i = 0; i < w->nadd; i++) {
     struct name_change *a = &w->add[i];
-    const struct inode_rec *r = model_inode (&fs->m, a->ino);
-    if (a->matched || r == NULL || r->announced || !S_ISDIR (r->a.mode) ||
-        !dir_settled (fs, w, a->parent) ||
-        !name_free (w, a->parent, a->name, a->len) ||
-        late_at (w, a->parent, a->name, a->len) || late_inode (w, a->ino))
+    if (!dir_to_come (fs, w, a) || !name_free (w, a->parent, a->name, a->len))
       continue;
     a->matched = any = true;
     name_come (fs, a);
