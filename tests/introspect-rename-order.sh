@@ -16,8 +16,8 @@
 #  - fallocate's insert and collapse range over written blocks and over
 #    preallocated blocks written in the same transaction (the content
 #    moves without a write), and a write into preallocated blocks that
-#    the collapsed range cuts in two (the blocks of its start freed,
-#    the rest moved).
+#    the collapsed or inserted range cuts in two (the blocks of its
+#    start freed or left where they were, the rest moved).
 . "$(dirname "$0")/lib.sh"
 require_fuse
 require_loop
@@ -68,9 +68,12 @@ case_ insert-range 'head -c 300000 /dev/urandom > w; fallocate -l 1048576 u' \
 case_ collapse-range 'head -c 400000 /dev/urandom > w; fallocate -l 1048576 u' \
   'falloc w 0x8 8192 131072; head -c 9000 /dev/urandom | dd of=u bs=1 seek=300000 conv=notrunc status=none; falloc u 0x8 0 262144'
 # One write (direct: one request, whatever the page cache's folios)
-# from the last block of the collapsed range on.
+# from the last block of the collapsed range on; one across the offset
+# of an inserted range.
 case_ collapse-across 'fallocate -l 1048576 u' \
   'head -c 65536 /dev/urandom | dd of=u bs=65536 iflag=fullblock oflag=direct,seek_bytes seek=261120 conv=notrunc status=none; falloc u 0x8 0 262144'
+case_ insert-across 'fallocate -l 1048576 u' \
+  'head -c 65536 /dev/urandom | dd of=u bs=65536 iflag=fullblock oflag=direct,seek_bytes seek=61440 conv=notrunc status=none; falloc u 0x20 65536 131072'
 
 umount "$T/mnt"
 detach_loop p
