@@ -10,7 +10,8 @@
 #    (each in an order a consumer replays, its old path as the events
 #    have it then);
 #  - directories removed after something was moved out of them (their
-#    delete after the rename), their name or inode taken again;
+#    delete after the rename), their name or inode taken again, a file
+#    renamed in the directory moved out;
 #  - a file and a directory swapped (RENAME_EXCHANGE), and the file then
 #    moved below the directory;
 #  - fallocate's insert and collapse range over written blocks and over
@@ -61,6 +62,8 @@ case_ out-then-rmdir 'mkdir -p a/b/c; echo f > a/b/c/f; echo x > x' \
   'mv a/b/c c; rmdir a/b; rmdir a; mv x a'
 case_ out-then-rmdir-deep 'mkdir -p d/e/s; echo f > d/e/f; echo h > d/e/s/h' \
   'mv d/e/f g; mv d/e/s s2; rmdir d/e; mv d d2; rmdir d2; mkdir q'
+case_ out-then-rmdir-inside 'mkdir -p d/s/u; echo f > d/s/f; echo h > d/s/u/h' \
+  'mv d/s t; rmdir d; mv t/f t/g; mv t/u/h t/u/i'
 case_ swap-file-dir 'mkdir x; echo y > x/y; echo f > f; echo z > z' 'exchange f x; exchange z f/y'
 case_ swap-then-move 'mkdir -p a/s; echo f > f' 'exchange a f; mv a f/s/g'
 case_ insert-range 'head -c 300000 /dev/urandom > w; fallocate -l 1048576 u' \
