@@ -10,13 +10,16 @@
 #    (each in an order a consumer replays, its old path as the events
 #    have it then);
 #  - directories removed after something was moved out of them (their
-#    delete after the rename), their name or inode taken again;
+#    delete after the rename), their name or inode taken again, a file
+#    renamed in the directory moved out;
 #  - a file and a directory swapped (RENAME_EXCHANGE), and the file then
 #    moved below the directory;
 #  - a file moved below a new directory that took its name;
 #  - fallocate's insert and collapse range over written blocks and over
 #    preallocated blocks written in the same transaction (the content
-#    moves without a write).
+#    moves without a write), and a write into preallocated blocks that
+#    the collapsed or inserted range cuts in two (the blocks of its
+#    start freed or left where they were, the rest moved).
 . "$(dirname "$0")/lib.sh"
 require_fuse
 require_loop
@@ -60,6 +63,8 @@ case_ out-then-rmdir 'mkdir -p a/b/c; echo f > a/b/c/f; echo x > x' \
   'mv a/b/c c; rmdir a/b; rmdir a; mv x a'
 case_ out-then-rmdir-deep 'mkdir -p d/e/s; echo f > d/e/f; echo h > d/e/s/h' \
   'mv d/e/f g; mv d/e/s s2; rmdir d/e; mv d d2; rmdir d2; mkdir q'
+case_ out-then-rmdir-inside 'mkdir -p d/s/u; echo f > d/s/f; echo h > d/s/u/h' \
+  'mv d/s t; rmdir d; mv t/f t/g; mv t/u/h t/u/i'
 case_ swap-file-dir 'mkdir x; echo y > x/y; echo f > f; echo z > z' 'exchange f x; exchange z f/y'
 case_ swap-then-move 'mkdir -p a/s; echo f > f' 'exchange a f; mv a f/s/g'
 case_ below-own-name 'echo f > f' 'mv f t; mkdir -p f/s; mv t f/s/g'
@@ -67,6 +72,13 @@ case_ insert-range 'head -c 300000 /dev/urandom > w; fallocate -l 1048576 u' \
   'falloc w 0x20 4096 65536; printf data | dd of=u bs=1 seek=70000 conv=notrunc status=none; falloc u 0x20 0 131072; echo tail >> u'
 case_ collapse-range 'head -c 400000 /dev/urandom > w; fallocate -l 1048576 u' \
   'falloc w 0x8 8192 131072; head -c 9000 /dev/urandom | dd of=u bs=1 seek=300000 conv=notrunc status=none; falloc u 0x8 0 262144'
+# One write (direct: one request, whatever the page cache's folios)
+# from the last block of the collapsed range on; one across the offset
+# of an inserted range.
+case_ collapse-across 'fallocate -l 1048576 u' \
+  'head -c 65536 /dev/urandom | dd of=u bs=65536 iflag=fullblock oflag=direct,seek_bytes seek=261120 conv=notrunc status=none; falloc u 0x8 0 262144'
+case_ insert-across 'fallocate -l 1048576 u' \
+  'head -c 65536 /dev/urandom | dd of=u bs=65536 iflag=fullblock oflag=direct,seek_bytes seek=61440 conv=notrunc status=none; falloc u 0x20 65536 131072'
 
 umount "$T/mnt"
 detach_loop p

@@ -425,7 +425,11 @@ queue_now_written (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
  * named) follow their blocks to where the file has them now: given the
  * offset they had, a shift of the extents (insert or collapse range)
  * made them fail still_owned, and the data was dropped.  Each is split
- * where its blocks are no longer in one run.
+ * where its blocks are no longer in one run.  Any of its blocks may
+ * have moved, not only the first: a collapse range frees the blocks of
+ * the range and shifts those after it, and a write into both kept
+ * none (still_owned failed at its first block, and the rest went with
+ * it).
  */
 static void
 follow_queued_writes (struct ext4fs *fs, uint32_t ino)
@@ -434,16 +438,17 @@ follow_queued_writes (struct ext4fs *fs, uint32_t ino)
 
   for (size_t i = 0; i < n; i++) {
     struct queued_write q = fs->wq[i];
-    uint64_t off = q.disk_off, end;
+    uint64_t off = q.disk_off, end = q.disk_off + q.len;
     const struct bm_node *b;
-    if (q.ino != ino || q.disk_off >= INLINE_WRITE ||
-        (b = bm_find (&fs->m.owners, off / fs->bs)) == NULL ||
-        !bm_file_data (b->kind) || b->ino != ino ||
+    if (q.ino != ino || q.disk_off >= INLINE_WRITE)
+      continue;
+    b = bm_find (&fs->m.owners, off / fs->bs);
+    if (b && bm_file_data (b->kind) && b->ino == ino &&
         (b->lblk + (off / fs->bs - b->start)) * fs->bs + off % fs->bs
-        == q.file_off)
-      continue;               /* where it was, or not the file's now */
+        == q.file_off && (b->start + b->len) * fs->bs >= end)
+      continue;               /* where it was, all of it */
     fs->wq[i].len = 0;
-    for (end = q.disk_off + q.len; off < end; ) {
+    while (off < end) {
       uint64_t blk = off / fs->bs, stop;
       b = bm_find (&fs->m.owners, blk);
       stop = b ? (b->start + b->len) * fs->bs : (blk + 1) * fs->bs;

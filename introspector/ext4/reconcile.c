@@ -89,6 +89,10 @@ struct work {
                                * points into it) */
   struct numset moved_from;   /* the directories renames take names out
                                * of (sorted once the renames are found) */
+  struct numset taken_out;    /* the directories that live on whose name
+                               * empty_dir took out of the model: inode
+                               * << 32 | the name's index in rm (sorted
+                               * before the directories are diffed) */
 };
 
 static char pathbuf[MODEL_PATH_MAX], pathbuf2[MODEL_PATH_MAX];
@@ -97,6 +101,22 @@ static bool
 watched (const struct ext4fs *fs, uint32_t ino)
 {
   return ino == MODEL_ROOT_INO || ino >= fs->first_ino;
+}
+
+/* A name appended to the path in buf (n bytes, not 0): the new length,
+ * or 0 with errno ENAMETOOLONG if it does not fit.
+ */
+static size_t
+path_join (char *buf, size_t n, const char *name, size_t len, size_t size)
+{
+  if (n + 1 + len > size) {
+    errno = ENAMETOOLONG;
+    return 0;
+  }
+  if (n > 1)                  /* the root's path is "/" already */
+    buf[n++] = '/';
+  memcpy (buf + n, name, len);
+  return n + len;
 }
 
 /* The path a directory entry names: its directory's path and its name;
@@ -108,16 +128,7 @@ entry_path (const struct ext4fs *fs, uint32_t parent, const char *name,
 {
   size_t n = model_path (&fs->m, parent, buf, size);
 
-  if (n == 0)
-    return 0;                 /* errno says why */
-  if (n + 1 + len > size) {
-    errno = ENAMETOOLONG;
-    return 0;
-  }
-  if (n > 1)                  /* the root's path is "/" already */
-    buf[n++] = '/';
-  memcpy (buf + n, name, len);
-  return n + len;
+  return n ? path_join (buf, n, name, len, size) : 0;  /* errno says why */
 }
 
 /* Whether path a (an bytes) is below path b (bn bytes). */
@@ -331,6 +342,8 @@ empty_dir (struct ext4fs *fs, struct work *w, uint32_t dir, const char *dpath,
       if (g->path == NULL)
         abort ();
       memcpy (g->path, path, g->path_len);
+      if (S_ISDIR (r->a.mode))
+        numset_add (&w->taken_out, (uint64_t) c->ino << 32 | (w->nrm - 1));
       late = true;
     }
     else if (dlen && r->announced)
@@ -634,6 +647,59 @@ new_name_is (const void *owner, uint32_t id, const void *key)
   return e->len == d->len && memcmp (e->name, d->name, d->len) == 0;
 }
 
+/* The path directory dir had before the barrier, in buf (0 and errno
+ * as model_path's if it had none).  A directory moved out of one
+ * removed in the barrier has none in the model when its entries are
+ * diffed: the delete of the removed one (empty_dir) took the names that
+ * live on out of the model, each noted in w->rm with the path it had
+ * (a directory's found through w->taken_out).  Then the path is that
+ * name's and the names below it, to dir.
+ */
+static size_t
+dir_path_before (const struct ext4fs *fs, const struct work *w,
+                 uint32_t dir, char *buf, size_t size)
+{
+  size_t n = model_path (&fs->m, dir, buf, size), pos = size;
+  uint32_t top = dir;
+  const struct dentry *d;
+
+  if (n || errno != ENOENT)
+    return n;
+  /* Built from the end, as model_path does: each name takes a byte at
+   * least, so a loop in a corrupt tree ends with the buffer.
+   */
+  while ((d = model_path_name (&fs->m, top)) != NULL) {
+    if (pos < (size_t) d->len + 1) {
+      errno = ENAMETOOLONG;
+      return 0;
+    }
+    pos -= d->len;
+    memcpy (buf + pos, d->name, d->len);
+    buf[--pos] = '/';
+    top = d->parent;
+  }
+  size_t lo = 0, hi = w->taken_out.n;
+  while (lo < hi) {           /* the first name of top's taken out */
+    size_t mid = lo + (hi - lo) / 2;
+    if (w->taken_out.v[mid] >> 32 < top)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == w->taken_out.n || w->taken_out.v[lo] >> 32 != top) {
+    errno = ENOENT;
+    return 0;
+  }
+  const struct name_change *g = &w->rm[(uint32_t) w->taken_out.v[lo]];
+  if (g->path_len > pos) {
+    errno = ENAMETOOLONG;
+    return 0;
+  }
+  memmove (buf + g->path_len, buf + pos, size - pos);
+  memcpy (buf, g->path, g->path_len);
+  return g->path_len + size - pos;
+}
+
 /* A directory now against its entries in the model, by name. */
 static void
 diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
@@ -641,6 +707,8 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
 {
   struct inode_rec *r = model_inode (&fs->m, dir);
   struct ext2_inode_large in;
+  size_t dlen = SIZE_MAX;     /* dir's path, in pathbuf2, once needed */
+  int derr = 0;               /* why it has none */
 
   if (r == NULL || !S_ISDIR (r->a.mode) || inode_read (fs, dir, &in) == -1 ||
       dir_read (fs, dir, &in, l) == -1)
@@ -670,8 +738,17 @@ diff_dir (struct ext4fs *fs, struct work *w, uint32_t dir,
       struct name_change *c;
       note_name (&w->rm, &w->nrm, &w->caprm, dir, d->ino, d->name, d->len);
       c = &w->rm[w->nrm - 1];
-      c->path_len = entry_path (fs, dir, d->name, d->len, pathbuf,
-                                sizeof pathbuf);
+      if (dlen == SIZE_MAX) {
+        dlen = dir_path_before (fs, w, dir, pathbuf2, sizeof pathbuf2);
+        derr = errno;
+      }
+      c->path_len = 0;
+      errno = derr;
+      if (dlen) {
+        memcpy (pathbuf, pathbuf2, dlen);
+        c->path_len = path_join (pathbuf, dlen, d->name, d->len,
+                                 sizeof pathbuf);
+      }
       c->too_long = c->path_len == 0 && errno == ENAMETOOLONG;
       /* A byte string (a hostile name may hold a NUL): not strndup. */
       c->path = c->path_len ? malloc (c->path_len) : NULL;
@@ -1716,6 +1793,7 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
   reload_dirty_maps (fs);
 
   numset_sort_unique (&fs->dirty_dirs);
+  numset_sort_unique (&w.taken_out);
   for (size_t i = 0; i < fs->dirty_dirs.n; i++)
     diff_dir (fs, &w, fs->dirty_dirs.v[i], &l);
   apply_names (fs, &w);
@@ -1743,6 +1821,7 @@ reconcile_now (struct ext4fs *fs, uint64_t seq, uint64_t txn,
     free (w.done[i].from);
   free (w.done);
   numset_free (&w.moved_from);
+  numset_free (&w.taken_out);
 
   free (w.ch);
   free (l.v);
