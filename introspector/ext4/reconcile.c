@@ -40,9 +40,9 @@ struct move {
   size_t after;               /* the move that frees to's name first */
   size_t waiter;              /* the move that takes from's name next */
   size_t seen;                /* the last walk for a cycle that saw it */
-  uint8_t state;              /* MV_WAITING, MV_UNLINKED, MV_DONE */
+  uint8_t state;              /* MV_WAITING, MV_DONE */
 };
-enum { MV_WAITING, MV_UNLINKED, MV_DONE };
+enum { MV_WAITING, MV_DONE };
 
 struct dir_move {
   uint32_t ino;
@@ -51,12 +51,15 @@ struct dir_move {
 
 /* A directory renamed: the path it had in the events then, and the one
  * it has; the old paths of renames after it that were below it are
- * below the new one.
+ * below the new one.  Names swapped: those below the one are below the
+ * other, both at once.
  */
 struct dir_moved {
   char *from;
   size_t from_len;
   const struct name_change *to;
+  bool swap;                  /* an exchange: below to's path is below
+                               * from now too */
 };
 
 /* A directory's delete put off until nothing in it is still to be
@@ -849,6 +852,15 @@ by_dir_inode (const void *a, const void *b)
   return (x->ino > y->ino) - (x->ino < y->ino);
 }
 
+/* The move of directory ino, or NULL if it is none that moves. */
+static struct dir_move *
+dir_move_of (const struct work *w, uint32_t ino)
+{
+  struct dir_move key = { .ino = ino };
+
+  return bsearch (&key, w->dirmv, w->ndirmv, sizeof *w->dirmv, by_dir_inode);
+}
+
 /* Whether directory dir is, in the events so far, where it is now:
  * announced, and neither it nor a directory above it still to be
  * renamed (a directory has one name, so one move at most).
@@ -861,13 +873,13 @@ dir_settled (const struct ext4fs *fs, const struct work *w, uint32_t dir)
    */
   for (size_t depth = 0; depth < MODEL_PATH_MAX; depth++) {
     const struct inode_rec *r = model_inode (&fs->m, dir);
-    struct dir_move key = { .ino = dir }, *d;
+    const struct dir_move *d;
 
     if (dir == MODEL_ROOT_INO)
       return true;
     if (r == NULL || !r->announced)
       return false;
-    d = bsearch (&key, w->dirmv, w->ndirmv, sizeof *w->dirmv, by_dir_inode);
+    d = dir_move_of (w, dir);
     if (d && w->mv[d->i].state != MV_DONE)
       return false;
     dir = model_parent (&fs->m, dir);
@@ -926,15 +938,22 @@ move_old_path (const struct dir_moved *done, size_t ndone, const char *path,
   memcpy (buf, path, n);
   for (size_t i = 0; i < ndone; i++) {
     const struct dir_moved *d = &done[i];
-    size_t rest;
-    if (!path_below (buf, n, d->from, d->from_len))
+    const char *was = d->from, *now = d->to->path;
+    size_t was_len = d->from_len, now_len = d->to->path_len, rest;
+    if (d->swap && path_below (buf, n, now, now_len)) {
+      was = d->to->path;
+      was_len = d->to->path_len;
+      now = d->from;
+      now_len = d->from_len;
+    }
+    else if (!path_below (buf, n, was, was_len))
       continue;
-    rest = n - d->from_len;
-    if (d->to->path_len + rest > MODEL_PATH_MAX)
+    rest = n - was_len;
+    if (now_len + rest > MODEL_PATH_MAX)
       break;                  /* too long to say: as it was */
-    memmove (buf + d->to->path_len, buf + d->from_len, rest);
-    memcpy (buf, d->to->path, d->to->path_len);
-    n = d->to->path_len + rest;
+    memmove (buf + now_len, buf + was_len, rest);
+    memcpy (buf, now, now_len);
+    n = now_len + rest;
   }
   return n;
 }
@@ -994,6 +1013,23 @@ emit_late (struct ext4fs *fs, struct work *w)
   return any;
 }
 
+/* That what was at path from (n bytes, in buf: the events' path then)
+ * is at to's path now, and with swap what was there at from: the old
+ * paths of what was below go with it.
+ */
+static void
+note_moved (struct work *w, const char *buf, size_t n,
+            const struct name_change *to, bool swap)
+{
+  char *from = malloc (n);
+
+  if (from == NULL)
+    abort ();
+  memcpy (from, buf, n);
+  w->done = bw_grow (w->done, &w->capdone, w->ndone, sizeof *w->done);
+  w->done[w->ndone++] = (struct dir_moved) { from, n, to, swap };
+}
+
 static void
 emit_move (struct ext4fs *fs, struct work *w, size_t i)
 {
@@ -1001,70 +1037,85 @@ emit_move (struct ext4fs *fs, struct work *w, size_t i)
   const struct inode_rec *r = model_inode (&fs->m, m->to->ino);
   size_t n;
 
-  if (m->state == MV_UNLINKED) {
-    emit_name_event (fs, BW_EV_LINK, m->to->ino, m->to->path,
-                     m->to->path_len, NULL, 0);
-    m->state = MV_DONE;
-    return;
-  }
   n = move_old_path (w->done, w->ndone, m->from->path, m->from->path_len,
                      pathbuf);
   emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
                    m->to->path_len, pathbuf, n);
   m->state = MV_DONE;
-  if (r && S_ISDIR (r->a.mode)) {
-    char *from = malloc (n);
-    if (from == NULL)
-      abort ();
-    memcpy (from, pathbuf, n);
-    w->done = bw_grow (w->done, &w->capdone, w->ndone, sizeof *w->done);
-    w->done[w->ndone++] = (struct dir_moved) { from, n, m->to };
-  }
+  if (r && S_ISDIR (r->a.mode))
+    note_moved (w, pathbuf, n, m->to, false);
 }
 
-/* Names swapped (a -> b -> a, or longer: a cycle, which no order of
- * renames replays): one of the renames is said in two, an unlink of its
- * old name now and a link of its new name when that is free; a file's
- * if the cycle has one, since a directory unlinked would take its
- * entries with it.  Looks for a cycle among the moves waiting for
- * their name only (walks numbered from *walk, so that a move seen in a
- * walk of this call is not walked again), after a file in the way of
- * one; false if there is none.
+/* Move i (A -> B) waits for the move k that takes its new name's inode
+ * away (B -> C), which waits too: said as an exchange of A and B, each
+ * a name of the events then (B's directory is settled).  i is done;
+ * k's inode is at A now, and goes on from there: the move out of A
+ * (i's place in w->mv, sorted by where moves come from) takes it to C,
+ * and is done too when C is A (two names swapped).  A cycle of moves
+ * goes as one exchange fewer than its moves.  False, and nothing said,
+ * if one name is below the other (a corrupt tree: the exchange could
+ * not be).
  */
-static void
-unlink_for_now (struct ext4fs *fs, struct work *w, size_t k)
+static bool
+emit_exchange (struct ext4fs *fs, struct work *w, size_t i)
 {
-  size_t n = move_old_path (w->done, w->ndone, w->mv[k].from->path,
-                            w->mv[k].from->path_len, pathbuf);
+  struct move *m = &w->mv[i];
+  size_t k = m->after;
+  struct name_change *b = m->to;
+  struct dir_move *dx = dir_move_of (w, b->ino),
+                  *dy = dir_move_of (w, w->mv[k].to->ino);
+  size_t n = move_old_path (w->done, w->ndone, m->from->path,
+                            m->from->path_len, pathbuf);
 
-  emit_name_event (fs, BW_EV_UNLINK, w->mv[k].from->ino, pathbuf, n, NULL, 0);
-  w->mv[k].state = MV_UNLINKED;
+  if ((n == b->path_len && memcmp (pathbuf, b->path, n) == 0) ||
+      path_below (pathbuf, n, b->path, b->path_len) ||
+      path_below (b->path, b->path_len, pathbuf, n))
+    return false;
+  emit_name_event (fs, BW_EV_EXCHANGE, b->ino, b->path, b->path_len,
+                   pathbuf, n);
+  if (dx || dy)               /* nothing is below two files */
+    note_moved (w, pathbuf, n, b, true);
+  if (dx)
+    dx->i = k;
+  if (dy)
+    dy->i = i;
+  m->to = w->mv[k].to;
+  m->after = w->mv[k].after;
+  w->mv[k].to = b;
+  w->mv[k].state = MV_DONE;
+  if (m->after == i)
+    m->state = MV_DONE;
+  else if (m->after < w->nmv)
+    w->mv[m->after].waiter = i;
+  return true;
 }
 
+/* What no order of renames replays, said with exchanges.  A file holding
+ * the name a rename waits for, while its own rename waits for a
+ * directory still to come (a directory and a file swapped, then the
+ * file moved below the directory: each waits for the other).  Else
+ * names swapped (a -> b -> a, or longer: a cycle): it looks for a cycle
+ * among the moves waiting for their name only (walks numbered from
+ * *walk, so that a move seen in a walk of this call is not walked
+ * again).  False if there is neither.
+ */
 static bool
 break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
 {
   size_t first = *walk + 1;
 
-  /* A file holding the name a rename waits for, while its own rename
-   * waits for a directory still to come (a directory and a file
-   * swapped, then the file moved below the directory: each waits for
-   * the other): the file's rename is said in two as well.
-   */
   for (size_t i = 0; i < w->nmv; i++) {
     size_t k = w->mv[i].after;
     const struct inode_rec *r;
     if (w->mv[i].state == MV_WAITING && k < w->nmv &&
         w->mv[k].state == MV_WAITING &&
         (r = model_inode (&fs->m, w->mv[k].to->ino)) && !S_ISDIR (r->a.mode) &&
-        dir_settled (fs, w, w->mv[i].to->parent)) {
-      unlink_for_now (fs, w, k);
+        dir_settled (fs, w, w->mv[i].to->parent) && emit_exchange (fs, w, i))
       return true;
-    }
   }
 
   for (size_t i = 0; i < w->nmv; i++) {
-    size_t k = i, pick;
+    size_t k = i;
     if (w->mv[i].state != MV_WAITING || w->mv[i].seen >= first)
       continue;
     ++*walk;
@@ -1073,16 +1124,9 @@ break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
       w->mv[k].seen = *walk;
       k = w->mv[k].after;
     }
-    if (k == w->nmv || w->mv[k].state != MV_WAITING || w->mv[k].seen != *walk)
-      continue;               /* not a cycle, or one seen before */
-    pick = k;
-    for (size_t j = w->mv[k].after; j != k; j = w->mv[j].after) {
-      const struct inode_rec *r = model_inode (&fs->m, w->mv[j].to->ino);
-      if (r && !S_ISDIR (r->a.mode))
-        pick = j;
-    }
-    unlink_for_now (fs, w, pick);
-    return true;
+    if (k < w->nmv && w->mv[k].state == MV_WAITING &&
+        w->mv[k].seen == *walk && emit_exchange (fs, w, k))
+      return true;
   }
   return false;
 }
