@@ -58,8 +58,8 @@ struct dir_moved {
   char *from;
   size_t from_len;
   const struct name_change *to;
-  bool swap;                  /* an exchange: below to's path is below
-                               * from now too */
+  bool swap;                  /* an exchange: what was below to's path
+                               * is below from now too */
 };
 
 /* A directory's delete put off until nothing in it is still to be
@@ -1013,9 +1013,9 @@ emit_late (struct ext4fs *fs, struct work *w)
   return any;
 }
 
-/* That what was at path from (n bytes, in buf: the events' path then)
- * is at to's path now, and with swap what was there at from: the old
- * paths of what was below go with it.
+/* Notes that what was at buf (n bytes: its path in the events then) is
+ * at to's path now, and with swap that what was at to's path is at
+ * buf's: the old paths of later events below either follow it.
  */
 static void
 note_moved (struct work *w, const char *buf, size_t n,
