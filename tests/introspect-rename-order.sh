@@ -14,9 +14,10 @@
 #  - names swapped (RENAME_EXCHANGE, or through a temporary name): two
 #    directories with what is below them, moved on from there; three
 #    directories in a cycle; a directory and a file; a file and a
-#    directory, the file then moved below the directory.  Each comes as
-#    exchange events (a cycle of k names as k - 1), no name unlinked
-#    and linked again;
+#    directory, the file then moved below the directory; a directory
+#    moved below the one that takes its name (and a chain into it).
+#    Each comes as exchange events (a cycle of k names as k - 1), no
+#    name unlinked and linked again;
 #  - fallocate's insert and collapse range over written blocks and over
 #    preallocated blocks written in the same transaction (the content
 #    moves without a write).
@@ -70,6 +71,9 @@ case_ swap-dirs 'mkdir -p a/s b; echo f > a/f; echo h > a/s/h; echo g > b/g' \
 case_ cycle-dirs 'mkdir -p a/s b c; echo f > a/f; echo g > b/g; echo h > c/h' \
   'mv a t; mv b a; mv c b; mv t c'
 case_ swap-dir-file 'mkdir -p d/s; echo x > d/s/x; echo f > f' 'exchange d f; mv f/s/x f/x2'
+case_ dir-below-taker 'mkdir -p a/s b/c; echo f > a/s/f' 'mv a t; mv b a; mv t a/c/x'
+case_ dir-below-chain 'mkdir -p d0/d1 d2/d3; echo f > d2/d3/f' \
+  'mv d2 t; mv d0 d2; mv t/d3 d0; mv t d2/d1/f1'
 case_ insert-range 'head -c 300000 /dev/urandom > w; fallocate -l 1048576 u' \
   'falloc w 0x20 4096 65536; printf data | dd of=u bs=1 seek=70000 conv=notrunc status=none; falloc u 0x20 0 131072; echo tail >> u'
 case_ collapse-range 'head -c 400000 /dev/urandom > w; fallocate -l 1048576 u' \
@@ -106,6 +110,8 @@ swapped swap-then-move 1
 swapped swap-dirs 1
 swapped cycle-dirs 2
 swapped swap-dir-file 1
+swapped dir-below-taker 1
+swapped dir-below-chain 1
 # The oracle holds an exchange to the tree: one of a directory with a
 # name below it cannot be.
 { cat "$T/events.jsonl"

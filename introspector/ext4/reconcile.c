@@ -1090,29 +1090,22 @@ emit_exchange (struct ext4fs *fs, struct work *w, size_t i)
   return true;
 }
 
-/* What no order of renames replays, said with exchanges.  A file holding
- * the name a rename waits for, while its own rename waits for a
- * directory still to come (a directory and a file swapped, then the
- * file moved below the directory: each waits for the other).  Else
- * names swapped (a -> b -> a, or longer: a cycle): it looks for a cycle
- * among the moves waiting for their name only (walks numbered from
- * *walk, so that a move seen in a walk of this call is not walked
- * again).  False if there is neither.
+/* What no order of renames replays, said with exchanges.  Names swapped
+ * (a -> b -> a, or longer: a cycle) first: it looks for a cycle among
+ * the moves waiting for their name only (walks numbered from *walk, so
+ * that a move seen in a walk of this call is not walked again).  Else a
+ * move whose new name is held by one that waits for a directory still
+ * to come (a directory and a file swapped, then the file moved below
+ * the directory; a directory moved below one that takes its name: each
+ * waits for the other); not one whose name is held by a move waiting
+ * for a name in turn: exchanged early, a directory can end up below the
+ * one whose name it is to take, which no exchange undoes.  False if
+ * there is neither.
  */
 static bool
 break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
 {
   size_t first = *walk + 1;
-
-  for (size_t i = 0; i < w->nmv; i++) {
-    size_t k = w->mv[i].after;
-    const struct inode_rec *r;
-    if (w->mv[i].state == MV_WAITING && k < w->nmv &&
-        w->mv[k].state == MV_WAITING &&
-        (r = model_inode (&fs->m, w->mv[k].to->ino)) && !S_ISDIR (r->a.mode) &&
-        dir_settled (fs, w, w->mv[i].to->parent) && emit_exchange (fs, w, i))
-      return true;
-  }
 
   for (size_t i = 0; i < w->nmv; i++) {
     size_t k = i;
@@ -1126,6 +1119,15 @@ break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
     }
     if (k < w->nmv && w->mv[k].state == MV_WAITING &&
         w->mv[k].seen == *walk && emit_exchange (fs, w, k))
+      return true;
+  }
+
+  for (size_t i = 0; i < w->nmv; i++) {
+    size_t k = w->mv[i].after;
+    if (w->mv[i].state == MV_WAITING && k < w->nmv &&
+        w->mv[k].state == MV_WAITING &&
+        dir_settled (fs, w, w->mv[i].to->parent) &&
+        !dir_settled (fs, w, w->mv[k].to->parent) && emit_exchange (fs, w, i))
       return true;
   }
   return false;
