@@ -1091,12 +1091,14 @@ emit_exchange (struct ext4fs *fs, struct work *w, size_t i)
 }
 
 /* What no order of renames replays, said with exchanges.  Names swapped
- * (a -> b -> a, or longer: a cycle) first: it looks for a cycle among
+ * (a -> b -> a, or longer: a cycle) first: it looks for cycles among
  * the moves waiting for their name only (walks numbered from *walk, so
- * that a move seen in a walk of this call is not walked again).  Else a
- * move whose new name is held by one that waits for a directory still
- * to come (a directory and a file swapped, then the file moved below
- * the directory; a directory moved below one that takes its name: each
+ * that a move seen in a walk of this call is not walked again), one
+ * exchange in each (all in one call: a barrier may swap thousands of
+ * names, and each call costs a pass over the moves).  Else moves whose
+ * new name is held by one that waits for a directory still to come (a
+ * directory and a file swapped, then the file moved below the
+ * directory; a directory moved below one that takes its name: each
  * waits for the other); not one whose name is held by a move waiting
  * for a name in turn: exchanged early, a directory can end up below the
  * one whose name it is to take, which no exchange undoes.  False if
@@ -1106,6 +1108,7 @@ static bool
 break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
 {
   size_t first = *walk + 1;
+  bool any = false;
 
   for (size_t i = 0; i < w->nmv; i++) {
     size_t k = i;
@@ -1118,19 +1121,21 @@ break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
       k = w->mv[k].after;
     }
     if (k < w->nmv && w->mv[k].state == MV_WAITING &&
-        w->mv[k].seen == *walk && emit_exchange (fs, w, k))
-      return true;
+        w->mv[k].seen == *walk)
+      any |= emit_exchange (fs, w, k);
   }
+  if (any)
+    return true;
 
   for (size_t i = 0; i < w->nmv; i++) {
     size_t k = w->mv[i].after;
     if (w->mv[i].state == MV_WAITING && k < w->nmv &&
         w->mv[k].state == MV_WAITING &&
         dir_settled (fs, w, w->mv[i].to->parent) &&
-        !dir_settled (fs, w, w->mv[k].to->parent) && emit_exchange (fs, w, i))
-      return true;
+        !dir_settled (fs, w, w->mv[k].to->parent))
+      any |= emit_exchange (fs, w, i);
   }
-  return false;
+  return any;
 }
 
 static void name_come (struct ext4fs *fs, struct name_change *a);
