@@ -76,6 +76,10 @@ event_print (FILE *f, const struct bw_event *ev)
     fputs ("  <- ", f);
     put_path (f, ev->old_path, ev->old_path_len);
     break;
+  case BW_EV_EXCHANGE:
+    fputs ("  <-> ", f);
+    put_path (f, ev->old_path, ev->old_path_len);
+    break;
   case BW_EV_METADATA: {
     /* A subscriber's event may lack the field (event-parse.c). */
     const char *field = ev->field ? ev->field : "?";

@@ -166,6 +166,7 @@ fid_phantoms() {   # fid_phantoms PREV CUR GONE
       if (t == "create" || t == "link") ok = born(p)
       else if (t == "delete" || t == "unlink") ok = went(p)
       else if (t == "rename") ok = (born(p) || transient(p)) && (went(o) || transient(o))
+      else if (t == "exchange") ok = (went(p) || transient(p)) && (went(o) || transient(o))
       else if (t == "write" || t == "truncate") ok = changed(p, pm, cm)
       else if (t == "metadata" && f == "atime") ok = changed(p, pa, ca)
       else if (t == "metadata" && f == "mtime") ok = changed(p, pm, cm)

@@ -12,9 +12,15 @@
 #  - directories removed after something was moved out of them (their
 #    delete after the rename), their name or inode taken again, a file
 #    renamed in the directory moved out;
-#  - a file and a directory swapped (RENAME_EXCHANGE), and the file then
-#    moved below the directory;
-#  - a file moved below a new directory that took its name;
+#  - names swapped (RENAME_EXCHANGE, or through a temporary name): two
+#    directories with what is below them, moved on from there; three
+#    directories in a cycle; a directory and a file; a file and a
+#    directory, the file then moved below the directory; a directory
+#    moved below the one that takes its name (and a chain into it).
+#    Each comes as exchange events (a cycle of k names as k - 1), no
+#    name unlinked and linked again;
+#  - a file moved below a new directory that took its name (an unlink
+#    and a link: no name to exchange with);
 #  - fallocate's insert and collapse range over written blocks and over
 #    preallocated blocks written in the same transaction (the content
 #    moves without a write), and a write into preallocated blocks that
@@ -23,7 +29,7 @@
 . "$(dirname "$0")/lib.sh"
 require_fuse
 require_loop
-require nbdkit mkfs.ext4 python3
+require nbdkit mkfs.ext4 python3 jq
 
 truncate -s 256M "$T/disk.img"
 mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$T/disk.img"
@@ -68,6 +74,14 @@ case_ out-then-rmdir-inside 'mkdir -p d/s/u; echo f > d/s/f; echo h > d/s/u/h' \
 case_ swap-file-dir 'mkdir x; echo y > x/y; echo f > f; echo z > z' 'exchange f x; exchange z f/y'
 case_ swap-then-move 'mkdir -p a/s; echo f > f' 'exchange a f; mv a f/s/g'
 case_ below-own-name 'echo f > f' 'mv f t; mkdir -p f/s; mv t f/s/g'
+case_ swap-dirs 'mkdir -p a/s b; echo f > a/f; echo h > a/s/h; echo g > b/g' \
+  'exchange a b; mv a/g a/g2; mv b/s/h h; mv b/f a/f'
+case_ cycle-dirs 'mkdir -p a/s b c; echo f > a/f; echo g > b/g; echo h > c/h' \
+  'mv a t; mv b a; mv c b; mv t c'
+case_ swap-dir-file 'mkdir -p d/s; echo x > d/s/x; echo f > f' 'exchange d f; mv f/s/x f/x2'
+case_ dir-below-taker 'mkdir -p a/s b/c; echo f > a/s/f' 'mv a t; mv b a; mv t a/c/x'
+case_ dir-below-chain 'mkdir -p d0/d1 d2/d3; echo f > d2/d3/f' \
+  'mv d2 t; mv d0 d2; mv t/d3 d0; mv t d2/d1/f1'
 case_ insert-range 'head -c 300000 /dev/urandom > w; fallocate -l 1048576 u' \
   'falloc w 0x20 4096 65536; printf data | dd of=u bs=1 seek=70000 conv=notrunc status=none; falloc u 0x20 0 131072; echo tail >> u'
 case_ collapse-range 'head -c 400000 /dev/urandom > w; fallocate -l 1048576 u' \
@@ -95,4 +109,38 @@ mount -o ro,loop,noload "$T/disk.img" "$T/final"; register_mount "$T/final"
 for t in rename delete write; do
   grep -q "\"type\":\"$t\"" "$T/events.jsonl" || fail "no $t event"
 done
+# Names swapped: as many exchanges as it takes, and no name unlinked
+# and linked again (the cases make no links).
+swapped() {   # swapped NAME EXCHANGES
+  local got
+  got=$(jq -r --arg d "/$1/" 'select((.path // "") | startswith($d)) | .type' \
+          "$T/events.jsonl" | sort | uniq -c | tr -s ' \n' ' ')
+  [ "$(jq -c --arg d "/$1/" 'select(.type == "exchange" and (.path | startswith($d)))' \
+         "$T/events.jsonl" | wc -l)" = "$2" ] || fail "$1: not $2 exchange events: $got"
+  ! jq -e --arg d "/$1/" 'select((.type == "unlink" or .type == "link") and (.path | startswith($d)))' \
+      "$T/events.jsonl" > /dev/null || fail "$1: a name unlinked or linked: $got"
+}
+swapped swap-file-dir 2
+swapped swap-then-move 1
+swapped swap-dirs 1
+swapped cycle-dirs 2
+swapped swap-dir-file 1
+swapped dir-below-taker 1
+swapped dir-below-chain 1
+# A file moved below a new directory that takes its name has no name
+# to be exchanged with: an unlink, then a link.
+[ "$(jq -r 'select((.path // "") | startswith("/below-own-name/")) |
+            select(.type == "unlink" or .type == "link" or .type == "exchange") | .type' \
+       "$T/events.jsonl" | tr '\n' ' ')" = "unlink link " ] ||
+  fail "below-own-name: not an unlink and a link"
+# The oracle holds an exchange to the tree: one of a directory with a
+# name below it cannot be.
+{ cat "$T/events.jsonl"
+  printf '{"v":1,"type":"exchange","path":"/swap-dirs/a","inode":%s,"old_path":"/swap-dirs/a/f"}\n' \
+    "$(stat -c %i "$T/final/swap-dirs/a/f")"
+} > "$T/bad.jsonl"
+! "$BW_BUILD/tests/event-tree" --strict --base "$T/base" --check "$T/final" \
+  "$T/bad.jsonl" > "$T/bad.out" 2>&1 &&
+  grep -q '^INCONSISTENT /swap-dirs/a: .*exchange.*one below the other' "$T/bad.out" ||
+  { cat "$T/bad.out"; fail "event-tree took an exchange of a name and one below it"; }
 say "$(tail -1 "$T/oracle.out")"

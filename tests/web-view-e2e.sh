@@ -8,7 +8,8 @@
 # in its address.  A wrong password is refused; with the right one the
 # page subscribes, and the guest's writes show on the page, each in its
 # channel: the written text with its byte range, a mode old -> new, a
-# rename, the disk's publisher online; a file the channel's glob leaves
+# rename, two names swapped (RENAME_EXCHANGE), the disk's publisher
+# online; a file the channel's glob leaves
 # out (delivered by the broker's filter all the same) does not; a loss
 # and a resync show in every channel, the lost writes of a file only in
 # the file's.  The screenshot is kept in
@@ -112,7 +113,7 @@ sections='Array.from(document.querySelectorAll(".channel"), s => s.innerText)'
   wait 20 "$state == 'failed'" print "document.getElementById('state').textContent" \
   eval "document.getElementById('password').value = '$PASSWORD'; document.getElementById('go').click()" \
   wait 20 "$state == 'subscribed'" say subscribed \
-  wait 40 "['renamed from /notes/today.txt', '0100600', 're-read from storage', 'writes of file data lost'].every(t => document.body.innerText.includes(t))" \
+  wait 40 "['renamed from /notes/today.txt', 'swapped with /notes/', '0100600', 're-read from storage', 'writes of file data lost'].every(t => document.body.innerText.includes(t))" \
   eval 'new Promise(r => setTimeout(r, 1000))' \
   screenshot "$ART/web-view-e2e.png" print "$sections" print "$state" \
   > "$T/cdp.out" 2> "$T/cdp.err" &
@@ -141,6 +142,13 @@ sync
 chmod 600 "$m/etc/app.conf"
 sync
 mv "$m/notes/today.txt" "$m/notes/done.txt"
+echo a > "$m/notes/a.txt"
+echo b > "$m/notes/b.txt"
+sync
+/usr/bin/python3 -c 'import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+sys.exit(libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) != 0)' \
+  "$m/notes/a.txt" "$m/notes/b.txt" || fail "cannot swap a.txt and b.txt"
 sync
 # A loss and a resync, as a bridge and an introspector say them (the
 # workload cannot make them happen on cue): published as the appliance.
@@ -177,6 +185,7 @@ has "$T/notes.txt" 'lab:vm1:/notes/*.txt'
 has "$T/notes.txt" '/notes/today.txt'
 has "$T/notes.txt" 'bytes 0..29 (29)  "hello from the web view test\n"'
 has "$T/notes.txt" 'renamed from /notes/today.txt'
+has "$T/notes.txt" 'swapped with /notes/'
 has "$T/notes.txt" 'lab:vm1 d0: publisher online'
 has "$T/notes.txt" '150 events dropped by the publisher (12 of them sent before, perhaps received): mqtt-bridge: the offline buffer was full'
 has "$T/etc.txt" 're-read from storage after a loss: after the loss'

@@ -13,7 +13,8 @@ CASES=${BW_WEB_CASES:-4000}
 JS=$BW_SRC/tests/tools/web-topic-cases.js
 node "$JS" gen 20261129 "$CASES" > "$T/cases" || fail "cannot make the cases"
 # The docs' examples, with the answers they give; an overflow that names
-# the file whose writes were lost goes with the file's events.
+# the file whose writes were lost goes with the file's events, an
+# exchange on its path's topic as a rename.
 cat > "$T/known" <<'EOF'
 escape	2f746d702f72e973756de9203530250a	/tmp/r%E9sum%E9 50%25%0A
 level	2f7820792b7a23353025	%2Fx y%2Bz%2350%25
@@ -36,6 +37,7 @@ parse	blockwatch/h/v/d/0/%24fs/%41	invalid
 topic	h	v	d	{"v":1,"host":"h","vm":"v","disk":"d","part":1,"type":"overflow","path":"/var/log/app.log","inode":12,"lost_writes":3}	blockwatch/h/v/d/1/var/log/app.log
 topic	h	v	d	{"v":1,"part":1,"type":"overflow","inode":12,"lost_writes":3}	blockwatch/h/v/d/1/$inode/12
 topic	h	v	d	{"v":1,"part":1,"type":"overflow","lost_writes":3}	blockwatch/h/v/d/1/$fs/overflow
+topic	h	v	d	{"v":1,"part":1,"type":"exchange","path":"/srv/www/current","inode":262147,"old_path":"/srv/www/next"}	blockwatch/h/v/d/1/srv/www/current
 match	h:v:/etc/*	-	-1	{"v":1,"host":"h","vm":"v","disk":"d","part":1,"type":"overflow","path":"/var/log/app.log","inode":12,"lost_writes":3}	0
 match	h:v:/var/log/*	-	-1	{"v":1,"host":"h","vm":"v","disk":"d","part":1,"type":"overflow","path":"/var/log/app.log","inode":12,"lost_writes":3}	1
 EOF

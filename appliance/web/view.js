@@ -132,6 +132,8 @@
              `${ev.gid}, ${ev.size} bytes, inode ${ev.inode}`;
     case "rename":
       return `renamed from ${ev.old_path}`;
+    case "exchange":
+      return `swapped with ${ev.old_path}, inode ${ev.inode} here now`;
     case "link":
     case "unlink":
       return `inode ${ev.inode}`;

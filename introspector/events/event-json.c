@@ -255,6 +255,7 @@ put_type_fields (json_t *o, const struct bw_event *ev,
     err |= put (o, "size", uint_json (ev->size));
     break;
   case BW_EV_RENAME:
+  case BW_EV_EXCHANGE:
     err |= put_path (o, "old_path", ev->old_path, ev->old_path_len);
     break;
   case BW_EV_METADATA:
@@ -308,7 +309,7 @@ bw_event_of_file (const struct bw_event *ev)
 {
   switch (ev->type) {
   case BW_EV_CREATE: case BW_EV_DELETE: case BW_EV_RENAME:
-  case BW_EV_LINK: case BW_EV_UNLINK: case BW_EV_METADATA:
+  case BW_EV_EXCHANGE: case BW_EV_LINK: case BW_EV_UNLINK: case BW_EV_METADATA:
   case BW_EV_WRITE: case BW_EV_TRUNCATE:
     return true;
   case BW_EV_OVERFLOW:

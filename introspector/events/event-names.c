@@ -12,8 +12,9 @@ bw_event_type_name (enum bw_event_type t)
 {
   static const char *const names[] = {
     [BW_EV_CREATE] = "create",     [BW_EV_DELETE] = "delete",
-    [BW_EV_RENAME] = "rename",     [BW_EV_LINK] = "link",
-    [BW_EV_UNLINK] = "unlink",     [BW_EV_METADATA] = "metadata",
+    [BW_EV_RENAME] = "rename",     [BW_EV_EXCHANGE] = "exchange",
+    [BW_EV_LINK] = "link",         [BW_EV_UNLINK] = "unlink",
+    [BW_EV_METADATA] = "metadata",
     [BW_EV_WRITE] = "write",       [BW_EV_TRUNCATE] = "truncate",
     [BW_EV_MOUNT] = "mount",       [BW_EV_UNMOUNT] = "unmount",
     [BW_EV_PARTITION] = "partition", [BW_EV_OVERFLOW] = "overflow",

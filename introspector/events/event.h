@@ -15,6 +15,8 @@ enum bw_event_type {
   BW_EV_CREATE = 1,           /* a new inode with its first name */
   BW_EV_DELETE,               /* an inode gone (last name and the inode) */
   BW_EV_RENAME,               /* a name moved: path <- old_path */
+  BW_EV_EXCHANGE,             /* names swapped: path <-> old_path, inode
+                               * the one now at path */
   BW_EV_LINK,                 /* another name for an existing inode */
   BW_EV_UNLINK,               /* a name removed, the inode lives on */
   BW_EV_METADATA,             /* one field changed: field, old -> new */
@@ -72,7 +74,7 @@ struct bw_event {
   uint32_t uid, gid;          /* with the high 16 bits */
   uint64_t size;              /* the size when it was created or deleted */
 
-  /* rename */
+  /* rename, exchange */
   const char *old_path;
   size_t old_path_len;
 

@@ -51,12 +51,15 @@ struct dir_move {
 
 /* A directory renamed: the path it had in the events then, and the one
  * it has; the old paths of renames after it that were below it are
- * below the new one.
+ * below the new one.  Names swapped: those below the one are below the
+ * other, both at once.
  */
 struct dir_moved {
   char *from;
   size_t from_len;
   const struct name_change *to;
+  bool swap;                  /* an exchange: what was below to's path
+                               * is below from now too */
 };
 
 /* A directory's delete put off until nothing in it is still to be
@@ -926,6 +929,15 @@ by_dir_inode (const void *a, const void *b)
   return (x->ino > y->ino) - (x->ino < y->ino);
 }
 
+/* The move of directory ino, or NULL if it is none that moves. */
+static struct dir_move *
+dir_move_of (const struct work *w, uint32_t ino)
+{
+  struct dir_move key = { .ino = ino };
+
+  return bsearch (&key, w->dirmv, w->ndirmv, sizeof *w->dirmv, by_dir_inode);
+}
+
 /* Whether directory dir is, in the events so far, where it is now:
  * announced, and neither it nor a directory above it still to be
  * renamed (a directory has one name, so one move at most).
@@ -938,13 +950,13 @@ dir_settled (const struct ext4fs *fs, const struct work *w, uint32_t dir)
    */
   for (size_t depth = 0; depth < MODEL_PATH_MAX; depth++) {
     const struct inode_rec *r = model_inode (&fs->m, dir);
-    struct dir_move key = { .ino = dir }, *d;
+    const struct dir_move *d;
 
     if (dir == MODEL_ROOT_INO)
       return true;
     if (r == NULL || !r->announced)
       return false;
-    d = bsearch (&key, w->dirmv, w->ndirmv, sizeof *w->dirmv, by_dir_inode);
+    d = dir_move_of (w, dir);
     if (d && w->mv[d->i].state != MV_DONE)
       return false;
     dir = model_parent (&fs->m, dir);
@@ -1003,15 +1015,22 @@ move_old_path (const struct dir_moved *done, size_t ndone, const char *path,
   memcpy (buf, path, n);
   for (size_t i = 0; i < ndone; i++) {
     const struct dir_moved *d = &done[i];
-    size_t rest;
-    if (!path_below (buf, n, d->from, d->from_len))
+    const char *was = d->from, *now = d->to->path;
+    size_t was_len = d->from_len, now_len = d->to->path_len, rest;
+    if (d->swap && path_below (buf, n, now, now_len)) {
+      was = d->to->path;
+      was_len = d->to->path_len;
+      now = d->from;
+      now_len = d->from_len;
+    }
+    else if (!path_below (buf, n, was, was_len))
       continue;
-    rest = n - d->from_len;
-    if (d->to->path_len + rest > MODEL_PATH_MAX)
+    rest = n - was_len;
+    if (now_len + rest > MODEL_PATH_MAX)
       break;                  /* too long to say: as it was */
-    memmove (buf + d->to->path_len, buf + d->from_len, rest);
-    memcpy (buf, d->to->path, d->to->path_len);
-    n = d->to->path_len + rest;
+    memmove (buf + now_len, buf + was_len, rest);
+    memcpy (buf, now, now_len);
+    n = now_len + rest;
   }
   return n;
 }
@@ -1071,6 +1090,23 @@ emit_late (struct ext4fs *fs, struct work *w)
   return any;
 }
 
+/* Notes that what was at buf (n bytes: its path in the events then) is
+ * at to's path now, and with swap that what was at to's path is at
+ * buf's: the old paths of later events below either follow it.
+ */
+static void
+note_moved (struct work *w, const char *buf, size_t n,
+            const struct name_change *to, bool swap)
+{
+  char *from = malloc (n);
+
+  if (from == NULL)
+    abort ();
+  memcpy (from, buf, n);
+  w->done = bw_grow (w->done, &w->capdone, w->ndone, sizeof *w->done);
+  w->done[w->ndone++] = (struct dir_moved) { from, n, to, swap };
+}
+
 static void
 emit_move (struct ext4fs *fs, struct work *w, size_t i)
 {
@@ -1089,14 +1125,8 @@ emit_move (struct ext4fs *fs, struct work *w, size_t i)
   emit_name_event (fs, BW_EV_RENAME, m->to->ino, m->to->path,
                    m->to->path_len, pathbuf, n);
   m->state = MV_DONE;
-  if (r && S_ISDIR (r->a.mode)) {
-    char *from = malloc (n);
-    if (from == NULL)
-      abort ();
-    memcpy (from, pathbuf, n);
-    w->done = bw_grow (w->done, &w->capdone, w->ndone, sizeof *w->done);
-    w->done[w->ndone++] = (struct dir_moved) { from, n, m->to };
-  }
+  if (r && S_ISDIR (r->a.mode))
+    note_moved (w, pathbuf, n, m->to, false);
 }
 
 /* A rename said in two: the unlink of its old name now (the link of
@@ -1110,6 +1140,50 @@ unlink_for_now (struct ext4fs *fs, struct work *w, size_t k)
 
   emit_name_event (fs, BW_EV_UNLINK, w->mv[k].from->ino, pathbuf, n, NULL, 0);
   w->mv[k].state = MV_UNLINKED;
+}
+
+/* Move i (A -> B) waits for the move k that takes its new name's inode
+ * away (B -> C), which waits too: said as an exchange of A and B, each
+ * a name of the events then (B's directory is settled).  i is done;
+ * k's inode is at A now, and goes on from there: the move out of A
+ * (i's place in w->mv, sorted by where moves come from) takes it to C,
+ * and is done too when C is A (two names swapped).  A cycle of moves
+ * goes as one exchange fewer than its moves.  False, and nothing said,
+ * if one name is below the other (a corrupt tree: the exchange could
+ * not be).
+ */
+static bool
+emit_exchange (struct ext4fs *fs, struct work *w, size_t i)
+{
+  struct move *m = &w->mv[i];
+  size_t k = m->after;
+  struct name_change *b = m->to;
+  struct dir_move *dx = dir_move_of (w, b->ino),
+                  *dy = dir_move_of (w, w->mv[k].to->ino);
+  size_t n = move_old_path (w->done, w->ndone, m->from->path,
+                            m->from->path_len, pathbuf);
+
+  if ((n == b->path_len && memcmp (pathbuf, b->path, n) == 0) ||
+      path_below (pathbuf, n, b->path, b->path_len) ||
+      path_below (b->path, b->path_len, pathbuf, n))
+    return false;
+  emit_name_event (fs, BW_EV_EXCHANGE, b->ino, b->path, b->path_len,
+                   pathbuf, n);
+  if (dx || dy)               /* nothing is below two files */
+    note_moved (w, pathbuf, n, b, true);
+  if (dx)
+    dx->i = k;
+  if (dy)
+    dy->i = i;
+  m->to = w->mv[k].to;
+  m->after = w->mv[k].after;
+  w->mv[k].to = b;
+  w->mv[k].state = MV_DONE;
+  if (m->after == i)
+    m->state = MV_DONE;
+  else if (m->after < w->nmv)
+    w->mv[m->after].waiter = i;
+  return true;
 }
 
 /* The rename still to come of a file (not a directory: unlinked, it
@@ -1145,37 +1219,28 @@ dir_to_come (const struct ext4fs *fs, const struct work *w,
          !late_at (w, a->parent, a->name, a->len) && !late_inode (w, a->ino);
 }
 
-/* When nothing else can go, renames wait for each other: one of them
- * is said in two (unlink_for_now), a file's where one can be.  Names
- * swapped (a -> b -> a, or longer: a cycle, which no order of
- * renames replays), a file's if the cycle has one.  Looks for a cycle
- * among the moves waiting for their name only (walks numbered from
- * *walk, so that a move seen in a walk of this call is not walked
- * again), after a file in the way of a rename; a file in the way of a
- * new directory last.  False if there is none.
+/* What no order of renames replays, said with exchanges.  Names swapped
+ * (a -> b -> a, or longer: a cycle) first: it looks for cycles among
+ * the moves waiting for their name only (walks numbered from *walk, so
+ * that a move seen in a walk of this call is not walked again), one
+ * exchange in each (all in one call: a barrier may swap thousands of
+ * names, and each call costs a pass over the moves).  Else moves whose
+ * new name is held by one that waits for a directory still to come (a
+ * directory and a file swapped, then the file moved below the
+ * directory; a directory moved below one that takes its name: each
+ * waits for the other); not one whose name is held by a move waiting
+ * for a name in turn: exchanged early, a directory can end up below the
+ * one whose name it is to take, which no exchange undoes.  False if
+ * there is neither.
  */
 static bool
 break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
 {
   size_t first = *walk + 1;
-
-  /* A file holding the name a rename waits for, while its own rename
-   * waits for a directory still to come (a directory and a file
-   * swapped, then the file moved below the directory: each waits for
-   * the other).
-   */
-  for (size_t i = 0; i < w->nmv; i++) {
-    const struct name_change *to = w->mv[i].to;
-    size_t k;
-    if (w->mv[i].state == MV_WAITING && dir_settled (fs, w, to->parent) &&
-        (k = file_in_the_way (fs, w, to->parent, to->name, to->len)) < w->nmv) {
-      unlink_for_now (fs, w, k);
-      return true;
-    }
-  }
+  bool any = false;
 
   for (size_t i = 0; i < w->nmv; i++) {
-    size_t k = i, pick;
+    size_t k = i;
     if (w->mv[i].state != MV_WAITING || w->mv[i].seen >= first)
       continue;
     ++*walk;
@@ -1184,17 +1249,23 @@ break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
       w->mv[k].seen = *walk;
       k = w->mv[k].after;
     }
-    if (k == w->nmv || w->mv[k].state != MV_WAITING || w->mv[k].seen != *walk)
-      continue;               /* not a cycle, or one seen before */
-    pick = k;
-    for (size_t j = w->mv[k].after; j != k; j = w->mv[j].after) {
-      const struct inode_rec *r = model_inode (&fs->m, w->mv[j].to->ino);
-      if (r && !S_ISDIR (r->a.mode))
-        pick = j;
-    }
-    unlink_for_now (fs, w, pick);
-    return true;
+    if (k < w->nmv && w->mv[k].state == MV_WAITING &&
+        w->mv[k].seen == *walk)
+      any |= emit_exchange (fs, w, k);
   }
+  if (any)
+    return true;
+
+  for (size_t i = 0; i < w->nmv; i++) {
+    size_t k = w->mv[i].after;
+    if (w->mv[i].state == MV_WAITING && k < w->nmv &&
+        w->mv[k].state == MV_WAITING &&
+        dir_settled (fs, w, w->mv[i].to->parent) &&
+        !dir_settled (fs, w, w->mv[k].to->parent))
+      any |= emit_exchange (fs, w, i);
+  }
+  if (any)
+    return true;
 
   /* A file holding the name a new directory takes, while its own
    * rename waits too: for that directory or one below it (mv f t;

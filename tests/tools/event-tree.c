@@ -4,8 +4,8 @@
  *              --check DIR EVENTS.jsonl
  *
  * Starts from the tree of the base image (mounted read-only at --base,
- * or empty), replays the JSON events (create, delete, rename, link,
- * unlink, metadata, write, truncate) and compares the result with the
+ * or empty), replays the JSON events (create, delete, rename, exchange,
+ * link, unlink, metadata, write, truncate) and compares the result with the
  * final image (mounted read-only at --check): every path, its type,
  * mode, owner, size and link count, and the content of every file the
  * events wrote to.  Anything that differs is printed; exit 1.  An
@@ -21,7 +21,8 @@
  *
  * --strict also holds every event to the tree replayed so far: an event
  * that does not fit it describes something that did not happen (a
- * create of a name that exists, a rename from a name that does not, a
+ * create of a name that exists, a rename from a name that does not, an
+ * exchange of names of which one is missing or below the other, a
  * metadata change whose old value is not the value, a write past the
  * end of the file, a loss other than a file's lost writes), and is
  * printed as INCONSISTENT; exit 1.
@@ -214,11 +215,17 @@ pick (bool (*want) (const struct name *, const void *), const void *arg)
 }
 
 static bool
-is_under (const struct name *x, const void *dir)
+path_under (const char *path, const char *dir)
 {
   size_t n = strlen (dir);
 
-  return strncmp (x->path, dir, n) == 0 && x->path[n] == '/';
+  return strncmp (path, dir, n) == 0 && path[n] == '/';
+}
+
+static bool
+is_under (const struct name *x, const void *dir)
+{
+  return path_under (x->path, dir);
 }
 
 static bool
@@ -282,32 +289,68 @@ node_free (struct node *n)
   free (n);
 }
 
+/* The name path and, for a directory, every name below it: taken out
+ * of the tree, to be put back under another prefix (subtree_put).
+ */
+static struct picked
+subtree_take (const char *path)
+{
+  struct name *x = name_find (path);
+  struct picked p = { 0 };
+
+  if (x == NULL)
+    return p;
+  if (S_ISDIR (x->n->mode))
+    p = pick (is_under, path);
+  p.v = xrealloc (p.v, (p.n + 1) * sizeof *p.v);
+  p.v[p.n++] = x;
+  for (size_t i = 0; i < p.n; i++)
+    tdelete (p.v[i], &names, name_cmp);
+  return p;
+}
+
+/* Puts the names subtree_take took from path back with the prefix to
+ * instead.
+ */
+static void
+subtree_put (struct picked *p, const char *path, const char *to)
+{
+  size_t len = strlen (path);
+
+  for (size_t i = 0; i < p->n; i++) {
+    struct name *y = p->v[i];
+    char *np;
+    if (asprintf (&np, "%s%s", to, y->path + len) == -1)
+      exit (2);
+    free (y->path);
+    y->path = np;
+    if (tsearch (y, &names, name_cmp) == NULL)
+      exit (2);
+  }
+  free (p->v);
+}
+
 /* Gives the name path, and for a directory every name below it, the
  * prefix to instead.
  */
 static void
 name_move (const char *path, const char *to)
 {
-  struct name *x = name_find (path);
-  struct picked p = { 0 };
-  size_t len = strlen (path);
+  struct picked p = subtree_take (path);
 
-  if (x == NULL)
-    return;
-  if (S_ISDIR (x->n->mode))
-    p = pick (is_under, path);
-  for (size_t i = 0; i <= p.n; i++) {
-    struct name *y = i < p.n ? p.v[i] : x;
-    char *np;
-    if (asprintf (&np, "%s%s", to, y->path + len) == -1)
-      exit (2);
-    tdelete (y, &names, name_cmp);
-    free (y->path);
-    y->path = np;
-    if (tsearch (y, &names, name_cmp) == NULL)
-      exit (2);
-  }
-  free (p.v);
+  subtree_put (&p, path, to);
+}
+
+/* Swaps the names a and b, with what is below them: both taken out
+ * before either is put back, since each takes the other's place.
+ */
+static void
+name_swap (const char *a, const char *b)
+{
+  struct picked pa = subtree_take (a), pb = subtree_take (b);
+
+  subtree_put (&pa, a, b);
+  subtree_put (&pb, b, a);
 }
 
 static void
@@ -603,17 +646,30 @@ apply_event (const struct bw_parsed_event *pe)
     name_set (ev->path, n);
     break;
   case BW_EV_RENAME:
+  case BW_EV_EXCHANGE:
     if (ev->path == NULL || ev->old_path == NULL) {
       inconsistency (ev, "no name");
       return;
     }
+    /* The inode is at old_path before (an exchange's at path after). */
     if (n == NULL || (x = name_find (ev->old_path)) == NULL || x->n != n)
       inconsistency (ev, "from %s, which is not a name of the inode",
                      shown (ev->old_path));
-    else
+    else if (ev->type == BW_EV_RENAME)
       new_name (ev);          /* what it replaced was deleted first */
-    name_remove_tree (ev->path);
-    name_move (ev->old_path, ev->path);
+    else if (name_find (ev->path) == NULL)
+      inconsistency (ev, "with a name the events do not have");
+    else if (strcmp (ev->path, ev->old_path) == 0 ||
+             path_under (ev->path, ev->old_path) ||
+             path_under (ev->old_path, ev->path))
+      inconsistency (ev, "with %s: the same name, or one below the other",
+                     shown (ev->old_path));
+    if (ev->type == BW_EV_EXCHANGE)
+      name_swap (ev->path, ev->old_path);
+    else {
+      name_remove_tree (ev->path);
+      name_move (ev->old_path, ev->path);
+    }
     break;
   case BW_EV_METADATA:
     if (known (ev, n))

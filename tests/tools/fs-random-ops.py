@@ -263,10 +263,6 @@ class Workload:
             os.lstat(self.abs(old)).st_ino == os.lstat(self.abs(new)).st_ino
         if flags == RENAME_EXCHANGE and new not in self.tree:
             flags = 0
-        # Two directories swapped have no replayable events: a gap
-        # docs/introspector.md states (Renames in one barrier).
-        if flags == RENAME_EXCHANGE and self.tree[old] == self.tree[new] == "d":
-            flags = 0
         if libc.renameat2(AT_FDCWD, self.abs(old), AT_FDCWD, self.abs(new), flags) != 0:
             e = ctypes.get_errno()
             # Over a directory that is not empty, a directory over a

@@ -133,7 +133,8 @@ function gen(seed, count) {
   const labels = ["h", "v", "d", "h+1", "v#", "é", "file:/srv/x.img", "$x",
                   "a%41", "*", "?", "[hv]", "v?", "h*"];
   const types = ["write", "create", "metadata", "mount", "overflow",
-                 "resync", "partition", "unmount", "rename", "nonsense"];
+                 "resync", "partition", "unmount", "rename", "exchange",
+                 "nonsense"];
   const event = () => {
     const o = { v: 1, id: "0000000000000001", seq: 1, txn: 1,
                 host: pick(labels), vm: pick(labels), disk: pick(labels),

@@ -102,7 +102,7 @@ static void
 names (void **state)
 {
   static const char *const types[] = {
-    NULL, "create", "delete", "rename", "link", "unlink", "metadata",
+    NULL, "create", "delete", "rename", "exchange", "link", "unlink", "metadata",
     "write", "truncate", "mount", "unmount", "partition", "overflow",
     "resync",
   };
@@ -200,6 +200,9 @@ create_delete (void **state)
   json_decref (o);
 }
 
+/* rename and exchange: both have the other name, escaped like path;
+ * an exchange is a file's event (on path's topic), as a rename is.
+ */
 static void
 rename_escapes_both_paths (void **state)
 {
@@ -225,6 +228,15 @@ rename_escapes_both_paths (void **state)
   assert_memory_equal (back, old_path, len);
   free (back);
   json_decref (o);
+  assert_true (bw_event_of_file (&ev));
+
+  ev.type = BW_EV_EXCHANGE;
+  o = to_json (&ev, NULL);
+  assert_keys (o, FILE_COMMON " old_path");
+  assert_string_equal (str_field (o, "type"), "exchange");
+  assert_string_equal (str_field (o, "old_path"), "/tmp/%FF%00x%0A");
+  json_decref (o);
+  assert_true (bw_event_of_file (&ev));
 
   /* A write to an inode without a known name has no path. */
   ev.type = BW_EV_TRUNCATE;
@@ -415,7 +427,7 @@ reads_back (void **state)
     ev.mode = 0120777;
     ev.uid = 70000;
     ev.size = 1ull << 40;
-    ev.old_path = t == BW_EV_RENAME ? old : NULL;
+    ev.old_path = t == BW_EV_RENAME || t == BW_EV_EXCHANGE ? old : NULL;
     ev.old_path_len = sizeof old - 1;
     ev.field = "mtime";
     ev.old_value = (struct bw_value) { .is_time = true, .sec = -1, .nsec = 5 };
