@@ -5,10 +5,10 @@
  *
  * Starts from the tree of the base image (mounted read-only at --base,
  * or empty), replays the JSON events (create, delete, rename, exchange,
- * link, unlink, metadata, write, truncate) and compares the result with the
- * final image (mounted read-only at --check): every path, its type,
- * mode, owner, size and link count, and the content of every file the
- * events wrote to.  Anything that differs is printed; exit 1.  An
+ * link, unlink, metadata, write, truncate) and compares the result
+ * with the final image (mounted read-only at --check): every path, its
+ * type, mode, owner, size and link count, and the content of every file
+ * the events wrote to.  Anything that differs is printed; exit 1.  An
  * overflow that says a file lost writes (lost_writes, with its inode)
  * makes that file's content unknown: it is not compared (a file not
  * created yet: once it is).  After one that says writes were lost
