@@ -40,9 +40,11 @@ import time
 
 libc = ctypes.CDLL(None, use_errno=True)
 libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+libc.linkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                        ctypes.c_char_p, ctypes.c_int]
 libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
                            ctypes.c_char_p, ctypes.c_uint]
-AT_FDCWD = -100
+AT_FDCWD, AT_SYMLINK_FOLLOW = -100, 0x400
 RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
 FALLOC_KEEP_SIZE, FALLOC_PUNCH_HOLE = 0x01, 0x02
 FALLOC_COLLAPSE_RANGE, FALLOC_ZERO_RANGE, FALLOC_INSERT_RANGE = 0x08, 0x10, 0x20
@@ -301,7 +303,13 @@ class Workload:
         if self.r.random() < 0.3:
             os.fsync(fd)
         new = self.new_path()
-        os.link("/proc/self/fd/%d" % fd, self.abs(new))
+        # os.link calls link(2), which links the magic symlink itself
+        # (EXDEV): linkat with AT_SYMLINK_FOLLOW links the open file.
+        if libc.linkat(AT_FDCWD, b"/proc/self/fd/%d" % fd, AT_FDCWD,
+                       self.abs(new), AT_SYMLINK_FOLLOW) != 0:
+            e = ctypes.get_errno()
+            os.close(fd)
+            raise OSError(e, os.strerror(e))
         self.put(new, "f")
         self.keep_or_close(fd, new)
         return new
