@@ -309,8 +309,9 @@ each_overlap (struct span *was, size_t nwas, const struct span *now,
 struct reload {
   struct ext4fs *fs;
   uint32_t ino;
-  const struct span *q;       /* queue_now_written: the blocks of the
-                               * writes waiting (pblk, len), disjoint */
+  const struct span *q;       /* queue_now_written: the bytes of the
+                               * writes waiting (disk offset in pblk,
+                               * len), disjoint */
   size_t nq;
 };
 
@@ -350,26 +351,29 @@ now_written (void *opaque, uint64_t a, uint64_t b, uint64_t was, uint64_t is)
   struct reload *c = opaque;
   struct ext4fs *fs = c->fs;
   size_t k = 0, top = c->nq;
-  uint64_t a0 = a;
+  uint64_t at0 = a * fs->bs, at = at0, end = b * fs->bs;
 
   if (was != is)
     return;
-  /* [a, b) went from unwritten to written: less what writes cover */
-  while (k < top) {           /* the first write run that ends past a */
+  /* [a, b) went from unwritten to written: less the bytes writes cover.
+   * Bytes, not blocks: a write held past the old end of file starts
+   * inside the block that held it, whose bytes before are no write's.
+   */
+  while (k < top) {           /* the first write that ends past at */
     size_t mid = k + (top - k) / 2;
-    if (c->q[mid].pblk + c->q[mid].len <= a)
+    if (c->q[mid].pblk + c->q[mid].len <= at)
       k = mid + 1;
     else
       top = mid;
   }
-  while (a < b) {
-    uint64_t stop = k < c->nq && c->q[k].pblk < b ? c->q[k].pblk : b;
-    if (stop > a)
-      queue_write (fs, c->ino, (is + (a - a0)) * fs->bs, (stop - a) * fs->bs,
-                   a * fs->bs, fs->seq, fs->time_ns);
-    if (stop == b)
+  while (at < end) {
+    uint64_t stop = k < c->nq && c->q[k].pblk < end ? c->q[k].pblk : end;
+    if (stop > at)
+      queue_write (fs, c->ino, is * fs->bs + (at - at0), stop - at, at,
+                   fs->seq, fs->time_ns);
+    if (stop == end)
       break;
-    a = c->q[k].pblk + c->q[k].len;
+    at = c->q[k].pblk + c->q[k].len;
     k++;
   }
 }
@@ -397,10 +401,8 @@ queue_now_written (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
   for (size_t i = 0; i < fs->nwq; i++)
     if (fs->wq[i].ino == ino && fs->wq[i].len &&
         fs->wq[i].disk_off < INLINE_WRITE)
-      q[nq++] = (struct span) {
-        .pblk = fs->wq[i].disk_off / fs->bs,
-        .len = (fs->wq[i].disk_off % fs->bs + fs->wq[i].len - 1) / fs->bs + 1,
-      };
+      q[nq++] = (struct span) { .pblk = fs->wq[i].disk_off,
+                                .len = fs->wq[i].len };
   qsort (q, nq, sizeof *q, by_pblk);
   if (nq) {                   /* merged: disjoint, in order */
     size_t m = 0;
@@ -458,6 +460,36 @@ follow_queued_writes (struct ext4fs *fs, uint32_t ino)
         queue_write (fs, ino, (b->lblk + (blk - b->start)) * fs->bs
                      + off % fs->bs, stop - off, off, q.seq, q.time_ns);
       off = stop;
+    }
+  }
+}
+
+/* A truncate into a block leaves the bytes past the new end of file in
+ * it, which the kernel zeroes, and which a consumer takes for zeroes.
+ * Data written there after the truncate (an append) can reach the disk
+ * before the commit that makes the file shorter: reported then, in a
+ * block below the old end of file, and cut off by the truncate event
+ * after it; the size that covers it again comes with no write.  So
+ * those bytes are a write, past end of file: held until the file grows
+ * over them (zeroes are not).
+ */
+void
+blocks_truncated (struct ext4fs *fs, uint32_t ino, uint64_t size)
+{
+  const struct inode_rec *r = model_inode (&fs->m, ino);
+  uint64_t lblk = size / fs->bs, in = size % fs->bs;
+
+  if (r == NULL || in == 0 || !S_ISREG (r->a.mode))
+    return;
+  for (uint32_t id = r->blocks; id; ) {
+    const struct bm_node *b = bm_get (&fs->m.owners, id);
+
+    id = b->next;
+    if (b->kind == BM_DATA && b->lblk <= lblk && lblk - b->lblk < b->len) {
+      queue_write (fs, ino, size, fs->bs - in,
+                   (b->start + (lblk - b->lblk)) * fs->bs + in, fs->seq,
+                   fs->time_ns);
+      return;
     }
   }
 }
