@@ -310,8 +310,8 @@ struct reload {
   struct ext4fs *fs;
   uint32_t ino;
   const struct span *q;       /* queue_now_written: the bytes of the
-                               * writes waiting (disk offset in pblk,
-                               * len), disjoint */
+                               * disk the writes waiting cover (pblk,
+                               * len: in bytes here), disjoint */
   size_t nq;
 };
 
@@ -351,29 +351,29 @@ now_written (void *opaque, uint64_t a, uint64_t b, uint64_t was, uint64_t is)
   struct reload *c = opaque;
   struct ext4fs *fs = c->fs;
   size_t k = 0, top = c->nq;
-  uint64_t at0 = a * fs->bs, at = at0, end = b * fs->bs;
+  uint64_t x = a * fs->bs, end = b * fs->bs, x0 = x;
 
   if (was != is)
     return;
   /* [a, b) went from unwritten to written: less the bytes writes cover.
-   * Bytes, not blocks: a write held past the old end of file starts
-   * inside the block that held it, whose bytes before are no write's.
+   * Bytes, not blocks: a write held past the end of the file covers
+   * the rest of a block whose start was reported before the zeroes.
    */
-  while (k < top) {           /* the first write that ends past at */
+  while (k < top) {           /* the first write run that ends past x */
     size_t mid = k + (top - k) / 2;
-    if (c->q[mid].pblk + c->q[mid].len <= at)
+    if (c->q[mid].pblk + c->q[mid].len <= x)
       k = mid + 1;
     else
       top = mid;
   }
-  while (at < end) {
+  while (x < end) {
     uint64_t stop = k < c->nq && c->q[k].pblk < end ? c->q[k].pblk : end;
-    if (stop > at)
-      queue_write (fs, c->ino, is * fs->bs + (at - at0), stop - at, at,
-                   fs->seq, fs->time_ns);
+    if (stop > x)
+      queue_write (fs, c->ino, is * fs->bs + (x - x0), stop - x, x, fs->seq,
+                   fs->time_ns);
     if (stop == end)
       break;
-    at = c->q[k].pblk + c->q[k].len;
+    x = c->q[k].pblk + c->q[k].len;
     k++;
   }
 }
@@ -384,8 +384,8 @@ now_written (void *opaque, uint64_t a, uint64_t b, uint64_t was, uint64_t is)
  * made unwritten by a zero range of the same transaction can reach the
  * disk before that transaction's commit: it was reported while the map
  * still said written, then the range's zeroes over it, and nothing
- * after.  So the blocks marked written that no waiting write covers
- * are reported as a write of what they hold.
+ * after.  So what of the blocks marked written no waiting write covers
+ * is reported as a write of what it holds.
  */
 static void
 queue_now_written (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
@@ -401,8 +401,9 @@ queue_now_written (struct ext4fs *fs, uint32_t ino, const struct inode_rec *r,
   for (size_t i = 0; i < fs->nwq; i++)
     if (fs->wq[i].ino == ino && fs->wq[i].len &&
         fs->wq[i].disk_off < INLINE_WRITE)
-      q[nq++] = (struct span) { .pblk = fs->wq[i].disk_off,
-                                .len = fs->wq[i].len };
+      q[nq++] = (struct span) {
+        .pblk = fs->wq[i].disk_off, .len = fs->wq[i].len,
+      };
   qsort (q, nq, sizeof *q, by_pblk);
   if (nq) {                   /* merged: disjoint, in order */
     size_t m = 0;
