@@ -25,7 +25,12 @@
 #    preallocated blocks written in the same transaction (the content
 #    moves without a write), and a write into preallocated blocks that
 #    the collapsed or inserted range cuts in two (the blocks of its
-#    start freed or left where they were, the rest moved).
+#    start freed or left where they were, the rest moved);
+#  - data on the disk before the commit that it logically follows: an
+#    append into the block a truncate cut (the size that cuts it off
+#    comes after the data), a write over a zero range (keep size) of the
+#    block that holds the end of file (its blocks marked written in the
+#    next transaction, the data past the old end held).
 . "$(dirname "$0")/lib.sh"
 require_fuse
 require_loop
@@ -57,6 +62,14 @@ falloc() {   # falloc FILE MODE OFFSET LENGTH
   py 'fd = os.open(sys.argv[1], os.O_WRONLY)
 libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
 sys.exit(libc.fallocate(fd, int(sys.argv[2], 0), int(sys.argv[3]), int(sys.argv[4])) != 0)' "$@"
+}
+# writeback FILE OTHER: starts writing FILE's dirty pages (no wait),
+# and at once commits the transaction with an fsync of OTHER, touched.
+writeback() {
+  py 'libc.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_long, ctypes.c_long, ctypes.c_uint]
+o = os.open(sys.argv[2], os.O_WRONLY); os.utime(o)
+if libc.sync_file_range(os.open(sys.argv[1], os.O_WRONLY), 0, 0, 2) != 0: sys.exit(1)
+os.fsync(o)' "$@"
 }
 
 case_ into-new 'echo f > f' 'mkdir -p n/m; mv f n/m/f'
@@ -93,6 +106,20 @@ case_ collapse-across 'fallocate -l 1048576 u' \
   'head -c 65536 /dev/urandom | dd of=u bs=65536 iflag=fullblock oflag=direct,seek_bytes seek=261120 conv=notrunc status=none; falloc u 0x8 0 262144'
 case_ insert-across 'fallocate -l 1048576 u' \
   'head -c 65536 /dev/urandom | dd of=u bs=65536 iflag=fullblock oflag=direct,seek_bytes seek=61440 conv=notrunc status=none; falloc u 0x20 65536 131072'
+# A truncate into a block, then an append into that block: the
+# transaction's commit (forced by an fsync of another file) writes the
+# block's page, appended bytes and all, before the size that cuts them
+# off; the block after is allocated in the next transaction, which
+# grows the size over them (soak seed 287446504).
+case_ truncate-append 'head -c 16384 /dev/urandom > f; echo o > o' \
+  'truncate -s 6000 f; head -c 3000 /dev/urandom >> f; touch o; sync o'
+# A zero range (keep size) over the block that holds the end of file,
+# then a write over it, its writeback started (sync_file_range) before
+# an fsync of another file commits the range: the commit waits for the
+# data (the range's partial blocks are ordered data), and the blocks
+# are marked written in the next transaction (soak seed 85348643).
+case_ zero-then-write 'head -c 20000 /dev/urandom > z; echo o > o' \
+  'falloc z 0x11 4196 20280; head -c 20480 /dev/urandom | dd of=z bs=4096 seek=1 conv=notrunc status=none; writeback z o'
 
 umount "$T/mnt"
 detach_loop p

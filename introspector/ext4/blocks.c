@@ -465,6 +465,36 @@ follow_queued_writes (struct ext4fs *fs, uint32_t ino)
   }
 }
 
+/* A truncate into a block leaves the bytes past the new end of file in
+ * it, which the kernel zeroes, and which a consumer takes for zeroes.
+ * Data written there after the truncate (an append) can reach the disk
+ * before the commit that makes the file shorter: reported then, in a
+ * block below the old end of file, and cut off by the truncate event
+ * after it; the size that covers it again comes with no write.  So
+ * those bytes are a write, past end of file: held until the file grows
+ * over them (zeroes are not).
+ */
+void
+blocks_truncated (struct ext4fs *fs, uint32_t ino, uint64_t size)
+{
+  const struct inode_rec *r = model_inode (&fs->m, ino);
+  uint64_t lblk = size / fs->bs, in = size % fs->bs;
+
+  if (r == NULL || in == 0 || !S_ISREG (r->a.mode))
+    return;
+  for (uint32_t id = r->blocks; id; ) {
+    const struct bm_node *b = bm_get (&fs->m.owners, id);
+
+    id = b->next;
+    if (b->kind == BM_DATA && b->lblk <= lblk && lblk - b->lblk < b->len) {
+      queue_write (fs, ino, size, fs->bs - in,
+                   (b->start + (lblk - b->lblk)) * fs->bs + in, fs->seq,
+                   fs->time_ns);
+      return;
+    }
+  }
+}
+
 int
 blocks_reload (struct ext4fs *fs, uint32_t ino, struct ext2_inode_large *in)
 {

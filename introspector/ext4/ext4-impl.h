@@ -196,6 +196,10 @@ void inode_from_block (const struct ext4fs *fs, const uint8_t *blk,
  */
 int blocks_reload (struct ext4fs *fs, uint32_t ino,
                    struct ext2_inode_large *in);
+/* ino was truncated to size: the bytes past it in its last block are
+ * queued (an append's may be on the disk already).
+ */
+void blocks_truncated (struct ext4fs *fs, uint32_t ino, uint64_t size);
 
 /* dirent.c: the entries of directory ino as the disk has them now. */
 struct dirent_list {

@@ -1685,6 +1685,7 @@ emit_metadata (struct ext4fs *fs, struct work *w)
         .path_len = n, .path_too_long = p == NULL, .length = a->size,
       };
       emit_event (fs, &ev);
+      blocks_truncated (fs, c->ino, a->size);
     }
     if (a->size != o->size)
       emit_field (fs, c->ino, p, n, "size", NUM (o->size), NUM (a->size));
