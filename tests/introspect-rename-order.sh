@@ -11,7 +11,7 @@
 #    have it then);
 #  - directories removed after something was moved out of them (their
 #    delete after the rename), their name or inode taken again, a file
-#    renamed in the directory moved out;
+#    renamed in the directory moved out or moved out of it;
 #  - names swapped (RENAME_EXCHANGE, or through a temporary name): two
 #    directories with what is below them, moved on from there; three
 #    directories in a cycle; a directory and a file; a file and a
@@ -71,6 +71,12 @@ case_ out-then-rmdir-deep 'mkdir -p d/e/s; echo f > d/e/f; echo h > d/e/s/h' \
   'mv d/e/f g; mv d/e/s s2; rmdir d/e; mv d d2; rmdir d2; mkdir q'
 case_ out-then-rmdir-inside 'mkdir -p d/s/u; echo f > d/s/f; echo h > d/s/u/h' \
   'mv d/s t; rmdir d; mv t/f t/g; mv t/u/h t/u/i'
+# A file moved out of such a directory, and one moved out of it while it
+# takes the name of the directory moved from above the removed one
+# (soak seeds 312854566, 262708251: the file's new name as a second link).
+case_ out-then-rmdir-away 'mkdir -p d/s; echo f > d/s/f' 'mv d/s/f g; mv d/s t; rmdir d'
+case_ out-then-rmdir-taken 'mkdir -p a/d/s; echo f > a/d/s/f' \
+  'mv a/d/s/f g; mv a b; mv b/d/s a; rmdir b/d'
 case_ swap-file-dir 'mkdir x; echo y > x/y; echo f > f; echo z > z' 'exchange f x; exchange z f/y'
 case_ swap-then-move 'mkdir -p a/s; echo f > f' 'exchange a f; mv a f/s/g'
 case_ below-own-name 'echo f > f' 'mv f t; mkdir -p f/s; mv t f/s/g'
