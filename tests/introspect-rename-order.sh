@@ -11,7 +11,7 @@
 #    have it then);
 #  - directories removed after something was moved out of them (their
 #    delete after the rename), their name or inode taken again, a file
-#    renamed in the directory moved out;
+#    renamed in the directory moved out or moved out of it;
 #  - names swapped (RENAME_EXCHANGE, or through a temporary name): two
 #    directories with what is below them, moved on from there; three
 #    directories in a cycle; a directory and a file; a file and a
@@ -19,8 +19,9 @@
 #    moved below the one that takes its name (and a chain into it).
 #    Each comes as exchange events (a cycle of k names as k - 1), no
 #    name unlinked and linked again;
-#  - a file moved below a new directory that took its name (an unlink
-#    and a link: no name to exchange with);
+#  - a file moved below a new directory that took its name, or into
+#    the name of a directory removed that it was in (an unlink and a
+#    link: no name to exchange with);
 #  - fallocate's insert and collapse range over written blocks and over
 #    preallocated blocks written in the same transaction (the content
 #    moves without a write), and a write into preallocated blocks that
@@ -84,6 +85,17 @@ case_ out-then-rmdir-deep 'mkdir -p d/e/s; echo f > d/e/f; echo h > d/e/s/h' \
   'mv d/e/f g; mv d/e/s s2; rmdir d/e; mv d d2; rmdir d2; mkdir q'
 case_ out-then-rmdir-inside 'mkdir -p d/s/u; echo f > d/s/f; echo h > d/s/u/h' \
   'mv d/s t; rmdir d; mv t/f t/g; mv t/u/h t/u/i'
+# A file moved out of such a directory, and one moved out of it while it
+# takes the name of the directory moved from above the removed one
+# (soak seeds 312854566, 262708251: the file's new name as a second link).
+case_ out-then-rmdir-away 'mkdir -p d/s; echo f > d/s/f' 'mv d/s/f g; mv d/s t; rmdir d'
+case_ out-then-rmdir-taken 'mkdir -p a/d/s; echo f > a/d/s/f' \
+  'mv a/d/s/f g; mv a b; mv b/d/s a; rmdir b/d'
+# A file moved out of a directory removed, to that directory's name
+# (from one below it too): the rename and the delete waited for each
+# other.
+case_ file-takes-removed 'mkdir -p d e/s; echo f > d/f; echo g > e/s/g' \
+  'mv d/f t; rmdir d; mv t d; mv e/s/g u; rmdir e/s e; mv u e'
 case_ swap-file-dir 'mkdir x; echo y > x/y; echo f > f; echo z > z' 'exchange f x; exchange z f/y'
 case_ swap-then-move 'mkdir -p a/s; echo f > f' 'exchange a f; mv a f/s/g'
 case_ below-own-name 'echo f > f' 'mv f t; mkdir -p f/s; mv t f/s/g'
@@ -154,12 +166,16 @@ swapped cycle-dirs 2
 swapped swap-dir-file 1
 swapped dir-below-taker 1
 swapped dir-below-chain 1
-# A file moved below a new directory that takes its name has no name
-# to be exchanged with: an unlink, then a link.
-[ "$(jq -r 'select((.path // "") | startswith("/below-own-name/")) |
-            select(.type == "unlink" or .type == "link" or .type == "exchange") | .type' \
-       "$T/events.jsonl" | tr '\n' ' ')" = "unlink link " ] ||
-  fail "below-own-name: not an unlink and a link"
+# A file moved below a new directory that takes its name, or into the
+# name of a directory removed that it was in, has no name to be
+# exchanged with: an unlink, then a link.
+renamed_as() {   # renamed_as NAME TYPES: its renames, links, unlinks, exchanges
+  [ "$(jq -r --arg d "/$1/" 'select((.path // "") | startswith($d)) |
+            select(.type | test("^(un)?link$|^rename$|^exchange$")) | .type' \
+         "$T/events.jsonl" | tr '\n' ' ')" = "$2" ] || fail "$1: not $2"
+}
+renamed_as below-own-name 'unlink link '
+renamed_as file-takes-removed 'unlink link unlink link '
 # The oracle holds an exchange to the tree: one of a directory with a
 # name below it cannot be.
 { cat "$T/events.jsonl"

@@ -1281,6 +1281,23 @@ break_cycle (struct ext4fs *fs, struct work *w, size_t *walk)
       return true;
     }
   }
+
+  /* A file taking the name of a directory removed in the barrier, while
+   * that delete waits for the file's rename out of it, or out of a
+   * directory below it (mv d/f t; rmdir d; mv t d: the disk says d/f
+   * went to d).
+   */
+  for (size_t k = 0; k < w->nmv; k++) {
+    const struct name_change *to = w->mv[k].to;
+    if (w->mv[k].state == MV_WAITING &&
+        file_in_the_way (fs, w, w->mv[k].from->parent, w->mv[k].from->name,
+                         w->mv[k].from->len) == k &&
+        dir_settled (fs, w, to->parent) &&
+        late_at (w, to->parent, to->name, to->len)) {
+      unlink_for_now (fs, w, k);
+      return true;
+    }
+  }
   return false;
 }
 
