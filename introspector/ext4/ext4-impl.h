@@ -150,6 +150,10 @@ void numset_add (struct numset *s, uint64_t v);
 void numset_sort_unique (struct numset *s);
 /* v in a sorted set, or NULL. */
 uint64_t *numset_find (struct numset *s, uint64_t v);
+/* The index of the first value of a sorted set not below v (s->n if
+ * none): the start of a range of values sharing their high bits.
+ */
+size_t numset_lower_bound (const struct numset *s, uint64_t v);
 void numset_clear (struct numset *s);
 void numset_free (struct numset *s);
 

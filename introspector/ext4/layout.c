@@ -138,6 +138,21 @@ numset_find (struct numset *s, uint64_t v)
   return s->n ? bsearch (&v, s->v, s->n, sizeof v, cmp_u64) : NULL;
 }
 
+size_t
+numset_lower_bound (const struct numset *s, uint64_t v)
+{
+  size_t lo = 0, hi = s->n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->v[mid] < v)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 void
 numset_clear (struct numset *s)
 {

@@ -681,14 +681,8 @@ dir_path_before (const struct ext4fs *fs, const struct work *w,
     buf[--pos] = '/';
     top = d->parent;
   }
-  size_t lo = 0, hi = w->taken_out.n;
-  while (lo < hi) {           /* the first name of top's taken out */
-    size_t mid = lo + (hi - lo) / 2;
-    if (w->taken_out.v[mid] >> 32 < top)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
+  /* the first name of top's taken out */
+  size_t lo = numset_lower_bound (&w->taken_out, (uint64_t) top << 32);
   if (lo == w->taken_out.n || w->taken_out.v[lo] >> 32 != top) {
     errno = ENOENT;
     return 0;
