@@ -172,7 +172,8 @@ model_parent (const struct model *m, uint32_t ino)
 }
 
 size_t
-model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
+model_path_tail (const struct model *m, uint32_t ino, char *buf,
+                 size_t bufsize, uint32_t *top)
 {
   /* Built from the end: name, then its parent's name, and so on.  No
    * limit on the depth but the buffer's: each name takes at least its
@@ -182,6 +183,27 @@ model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
    * unreported).
    */
   size_t pos = bufsize;
+  const struct dentry *d;
+
+  while (ino != MODEL_ROOT_INO && (d = model_path_name (m, ino)) != NULL) {
+    if (pos < (size_t) d->len + 1) {
+      errno = ENAMETOOLONG;
+      return bufsize + 1;
+    }
+    pos -= d->len;
+    memcpy (buf + pos, d->name, d->len);
+    buf[--pos] = '/';
+    ino = d->parent;
+  }
+  *top = ino;
+  return pos;
+}
+
+size_t
+model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
+{
+  uint32_t top;
+  size_t pos;
 
   if (ino == MODEL_ROOT_INO) {
     if (bufsize < 1) {
@@ -191,19 +213,12 @@ model_path (const struct model *m, uint32_t ino, char *buf, size_t bufsize)
     buf[0] = '/';
     return 1;
   }
-  while (ino != MODEL_ROOT_INO) {
-    const struct inode_rec *r = model_inode (m, ino);
-    const struct dentry *d = r && r->names ? arena_ptr (&m->names, r->names)
-                                           : NULL;
-
-    if (d == NULL || pos < (size_t) d->len + 1) {
-      errno = d == NULL ? ENOENT : ENAMETOOLONG;
-      return 0;
-    }
-    pos -= d->len;
-    memcpy (buf + pos, d->name, d->len);
-    buf[--pos] = '/';
-    ino = d->parent;
+  pos = model_path_tail (m, ino, buf, bufsize, &top);
+  if (pos > bufsize)
+    return 0;
+  if (top != MODEL_ROOT_INO) {
+    errno = ENOENT;
+    return 0;
   }
   memmove (buf, buf + pos, bufsize - pos);
   return bufsize - pos;

@@ -149,19 +149,30 @@ void model_clear_blocks (struct model *m, struct inode_rec *r);
 void model_add_block (struct model *m, uint32_t ino, uint64_t start,
                       uint32_t len, uint32_t lblk, enum bm_kind kind);
 
+/* The name an inode's path goes through (its newest), or NULL if it
+ * has none; and the directory that name is in, or 0.
+ */
+const struct dentry *model_path_name (const struct model *m, uint32_t ino);
+uint32_t model_parent (const struct model *m, uint32_t ino);
+
 /* The path of an inode (its newest name, up to the root), as bytes in
  * buf; returns its length, or 0 if the inode has no path, with errno
  * ENOENT (unnamed, or a directory on the way is) or ENAMETOOLONG (the
  * path does not fit bufsize, or loops in a corrupt tree: the file's
  * events then come without a path, saying why).  The root is "/".
  */
-/* The name an inode's path goes through (its newest), or NULL if it
- * has none; and the directory that name is in, or 0.
- */
-const struct dentry *model_path_name (const struct model *m, uint32_t ino);
-uint32_t model_parent (const struct model *m, uint32_t ino);
 size_t model_path (const struct model *m, uint32_t ino, char *buf,
                    size_t bufsize);
+
+/* What model_path builds, from the end of buf, as far as the names go:
+ * stops at the root or at the first inode on the way with no name (the
+ * top, in *top; the root when the path is whole).  Returns where in
+ * buf the names start (bufsize: none, ino is the top), or bufsize + 1
+ * with errno ENAMETOOLONG.  For a path that goes on past the model's
+ * names (reconcile's names of directories removed in a barrier).
+ */
+size_t model_path_tail (const struct model *m, uint32_t ino, char *buf,
+                        size_t bufsize, uint32_t *top);
 
 /* Bytes allocated for the model (ext4_get_stats' model_bytes). */
 size_t model_bytes (const struct model *m);

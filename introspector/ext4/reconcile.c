@@ -662,39 +662,33 @@ static size_t
 dir_path_before (const struct ext4fs *fs, const struct work *w,
                  uint32_t dir, char *buf, size_t size)
 {
-  size_t n = model_path (&fs->m, dir, buf, size), pos = size;
-  uint32_t top = dir;
-  const struct dentry *d;
+  const char *prefix = "";
+  size_t pos, plen = 0;
+  uint32_t top;
 
-  if (n || errno != ENOENT)
-    return n;
-  /* Built from the end, as model_path does: each name takes a byte at
-   * least, so a loop in a corrupt tree ends with the buffer.
-   */
-  while ((d = model_path_name (&fs->m, top)) != NULL) {
-    if (pos < (size_t) d->len + 1) {
-      errno = ENAMETOOLONG;
+  if (dir == MODEL_ROOT_INO)
+    return model_path (&fs->m, dir, buf, size);
+  pos = model_path_tail (&fs->m, dir, buf, size, &top);
+  if (pos > size)
+    return 0;
+  if (top != MODEL_ROOT_INO) {
+    /* the first name of top's taken out */
+    size_t lo = numset_lower_bound (&w->taken_out, (uint64_t) top << 32);
+    if (lo == w->taken_out.n || w->taken_out.v[lo] >> 32 != top) {
+      errno = ENOENT;
       return 0;
     }
-    pos -= d->len;
-    memcpy (buf + pos, d->name, d->len);
-    buf[--pos] = '/';
-    top = d->parent;
+    const struct name_change *g = &w->rm[(uint32_t) w->taken_out.v[lo]];
+    prefix = g->path;
+    plen = g->path_len;
   }
-  /* the first name of top's taken out */
-  size_t lo = numset_lower_bound (&w->taken_out, (uint64_t) top << 32);
-  if (lo == w->taken_out.n || w->taken_out.v[lo] >> 32 != top) {
-    errno = ENOENT;
-    return 0;
-  }
-  const struct name_change *g = &w->rm[(uint32_t) w->taken_out.v[lo]];
-  if (g->path_len > pos) {
+  if (plen > pos) {
     errno = ENAMETOOLONG;
     return 0;
   }
-  memmove (buf + g->path_len, buf + pos, size - pos);
-  memcpy (buf, g->path, g->path_len);
-  return g->path_len + size - pos;
+  memmove (buf + plen, buf + pos, size - pos);
+  memcpy (buf, prefix, plen);
+  return plen + size - pos;
 }
 
 /* A directory now against its entries in the model, by name. */
