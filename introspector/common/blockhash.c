@@ -6,14 +6,23 @@
 
 #include "alloc.h"
 #include "blockhash.h"
+#include "keyhash.h"
 
-/* The block number's home slot: Fibonacci hashing, so that runs of
- * consecutive blocks (an inode table, a file's extent) spread out.
+/* The block number's home slot.  The guest chooses block numbers (its
+ * extents, block maps and journal tags point where it likes): keyed,
+ * so that it cannot choose numbers that share a run of slots.
  */
 static size_t
 home (const struct blockhash *h, uint64_t key)
 {
-  return (size_t) ((key * 0x9E3779B97F4A7C15ull) >> 32) & (h->cap - 1);
+  return (size_t) keyhash_u64 (key) & (h->cap - 1);
+}
+
+/* How far slot i is past slot from, going round the end. */
+static size_t
+dist (const struct blockhash *h, size_t from, size_t i)
+{
+  return (i - from) & (h->cap - 1);
 }
 
 static void
@@ -31,7 +40,7 @@ blockhash_init (struct blockhash *h, size_t expect)
 
   while (cap < 2 * expect)
     cap *= 2;
-  h->count = 0;
+  h->count = h->displaced = 0;
   alloc_slots (h, cap);
 }
 
@@ -42,7 +51,7 @@ blockhash_free (struct blockhash *h)
   free (h->val);
   h->key = NULL;
   h->val = NULL;
-  h->cap = h->count = 0;
+  h->cap = h->count = h->displaced = 0;
 }
 
 #define ABSENT SIZE_MAX
@@ -72,10 +81,11 @@ blockhash_get (const struct blockhash *h, uint64_t key, uint32_t *val)
 static void
 place (struct blockhash *h, uint64_t key, uint32_t stored)
 {
-  size_t i = home (h, key);
+  size_t from = home (h, key), i = from;
 
   while (h->val[i])
     i = (i + 1) & (h->cap - 1);
+  h->displaced += dist (h, from, i);
   h->key[i] = key;
   h->val[i] = stored;
 }
@@ -95,6 +105,7 @@ blockhash_put (struct blockhash *h, uint64_t key, uint32_t val)
     size_t ocap = h->cap;
 
     alloc_slots (h, ocap * 2);
+    h->displaced = 0;
     for (size_t i = 0; i < ocap; i++)
       if (oval[i])
         place (h, okey[i], oval[i]);
@@ -113,6 +124,7 @@ blockhash_remove (struct blockhash *h, uint64_t key)
   if (i == ABSENT)
     return false;
   j = i;
+  h->displaced -= dist (h, home (h, key), i);
   h->val[i] = 0;
   h->count--;
   /* Backward shift: move up every later entry of the run that would no
@@ -123,7 +135,8 @@ blockhash_remove (struct blockhash *h, uint64_t key)
     if (h->val[j] == 0)
       return true;
     size_t want = home (h, h->key[j]);
-    if (((j - want) & (h->cap - 1)) >= ((j - i) & (h->cap - 1))) {
+    if (dist (h, want, j) >= dist (h, i, j)) {
+      h->displaced -= dist (h, i, j);
       h->key[i] = h->key[j];
       h->val[i] = h->val[j];
       h->val[j] = 0;
@@ -136,7 +149,13 @@ void
 blockhash_clear (struct blockhash *h)
 {
   memset (h->val, 0, h->cap * sizeof *h->val);
-  h->count = 0;
+  h->count = h->displaced = 0;
+}
+
+size_t
+blockhash_probes (const struct blockhash *h)
+{
+  return h->count + h->displaced;
 }
 
 size_t

@@ -15,6 +15,8 @@ struct blockhash {
   uint64_t *key;
   uint32_t *val;              /* value + 1; 0: the slot is empty */
   size_t cap, count;
+  size_t displaced;           /* slots the blocks sit past their home
+                               * slots, in all */
 };
 
 /* Room for EXPECT blocks at most half full before it grows. */
@@ -35,5 +37,12 @@ bool blockhash_remove (struct blockhash *h, uint64_t key);
 void blockhash_clear (struct blockhash *h);
 
 size_t blockhash_bytes (const struct blockhash *h);
+
+/* Slots that looking up every block in h once looks at: count when
+ * each sits in its home slot, under 3 per block on average with a good
+ * hash at most 3/4 full, count^2 / 2 when all share one home (what
+ * blocks chosen to collide under a public hash did: common/keyhash.h).
+ */
+size_t blockhash_probes (const struct blockhash *h);
 
 #endif /* BLOCKWATCH_BLOCKHASH_H */

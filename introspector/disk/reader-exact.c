@@ -20,6 +20,7 @@
 
 #include "common/alloc.h"
 #include "common/blockhash.h"
+#include "common/keyhash.h"
 #include "reader-exact.h"
 #include "reader-over.h"
 
@@ -53,9 +54,11 @@ struct exact_view {
 static uint64_t *
 gone_slot (const struct exact_view *x, uint64_t blk)
 {
-  /* Fibonacci hashing (as common/blockhash.c): runs spread out. */
-  return &x->gone[(size_t) ((blk * 0x9E3779B97F4A7C15ull) >> 20) &
-                  (x->gone_slots - 1)];
+  /* Keyed (as common/blockhash.c): a guest that could choose blocks of
+   * one slot could write blocks that take each other's place there and
+   * keep the count at 0 while reads are ahead.
+   */
+  return &x->gone[(size_t) keyhash_u64 (blk) & (x->gone_slots - 1)];
 }
 
 /* A handled record wrote blk, and the view does not keep it: the
@@ -240,6 +243,7 @@ exact_get_stats (const struct exact_view *x, struct exact_stats *st)
               blockhash_bytes (&x->index) + x->gone_slots * sizeof *x->gone;
   st->evicted = x->evicted;
   st->evicted_reads = x->evicted_reads;
+  st->probes = blockhash_probes (&x->index);
 }
 
 /* ---- the view ----------------------------------------------------- */

@@ -76,6 +76,8 @@ struct exact_stats {
    * are not counted.  A lower bound: see reader-exact.c.
    */
   uint64_t evicted_reads;
+  uint64_t probes;            /* slots that finding every kept block
+                               * once looks at (blockhash_probes) */
 };
 void exact_get_stats (const struct exact_view *x, struct exact_stats *st);
 

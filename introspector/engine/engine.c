@@ -358,6 +358,8 @@ engine_stats (const struct engine *e, struct ext4_stats *sum)
     sum->data_bytes_seen += st.data_bytes_seen;
     sum->metadata_blocks_diffed += st.metadata_blocks_diffed;
     sum->name_probes += st.name_probes;
+    sum->id_probes += st.id_probes;
+    sum->block_probes += st.block_probes;
     sum->held_dropped += st.held_dropped;
     sum->data_unread += st.data_unread;
     sum->journal_txns += st.journal_txns;

@@ -399,6 +399,7 @@ ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
     st->journal_txns = fs->log.txns;
     st->journal_blocks = fs->log.blocks_applied;
     st->journal_images = overlay_count (fs->ov);
+    st->block_probes += overlay_probes (fs->ov);
   }
   if (fs->exact) {
     struct exact_stats xs;
@@ -407,7 +408,9 @@ ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
     st->exact_bytes = xs.bytes;
     st->exact_evicted = xs.evicted;
     st->exact_evicted_reads = xs.evicted_reads;
+    st->block_probes += xs.probes;
   }
   st->model_bytes = model_bytes (&fs->m);
   st->name_probes = fs->m.name_probes + fs->m.index.tab.probes;
+  st->id_probes = model_id_probes (&fs->m);
 }

@@ -133,6 +133,13 @@ struct ext4_stats {
   uint64_t name_probes;       /* slots the tables of names looked at: a
                                * few per name looked up, unless names
                                * collide (ext4/nametab.h) */
+  /* Slots that finding every key of the tables of numbers the guest
+   * chooses once looks at, now: the model's id maps (inode numbers,
+   * names' ids) and the blocks of the journal's images and of the
+   * exact view.  A little more than one per key, unless keys collide
+   * (common/keyhash.h).
+   */
+  uint64_t id_probes, block_probes;
   uint64_t held_dropped;      /* held writes given up (HELD_MAX), each
                                * counted in an overflow event's
                                * lost_writes */

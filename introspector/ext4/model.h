@@ -177,6 +177,11 @@ size_t model_path_tail (const struct model *m, uint32_t ino, char *buf,
 /* Bytes allocated for the model (ext4_get_stats' model_bytes). */
 size_t model_bytes (const struct model *m);
 
+/* Slots that finding every key of the model's id maps once looks at
+ * (idmap_probes; ext4_get_stats' id_probes).
+ */
+size_t model_id_probes (const struct model *m);
+
 /* names.c, for model.c: an inode's names and (a directory's) entries
  * forgotten; the bytes names take; all names freed.
  */

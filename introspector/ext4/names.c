@@ -290,6 +290,14 @@ model_settle (struct model *m)
 }
 
 size_t
+model_id_probes (const struct model *m)
+{
+  return idmap_probes (&m->kids) + idmap_probes (&m->more_names)
+         + idmap_probes (&m->newer_name) + idmap_probes (&m->sweep)
+         + idmap_probes (&m->index.dirs);
+}
+
+size_t
 model_names_bytes (const struct model *m)
 {
   return arena_bytes (&m->names) + idmap_bytes (&m->kids)

@@ -1,45 +1,13 @@
 /* Tables of names by a keyed hash (see nametab.h). */
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
-#include <sodium.h>
-
+#include "common/keyhash.h"
 #include "nametab.h"
 
 /* ---- the hash ----------------------------------------------------- */
-
-static unsigned char key[crypto_shorthash_KEYBYTES];
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-
-/* Drawn once per process, before the first name is hashed: nothing
- * outside the process ever sees it, so no guest can aim at it.
- */
-static void
-draw_key (void)
-{
-  ssize_t r;
-
-  if (sodium_init () < 0) {
-    fprintf (stderr, "blockwatch: libsodium cannot be initialised\n");
-    abort ();
-  }
-  /* Up to 256 bytes come whole once the pool is ready; EINTR only while
-   * it is not.
-   */
-  do
-    r = getrandom (key, sizeof key, 0);
-  while (r == -1 && errno == EINTR);
-  if (r != (ssize_t) sizeof key) {
-    fprintf (stderr, "blockwatch: getrandom for the name hash key: %s\n",
-             r == -1 ? strerror (errno) : "short read");
-    abort ();
-  }
-}
 
 uint64_t
 name_hash (uint32_t parent, const char *name, size_t len)
@@ -47,17 +15,13 @@ name_hash (uint32_t parent, const char *name, size_t len)
   /* The directory's number and the name in one message: names of
    * different directories share the model's index.
    */
-  unsigned char msg[sizeof parent + 255], out[crypto_shorthash_BYTES];
-  uint64_t h;
+  unsigned char msg[sizeof parent + 255];
 
-  pthread_once (&key_once, draw_key);
   if (len > 255)
     len = 255;                /* no name is longer (ext4's name_len) */
   memcpy (msg, &parent, sizeof parent);
   memcpy (msg + sizeof parent, name, len);
-  crypto_shorthash (out, msg, sizeof parent + len, key);
-  memcpy (&h, out, sizeof h);
-  return h;
+  return keyhash (msg, sizeof parent + len);
 }
 
 /* ---- the table ---------------------------------------------------- */

@@ -1,10 +1,9 @@
 /* Tables of names by hash: the model's name index (names.c) and the
  * names of a directory that reconcile diffs.  Names come from the
- * guest, so the hash is keyed (SipHash-2-4, a key drawn at random per
- * process): a guest that cannot know the key cannot make names that
- * share a slot, and linear probing stays short.  An unkeyed hash let a
- * guest pile tens of thousands of names into one run of slots, and
- * every insert and lookup walked it.
+ * guest, so the hash is keyed (common/keyhash.h): a guest that cannot
+ * know the key cannot make names that share a slot, and linear probing
+ * stays short.  An unkeyed hash let a guest pile tens of thousands of
+ * names into one run of slots, and every insert and lookup walked it.
  *
  * The slots hold 32-bit ids (0: empty), not names: the owner of the
  * table says what an id's name hashes to and whether it is the one

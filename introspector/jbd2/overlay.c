@@ -116,6 +116,12 @@ overlay_count (const struct overlay *ov)
   return ov->count;
 }
 
+uint64_t
+overlay_probes (const struct overlay *ov)
+{
+  return blockhash_probes (&ov->index);
+}
+
 /* ---- the view ----------------------------------------------------- */
 
 static const uint8_t *

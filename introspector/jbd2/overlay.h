@@ -55,6 +55,11 @@ void overlay_clear (struct overlay *ov, overlay_drop_fn fn, void *opaque);
 /* How many images. */
 uint64_t overlay_count (const struct overlay *ov);
 
+/* Slots that finding every image by its home block once looks at
+ * (blockhash_probes).
+ */
+uint64_t overlay_probes (const struct overlay *ov);
+
 /* jbd2 transaction ids wrap: a is after b. */
 static inline bool
 tid_after (uint32_t a, uint32_t b)
