@@ -16,6 +16,8 @@ enum change_kind { CH_FREED = 1, CH_BORN, CH_REBORN, CH_CHANGED };
 struct change {
   uint32_t ino;
   uint8_t kind;
+  bool announced;             /* the inode had its create before this
+                               * barrier (emit_metadata) */
   struct attrs old, now;
   struct ext2_inode_large in;
 };
@@ -183,9 +185,12 @@ check_superblock (struct ext4fs *fs)
 
 /* ---- inodes ------------------------------------------------------- */
 
+/* A change of inode ino from what the model has (r, NULL for one
+ * born) to what the disk has.
+ */
 static void
 add_change (struct work *w, uint32_t ino, enum change_kind kind,
-            const struct attrs *old, const struct attrs *now,
+            const struct inode_rec *r, const struct attrs *now,
             const struct ext2_inode_large *in)
 {
   struct change *c;
@@ -194,8 +199,9 @@ add_change (struct work *w, uint32_t ino, enum change_kind kind,
   c = &w->ch[w->nch++];
   c->ino = ino;
   c->kind = kind;
-  if (old)
-    c->old = *old;
+  c->announced = r && r->announced;
+  if (r)
+    c->old = r->a;
   c->now = *now;
   c->in = *in;
 }
@@ -234,11 +240,11 @@ scan_itable_block (struct ext4fs *fs, struct work *w, uint64_t blk,
     if (r == NULL && used)
       add_change (w, ino, CH_BORN, NULL, &a, &in);
     else if (r && !used)
-      add_change (w, ino, CH_FREED, &r->a, &a, &in);
+      add_change (w, ino, CH_FREED, r, &a, &in);
     else if (r && a.generation != r->a.generation)
-      add_change (w, ino, CH_REBORN, &r->a, &a, &in);
+      add_change (w, ino, CH_REBORN, r, &a, &in);
     else if (r && memcmp (&a, &r->a, sizeof a) != 0)
-      add_change (w, ino, CH_CHANGED, &r->a, &a, &in);
+      add_change (w, ino, CH_CHANGED, r, &a, &in);
   }
 }
 
@@ -1689,9 +1695,19 @@ emit_metadata (struct ext4fs *fs, struct work *w)
         .type = BW_EV_TRUNCATE, .inode = c->ino, .path = p,
         .path_len = n, .path_too_long = p == NULL, .length = a->size,
       };
-      emit_event (fs, &ev);
+      if (c->announced)
+        emit_event (fs, &ev);
       blocks_truncated (fs, c->ino, a->size);
     }
+    /* Created in this barrier, though born in an earlier one without a
+     * name (its inode table block reached the disk before the block of
+     * its directory's entry, and a barrier came between: ext2 and
+     * --no-journal write them home in any order): the create said the
+     * inode as it is now, and a change from a state that no event said
+     * would not fit it (a size "from 0" after a create of size 4).
+     */
+    if (!c->announced)
+      continue;
     if (a->size != o->size)
       emit_field (fs, c->ino, p, n, "size", NUM (o->size), NUM (a->size));
     if (a->mode != o->mode)
