@@ -156,7 +156,9 @@ swapped() {   # swapped NAME EXCHANGES
           "$T/events.jsonl" | sort | uniq -c | tr -s ' \n' ' ')
   [ "$(jq -c --arg d "/$1/" 'select(.type == "exchange" and (.path | startswith($d)))' \
          "$T/events.jsonl" | wc -l)" = "$2" ] || fail "$1: not $2 exchange events: $got"
-  ! jq -e --arg d "/$1/" 'select((.type == "unlink" or .type == "link") and (.path | startswith($d)))' \
+  # jq 1.6's -e is the status of the last input's output alone: count.
+  jq -n -e --arg d "/$1/" '[inputs | select((.type == "unlink" or .type == "link") and
+                                          ((.path // "") | startswith($d)))] | length == 0' \
       "$T/events.jsonl" > /dev/null || fail "$1: a name unlinked or linked: $got"
 }
 swapped swap-file-dir 2
