@@ -3,9 +3,12 @@
 # input, lists them) survives its fuzz target under ASan/UBSan: the
 # kept corpus replays clean, then a short fresh run (BW_FUZZ_SECONDS,
 # default 20 s per target) finds nothing new.  Two targets at a time,
-# one per core.  Long runs: make fuzz.
+# one per core.  The ext4 targets' replays must reach every operation
+# of their input and the engine's answers to it (ext4-feed.h), and the
+# journals with checksums among their seeds must have transactions
+# taken.  Long runs: make fuzz.
 . "$(dirname "$0")/lib.sh"
-require clang xargs
+require clang xargs dumpe2fs
 secs=${BW_FUZZ_SECONDS:-20}
 make -C "$BW_SRC" -s -j2 fuzz-targets > "$T/build.log" 2>&1 || { cat "$T/build.log"; fail "fuzz targets do not build"; }
 
@@ -20,8 +23,8 @@ one() {
   # regression seed is longer.  The same time and memory bounds as the
   # fresh run: a slowdown that breaks no check is a finding too, e.g. a
   # hostile loop of names that once took over 10 s per input.)
-  elif ! "$f" -runs=0 -max_len=$((8 << 20)) -timeout=10 -rss_limit_mb=2048 \
-         "$corpus" > "$T/$name.replay.log" 2>&1; then
+  elif ! BW_FEED_STATS=$T/$name.feed "$f" -runs=0 -max_len=$((8 << 20)) \
+         -timeout=10 -rss_limit_mb=2048 "$corpus" > "$T/$name.replay.log" 2>&1; then
     echo "FAIL corpus replay crashed or timed out (log: $name.replay.log)"
   else
     mkdir -p "$T/new-$name"
@@ -37,6 +40,38 @@ export -f one
 export T secs BW_SRC
 
 ls "$BW_SRC"/build/fuzz/fuzz-* | xargs -P2 -n1 bash -c 'one "$1"' one
+
+# The ext4 targets' corpus replays: what of the feed never happened
+# (ext4-feed.h: an operation never handed to the engine, or an answer
+# of the engine never checked).
+for name in ext4 ext4-live; do
+  [ -s "$T/$name.feed" ] || fail "$name: the replay wrote no BW_FEED_STATS"
+  never=$(awk '$2 == 0 { printf " %s", $1 }' "$T/$name.feed")
+  [ -z "$never" ] || fail "$name: the corpus replay never reached:$never"
+  say "$name replay reached: $(paste -sd' ' "$T/$name.feed")"
+done
+
+# Each journal with checksums among the ext4 seeds (the image before
+# its tail: ext4-feed.h) has transactions taken, so their checksums
+# were checked and held; and every flavour is there.
+flavours=
+for seed in "$BW_SRC"/tests/fuzz/corpus/ext4/*; do
+  size=$(stat -c %s "$seed")
+  tail=$(od -An -tu2 -j $((size - 2)) -N 2 "$seed" | tr -d ' ')
+  head -c $((size - 2 - tail)) "$seed" > "$T/image"
+  features=$(dumpe2fs -h "$T/image" 2>/dev/null | sed -n 's/^Journal features: *//p')
+  flavour=$(grep -oE 'journal_checksum(_v[23])?' <<< "$features" || true)
+  [ -n "$flavour" ] || continue
+  BW_FEED_STATS=$T/one.feed "$BW_SRC/build/fuzz/fuzz-ext4" -runs=0 "$seed" > "$T/one.log" 2>&1 ||
+    { cat "$T/one.log"; fail "$(basename "$seed"): replay failed"; }
+  txns=$(awk '$1 == "journal_txns" { print $2 }' "$T/one.feed")
+  [ "$txns" -gt 0 ] || fail "$(basename "$seed"): a journal with $flavour, no transaction taken"
+  say "$(basename "$seed"): $flavour, journal_txns $txns"
+  flavours+=" $flavour"
+done
+for want in journal_checksum journal_checksum_v2 journal_checksum_v3; do
+  grep -qw -- "$want" <<< "$flavours" || fail "no ext4 seed whose journal has $want"
+done
 
 failed=0
 for r in "$T"/*.result; do

@@ -3,6 +3,7 @@
  */
 
 #include <search.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "disk/reader-mem.h"
 #include "engine/engine.h"
+#include "ext4/ext4.h"
 #include "ext4-feed.h"
 
 /* An inode deleted, and in which batch. */
@@ -21,7 +23,52 @@ struct gone {
 struct checker {
   struct bw_sink sink;        /* first: the sink is the checker */
   void *gone;                 /* tsearch tree of struct gone */
+  /* Overflow events so far, and the last one's length and seq. */
+  uint64_t overflows, overflow_len, overflow_seq;
 };
+
+/* What the inputs reached (BW_FEED_STATS, ext4-feed.h): the operations
+ * handed to the engine, then the engine's answers that were checked.
+ */
+#define FEED_STATS(X) \
+  X (write) X (copy) X (zero) X (flush) X (overflow) \
+  X (trim) X (trim_reads_zero) X (trim_discarded) X (payload_lost) \
+  X (lost_before) X (lost_before_first) X (restart) X (restart_clean) \
+  X (reconnect) \
+  X (trim_checked) X (payload_lost_overflow) X (lost_before_overflow) \
+  X (restart_overflow) X (resync_events) X (journal_txns)
+#define FEED_ENUM(name) ST_##name,
+#define FEED_NAME(name) #name,
+enum { FEED_STATS (FEED_ENUM) ST_N };
+static const char *const stat_names[ST_N] = { FEED_STATS (FEED_NAME) };
+static uint64_t stats[ST_N];
+static const char *stats_path;
+
+static void
+write_stats (void)
+{
+  FILE *fp = fopen (stats_path, "w");
+
+  if (fp == NULL)
+    abort ();
+  for (int i = 0; i < ST_N; i++)
+    fprintf (fp, "%s %llu\n", stat_names[i], (unsigned long long) stats[i]);
+  if (fclose (fp) == EOF)
+    abort ();
+}
+
+/* Stops the run: the engine did not answer as it must (ext4-feed.h). */
+static void __attribute__ ((noreturn, format (printf, 1, 2)))
+broken (const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fputc ('\n', stderr);
+  abort ();
+}
 
 static int
 by_inode (const void *a, const void *b)
@@ -45,6 +92,12 @@ check (struct bw_sink *s, const struct bw_event *ev)
   struct gone key = { .part = ev->part, .inode = ev->inode }, **found, *g;
 
   free (bw_event_to_json (ev, &policy));
+  if (ev->type == BW_EV_OVERFLOW) {
+    c->overflows++;
+    c->overflow_len = ev->length;
+    c->overflow_seq = ev->seq;
+  }
+  stats[ST_resync_events] += ev->type == BW_EV_RESYNC;
   if (ev->inode == 0)
     return;
   found = tfind (&key, &c->gone, by_inode);
@@ -56,12 +109,10 @@ check (struct bw_sink *s, const struct bw_event *ev)
     }
     return;
   }
-  if (found && (*found)->txn == ev->txn) {
-    fprintf (stderr, "inode %llu of partition %d deleted twice in txn "
-             "%llu\n", (unsigned long long) ev->inode, ev->part,
-             (unsigned long long) ev->txn);
-    abort ();
-  }
+  if (found && (*found)->txn == ev->txn)
+    broken ("inode %llu of partition %d deleted twice in txn %llu",
+            (unsigned long long) ev->inode, ev->part,
+            (unsigned long long) ev->txn);
   if (found) {
     (*found)->txn = ev->txn;
     return;
@@ -85,23 +136,37 @@ get (const uint8_t **p, const uint8_t *end, int bytes)
   return v;
 }
 
-/* A record the storage has and the engine has not seen yet. */
+/* What the storage has and the engine has not seen yet, in the
+ * engine's order: a record, a stream's new header, or the word that
+ * events before this point may be lost.
+ */
+enum held_kind { HELD_RECORD, HELD_HEADER, HELD_LOST_BEFORE };
+
 struct held {
-  struct tap_record rec;
+  enum held_kind kind;
+  struct tap_header h;        /* HELD_HEADER */
+  struct tap_record rec;      /* HELD_RECORD */
   uint8_t *payload;           /* a copy of its own */
+  bool loss;                  /* HELD_HEADER: a loss must be reported */
 };
 
 struct feeder {
   struct engine *e;
+  struct checker *c;
   struct bw_reader *disk;
+  uint8_t *image;             /* the disk's bytes */
   const struct ext4_feed_mode *m;
   struct tap_header h;
-  uint64_t seq, time0;
+  uint64_t seq, clock, time0;
+  bool ended;                 /* the instance sent its END record */
+  bool any;                   /* a record reached the engine */
   struct held q[EXT4_FEED_AHEAD_MAX + 1];
   size_t head, n;
 };
 
-/* The oldest record held to the engine. */
+/* The oldest item held to the engine, and whether it answered as it
+ * must (ext4-feed.h).
+ */
 static void
 release (struct feeder *f)
 {
@@ -110,34 +175,87 @@ release (struct feeder *f)
     .kind = TAP_ITEM_RECORD, .hdr = &f->h, .rec = hd->rec,
     .payload = hd->payload,
   };
+  uint64_t before = f->c->overflows;
   char err[256];
 
-  engine_item (f->e, &it, err, sizeof err);
+  switch (hd->kind) {
+  case HELD_RECORD:
+    engine_item (f->e, &it, err, sizeof err);
+    if (hd->rec.flags & TAP_F_PAYLOAD_LOST) {
+      if (f->c->overflows == before || f->c->overflow_len != 1 ||
+          f->c->overflow_seq != hd->rec.seq)
+        broken ("the lost payload of record %llu is not an overflow of one "
+                "record", (unsigned long long) hd->rec.seq);
+      stats[ST_payload_lost_overflow]++;
+    }
+    f->any = true;
+    break;
+  case HELD_HEADER:
+    it = (struct tap_item) { .kind = TAP_ITEM_HEADER, .hdr = &hd->h };
+    engine_item (f->e, &it, err, sizeof err);
+    if (hd->loss != (f->c->overflows != before))
+      broken ("instance %llu from seq %llu: %s", (unsigned long long)
+              hd->h.instance, (unsigned long long) hd->h.first_seq,
+              hd->loss ? "no overflow for the unfinished one before"
+                       : "an overflow, but nothing was lost");
+    stats[ST_restart_overflow] += hd->loss;
+    break;
+  case HELD_LOST_BEFORE:
+    stats[ST_lost_before_first] += !f->any;
+    engine_lost_before (f->e);
+    if (f->c->overflows == before || f->c->overflow_len != 0)
+      broken ("engine_lost_before: no overflow event (lost 0)");
+    stats[ST_lost_before_overflow]++;
+    break;
+  }
   free (hd->payload);
   f->head = (f->head + 1) % (EXT4_FEED_AHEAD_MAX + 1);
   f->n--;
+}
+
+/* The next place in the queue, cleared. */
+static struct held *
+hold (struct feeder *f, enum held_kind kind)
+{
+  struct held *hd = &f->q[(f->head + f->n) % (EXT4_FEED_AHEAD_MAX + 1)];
+
+  memset (hd, 0, sizeof *hd);
+  hd->kind = kind;
+  return hd;
+}
+
+/* The item just held reaches the engine once more than ahead items
+ * came after it.
+ */
+static void
+held (struct feeder *f)
+{
+  f->n++;
+  if (f->n > f->m->ahead)
+    release (f);
 }
 
 /* A record: on the storage now (online; offline the engine writes it),
  * seen by the engine once it is more than ahead records behind.
  */
 static void
-record (struct feeder *f, uint16_t type, uint64_t off, uint64_t len,
-        const uint8_t *payload)
+record (struct feeder *f, uint16_t type, uint16_t flags, uint64_t off,
+        uint64_t len, const uint8_t *payload)
 {
-  struct held *hd = &f->q[(f->head + f->n) % (EXT4_FEED_AHEAD_MAX + 1)];
+  struct held *hd = hold (f, HELD_RECORD);
   struct tap_record *r = &hd->rec;
   char err[256];
 
-  memset (hd, 0, sizeof *hd);
   r->seq = f->seq++;
   r->type = type;
-  r->time_ns = f->time0 + r->seq * 1000;
+  r->flags = flags;
+  r->time_ns = f->time0 + f->clock++ * 1000;
   if (type == TAP_OVERFLOW) {
     /* one lost record: this one accounts for seq - 1 and itself */
     r->offset = r->seq;
     r->length = 1;
     r->seq = f->seq++;
+    f->clock++;
   }
   else {
     if (off > f->h.disk_size)
@@ -147,34 +265,113 @@ record (struct feeder *f, uint16_t type, uint64_t off, uint64_t len,
     r->offset = off;
     r->length = len;
   }
-  if (type == TAP_WRITE) {
+  if (type == TAP_WRITE && !(flags & TAP_F_PAYLOAD_LOST)) {
     r->payload_len = len;
     hd->payload = malloc (len ? len : 1);
     if (hd->payload == NULL)
       abort ();
     memcpy (hd->payload, payload, len);
   }
+  if (type == TAP_END)
+    f->ended = true;
   if (f->m->online)
     engine_apply (f->disk, r, hd->payload, err, sizeof err);
-  f->n++;
-  if (f->n > f->m->ahead)
-    release (f);
+  held (f);
+}
+
+/* A trim, and what the disk reads after it: zeroes where it reads as
+ * zeroes (READS_ZERO, or a backend that zeroed anyway), else what it
+ * held.  Offline the engine applies it at once (nothing runs ahead).
+ */
+static void
+trim (struct feeder *f, uint64_t off, uint64_t len, uint8_t fl)
+{
+  size_t size = f->h.disk_size;
+  bool zeroed = fl & 3;
+  uint8_t *was;
+
+  if (len > size - off)
+    len = size - off;
+  was = malloc (len ? len : 1);
+  if (was == NULL)
+    abort ();
+  if (fl & 2)
+    memset (f->image + off, 0, len);
+  memcpy (was, f->image + off, len);
+  record (f, TAP_TRIM, fl & 1 ? TAP_F_READS_ZERO : 0, off, len, NULL);
+  for (uint64_t i = 0; i < len; i++)
+    if (f->image[off + i] != (zeroed ? 0 : was[i]))
+      broken ("a trim of %llu bytes at %llu (flags %u): byte %llu reads "
+              "%u", (unsigned long long) len, (unsigned long long) off, fl,
+              (unsigned long long) i, f->image[off + i]);
+  free (was);
+  stats[ST_trim]++;
+  stats[ST_trim_reads_zero] += fl & 1;
+  stats[ST_trim_discarded] += (fl & 2) != 0;
+  stats[ST_trim_checked]++;
+}
+
+/* A write whose bytes were lost on the way to the consumer: the
+ * storage has them (online), the engine gets none.
+ */
+static void
+payload_lost (struct feeder *f, uint64_t off, uint64_t len,
+              const uint8_t *bytes)
+{
+  if (f->m->online)
+    memcpy (f->image + off, bytes, len);
+  record (f, TAP_WRITE, TAP_F_PAYLOAD_LOST, off, len, NULL);
+  stats[ST_payload_lost]++;
+}
+
+/* The plugin's stream starts again (fl: ext4-feed.h, operation 8). */
+static void
+restart (struct feeder *f, uint8_t fl)
+{
+  struct held *hd;
+
+  if (fl & 1)
+    record (f, TAP_END, 0, 0, 0, NULL);
+  if (!(fl & 2)) {
+    f->h.instance++;
+    f->seq = 1;
+  }
+  f->h.first_seq = f->seq;
+  hd = hold (f, HELD_HEADER);
+  hd->h = f->h;
+  hd->loss = !(fl & 2) && !f->ended;
+  if (!(fl & 2))
+    f->ended = false;
+  held (f);
+  stats[ST_restart]++;
+  stats[ST_restart_clean] += fl & 1;
+  stats[ST_reconnect] += (fl & 2) != 0;
 }
 
 static void
-run_tail (struct feeder *f, const uint8_t *image, size_t size,
-          const uint8_t *p, const uint8_t *end)
+run_tail (struct feeder *f, const uint8_t *p, const uint8_t *end)
 {
+  size_t size = f->h.disk_size;
+
   while (p < end) {
-    uint8_t op = *p++ % 5;
-    uint64_t off = op < 3 ? get (&p, end, 4) % size : 0, len;
+    uint8_t op = *p++ % 9;
+    bool at = op <= 2 || op == 5 || op == 6;
+    uint64_t off = at ? get (&p, end, 4) % size : 0, len;
 
     switch (op) {
     case 0:
+    case 6:
       len = get (&p, end, 1);
       if (len > (uint64_t) (end - p))
         len = end - p;
-      record (f, TAP_WRITE, off, len, p);
+      if (len > size - off)
+        len = size - off;
+      if (op == 6)
+        payload_lost (f, off, len, p);
+      else {
+        record (f, TAP_WRITE, 0, off, len, p);
+        stats[ST_write]++;
+      }
       p += len;
       break;
     case 1: {
@@ -185,17 +382,33 @@ run_tail (struct feeder *f, const uint8_t *image, size_t size,
       /* the bytes as they are now, not as the write will leave them
        * (record copies them)
        */
-      record (f, TAP_WRITE, off, len, image + src);
+      record (f, TAP_WRITE, 0, off, len, f->image + src);
+      stats[ST_copy]++;
       break;
     }
     case 2:
-      record (f, TAP_ZERO, off, get (&p, end, 2), NULL);
+      record (f, TAP_ZERO, 0, off, get (&p, end, 2), NULL);
+      stats[ST_zero]++;
       break;
     case 3:
-      record (f, TAP_FLUSH, 0, 0, NULL);
+      record (f, TAP_FLUSH, 0, 0, 0, NULL);
+      stats[ST_flush]++;
       break;
     case 4:
-      record (f, TAP_OVERFLOW, 0, 0, NULL);
+      record (f, TAP_OVERFLOW, 0, 0, 0, NULL);
+      stats[ST_overflow]++;
+      break;
+    case 5:
+      len = get (&p, end, 2);
+      trim (f, off, len, get (&p, end, 1));
+      break;
+    case 7:
+      hold (f, HELD_LOST_BEFORE);
+      held (f);
+      stats[ST_lost_before]++;
+      break;
+    case 8:
+      restart (f, get (&p, end, 1));
       break;
     }
   }
@@ -222,11 +435,14 @@ ext4_feed (const uint8_t *data, size_t size, const struct ext4_feed_mode *m)
 {
   struct checker checker = { .sink.emit = check };
   struct engine_cfg cfg = { .sink = &checker.sink, .data_max = 64 };
-  struct feeder f = { .seq = 1, .m = m };
+  struct feeder f = { .seq = 1, .clock = 1, .m = m, .c = &checker };
   size_t tail = 0;
   uint8_t *image;
   char err[256];
 
+  if (stats_path == NULL && (stats_path = getenv ("BW_FEED_STATS")) &&
+      atexit (write_stats) != 0)
+    abort ();
   if (size >= 2) {
     tail = data[size - 2] | (size_t) data[size - 1] << 8;
     size -= 2;
@@ -241,6 +457,7 @@ ext4_feed (const uint8_t *data, size_t size, const struct ext4_feed_mode *m)
   if (image == NULL)
     return;
   memcpy (image, data, size);
+  f.image = image;
   f.disk = bw_reader_open_memory_rw (image, size, 512, err, sizeof err);
   if (f.disk == NULL) {
     free (image);
@@ -259,6 +476,7 @@ ext4_feed (const uint8_t *data, size_t size, const struct ext4_feed_mode *m)
   f.e = engine_open (f.disk, &cfg, err, sizeof err);
   if (f.e) {
     struct tap_item it = { .kind = TAP_ITEM_HEADER, .hdr = &f.h };
+    struct ext4_stats st;
     struct timespec ts;
 
     /* Online, records are stamped after the crawl (unless stale). */
@@ -269,8 +487,10 @@ ext4_feed (const uint8_t *data, size_t size, const struct ext4_feed_mode *m)
       .instance = 1, .first_seq = 1,
     };
     engine_item (f.e, &it, err, sizeof err);
-    run_tail (&f, image, size, data + size, data + size + tail);
+    run_tail (&f, data + size, data + size + tail);
     engine_finish (f.e);
+    engine_stats (f.e, &st);
+    stats[ST_journal_txns] += st.journal_txns;
     engine_close (f.e);
   }
   tdestroy (checker.gone, free);

@@ -8,16 +8,41 @@
  * operation of the tail becomes a tap record applied to the image in
  * memory and fed to the engine, so note and reconcile see hostile
  * metadata written over metadata they already know; the input's end is
- * a last barrier.  Operations (offsets are taken modulo the image
- * size, lengths cut at its end):
+ * a last barrier.  Operations (the byte modulo 9; offsets are taken
+ * modulo the image size, lengths cut at its end):
  *   0 OFF:u32 LEN:u8 BYTES    write LEN bytes
  *   1 DST:u32 SRC:u32 LEN:u16 write a copy of the image's own bytes
  *                             (a directory block over an inode table...)
  *   2 OFF:u32 LEN:u16         write zeroes
  *   3                         FLUSH: a barrier, reconcile
- *   4                         records were lost: overflow, resync
- * Every event is also turned into JSON.  Any crash, sanitizer report,
- * leak or hang is a bug.
+ *   4                         records were lost: an overflow record
+ *   5 OFF:u32 LEN:u16 FL:u8   TRIM; FL bit 0: READS_ZERO (the range
+ *                             reads as zeroes, and the record says so),
+ *                             bit 1: the backend zeroed the range
+ *                             anyway (the disk changes, the record does
+ *                             not say so)
+ *   6 OFF:u32 LEN:u8 BYTES    a write whose bytes were lost
+ *                             (PAYLOAD_LOST, no payload): online the
+ *                             storage holds them, offline (replay
+ *                             --allow-loss) the disk never gets them
+ *   7                         engine_lost_before: events before this
+ *                             point may be lost (--run-mark's restart)
+ *   8 FL:u8                   the plugin's stream starts again: FL
+ *                             bit 0, its END record first; bit 1, the
+ *                             same instance reconnects (the count goes
+ *                             on), else a new instance (from seq 1)
+ * Every event is also turned into JSON.  What the engine must answer
+ * is checked: an overflow event of one record for a lost payload, one
+ * (lost 0) for engine_lost_before and for a new instance after one
+ * without END (and none after a clean end or a reconnect), a trim
+ * leaves zeroes exactly where it reads as zeroes.  Any crash,
+ * sanitizer report, leak, hang or failed check is a bug.
+ *
+ * With BW_FEED_STATS=FILE in the environment, the process writes to
+ * FILE at exit how many of each operation reached the engine and how
+ * the engine answered ("NAME COUNT" lines, FEED_STATS in ext4-feed.c),
+ * over every input it ran: tests/parsers-fuzz.sh has the corpus replay
+ * reach each one.
  */
 #ifndef BLOCKWATCH_FUZZ_EXT4_FEED_H
 #define BLOCKWATCH_FUZZ_EXT4_FEED_H

@@ -43,21 +43,38 @@ ln -s f "$small/link"
 # Little-endian bytes as \x escapes for printf.
 le() { local v=$1 n=$2 s=; for ((i = 0; i < n; i++)); do s+=$(printf '\\x%02x' $((v & 255))); v=$((v >> 8)); done; printf '%s' "$s"; }
 
-# tail IMAGE OPS...: appends the tap operations (fuzz-ext4.c) and the
+# tail IMAGE OPS...: appends the tap operations (ext4-feed.h) and the
 # tail's length.  OPS: "w OFF BYTES" (BYTES is printf text), "c DST SRC
-# LEN", "z OFF LEN", "f" (flush), "o" (overflow).
+# LEN", "z OFF LEN", "f" (flush), "o" (overflow), "t OFF LEN FLAGS"
+# (trim), "l OFF BYTES" (a write whose bytes are lost), "b" (events
+# before may be lost), "r FLAGS" (the stream starts again), and "W OFF
+# FILE": the file's bytes, as writes of 128 aligned bytes, the last
+# first (a journal block counts once its header is there: the kernel
+# writes it whole, and it has to be whole when its header comes; and
+# no checksum is cut in two).
 tail_ops() {
   local img=$1 t=$W/tail; shift
   : > "$t"
   while [ $# -gt 0 ]; do
     set -- $1 "${@:2}"
     case $1 in
-      w) local bytes; bytes=$(printf "$3" | wc -c)
-         { printf '\x00'; printf "$(le "$2" 4)$(le "$bytes" 1)"; printf "$3"; } >> "$t"; shift 3;;
+      w|l) local bytes; bytes=$(printf "$3" | wc -c)
+         { if [ "$1" = w ]; then printf '\x00'; else printf '\x06'; fi
+           printf "$(le "$2" 4)$(le "$bytes" 1)"; printf "$3"; } >> "$t"; shift 3;;
       c) printf "\\x01$(le "$2" 4)$(le "$3" 4)$(le "$4" 2)" >> "$t"; shift 4;;
       z) printf "\\x02$(le "$2" 4)$(le "$3" 2)" >> "$t"; shift 3;;
       f) printf '\x03' >> "$t"; shift;;
       o) printf '\x04' >> "$t"; shift;;
+      t) printf "\\x05$(le "$2" 4)$(le "$3" 2)$(le "$4" 1)" >> "$t"; shift 4;;
+      b) printf '\x07' >> "$t"; shift;;
+      r) printf "\\x08$(le "$2" 1)" >> "$t"; shift 2;;
+      W) local n o c; n=$(stat -c %s "$3")
+         for ((o = (n - 1) / 128 * 128; o >= 0; o -= 128)); do
+           c=$((n - o < 128 ? n - o : 128))
+           { printf "\\x00$(le $(($2 + o)) 4)$(le $c 1)"
+             tail -c +$((o + 1)) "$3" | head -c $c; } >> "$t"
+         done
+         shift 3;;
     esac
   done
   cat "$t" >> "$img"
@@ -110,12 +127,16 @@ seed ext4-meta-bg 160K 1024 "$d" -t ext4 -O meta_bg,^resize_inode
 # this small, so the journal is a 16-block file moved to inode 8: a jbd2
 # superblock (v2, clean) in its first block, bytes of 1 after (debugfs
 # would leave blocks of zeroes out, and the log must all be there).
-# add_journal IMAGE
+# add_journal IMAGE [SUPERBLOCK]: the superblock (a file of one block)
+# made by jsb_plain unless given.
+jsb_plain() {
+  { printf '\xc0\x3b\x39\x98\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x04\x00'
+    printf '\x00\x00\x00\x10\x00\x00\x00\x01\x00\x00\x00\x01'; } > "$1"
+  truncate -s 1K "$1"
+}
 add_journal() {
   local j=$1 jino stat8
-  { printf '\xc0\x3b\x39\x98\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x04\x00'
-    printf '\x00\x00\x00\x10\x00\x00\x00\x01\x00\x00\x00\x01'; } > "$W/jsb"
-  truncate -s 1K "$W/jsb"
+  if [ $# -gt 1 ]; then cp "$2" "$W/jsb"; else jsb_plain "$W/jsb"; fi
   head -c 15K /dev/zero | tr '\0' '\1' >> "$W/jsb"
   debugfs -w -R "write $W/jsb journal" "$j" > /dev/null 2>&1
   jino=$(ino_of "$j" /journal)
@@ -206,6 +227,147 @@ tail_ops "$jo" "w $((free * 1024)) new-data" "w $(jblk 6) $(hdr 2 3)" "f" \
   "w $(($(jblk 0) + 0x18)) $(be 3 4)$(be 4 4)" "f" \
   "c $((itb * 1024)) $(jblk 5) 1024" "w $(($(jblk 0) + 0x18)) $(be 4 4)$(be 0 4)" "f"
 cp "$jo" "$out/ext3-journal-open"
+
+# The records that say something was lost, and trims, on ext4-1k: a
+# trim that reads as zeroes over an inode (a delete), one that does not
+# over the root's block (nothing changes), one whose range the backend
+# zeroed anyway; events before lost (before any record, and later), a
+# write whose bytes are lost over an inode, and the stream started
+# again: by a new instance after one without END (a loss), after one
+# with END, and by the same instance reconnecting.
+img=$W/ext4-1k.img
+root=$(block_off "$img" / 1024)
+ino12=$(inode_off "$img" 12 1024)
+file=$(inode_off "$img" 13 1024)
+data=$(block_off "$img" /dir/f3 1024)
+cp "$img" "$W/ext4-1k-trim"
+tail_ops "$W/ext4-1k-trim" "t $file 256 1" "t $root 1024 0" "f" \
+  "t $data 1024 1" "f" "t $ino12 256 2" "f"
+cp "$W/ext4-1k-trim" "$out/ext4-1k-trim"
+cp "$img" "$W/ext4-1k-loss"
+tail_ops "$W/ext4-1k-loss" "b" "w $((root + 32)) XY" "f" "l $ino12 \x80\x81" "f" \
+  "r 0" "w $((root + 33)) Z" "f" "r 1" "w $((file + 4)) \x00\x10" "f" \
+  "r 2" "b" "w $((root + 32)) ab" "f"
+cp "$W/ext4-1k-loss" "$out/ext4-1k-loss"
+
+# Journals with checksums (the kernel's on metadata_csum file systems:
+# csum v3; v2, its older form; the compat crc32 of journal_checksum
+# without metadata_csum), each with a transaction as the kernel writes
+# it: the journal superblock moved to it, a descriptor whose tags carry
+# the copies' checksums, the copies, a commit block; then the copies
+# written home and the log emptied.  The transaction holds the blocks
+# debugfs changed for a rename and a chmod, checksums and all.
+# jseed NAME SIZE CONTENT COMPAT INCOMPAT RENAME CHMOD MKE2FS-ARGS...:
+# leaves $W/NAME.img (the image before) and $W/NAME.after (the blocks
+# of the transaction, in their places), $W/NAME.jsb (the superblock)
+# and $W/NAME.homes (the home blocks changed).
+jseed() {
+  local name=$1 size=$2 content=$3 compat=$4 incompat=$5 from=$6 to=$7 chmod=$8
+  local img=$W/$1.img
+  shift 8
+  rm -f "$img"
+  truncate -s "$size" "$img"
+  mke2fs -q -F -b 1024 -N 96 -d "$content" -t ext4 -O ^has_journal "$@" "$img"
+  e2fsck -fyD "$img" > /dev/null 2>&1 || [ $? -le 2 ] || { echo "e2fsck failed on $name" >&2; exit 1; }
+  jsb_plain "$W/$name.jsb0"
+  # a UUID of its own: the seed of every crc32c
+  printf '\x5e\xed\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d' |
+    dd of="$W/$name.jsb0" bs=1 seek=$((0x30)) conv=notrunc status=none
+  "$jb" super "$W/$name.jsb0" "$compat" "$incompat" 1 0 > "$W/$name.jsb"
+  add_journal "$img" "$W/$name.jsb"
+  cp "$img" "$W/$name.after"
+  debugfs -w -f - "$W/$name.after" > /dev/null 2>&1 <<EOF
+ln $from $to
+unlink $from
+sif $chmod mode 0100600
+EOF
+  # (cmp says 1 when the files differ)
+  cmp -l "$img" "$W/$name.after" > "$W/$name.cmp" || [ $? = 1 ]
+  awk '{ print int(($1 - 1) / 1024) }' "$W/$name.cmp" | uniq > "$W/$name.homes"
+  [ -s "$W/$name.homes" ] || { echo "$name: debugfs changed nothing" >&2; exit 1; }
+}
+# jtxn NAME TID FIRST-JBLK: the ops (in jops) writing transaction TID of
+# NAME at journal block FIRST-JBLK on: its blocks, one W each.
+jblk_in() { echo $(($(debugfs -R "bmap <8> $2" "$1" 2>/dev/null) * 1024)); }
+jops=()
+jwrite() {   # jwrite NAME FILE FIRST-JBLK
+  local i n
+  n=$(($(stat -c %s "$2") / 1024))
+  for ((i = 0; i < n; i++)); do
+    dd if="$2" of="$2.$i" bs=1024 skip=$i count=1 status=none
+    jops+=("W $(jblk_in "$W/$1.img" $((i + $3))) $2.$i")
+  done
+}
+jb=$(cd "$(dirname "$0")" && pwd)/jbd2-blocks.py
+# jcheckpoint NAME: the ops writing the transaction's copies home.
+jcheckpoint() {
+  local i=2 h
+  while read -r h; do
+    jops+=("c $((h * 1024)) $(jblk_in "$W/$1.img" $i) 1024")
+    i=$((i + 1))
+  done < "$W/$1.homes"
+}
+# jsuper NAME SEQUENCE START COMPAT INCOMPAT: the op writing the
+# journal superblock so.
+jsuper() {
+  "$jb" super "$W/$1.jsb" "$4" "$5" "$2" "$3" > "$W/$1.jsb.$2.$3"
+  jops+=("W $(jblk_in "$W/$1.img" 0) $W/$1.jsb.$2.$3")
+}
+# (INCOMPAT_64BIT 0x2, CSUM_V2 0x8, CSUM_V3 0x10; COMPAT_CHECKSUM 0x1)
+for v in "ext4-journal-csum-v3 160K $d 0 0x12 /dir/f1 /dir/renamed /dir/f2" \
+         "ext4-journal-csum-v2 96K $small 0 0x8 /f /g /d/inline-file -O ^64bit" \
+         "ext4-journal-crc32 96K $small 1 0 /f /g /d/inline-file -O ^metadata_csum,^64bit"; do
+  set -- $v
+  name=$1 compat=$4 incompat=$5
+  jseed "$@"
+  # shellcheck disable=SC2046
+  "$jb" txn "$W/$name.jsb" 2 "$W/$name.after" $(cat "$W/$name.homes") > "$W/$name.t2"
+  jops=()
+  jsuper "$name" 2 1 "$compat" "$incompat"
+  jwrite "$name" "$W/$name.t2" 1
+  jops+=("f")
+  jcheckpoint "$name"
+  jsuper "$name" 3 0 "$compat" "$incompat"
+  jops+=("f")
+  cp "$W/$name.img" "$W/$name"
+  tail_ops "$W/$name" "${jops[@]}"
+  cp "$W/$name" "$out/$name"
+done
+# v3 again, with a second transaction that revokes the first block of
+# the first before its checkpoint (its image leaves the view).
+name=ext4-journal-csum-v3
+"$jb" revoke "$W/$name.jsb" 3 "$(head -1 "$W/$name.homes")" > "$W/$name.t3"
+ntags=$(wc -l < "$W/$name.homes")
+jops=()
+jsuper "$name" 2 1 0 0x12
+jwrite "$name" "$W/$name.t2" 1
+jops+=("f")
+jwrite "$name" "$W/$name.t3" $((ntags + 3))
+jops+=("f")
+jcheckpoint "$name"
+jsuper "$name" 4 0 0 0x12
+jops+=("f")
+cp "$W/$name.img" "$W/$name-revoke"
+tail_ops "$W/$name-revoke" "${jops[@]}"
+cp "$W/$name-revoke" "$out/$name-revoke"
+# v3 as the crawl finds it in use: the transaction committed and not
+# yet home (the crawl takes it, its checksums checked); the tail writes
+# it home and empties the log.
+cp "$W/$name.img" "$W/$name-open"
+"$jb" super "$W/$name.jsb" 0 0x12 2 1 | dd of="$W/$name-open" bs=1024 \
+  seek=$(($(jblk_in "$W/$name.img" 0) / 1024)) conv=notrunc status=none
+for ((i = 0; i < ntags + 2; i++)); do
+  dd if="$W/$name.t2" bs=1024 skip=$i count=1 status=none |
+    dd of="$W/$name-open" bs=1024 seek=$(($(jblk_in "$W/$name.img" $((i + 1))) / 1024)) \
+      conv=notrunc status=none
+done
+jops=()
+jcheckpoint "$name"
+jsuper "$name" 3 0 0 0x12
+jops+=("f")
+cp "$W/$name-open" "$W/$name-open.base"
+tail_ops "$W/$name-open" "${jops[@]}"
+cp "$W/$name-open" "$out/$name-open"
 
 # Regression seeds: what the fuzzer found, as the simplest input that
 # shows it (a tiny image and a tail).
@@ -349,6 +511,13 @@ online ext4-1k 45
 online ext4-default 02
 online ext4-inline-data 63
 online ext4-meta-bg 84
+online ext4-1k-trim 00 23
+online ext4-1k-loss 00 13 e4
+online ext4-journal-csum-v3 00 02 e5
+online ext4-journal-csum-v3-revoke 00 03
+online ext4-journal-csum-v3-open 00 01
+online ext4-journal-csum-v2 00 02
+online ext4-journal-crc32 00 02
 online ext4-no-csum-no-64bit 17
 online regress-block-size-change 01
 online regress-nul-in-name 02
