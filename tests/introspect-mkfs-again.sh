@@ -8,7 +8,8 @@
 # resync event says: the old one's files are gone without events of
 # their own (no deletes, no inode numbers of the new one taken for the
 # old files).  A new UUID alone (tune2fs -U, which rewrites checksums
-# and keeps every inode) is the same file system, followed as changes.
+# and keeps every inode) is the same file system, followed as changes;
+# its superblock holds its checksum (not seeded by the UUID).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/workload.sh"
 require_fuse
@@ -80,6 +81,10 @@ again() {
     ! grep -q '"type":"resync"' "$ev" || fail "$name: a resync after $*: followed anew, not as changes"
     [ "$crawls" = "ext2/3/4, 3 inodes and 1 names;" ] ||
       { cat "$T/$name.watch.err"; fail "$name: crawled again after $* (crawls: $crawls)"; }
+    # The superblock's checksum is not seeded by the UUID: the new one
+    # holds it, and is not taken for a torn write.
+    ! grep -q "the superblock fails its checksum" "$T/$name.watch.err" ||
+      { cat "$T/$name.watch.err"; fail "$name: the superblock after $* taken for a torn one"; }
   fi
   say "$name: $* followed: $(wc -l < "$ev") events"
 }

@@ -3,10 +3,12 @@
  */
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/crc32c.h"
 #include "ext2-io.h"
 #include "ext4-impl.h"
 
@@ -30,7 +32,8 @@ ext4_identity (struct bw_reader *view, struct ext4_identity *id)
   char err[128];
 
   if (!ext4_probe (view) ||
-      bw_pread (view, &sb, sizeof sb, SUPERBLOCK_OFFSET, err, sizeof err))
+      bw_pread (view, &sb, sizeof sb, SUPERBLOCK_OFFSET, err, sizeof err) ||
+      !sb_csum_ok (&sb))
     return false;
   *id = (struct ext4_identity) {
     .mkfs_time = sb.s_mkfs_time, .mkfs_time_hi = sb.s_mkfs_time_hi,
@@ -86,6 +89,23 @@ check_features (ext2_filsys e, char *err, size_t errlen)
     return -1;
   }
   return 0;
+}
+
+/* A superblock that says it has a checksum (metadata_csum) and fails it
+ * is a write that did not land whole (a torn sector, a write the guest
+ * never finished) or damage: the kernel would not mount it, libext2fs
+ * would not open it, and what it says is not believed.  Its own flag
+ * decides, as at a mount: the flag is in its first 512 bytes, with the
+ * mount count, state and creation time.  The checksum is crc32c of what
+ * precedes it, seeded with ~0, not with the UUID: tune2fs -U (or
+ * metadata_csum_seed) leaves it as valid as any whole write.
+ */
+bool
+sb_csum_ok (const struct ext2_super_block *sb)
+{
+  return !(sb->s_feature_ro_compat & EXT4_FEATURE_RO_COMPAT_METADATA_CSUM) ||
+         sb->s_checksum ==
+           bw_crc32c (~0u, sb, offsetof (struct ext2_super_block, s_checksum));
 }
 
 void

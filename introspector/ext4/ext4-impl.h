@@ -102,6 +102,11 @@ struct ext4fs {
    * said when it starts and when it ends, not at every barrier.
    */
   bool layout_refused;
+  /* The primary superblock as read fails its checksum: the facts and
+   * identity from before are kept, and it is read again at each
+   * barrier until it holds (said when it starts and when it ends).
+   */
+  bool sb_refused;
   /* Why another file system is here now, made over this one (a mkfs:
    * crawl.c, sb_made_anew), or "": ext4_replaced.
    */
@@ -160,6 +165,8 @@ void numset_free (struct numset *s);
 /* crawl.c */
 int ext4_reopen (struct ext4fs *fs);
 void sb_facts_from (const struct ext2_super_block *sb, struct sb_facts *f);
+/* Does sb hold its checksum, if it says it has one (metadata_csum)? */
+bool sb_csum_ok (const struct ext2_super_block *sb);
 /* Is sb, a superblock that makes sense read now, another file system's
  * than the one followed (fs->fs)?  Then fs->replaced says why.
  */

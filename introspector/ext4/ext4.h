@@ -66,7 +66,9 @@ bool ext4_probe (struct bw_reader *view);
 struct ext4_identity {
   uint32_t mkfs_time, mkfs_time_hi, log_block_size, hash_seed[4];
 };
-/* The identity in the reader's superblock; false if it has none. */
+/* The identity in the reader's superblock; false if it has none, or
+ * one that fails its checksum (a write not landed whole says nothing).
+ */
 bool ext4_identity (struct bw_reader *view, struct ext4_identity *id);
 
 /* Opens and crawls.  NULL with err for what is not an ext file system

@@ -145,6 +145,11 @@ path_below (const char *a, size_t an, const char *b, size_t bn)
 
 /* ---- superblock --------------------------------------------------- */
 
+/* The superblock after a barrier that wrote it, read through the view:
+ * a change still only in the journal counts from its commit, as the
+ * kernel sees it (its copy in the journal holds the checksum the kernel
+ * set before logging it).
+ */
 static void
 check_superblock (struct ext4fs *fs)
 {
@@ -153,7 +158,29 @@ check_superblock (struct ext4fs *fs)
   enum bw_event_type t = 0;
 
   if (bw_pread (fs->view, &sb, sizeof sb, 1024, fs->err, sizeof fs->err) == -1 ||
-      sb.s_magic != EXT2_SUPER_MAGIC || sb_made_anew (fs, &sb))
+      sb.s_magic != EXT2_SUPER_MAGIC)
+    return;
+  /* Half a new superblock over the old one says what never happened: a
+   * mount count or a state the guest did not finish writing, a creation
+   * time that would have the file system crawled anew.  It is read
+   * again at the next barrier, written again or not: the guest may
+   * finish the write, and after lost records the view reads the
+   * storage, which may hold the rest.
+   */
+  if (!sb_csum_ok (&sb)) {
+    if (!fs->sb_refused)
+      ext4_say (fs, "the superblock fails its checksum (a write that did "
+                "not land whole, or damage): what it says (mounts, "
+                "unmounts, a new file system) is not believed until it "
+                "holds");
+    fs->sb_refused = true;
+    fs->sb_dirty = true;
+    return;
+  }
+  if (fs->sb_refused)
+    ext4_say (fs, "the superblock holds its checksum again: believed");
+  fs->sb_refused = false;
+  if (sb_made_anew (fs, &sb))
     return;
   sb_facts_from (&sb, &now);
   fs->sb = now;

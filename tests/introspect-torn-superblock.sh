@@ -1,0 +1,204 @@
+#!/bin/bash
+# A superblock that did not land whole is not believed.  Live: the
+# proxy in front of an ext4 image (metadata_csum, mke2fs's default),
+# blockwatch watch on its tap, and superblocks written through the
+# proxy's NBD export, each followed by a FLUSH (a barrier).  A torn
+# write is the first half of a new superblock over the second half of
+# the old one: what moved (mount count, state, the creation time that
+# says a mkfs made the file system anew) with the old checksum.
+#  - followed (4 KiB and 1 KiB blocks): first the kernel mounts and
+#    unmounts it through the proxy (its mount and unmount events come);
+#    then a torn write says it mounted, another that it was made anew:
+#    neither makes an event (no mount, no resync, no second crawl), and
+#    the log says once that the superblock fails its checksum; the
+#    whole superblock written after is believed: a mount, then an
+#    unmount, and the log says it holds again;
+#  - lost (a stalled introspector, a small tap buffer): a torn write is
+#    read, then the whole superblock is written while records are lost;
+#    the barrier after the loss reads it again (the view reads the
+#    storage then) and believes it: a mount;
+#  - given up (--model-max): a torn write with another creation time,
+#    then the same file system's superblock whole again (a mount): not
+#    crawled again (libext2fs refuses the torn one, but taken as a new
+#    file system it stopped being the one given up, and the whole one
+#    after it was crawled, and given up, again); a whole superblock of
+#    another creation time is crawled.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/workload.sh"
+require_fuse
+require_loop
+require nbdkit mkfs.ext4 dumpe2fs qemu-io python3 jq xargs
+
+refused='the superblock fails its checksum'
+again='the superblock holds its checksum again'
+crawls() { grep -c 'ext2/3/4, [0-9]* inodes and [0-9]* names in use' "$T/$1.watch.err" || true; }
+
+# craft IMAGE OUT MOUNTS STATE RECOVER MKFS CSUM: the primary superblock
+# of IMAGE with its mount count raised by MOUNTS, its state STATE, the
+# journal's needs_recovery flag RECOVER (0 or 1), its creation time
+# raised by MKFS, and its checksum: "whole" (computed) or "torn" (the
+# old one: the second half of the block not written).
+craft() {
+  python3 - "$@" << 'PY'
+import struct, sys
+img, out, mounts, state, recover, mkfs, csum = sys.argv[1:]
+def crc32c(crc, data):        # as ext2fs_crc32c_le: no final inversion
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc
+with open(img, 'rb') as f:
+    f.seek(1024)
+    sb = bytearray(f.read(1024))
+assert struct.unpack_from('<H', sb, 0x38)[0] == 0xEF53, 'no ext4 magic'
+assert struct.unpack_from('<I', sb, 0x3FC)[0] == crc32c(0xFFFFFFFF, sb[:0x3FC]), \
+    'the checksum of the superblock as it is does not hold: not crc32c?'
+struct.pack_into('<H', sb, 0x34, struct.unpack_from('<H', sb, 0x34)[0] + int(mounts))
+struct.pack_into('<H', sb, 0x3A, int(state))
+incompat = struct.unpack_from('<I', sb, 0x60)[0]
+incompat = incompat | 4 if recover == '1' else incompat & ~4
+struct.pack_into('<I', sb, 0x60, incompat)
+struct.pack_into('<I', sb, 0x108, struct.unpack_from('<I', sb, 0x108)[0] + int(mkfs))
+if csum == 'whole':
+    struct.pack_into('<I', sb, 0x3FC, crc32c(0xFFFFFFFF, sb[:0x3FC]))
+with open(out, 'wb') as f:
+    f.write(sb)
+PY
+}
+
+# put NAME FILE: FILE written as the primary superblock through proxy
+# NAME, then a FLUSH.
+put() {
+  qemu-io -f raw -c "write -s $2 1024 1024" -c flush "$(uri_of "$1")" > "$T/qemu-io.out" 2>&1 ||
+    { cat "$T/qemu-io.out"; fail "$1: cannot write the superblock through the proxy"; }
+}
+
+# ---- followed ----------------------------------------------------------
+followed() {   # followed NAME MKFS-ARGS...
+  local name=$1 img=$T/$1.img ev=$T/$1.jsonl got want; shift
+  truncate -s 64M "$img"
+  mkfs.ext4 -q -F "$@" "$img"
+  dumpe2fs -h "$img" 2>/dev/null | grep_all -q '^Filesystem features:.*metadata_csum' ||
+    fail "$name: mkfs.ext4 made no metadata_csum file system: nothing to check"
+  watch_mount "$name" "$img" "$ev" --data=bytes:4096
+  echo hello > "$T/$name.mnt/hello"
+  umount "$T/$name.mnt"
+  detach_loop "$name"
+  # The kernel's unmount is on the image: the superblock to start from.
+  craft "$img" "$T/$name.torn-mount" 1 0 1 0 torn
+  craft "$img" "$T/$name.torn-mkfs" 0 1 0 4242 torn
+  craft "$img" "$T/$name.mounted" 1 0 1 0 whole
+  craft "$img" "$T/$name.clean" 1 1 0 0 whole
+  put "$name" "$T/$name.torn-mount"
+  put "$name" "$T/$name.torn-mkfs"
+  put "$name" "$T/$name.torn-mount"
+  put "$name" "$T/$name.mounted"
+  put "$name" "$T/$name.clean"
+  stop_proxy "$name"
+  wait $watch_pid || { cat "$T/$name.watch.err"; fail "$name: watch failed"; }
+  check_san_log "$T/$name.watch.err"
+  jq -e . "$ev" > /dev/null || fail "$name: an event is not JSON"
+  grep -qx '\["create","/hello"\]' <(jq -c 'select(.path != null) | [.type, .path]' "$ev") ||
+    fail "$name: no create of /hello"
+  # The kernel's mount and unmount (mount count 1), then those of the
+  # whole superblocks (2); nothing of the torn ones.
+  got=$(jq -r 'select(.type | test("mount|resync|overflow")) | "\(.type) \(.mount_count // "")"' "$ev" | tr '\n' ';')
+  want='mount 1;unmount 1;mount 2;unmount 2;'
+  [ "$got" = "$want" ] ||
+    { cat "$T/$name.watch.err"; fail "$name: events '$got', not '$want'"; }
+  [ "$(crawls "$name")" = 1 ] ||
+    { cat "$T/$name.watch.err"; fail "$name: crawled again after a torn superblock"; }
+  [ "$(grep -c "partition 0: $refused" "$T/$name.watch.err")" = 1 ] ||
+    { cat "$T/$name.watch.err"; fail "$name: not said once that the superblock fails its checksum"; }
+  [ "$(grep -c "partition 0: $again" "$T/$name.watch.err")" = 1 ] ||
+    { cat "$T/$name.watch.err"; fail "$name: not said once that the superblock holds again"; }
+  say "$name: torn superblocks not believed, whole ones are: $got"
+}
+
+followed b4k -b 4096
+followed b1k -b 1024
+
+# ---- lost --------------------------------------------------------------
+# The file system in the first 32 MiB of the export; the writes that
+# fill the tap's buffer go past it.  All records are 64 KiB writes, the
+# superblock's too (the first 64 KiB of the disk as they are, the
+# superblock in them whole): once one is dropped for want of room,
+# every one after it is.
+truncate -s 64M "$T/lost.img"
+mkfs.ext4 -q -F -b 4096 "$T/lost.img" 32M
+"$BW" watch --json --once --storage "$T/lost.img" "unix:$T/lost.tap" \
+  > "$T/lost.jsonl" 2> "$T/lost.watch.err" &
+watch_pid=$!
+register_pid $watch_pid
+wait_for 30 -S "$T/lost.tap" || { cat "$T/lost.watch.err"; fail "lost: watch did not start"; }
+start_proxy lost "$T/lost.img" tap=unix:"$T/lost.tap" tap-buffer=5M tap-overflow=drop
+craft "$T/lost.img" "$T/lost.torn" 1 0 1 0 torn
+craft "$T/lost.img" "$T/lost.sb" 1 0 1 0 whole
+dd if="$T/lost.img" of="$T/lost.head" bs=64k count=1 status=none
+dd if="$T/lost.sb" of="$T/lost.head" bs=1024 seek=1 conv=notrunc status=none
+put lost "$T/lost.torn"
+for _ in $(seq 300); do grep -q "$refused" "$T/lost.watch.err" && break; sleep 0.1; done
+grep -q "$refused" "$T/lost.watch.err" ||
+  { cat "$T/lost.watch.err"; fail "lost: the torn superblock was not read"; }
+kill -STOP "$watch_pid"
+fill=()
+for i in $(seq 160); do fill+=(-c "write -P 0x5a $(((40 << 20) + i * 65536)) 64k"); done
+qemu-io -f raw "${fill[@]}" -c "write -s $T/lost.head 0 64k" -c flush "$(uri_of lost)" \
+  > "$T/qemu-io.out" 2>&1 || { tail "$T/qemu-io.out"; fail "lost: cannot write through the proxy"; }
+kill -CONT "$watch_pid"
+for _ in $(seq 300); do grep -q '"type":"overflow"' "$T/lost.jsonl" && break; sleep 0.1; done
+grep -q '"type":"overflow"' "$T/lost.jsonl" ||
+  { cat "$T/lost.watch.err"; fail "lost: no overflow event: nothing was lost"; }
+qemu-io -f raw -c flush "$(uri_of lost)" > "$T/qemu-io.out" 2>&1 || fail "lost: no flush"
+stop_proxy lost
+wait $watch_pid || { cat "$T/lost.watch.err"; fail "lost: watch failed"; }
+check_san_log "$T/lost.watch.err"
+grep -q 'dropping records' "$T/lost.log" || fail "lost: the proxy dropped no records"
+got=$(jq -r 'select(.type | test("mount")) | "\(.type) \(.mount_count)"' "$T/lost.jsonl" | tr '\n' ';')
+[ "$got" = 'mount 1;' ] ||
+  { cat "$T/lost.watch.err"; fail "lost: events '$got', not the mount of the superblock written while records were lost"; }
+grep -q "partition 0: $again" "$T/lost.watch.err" ||
+  { cat "$T/lost.watch.err"; fail "lost: not said that the superblock holds again"; }
+say "lost: a torn superblock is read again after lost records, and the whole one believed"
+
+# ---- given up ----------------------------------------------------------
+# A model of more than 1 MiB: 20,000 files (tests/introspect-model-max.sh).
+mkdir -p "$T/tree"
+(cd "$T/tree" && seq 20000 | sed 's/^/f/' | xargs touch)
+truncate -s 64M "$T/big.img"
+mkfs.ext4 -q -F -N 24000 -d "$T/tree" "$T/big.img"
+"$BW" watch --json --once --storage "$T/big.img" --model-max 1M \
+  --stats-file "$T/big.st" "unix:$T/big.tap" > "$T/big.jsonl" 2> "$T/big.watch.err" &
+watch_pid=$!
+register_pid $watch_pid
+wait_for 30 -S "$T/big.tap" || { cat "$T/big.watch.err"; fail "big: watch did not start"; }
+start_proxy big "$T/big.img" tap=unix:"$T/big.tap"
+craft "$T/big.img" "$T/big.torn" 0 1 0 4242 torn
+craft "$T/big.img" "$T/big.same" 1 1 0 0 whole
+craft "$T/big.img" "$T/big.new" 0 1 0 4343 whole
+# handled N: the introspector has handled N records (a write and a
+# FLUSH each superblock): each is looked at before the next is written,
+# which a storage ahead of the records would hide.
+handled() {
+  for _ in $(seq 100); do
+    [ "$(awk '$1 == "tap.records" { print $2 }' "$T/big.st" 2>/dev/null)" -ge "$1" ] 2>/dev/null && return
+    sleep 0.1
+  done
+  cat "$T/big.watch.err"; fail "big: $1 records not handled"
+}
+put big "$T/big.torn"
+handled 2
+put big "$T/big.same"
+handled 4
+put big "$T/big.new"
+stop_proxy big
+wait $watch_pid || { cat "$T/big.watch.err"; fail "big: watch failed"; }
+check_san_log "$T/big.watch.err"
+# Given up at the crawl, and again after the crawl of the new file
+# system, not after the torn superblock nor the same one whole again.
+n=$(grep -c 'partition 0: this file system is no longer followed' "$T/big.watch.err" || true)
+[ "$n" = 2 ] || { cat "$T/big.watch.err"; fail "big: given up $n times, not 2 (crawled again after the torn superblock?)"; }
+[ "$(jq -c 'select(.type == "overflow")' "$T/big.jsonl" | wc -l)" = 2 ] ||
+  { cat "$T/big.jsonl"; fail "big: not two overflow events"; }
+say "big: a file system given up is not crawled again after a torn superblock, and is for a new file system"
