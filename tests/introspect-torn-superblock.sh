@@ -16,7 +16,9 @@
 #  - lost (a stalled introspector, a small tap buffer): a torn write is
 #    read, then the whole superblock is written while records are lost;
 #    the barrier after the loss reads it again (the view reads the
-#    storage then) and believes it: a mount;
+#    storage then) and believes it: a mount; and without a torn one
+#    first (lost_whole): the resync after lost records reads the
+#    superblock too (what was lost may have written it);
 #  - given up (--model-max): a torn write with another creation time,
 #    then the same file system's superblock whole again (a mount): not
 #    crawled again (libext2fs refuses the torn one, but taken as a new
@@ -125,42 +127,55 @@ followed b1k -b 1024
 # superblock's too (the first 64 KiB of the disk as they are, the
 # superblock in them whole): once one is dropped for want of room,
 # every one after it is.
-truncate -s 64M "$T/lost.img"
-mkfs.ext4 -q -F -b 4096 "$T/lost.img" 32M
-"$BW" watch --json --once --storage "$T/lost.img" "unix:$T/lost.tap" \
-  > "$T/lost.jsonl" 2> "$T/lost.watch.err" &
-watch_pid=$!
-register_pid $watch_pid
-wait_for 30 -S "$T/lost.tap" || { cat "$T/lost.watch.err"; fail "lost: watch did not start"; }
-start_proxy lost "$T/lost.img" tap=unix:"$T/lost.tap" tap-buffer=5M tap-overflow=drop
-craft "$T/lost.img" "$T/lost.torn" 1 0 1 0 torn
-craft "$T/lost.img" "$T/lost.sb" 1 0 1 0 whole
-dd if="$T/lost.img" of="$T/lost.head" bs=64k count=1 status=none
-dd if="$T/lost.sb" of="$T/lost.head" bs=1024 seek=1 conv=notrunc status=none
-put lost "$T/lost.torn"
-for _ in $(seq 300); do grep -q "$refused" "$T/lost.watch.err" && break; sleep 0.1; done
-grep -q "$refused" "$T/lost.watch.err" ||
-  { cat "$T/lost.watch.err"; fail "lost: the torn superblock was not read"; }
-kill -STOP "$watch_pid"
-fill=()
-for i in $(seq 160); do fill+=(-c "write -P 0x5a $(((40 << 20) + i * 65536)) 64k"); done
-qemu-io -f raw "${fill[@]}" -c "write -s $T/lost.head 0 64k" -c flush "$(uri_of lost)" \
-  > "$T/qemu-io.out" 2>&1 || { tail "$T/qemu-io.out"; fail "lost: cannot write through the proxy"; }
-kill -CONT "$watch_pid"
-for _ in $(seq 300); do grep -q '"type":"overflow"' "$T/lost.jsonl" && break; sleep 0.1; done
-grep -q '"type":"overflow"' "$T/lost.jsonl" ||
-  { cat "$T/lost.watch.err"; fail "lost: no overflow event: nothing was lost"; }
-qemu-io -f raw -c flush "$(uri_of lost)" > "$T/qemu-io.out" 2>&1 || fail "lost: no flush"
-stop_proxy lost
-wait $watch_pid || { cat "$T/lost.watch.err"; fail "lost: watch failed"; }
-check_san_log "$T/lost.watch.err"
-grep -q 'dropping records' "$T/lost.log" || fail "lost: the proxy dropped no records"
-got=$(jq -r 'select(.type | test("mount")) | "\(.type) \(.mount_count)"' "$T/lost.jsonl" | tr '\n' ';')
-[ "$got" = 'mount 1;' ] ||
-  { cat "$T/lost.watch.err"; fail "lost: events '$got', not the mount of the superblock written while records were lost"; }
+lost() {   # lost NAME torn|whole: a torn superblock read first, or not
+  local name=$1
+  truncate -s 64M "$T/$name.img"
+  mkfs.ext4 -q -F -b 4096 "$T/$name.img" 32M
+  "$BW" watch --json --once --storage "$T/$name.img" "unix:$T/$name.tap" \
+    > "$T/$name.jsonl" 2> "$T/$name.watch.err" &
+  watch_pid=$!
+  register_pid $watch_pid
+  wait_for 30 -S "$T/$name.tap" || { cat "$T/$name.watch.err"; fail "$name: watch did not start"; }
+  start_proxy "$name" "$T/$name.img" tap=unix:"$T/$name.tap" tap-buffer=5M tap-overflow=drop
+  craft "$T/$name.img" "$T/$name.sb" 1 0 1 0 whole
+  dd if="$T/$name.img" of="$T/$name.head" bs=64k count=1 status=none
+  dd if="$T/$name.sb" of="$T/$name.head" bs=1024 seek=1 conv=notrunc status=none
+  if [ "$2" = torn ]; then
+    craft "$T/$name.img" "$T/$name.torn" 1 0 1 0 torn
+    put "$name" "$T/$name.torn"
+    for _ in $(seq 300); do grep -q "$refused" "$T/$name.watch.err" && break; sleep 0.1; done
+    grep -q "$refused" "$T/$name.watch.err" ||
+      { cat "$T/$name.watch.err"; fail "$name: the torn superblock was not read"; }
+  else
+    # The crawl is over (the superblock it read is the old one) before
+    # the watcher stalls.
+    for _ in $(seq 300); do [ "$(crawls "$name")" = 1 ] && break; sleep 0.1; done
+    [ "$(crawls "$name")" = 1 ] || { cat "$T/$name.watch.err"; fail "$name: no crawl"; }
+  fi
+  kill -STOP "$watch_pid"
+  fill=()
+  for i in $(seq 160); do fill+=(-c "write -P 0x5a $(((40 << 20) + i * 65536)) 64k"); done
+  qemu-io -f raw "${fill[@]}" -c "write -s $T/$name.head 0 64k" -c flush "$(uri_of "$name")" \
+    > "$T/qemu-io.out" 2>&1 || { tail "$T/qemu-io.out"; fail "$name: cannot write through the proxy"; }
+  kill -CONT "$watch_pid"
+  for _ in $(seq 300); do grep -q '"type":"overflow"' "$T/$name.jsonl" && break; sleep 0.1; done
+  grep -q '"type":"overflow"' "$T/$name.jsonl" ||
+    { cat "$T/$name.watch.err"; fail "$name: no overflow event: nothing was lost"; }
+  qemu-io -f raw -c flush "$(uri_of "$name")" > "$T/qemu-io.out" 2>&1 || fail "$name: no flush"
+  stop_proxy "$name"
+  wait $watch_pid || { cat "$T/$name.watch.err"; fail "$name: watch failed"; }
+  check_san_log "$T/$name.watch.err"
+  grep -q 'dropping records' "$T/$name.log" || fail "$name: the proxy dropped no records"
+  got=$(jq -r 'select(.type | test("mount")) | "\(.type) \(.mount_count)"' "$T/$name.jsonl" | tr '\n' ';')
+  [ "$got" = 'mount 1;' ] ||
+    { cat "$T/$name.watch.err"; fail "$name: events '$got', not the mount of the superblock written while records were lost"; }
+}
+lost lost torn
 grep -q "partition 0: $again" "$T/lost.watch.err" ||
   { cat "$T/lost.watch.err"; fail "lost: not said that the superblock holds again"; }
 say "lost: a torn superblock is read again after lost records, and the whole one believed"
+lost lost_whole whole
+say "lost_whole: a superblock written while records were lost is read at the resync after"
 
 # ---- given up ----------------------------------------------------------
 # A model of more than 1 MiB: 20,000 files (tests/introspect-model-max.sh).

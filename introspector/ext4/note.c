@@ -186,8 +186,13 @@ need_resync (struct ext4fs *fs, const char *why)
 void
 ext4_note_loss (struct ext4fs *fs)
 {
-  /* The records handled are no longer all that was written. */
+  /* The records handled are no longer all that was written: the lost
+   * ones may have written anything, the superblock (a mount, a mkfs)
+   * and the group descriptors (a resize) too, which the resync's scan
+   * of inode tables and directories does not read.
+   */
   if (fs->exact)
     exact_clear (fs->exact);
+  fs->sb_dirty = fs->gdt_dirty = true;
   need_resync (fs, LOST_RECORDS);
 }
