@@ -170,7 +170,7 @@ print_stats (struct engine *e, const struct feed *f)
   getrusage (RUSAGE_SELF, &ru);
   fprintf (stderr, "stats: records=%llu write_bytes=%llu data_bytes_reported=%llu "
            "metadata_diffed=%llu name_probes=%llu id_probes=%llu "
-           "block_probes=%llu inodes=%llu names=%llu "
+           "block_probes=%llu owner_depth=%u inodes=%llu names=%llu "
            "extents=%llu model_bytes=%llu journal_txns=%llu "
            "journal_blocks=%llu journal_images=%llu exact_blocks=%llu "
            "exact_bytes=%llu "
@@ -183,6 +183,7 @@ print_stats (struct engine *e, const struct feed *f)
            (unsigned long long) st.name_probes,
            (unsigned long long) st.id_probes,
            (unsigned long long) st.block_probes,
+           (unsigned) engine_owner_depth (e),
            (unsigned long long) st.inodes, (unsigned long long) st.names,
            (unsigned long long) st.extents,
            (unsigned long long) st.model_bytes,

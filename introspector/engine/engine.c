@@ -320,6 +320,19 @@ engine_filesystems (const struct engine *e)
   return n;
 }
 
+uint32_t
+engine_owner_depth (const struct engine *e)
+{
+  uint32_t deepest = 0;
+
+  for (int i = 0; i < e->nw; i++) {
+    uint32_t d = e->w[i].fs ? ext4_owner_depth (e->w[i].fs) : 0;
+    if (d > deepest)
+      deepest = d;
+  }
+  return deepest;
+}
+
 const struct part_table_info *
 engine_table (const struct engine *e)
 {

@@ -135,5 +135,7 @@ int engine_model_size (const char *v, uint64_t *bytes, char *msg,
 /* Totals over the watched file systems (benchmarks, logs). */
 struct ext4_stats;
 void engine_stats (const struct engine *e, struct ext4_stats *sum);
+/* The deepest owner map of the watched file systems (ext4_owner_depth). */
+uint32_t engine_owner_depth (const struct engine *e);
 
 #endif /* BLOCKWATCH_ENGINE_H */

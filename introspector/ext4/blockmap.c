@@ -3,9 +3,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "common/alloc.h"
+#include "common/keyhash.h"
 #include "blockmap.h"
 
-_Static_assert (sizeof (struct bm_node) == 32, "owner-map nodes are 32 bytes");
+_Static_assert (sizeof (struct bm_node) == 36, "owner-map nodes are 36 bytes");
 
 void
 bm_init (struct blockmap *m)
@@ -21,20 +23,6 @@ node (const struct blockmap *m, uint32_t id)
   return bm_get (m, id);
 }
 
-/* A node's priority: a bijective hash of its id (lowbias32), so no two
- * nodes tie and none has to be stored.
- */
-static uint32_t
-prio (uint32_t x)
-{
-  x ^= x >> 16;
-  x *= 0x7feb352du;
-  x ^= x >> 15;
-  x *= 0x846ca68bu;
-  x ^= x >> 16;
-  return x;
-}
-
 /* Nodes are ordered by (start, id), so ranges with the same start (only
  * a corrupt file system makes them) still have a strict order and a
  * node can always be found again to be removed.
@@ -47,37 +35,61 @@ before (const struct blockmap *m, uint32_t a, uint64_t start, uint32_t id)
   return n->start < start || (n->start == start && a < id);
 }
 
+/* A treap is as deep as a random binary search tree only while the
+ * priorities are independent of the keys.  The guest chooses the keys
+ * (where its extents lie), and ids are handed out in the order the
+ * crawl meets them; so the priority is the keyed hash of the id, which
+ * no guest can know.  Two nodes may tie (any two with odds of 1 in
+ * 2^32): the heap order is "at least", which holds either way.
+ */
+static uint32_t
+prio (const struct blockmap *m, uint32_t id)
+{
+  return node (m, id)->prio;
+}
+
+/* Splits the subtree t into the nodes before (start, id), linked at *l,
+ * and the rest, at *r.  A loop rather than a recursion: even a map as
+ * deep as it has nodes must not run out of stack.
+ */
 static void
 split (struct blockmap *m, uint32_t t, uint64_t start, uint32_t id,
        uint32_t *l, uint32_t *r)
 {
-  if (t == 0) {
-    *l = *r = 0;
-    return;
+  while (t) {
+    if (before (m, t, start, id)) {
+      *l = t;
+      l = &node (m, t)->right;
+      t = *l;
+    }
+    else {
+      *r = t;
+      r = &node (m, t)->left;
+      t = *r;
+    }
   }
-  if (before (m, t, start, id)) {
-    split (m, node (m, t)->right, start, id, &node (m, t)->right, r);
-    *l = t;
-  }
-  else {
-    split (m, node (m, t)->left, start, id, l, &node (m, t)->left);
-    *r = t;
-  }
+  *l = *r = 0;
 }
 
-static uint32_t
-merge (struct blockmap *m, uint32_t a, uint32_t b)
+/* Joins the subtrees a and b (every node of a before every node of b)
+ * at *link: a loop too.
+ */
+static void
+merge (struct blockmap *m, uint32_t a, uint32_t b, uint32_t *link)
 {
-  if (a == 0)
-    return b;
-  if (b == 0)
-    return a;
-  if (prio (a) > prio (b)) {
-    node (m, a)->right = merge (m, node (m, a)->right, b);
-    return a;
+  while (a && b) {
+    if (prio (m, a) > prio (m, b)) {
+      *link = a;
+      link = &node (m, a)->right;
+      a = *link;
+    }
+    else {
+      *link = b;
+      link = &node (m, b)->left;
+      b = *link;
+    }
   }
-  node (m, b)->left = merge (m, a, node (m, b)->left);
-  return b;
+  *link = a ? a : b;
 }
 
 /* The link to follow from node t towards key (start, id). */
@@ -100,10 +112,11 @@ bm_insert (struct blockmap *m, uint64_t start, uint32_t len, uint32_t ino,
   n->kind = kind;
   n->ino = ino;
   n->lblk = lblk;
+  n->prio = (uint32_t) keyhash_u64 (id);
   /* Down to where the new node's priority puts it, then the subtree
    * there is split around it.
    */
-  for (link = &m->root; *link && prio (*link) > prio (id); )
+  for (link = &m->root; *link && prio (m, *link) > n->prio; )
     link = toward (m, *link, start, id);
   split (m, *link, start, id, &n->left, &n->right);
   *link = id;
@@ -119,7 +132,7 @@ bm_remove (struct blockmap *m, uint32_t id)
 
   while (*link != id)
     link = toward (m, *link, n->start, id);
-  *link = merge (m, n->left, n->right);
+  merge (m, n->left, n->right, link);
   m->nodes--;
   arena_free (&m->nodes_arena, id, 1);
 }
@@ -187,6 +200,36 @@ size_t
 bm_bytes (const struct blockmap *m)
 {
   return arena_bytes (&m->nodes_arena);
+}
+
+uint32_t
+bm_depth (const struct blockmap *m)
+{
+  /* Down the left links, keeping the right subtrees still to see (and
+   * their depth) on a stack: no deeper than the map, and on the heap.
+   */
+  struct { uint32_t id, depth; } *todo = NULL;
+  size_t n = 0, cap = 0;
+  uint32_t deepest = 0, t = m->root, d = 1;
+
+  while (t || n) {
+    if (t == 0) {
+      n--;
+      t = todo[n].id;
+      d = todo[n].depth;
+    }
+    if (d > deepest)
+      deepest = d;
+    if (node (m, t)->right) {
+      todo = bw_grow (todo, &cap, n, sizeof *todo);
+      todo[n].id = node (m, t)->right;
+      todo[n++].depth = d + 1;
+    }
+    t = node (m, t)->left;
+    d++;
+  }
+  free (todo);
+  return deepest;
 }
 
 void

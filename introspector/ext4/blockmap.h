@@ -3,8 +3,12 @@
  * the journal), and which written blocks have no owner yet.
  *
  * A treap keyed by the first block.  Lookups are O(log n).  There is a
- * node per extent, not per block, and nodes are 32 bytes in an arena,
- * linked by 32-bit ids; a node's treap priority is a hash of its id.
+ * node per extent, not per block, and nodes are 36 bytes in an arena,
+ * linked by 32-bit ids.  A node's treap priority is the keyed hash of
+ * its id (common/keyhash.h), drawn when the node is made and kept in
+ * it: with a public one a file system whose ranges lie in the order of
+ * their priorities made the treap a chain (docs/introspector.md,
+ * "Untrusted input").
  */
 #ifndef BLOCKWATCH_BLOCKMAP_H
 #define BLOCKWATCH_BLOCKMAP_H
@@ -48,6 +52,8 @@ struct bm_node {
   };
   uint32_t left, right;       /* ids: the treap */
   uint32_t next;              /* id: the owner's other ranges */
+  uint32_t prio;              /* treap priority: a parent's is at least
+                               * its children's */
 };
 
 /* Node ids have 31 bits: the model keeps a flag next to one. */
@@ -75,6 +81,11 @@ uint32_t bm_insert (struct blockmap *m, uint64_t start, uint32_t len,
 void bm_remove (struct blockmap *m, uint32_t id);
 /* Bytes allocated for the map. */
 size_t bm_bytes (const struct blockmap *m);
+/* Nodes on the longest path from the root: what the slowest lookup
+ * walks.  O(log n) with unpredictable priorities; a walk of the whole
+ * map, for statistics.
+ */
+uint32_t bm_depth (const struct blockmap *m);
 void bm_free_all (struct blockmap *m);
 
 /* Gap ranges: written blocks without an owner.  bm_gap_add merges with

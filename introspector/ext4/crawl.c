@@ -434,3 +434,9 @@ ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st)
   st->name_probes = fs->m.name_probes + fs->m.index.tab.probes;
   st->id_probes = model_id_probes (&fs->m);
 }
+
+uint32_t
+ext4_owner_depth (const struct ext4fs *fs)
+{
+  return bm_depth (&fs->m.owners);
+}

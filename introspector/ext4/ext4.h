@@ -162,4 +162,11 @@ struct ext4_stats {
 };
 void ext4_get_stats (const struct ext4fs *fs, struct ext4_stats *st);
 
+/* Nodes on the longest path of the owner map (bm_depth): O(log n),
+ * unless the guest could arrange its extents against the map's
+ * priorities.  A walk of the whole map, so not in ext4_get_stats,
+ * which the engine asks after every barrier under a model-max.
+ */
+uint32_t ext4_owner_depth (const struct ext4fs *fs);
+
 #endif /* BLOCKWATCH_EXT4_H */
