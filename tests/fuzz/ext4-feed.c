@@ -219,6 +219,7 @@ struct feeder {
   struct checker *c;
   struct bw_reader *disk;
   uint8_t *image;             /* the disk's bytes */
+  uint8_t *fixed;             /* scratch of their size, for fix-ups */
   const struct ext4_feed_mode *m;
   struct tap_header h;
   uint64_t seq, clock, time0;
@@ -399,11 +400,9 @@ fix_up (struct feeder *f, uint64_t off, uint64_t len)
   struct ext4_fixup_report r = {
     .inode = add_fixed, .named = add_named, .opaque = f->c,
   };
-  uint8_t *fixed = malloc (size);
+  uint8_t *fixed = f->fixed;
   unsigned bs;
 
-  if (fixed == NULL)
-    abort ();
   memcpy (fixed, f->image, size);
   bs = ext4_fixup (fixed, size, off, len, &r);
   for (size_t b = 0; bs && b < size / bs; b++)
@@ -411,7 +410,6 @@ fix_up (struct feeder *f, uint64_t off, uint64_t len)
       record (f, TAP_WRITE, 0, b * bs, bs, fixed + b * bs);
       stats[ST_fixup_writes]++;
     }
-  free (fixed);
   stats[ST_fixup]++;
   stats[ST_fixed_sb] += r.sb;
   stats[ST_fixed_gdt] += r.gdt;
@@ -559,8 +557,12 @@ ext4_feed (const uint8_t *data, size_t size, const struct ext4_feed_mode *m)
     return;
   memcpy (image, data, size);
   f.image = image;
+  f.fixed = malloc (size);
+  if (f.fixed == NULL)
+    abort ();
   f.disk = bw_reader_open_memory_rw (image, size, 512, err, sizeof err);
   if (f.disk == NULL) {
+    free (f.fixed);
     free (image);
     return;
   }
@@ -596,5 +598,6 @@ ext4_feed (const uint8_t *data, size_t size, const struct ext4_feed_mode *m)
   }
   tdestroy (checker.gone, free);
   bw_reader_close (f.disk);
+  free (f.fixed);
   free (image);
 }
