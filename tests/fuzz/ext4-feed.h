@@ -36,8 +36,8 @@
  * after it: the checksums of the metadata in the range are made to
  * hold again, as a guest that knows its checksum seed writes them
  * (ext4-fixup.h: superblock, group descriptors, inodes, directory,
- * htree, extent and attribute blocks, and the whole journal when the
- * range is in it), each block that changed written whole as a record
+ * htree and extent blocks, and the whole journal when the range is in
+ * it), each block that changed written whole as a record
  * of its own.  Without it, nearly every mutation of metadata on a
  * metadata_csum file system stops at a checksum.  (Bytes 0-8 mean
  * what they meant before the fix-up was; the seeds use those and 9-11.)

@@ -15,7 +15,7 @@
 #include "jbd2-fixup.h"
 
 /* What a block of the image is, by what the image says now. */
-enum kind { K_NONE, K_GDT, K_ITABLE, K_DIR, K_EXTENT, K_XATTR, K_JOURNAL };
+enum kind { K_NONE, K_GDT, K_ITABLE, K_DIR, K_EXTENT, K_JOURNAL };
 
 struct fixer {
   ext2_filsys fs;
@@ -122,7 +122,6 @@ mark_owned (struct fixer *x)
   ext2fs_inode_scan_flags (scan, EXT2_SF_SKIP_MISSING_ITABLE, 0);
   while (left--) {
     struct walk w = { .x = x, .max_calls = 2 * x->nblk + 64 };
-    blk64_t acl;
 
     rc = ext2fs_get_next_inode_full (scan, &ino, (struct ext2_inode *) raw,
                                      x->isz);
@@ -132,11 +131,6 @@ mark_owned (struct fixer *x)
       break;
     if (in->i_links_count == 0 && ino != fs->super->s_journal_inum)
       continue;
-    acl = ext2fs_file_acl_block (fs, (struct ext2_inode *) in);
-    if (acl && acl < x->nblk) {
-      x->kind[acl] = K_XATTR;
-      x->num[acl] = ino;
-    }
     if ((in->i_flags & EXT4_INLINE_DATA_FL) ||
         !ext2fs_inode_has_valid_blocks2 (fs, (struct ext2_inode *) in))
       continue;
@@ -168,8 +162,7 @@ inode_fixed (struct fixer *x, uint32_t ino)
   if (x->journal)
     return;
   for (uint64_t b = 0; b < x->nblk; b++)
-    if ((x->kind[b] == K_DIR || x->kind[b] == K_EXTENT ||
-         x->kind[b] == K_XATTR) && x->num[b] == ino)
+    if ((x->kind[b] == K_DIR || x->kind[b] == K_EXTENT) && x->num[b] == ino)
       fix_block (x, b, x->image + b * x->bs);
 }
 
@@ -276,13 +269,6 @@ fix_block (struct fixer *x, uint64_t blk, uint8_t *buf)
           sizeof (struct ext3_extent) + 4 <= x->bs)
         ext2fs_extent_block_csum_set (fs, x->num[blk], eh);
       count = &x->r->extent_blocks;
-      break;
-    }
-    case K_XATTR: {
-      struct ext2_ext_attr_header *h = (void *) buf;
-      if (h->h_magic == EXT2_EXT_ATTR_MAGIC)
-        ext2fs_ext_attr_block_csum_set (fs, x->num[blk], blk, h);
-      count = &x->r->xattr_blocks;
       break;
     }
     default:

@@ -15,11 +15,10 @@
 
 struct ext4_fixup_report {
   /* What the fix-up changed: superblocks, descriptor blocks, inodes,
-   * directory, extent and extended attribute blocks, and blocks of the
-   * journal (its own blocks, and copies in it fixed as their homes).
+   * directory and extent blocks, and blocks of the journal (its own
+   * blocks, and copies in it fixed as their homes).
    */
-  uint64_t sb, gdt, inodes, dir_blocks, extent_blocks, xattr_blocks;
-  uint64_t journal_blocks;
+  uint64_t sb, gdt, inodes, dir_blocks, extent_blocks, journal_blocks;
   /* Called with each inode whose checksum changed, and with each inode
    * an entry names in a directory block whose checksum changed; in a
    * copy in the journal or not.
@@ -34,11 +33,12 @@ struct ext4_fixup_report {
  * checksums or not), in place: the superblock; group descriptors;
  * inodes in inode tables (not the ones of all zeroes: never written);
  * directory blocks (the ext2_dir_entry_tail, or the dx tail of an htree
- * node); extent tree blocks; extended attribute blocks; and, when the
- * range holds a block of the journal, the whole journal (jbd2-fixup.h),
- * whose copies are fixed as their home blocks.  An inode whose checksum
- * changed may have a new generation, which seeds its directory, extent
- * and attribute blocks: those are fixed too.  What owns a block is what
+ * node); extent tree blocks; and, when the range holds a block of the
+ * journal, the whole journal (jbd2-fixup.h), whose copies are fixed as
+ * their home blocks.  An inode whose checksum changed may have a new
+ * generation, which seeds its directory and extent blocks: those are
+ * fixed too.  (Not extended attribute blocks: the introspector reads
+ * none but for inline data, which the kernel keeps in the inode.)  What owns a block is what
  * the image says now.  Returns the file system's block size, or 0 when
  * libext2fs does not open it (nothing is fixed).
  */
