@@ -156,8 +156,11 @@ build/fuzz/%: $(FUZZ_OBJ)/tests/fuzz/%.o \
 	$(fuzz-build)
 
 # The ext4 targets, offline and online, share how an input becomes a
-# crawl and tap records.
-build/fuzz/fuzz-ext4 build/fuzz/fuzz-ext4-live: $(FUZZ_OBJ)/tests/fuzz/ext4-feed.o
+# crawl and tap records, and the fix-up of checksums; fuzz-jbd2 has the
+# journal's.
+build/fuzz/fuzz-ext4 build/fuzz/fuzz-ext4-live: $(FUZZ_OBJ)/tests/fuzz/ext4-feed.o \
+  $(FUZZ_OBJ)/tests/fuzz/ext4-fixup.o $(FUZZ_OBJ)/tests/fuzz/jbd2-fixup.o
+build/fuzz/fuzz-jbd2: $(FUZZ_OBJ)/tests/fuzz/jbd2-fixup.o
 
 # Topics: the MQTT sources that name things; libmosquitto is the
 # independent judge of topic matching.

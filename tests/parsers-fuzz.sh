@@ -4,9 +4,12 @@
 # kept corpus replays clean, then a short fresh run (BW_FUZZ_SECONDS,
 # default 20 s per target) finds nothing new.  Two targets at a time,
 # one per core.  The ext4 targets' replays must reach every operation
-# of their input and the engine's answers to it (ext4-feed.h), and the
-# journals with checksums among their seeds must have transactions
-# taken.  Long runs: make fuzz.
+# of their input and the engine's answers to it (ext4-feed.h): among
+# them, the fix-up of checksums (ext4-fixup.h) and events about what it
+# fixed, which the engine took past its checksum checks (inodes, names
+# in directory blocks, copies in the journal; with the checksums wrong,
+# there are none).  The journals with checksums among their seeds must
+# have transactions taken.  Long runs: make fuzz.
 . "$(dirname "$0")/lib.sh"
 require clang xargs dumpe2fs
 secs=${BW_FUZZ_SECONDS:-20}

@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "ext4/ext4.h"
 #include "ext4-feed.h"
+#include "ext4-fixup.h"
 
 /* An inode deleted, and in which batch. */
 struct gone {
@@ -20,11 +21,24 @@ struct gone {
   uint64_t inode, txn;
 };
 
+/* Inode numbers (a few: a set that is full takes no more). */
+#define NUMS_MAX 4096
+struct nums {
+  uint32_t v[NUMS_MAX];
+  size_t n;
+};
+
 struct checker {
   struct bw_sink sink;        /* first: the sink is the checker */
   void *gone;                 /* tsearch tree of struct gone */
   /* Overflow events so far, and the last one's length and seq. */
   uint64_t overflows, overflow_len, overflow_seq;
+  /* Inodes whose checksum a fix-up set, inodes named in directory
+   * blocks whose checksum a fix-up set, and either in copies in the
+   * journal: events about them are what the engine took past its
+   * checksum checks.
+   */
+  struct nums fixed, named, journal;
 };
 
 /* What the inputs reached (BW_FEED_STATS, ext4-feed.h): the operations
@@ -36,7 +50,10 @@ struct checker {
   X (lost_before) X (lost_before_first) X (restart) X (restart_clean) \
   X (reconnect) \
   X (trim_checked) X (payload_lost_overflow) X (lost_before_overflow) \
-  X (restart_overflow) X (resync_events) X (journal_txns)
+  X (restart_overflow) X (resync_events) X (journal_txns) \
+  X (fixup) X (fixup_writes) X (fixed_sb) X (fixed_gdt) X (fixed_inodes) \
+  X (fixed_dir_blocks) X (fixed_extent_blocks) X (fixed_journal_blocks) \
+  X (fixed_inode_events) X (fixed_name_events) X (fixed_journal_events)
 #define FEED_ENUM(name) ST_##name,
 #define FEED_NAME(name) #name,
 enum { FEED_STATS (FEED_ENUM) ST_N };
@@ -70,6 +87,38 @@ broken (const char *fmt, ...)
   abort ();
 }
 
+static bool
+nums_has (const struct nums *s, uint32_t v)
+{
+  for (size_t i = 0; i < s->n; i++)
+    if (s->v[i] == v)
+      return true;
+  return false;
+}
+
+static void
+nums_add (struct nums *s, uint32_t v)
+{
+  if (s->n < NUMS_MAX && !nums_has (s, v))
+    s->v[s->n++] = v;
+}
+
+static void
+add_fixed (void *opaque, uint32_t ino, bool journal)
+{
+  struct checker *c = opaque;
+
+  nums_add (journal ? &c->journal : &c->fixed, ino);
+}
+
+static void
+add_named (void *opaque, uint32_t ino, bool journal)
+{
+  struct checker *c = opaque;
+
+  nums_add (journal ? &c->journal : &c->named, ino);
+}
+
 static int
 by_inode (const void *a, const void *b)
 {
@@ -90,6 +139,7 @@ check (struct bw_sink *s, const struct bw_event *ev)
   static const struct bw_data_policy_cfg policy = { BW_DATA_BYTES, 64 };
   struct checker *c = (struct checker *) s;
   struct gone key = { .part = ev->part, .inode = ev->inode }, **found, *g;
+  bool names;
 
   free (bw_event_to_json (ev, &policy));
   if (ev->type == BW_EV_OVERFLOW) {
@@ -100,6 +150,20 @@ check (struct bw_sink *s, const struct bw_event *ev)
   stats[ST_resync_events] += ev->type == BW_EV_RESYNC;
   if (ev->inode == 0)
     return;
+  /* A field of a fixed inode: read from its table past inode_csum_ok.
+   * A name of a fixed directory block: read by libext2fs past its
+   * checksum.  Either from a fixed copy in the journal: its tag's
+   * checksum held, then its own.
+   */
+  names = ev->type == BW_EV_RENAME || ev->type == BW_EV_LINK ||
+          ev->type == BW_EV_UNLINK || ev->type == BW_EV_EXCHANGE;
+  if (ev->type == BW_EV_METADATA && nums_has (&c->fixed, ev->inode))
+    stats[ST_fixed_inode_events]++;
+  if (names && nums_has (&c->named, ev->inode))
+    stats[ST_fixed_name_events]++;
+  if ((names || ev->type == BW_EV_METADATA) &&
+      nums_has (&c->journal, ev->inode))
+    stats[ST_fixed_journal_events]++;
   found = tfind (&key, &c->gone, by_inode);
   if (ev->type != BW_EV_DELETE) {
     if (found) {
@@ -155,6 +219,7 @@ struct feeder {
   struct checker *c;
   struct bw_reader *disk;
   uint8_t *image;             /* the disk's bytes */
+  uint8_t *fixed;             /* scratch of their size, for fix-ups */
   const struct ext4_feed_mode *m;
   struct tap_header h;
   uint64_t seq, clock, time0;
@@ -324,6 +389,36 @@ payload_lost (struct feeder *f, uint64_t off, uint64_t len,
   stats[ST_payload_lost]++;
 }
 
+/* The fix-up of the bytes [off, off + len) the operation before wrote
+ * (ext4-feed.h): the blocks whose checksums it changed written whole,
+ * as the guest would.
+ */
+static void
+fix_up (struct feeder *f, uint64_t off, uint64_t len)
+{
+  size_t size = f->h.disk_size;
+  struct ext4_fixup_report r = {
+    .inode = add_fixed, .named = add_named, .opaque = f->c,
+  };
+  uint8_t *fixed = f->fixed;
+  unsigned bs;
+
+  memcpy (fixed, f->image, size);
+  bs = ext4_fixup (fixed, size, off, len, &r);
+  for (size_t b = 0; bs && b < size / bs; b++)
+    if (memcmp (fixed + b * bs, f->image + b * bs, bs) != 0) {
+      record (f, TAP_WRITE, 0, b * bs, bs, fixed + b * bs);
+      stats[ST_fixup_writes]++;
+    }
+  stats[ST_fixup]++;
+  stats[ST_fixed_sb] += r.sb;
+  stats[ST_fixed_gdt] += r.gdt;
+  stats[ST_fixed_inodes] += r.inodes;
+  stats[ST_fixed_dir_blocks] += r.dir_blocks;
+  stats[ST_fixed_extent_blocks] += r.extent_blocks;
+  stats[ST_fixed_journal_blocks] += r.journal_blocks;
+}
+
 /* The plugin's stream starts again (fl: ext4-feed.h, operation 8). */
 static void
 restart (struct feeder *f, uint8_t fl)
@@ -354,9 +449,10 @@ run_tail (struct feeder *f, const uint8_t *p, const uint8_t *end)
   size_t size = f->h.disk_size;
 
   while (p < end) {
-    uint8_t op = *p++ % 9;
+    uint8_t op = *p % 9;
+    bool fix = *p++ / 9 % 2;
     bool at = op <= 2 || op == 5 || op == 6;
-    uint64_t off = at ? get (&p, end, 4) % size : 0, len;
+    uint64_t off = at ? get (&p, end, 4) % size : 0, len = 0;
 
     switch (op) {
     case 0:
@@ -387,7 +483,8 @@ run_tail (struct feeder *f, const uint8_t *p, const uint8_t *end)
       break;
     }
     case 2:
-      record (f, TAP_ZERO, 0, off, get (&p, end, 2), NULL);
+      len = get (&p, end, 2);
+      record (f, TAP_ZERO, 0, off, len, NULL);
       stats[ST_zero]++;
       break;
     case 3:
@@ -411,6 +508,8 @@ run_tail (struct feeder *f, const uint8_t *p, const uint8_t *end)
       restart (f, get (&p, end, 1));
       break;
     }
+    if (fix && at)
+      fix_up (f, off, len);
   }
   while (f->n)
     release (f);
@@ -458,8 +557,12 @@ ext4_feed (const uint8_t *data, size_t size, const struct ext4_feed_mode *m)
     return;
   memcpy (image, data, size);
   f.image = image;
+  f.fixed = malloc (size);
+  if (f.fixed == NULL)
+    abort ();
   f.disk = bw_reader_open_memory_rw (image, size, 512, err, sizeof err);
   if (f.disk == NULL) {
+    free (f.fixed);
     free (image);
     return;
   }
@@ -495,5 +598,6 @@ ext4_feed (const uint8_t *data, size_t size, const struct ext4_feed_mode *m)
   }
   tdestroy (checker.gone, free);
   bw_reader_close (f.disk);
+  free (f.fixed);
   free (image);
 }

@@ -31,6 +31,16 @@
  *                             bit 0, its END record first; bit 1, the
  *                             same instance reconnects (the count goes
  *                             on), else a new instance (from seq 1)
+ * A byte whose quotient by 9 is odd (9-17, 27-35, ...) is the same
+ * operation, and for those with a range (0, 1, 2, 5, 6) a fix-up
+ * after it: the checksums of the metadata in the range are made to
+ * hold again, as a guest that knows its checksum seed writes them
+ * (ext4-fixup.h: superblock, group descriptors, inodes, directory,
+ * htree and extent blocks, and the whole journal when the range is in
+ * it), each block that changed written whole as a record
+ * of its own.  Without it, nearly every mutation of metadata on a
+ * metadata_csum file system stops at a checksum.  (Bytes 0-8 mean
+ * what they meant before the fix-up was; the seeds use those and 9-11.)
  * Every event is also turned into JSON.  What the engine must answer
  * is checked: an overflow event of one record for a lost payload, one
  * (lost 0) for engine_lost_before and for a new instance after one
@@ -42,7 +52,12 @@
  * FILE at exit how many of each operation reached the engine and how
  * the engine answered ("NAME COUNT" lines, FEED_STATS in ext4-feed.c),
  * over every input it ran: tests/parsers-fuzz.sh has the corpus replay
- * reach each one.
+ * reach each one.  Among them, what fix-ups set (fixed_*: superblocks,
+ * descriptor, inode, directory, extent and journal blocks) and what
+ * the engine took past its checksum checks because of them: events
+ * about a fixed inode's fields (fixed_inode_events), about a name in
+ * a fixed directory block (fixed_name_events), and about either in a
+ * fixed copy in the journal (fixed_journal_events).
  */
 #ifndef BLOCKWATCH_FUZZ_EXT4_FEED_H
 #define BLOCKWATCH_FUZZ_EXT4_FEED_H

@@ -1,33 +1,32 @@
 /* libFuzzer target: arbitrary bytes as a jbd2 journal.
  *
- * The first byte is flags: bit 0 has every block that looks like a
- * journal superblock, descriptor, revoke or commit block get a correct
- * checksum before the log is read, so the fuzzer gets past the checksums
- * into the tags, counts and sequence numbers instead of only ever
- * testing the crc.  The rest is the journal, in 1 KiB blocks, block 0
+ * The first byte is flags: bit 0 has the journal's checksums made to
+ * hold before the log is read (jbd2-fixup.h: the superblock's, and in
+ * the log as the superblock lays it out, each copy's tag, descriptor
+ * and revoke tails, commit blocks), so the fuzzer gets past the
+ * checksums into the tags, counts and sequence numbers instead of only
+ * ever testing the crc.  The rest is the journal, in 1 KiB blocks, block 0
  * its superblock.  The follower reads the log, applies what it finds to
  * an overlay, re-reads the superblock (tail moves, emptied log) and
  * reads the log again; then the overlay's view is read end to end.
  * Any crash, sanitizer report or hang is a bug.
  */
 
-#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <ext2fs/ext2fs.h>
-
 #include "disk/reader-mem.h"
 #include "jbd2/log.h"
+#include "jbd2-fixup.h"
 
 #define BS 1024
 #define FS_BLOCKS 32768       /* the file system the tags point into */
 #define READ_BACK 1024        /* blocks of the view read at the end */
 
 struct journal {
-  const uint8_t *blocks;
+  uint8_t *blocks;
   size_t n;
 };
 
@@ -42,51 +41,12 @@ read_jblk (void *opaque, uint32_t jblk, uint8_t *buf)
   return 0;
 }
 
-static uint32_t
-be32 (const uint8_t *p)
+static uint8_t *
+jblock (void *opaque, uint32_t jblk)
 {
-  uint32_t v;
+  struct journal *j = opaque;
 
-  memcpy (&v, p, 4);
-  return be32toh (v);
-}
-
-static void
-put_be32 (uint8_t *p, uint32_t v)
-{
-  v = htobe32 (v);
-  memcpy (p, &v, 4);
-}
-
-/* Correct checksums where the block's header asks for them, with the
- * seed of the UUID in block 0 (the superblock's own checksum first).
- */
-static void
-fix_checksums (uint8_t *j, size_t n)
-{
-  uint32_t seed;
-
-  if (n == 0)
-    return;
-  put_be32 (j + 0xfc, 0);
-  put_be32 (j + 0xfc, ext2fs_crc32c_le (~0u, j, 1024));
-  seed = ext2fs_crc32c_le (~0u, j + 0x30, 16);
-  for (size_t i = 1; i < n; i++) {
-    uint8_t *b = j + i * BS;
-    if (be32 (b) != JBD2_MAGIC)
-      continue;
-    switch (be32 (b + 4)) {
-    case JBD2_DESCRIPTOR_BLOCK:
-    case JBD2_REVOKE_BLOCK:
-      put_be32 (b + BS - 4, 0);
-      put_be32 (b + BS - 4, ext2fs_crc32c_le (seed, b, BS));
-      break;
-    case JBD2_COMMIT_BLOCK:
-      put_be32 (b + 0x10, 0);
-      put_be32 (b + 0x10, ext2fs_crc32c_le (seed, b, BS));
-      break;
-    }
-  }
+  return jblk < j->n ? j->blocks + (size_t) jblk * BS : NULL;
 }
 
 static void
@@ -114,9 +74,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (copy == NULL)
     return 0;
   memcpy (copy, data + 1, j.n * BS);
-  if (data[0] & 1)
-    fix_checksums (copy, j.n);
   j.blocks = copy;
+  if (data[0] & 1) {
+    struct jbd2_fixup fix = {
+      .block = jblock, .opaque = &j, .nblocks = j.n, .bs = BS,
+    };
+    jbd2_fixup (&fix);
+  }
   fs = bw_reader_open_memory (fsbuf, sizeof fsbuf, 512, err, sizeof err);
   ov = overlay_new (fs, BS);
   if (jbd2_log_open (&log, BS, FS_BLOCKS, read_jblk, &j, ov, err,

@@ -40,6 +40,8 @@ echo tiny > "$small/d/inline-file"
 echo "x" > "$small/f"
 ln -s f "$small/link"
 
+# An operation's byte (ext4-feed.h): opb OP PLUS (9: fixed up).
+opb() { printf "\\x$(printf %02x $(($1 + $2)))"; }
 # Little-endian bytes as \x escapes for printf.
 le() { local v=$1 n=$2 s=; for ((i = 0; i < n; i++)); do s+=$(printf '\\x%02x' $((v & 255))); v=$((v >> 8)); done; printf '%s' "$s"; }
 
@@ -51,18 +53,21 @@ le() { local v=$1 n=$2 s=; for ((i = 0; i < n; i++)); do s+=$(printf '\\x%02x' $
 # FILE": the file's bytes, as writes of 128 aligned bytes, the last
 # first (a journal block counts once its header is there: the kernel
 # writes it whole, and it has to be whole when its header comes; and
-# no checksum is cut in two).
+# no checksum is cut in two).  "w+", "c+" and "z+" are w, c and z with
+# the checksums of what they wrote fixed up after (ext4-feed.h).
 tail_ops() {
-  local img=$1 t=$W/tail; shift
+  local img=$1 t=$W/tail op plus; shift
   : > "$t"
   while [ $# -gt 0 ]; do
     set -- $1 "${@:2}"
-    case $1 in
+    op=${1%+} plus=0
+    [ "$op" = "$1" ] || plus=9
+    case $op in
       w|l) local bytes; bytes=$(printf "$3" | wc -c)
-         { if [ "$1" = w ]; then printf '\x00'; else printf '\x06'; fi
+         { if [ "$op" = w ]; then opb 0 "$plus"; else printf '\x06'; fi
            printf "$(le "$2" 4)$(le "$bytes" 1)"; printf "$3"; } >> "$t"; shift 3;;
-      c) printf "\\x01$(le "$2" 4)$(le "$3" 4)$(le "$4" 2)" >> "$t"; shift 4;;
-      z) printf "\\x02$(le "$2" 4)$(le "$3" 2)" >> "$t"; shift 3;;
+      c) { opb 1 "$plus"; printf "$(le "$2" 4)$(le "$3" 4)$(le "$4" 2)"; } >> "$t"; shift 4;;
+      z) { opb 2 "$plus"; printf "$(le "$2" 4)$(le "$3" 2)"; } >> "$t"; shift 3;;
       f) printf '\x03' >> "$t"; shift;;
       o) printf '\x04' >> "$t"; shift;;
       t) printf "\\x05$(le "$2" 4)$(le "$3" 2)$(le "$4" 1)" >> "$t"; shift 4;;
@@ -250,6 +255,24 @@ tail_ops "$W/ext4-1k-loss" "b" "w $((root + 32)) XY" "f" "l $ino12 \x80\x81" "f"
   "r 2" "b" "w $((root + 32)) ab" "f"
 cp "$W/ext4-1k-loss" "$out/ext4-1k-loss"
 
+# Hostile metadata with its checksums right (metadata_csum), as a guest
+# that knows its checksum seed writes it: each write fixed up (w+).  A
+# name renamed in the root (its directory block's tail), a mode and a
+# size changed (the inodes' checksums), a hash in /many's htree root
+# (its dx tail), an extent moved in /sparse's leaf block (its tail), a
+# descriptor's free count and the superblock's mount count (their
+# checksums: the descriptors are read again, the superblock with them).
+# The same writes without the fix-up fail those checksums.
+leaf=$(debugfs -R "ex /sparse" "$img" 2>/dev/null | awk '$1 == "0/" { print $8; exit }')
+many=$(block_off "$img" /many 1024)
+[ -n "$leaf" ] || { echo "ext4-1k: no extent index in /sparse" >&2; exit 1; }
+cp "$img" "$W/ext4-1k-fixup"
+tail_ops "$W/ext4-1k-fixup" "w+ $((root + 32)) XY" "f" "w+ $ino12 \x80\x81" \
+  "w+ $((file + 4)) \x00\x10\x00\x00" "f" "w+ $((many + 0x30)) \x01" \
+  "w+ $((leaf * 1024 + 12 + 7 * 12)) \x71" "f" "w+ $((2048 + 0x0c)) \x05" \
+  "w+ $((1024 + 0x34)) \x07" "f" "z+ $file 256" "f"
+cp "$W/ext4-1k-fixup" "$out/ext4-1k-fixup"
+
 # Journals with checksums (the kernel's on metadata_csum file systems:
 # csum v3; v2, its older form; the compat crc32 of journal_checksum
 # without metadata_csum), each with a transaction as the kernel writes
@@ -368,6 +391,29 @@ jops+=("f")
 cp "$W/$name-open" "$W/$name-open.base"
 tail_ops "$W/$name-open" "${jops[@]}"
 cp "$W/$name-open" "$out/$name-open"
+# v3 with a name renamed in a copy in the log before the commit (f2, in
+# /dir's block, becomes XY), fixed up as the guest would: the copy's
+# own tail (as /dir's block), its tag's checksum, the descriptor's tail.
+# Its checkpoint writes the copy home.
+dirb=$(($(block_off "$W/$name.img" /dir 1024) / 1024))
+k=$(grep -nx "$dirb" "$W/$name.homes" | cut -d: -f1)
+[ -n "$k" ] || { echo "$name: /dir's block is not in the transaction" >&2; exit 1; }
+at=$(dd if="$W/$name.after" bs=1024 skip="$dirb" count=1 status=none |
+     LC_ALL=C grep -obUaP '\x02\x01f2' | head -1 | cut -d: -f1)
+[ -n "$at" ] || { echo "$name: no f2 in /dir" >&2; exit 1; }
+jops=()
+jsuper "$name" 2 1 0 0x12
+for ((i = 0; i <= ntags; i++)); do
+  jops+=("W $(jblk_in "$W/$name.img" $((i + 1))) $W/$name.t2.$i")
+done
+jops+=("w+ $(($(jblk_in "$W/$name.img" $((k + 1))) + at + 2)) XY")
+jops+=("W $(jblk_in "$W/$name.img" $((ntags + 2))) $W/$name.t2.$((ntags + 1))" "f")
+jcheckpoint "$name"
+jsuper "$name" 3 0 0 0x12
+jops+=("f")
+cp "$W/$name.img" "$W/$name-fixup"
+tail_ops "$W/$name-fixup" "${jops[@]}"
+cp "$W/$name-fixup" "$out/$name-fixup"
 
 # Regression seeds: what the fuzzer found, as the simplest input that
 # shows it (a tiny image and a tail).
@@ -513,9 +559,11 @@ online ext4-inline-data 63
 online ext4-meta-bg 84
 online ext4-1k-trim 00 23
 online ext4-1k-loss 00 13 e4
+online ext4-1k-fixup 00 03 e2
 online ext4-journal-csum-v3 00 02 e5
 online ext4-journal-csum-v3-revoke 00 03
 online ext4-journal-csum-v3-open 00 01
+online ext4-journal-csum-v3-fixup 00 02
 online ext4-journal-csum-v2 00 02
 online ext4-journal-crc32 00 02
 online ext4-no-csum-no-64bit 17
