@@ -7,13 +7,32 @@
 # of their input and the engine's answers to it (ext4-feed.h): among
 # them, the fix-up of checksums (ext4-fixup.h) and events about what it
 # fixed, which the engine took past its checksum checks (inodes, names
-# in directory blocks, copies in the journal; with the checksums wrong,
-# there are none).  The journals with checksums among their seeds must
-# have transactions taken.  Long runs: make fuzz.
+# in directory blocks, copies in the journal, data written through the
+# extents of an extent block; with the checksums wrong, there are none).
+# The journals with checksums among their seeds must have transactions
+# taken.  And the fix-up must agree with the tools that wrote the seeds:
+# over every block of their images and journals it changes nothing
+# (fixup-agree.c), having set each kind of checksum somewhere.  Long
+# runs: make fuzz.
 . "$(dirname "$0")/lib.sh"
 require clang xargs dumpe2fs
 secs=${BW_FUZZ_SECONDS:-20}
 make -C "$BW_SRC" -s -j2 fuzz-targets > "$T/build.log" 2>&1 || { cat "$T/build.log"; fail "fuzz targets do not build"; }
+
+# The fix-up of checksums over what real tools wrote: the images of
+# the ext4 seeds (mke2fs, e2fsck, debugfs); the journal seeds' tails
+# too, whose transactions jbd2-blocks.py wrote and debugfs's blocks
+# their checkpoints; the journals seeds-jbd2.sh took from the kernel
+# (by name: the corpus may hold the fuzzer's finds too).
+c=$BW_SRC/tests/fuzz/corpus
+"$BW_SRC/build/fuzz/fixup-agree" --ext4 "$c"/ext4/* \
+  --ext4-tail "$c"/ext4/ext4-journal-{csum-v3,csum-v3-revoke,csum-v3-open,csum-v2,crc32} \
+  --jbd2 "$c"/jbd2/{csum-v3,no-csum,compat-crc32-tags32,data-journal} \
+  > "$T/agree" 2> "$T/agree.err" ||
+  { cat "$T/agree.err"; fail "the fix-up changed seeds that real tools wrote right"; }
+never=$(awk '$2 == 0 { printf " %s", $1 }' "$T/agree")
+[ -z "$never" ] || fail "the fix-up's agreement check never set:$never"
+say "the fix-up agrees with the seeds: $(paste -sd' ' "$T/agree")"
 
 # one TARGET: leaves "PASS detail" or "FAIL why" in $T/NAME.result.
 one() {

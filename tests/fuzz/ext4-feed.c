@@ -28,6 +28,23 @@ struct nums {
   size_t n;
 };
 
+/* File blocks [lblk, lblk + len) of inode ino at blocks pblk on, as an
+ * extent block a fix-up set the checksum of says (a few).
+ */
+#define MAPS_MAX 1024
+struct map {
+  uint32_t ino, lblk, len;
+  uint64_t pblk;
+};
+
+/* The bytes of the disk a record wrote, by its seq (the last few
+ * thousand records; a write event's seq is its newest record's).
+ */
+#define SPANS 4096
+struct span {
+  uint64_t seq, off, len;
+};
+
 struct checker {
   struct bw_sink sink;        /* first: the sink is the checker */
   void *gone;                 /* tsearch tree of struct gone */
@@ -39,6 +56,15 @@ struct checker {
    * checksum checks.
    */
   struct nums fixed, named, journal;
+  /* The extents of leaf blocks whose checksum a fix-up set, and the
+   * file system's block size: a write event whose newest record wrote
+   * a block one of them maps into the event's range is the engine
+   * following the fixed block.
+   */
+  struct map maps[MAPS_MAX];
+  size_t nmaps;
+  unsigned bs;
+  struct span spans[SPANS];
 };
 
 /* What the inputs reached (BW_FEED_STATS, ext4-feed.h): the operations
@@ -53,7 +79,8 @@ struct checker {
   X (restart_overflow) X (resync_events) X (journal_txns) \
   X (fixup) X (fixup_writes) X (fixed_sb) X (fixed_gdt) X (fixed_inodes) \
   X (fixed_dir_blocks) X (fixed_extent_blocks) X (fixed_journal_blocks) \
-  X (fixed_inode_events) X (fixed_name_events) X (fixed_journal_events)
+  X (fixed_inode_events) X (fixed_name_events) X (fixed_journal_events) \
+  X (fixed_extent_events)
 #define FEED_ENUM(name) ST_##name,
 #define FEED_NAME(name) #name,
 enum { FEED_STATS (FEED_ENUM) ST_N };
@@ -119,6 +146,49 @@ add_named (void *opaque, uint32_t ino, bool journal)
   nums_add (journal ? &c->journal : &c->named, ino);
 }
 
+static void
+add_extent (void *opaque, uint32_t ino, uint32_t lblk, uint32_t len,
+            uint64_t pblk)
+{
+  struct checker *c = opaque;
+  struct map m = { .ino = ino, .lblk = lblk, .len = len, .pblk = pblk };
+
+  for (size_t i = 0; i < c->nmaps; i++)
+    if (memcmp (&c->maps[i], &m, sizeof m) == 0)
+      return;
+  if (c->nmaps < MAPS_MAX)
+    c->maps[c->nmaps++] = m;
+}
+
+/* Whether write event ev's newest record wrote a block that the
+ * extent of a fixed leaf block maps to a file block in ev's range.
+ */
+static bool
+mapped_by_fixed (const struct checker *c, const struct bw_event *ev)
+{
+  const struct span *r = &c->spans[ev->seq % SPANS];
+  uint64_t first, last, efirst, elast;
+
+  if (c->bs == 0 || ev->part != 0 || r->seq != ev->seq || r->len == 0 ||
+      ev->length == 0)
+    return false;
+  first = r->off / c->bs;
+  last = (r->off + r->len - 1) / c->bs;
+  efirst = ev->offset / c->bs;
+  elast = (ev->offset + ev->length - 1) / c->bs;
+  for (size_t i = 0; i < c->nmaps; i++) {
+    const struct map *m = &c->maps[i];
+    uint64_t lo = first > m->pblk ? first : m->pblk;
+    uint64_t hi = last < m->pblk + m->len - 1 ? last : m->pblk + m->len - 1;
+    /* blocks [lo, hi] of the record, as file blocks */
+    if (m->ino != ev->inode || m->len == 0 || lo > hi)
+      continue;
+    if (m->lblk + (lo - m->pblk) <= elast && m->lblk + (hi - m->pblk) >= efirst)
+      return true;
+  }
+  return false;
+}
+
 static int
 by_inode (const void *a, const void *b)
 {
@@ -164,6 +234,8 @@ check (struct bw_sink *s, const struct bw_event *ev)
   if ((names || ev->type == BW_EV_METADATA) &&
       nums_has (&c->journal, ev->inode))
     stats[ST_fixed_journal_events]++;
+  if (ev->type == BW_EV_WRITE && mapped_by_fixed (c, ev))
+    stats[ST_fixed_extent_events]++;
   found = tfind (&key, &c->gone, by_inode);
   if (ev->type != BW_EV_DELETE) {
     if (found) {
@@ -198,6 +270,50 @@ get (const uint8_t **p, const uint8_t *end, int bytes)
   for (int i = 0; i < bytes && *p < end; i++)
     v |= (uint32_t) *(*p)++ << (8 * i);
   return v;
+}
+
+void
+ext4_feed_op (const uint8_t **pp, const uint8_t *end, size_t size,
+              struct ext4_feed_op *o)
+{
+  const uint8_t *p = *pp;
+  bool at;
+
+  *o = (struct ext4_feed_op) { .op = *p % 9 };
+  at = o->op <= 2 || o->op == 5 || o->op == 6;
+  o->fix = at && *p / 9 % 2;
+  p++;
+  if (at)
+    o->off = get (&p, end, 4) % size;
+  switch (o->op) {
+  case 0:
+  case 6:
+    o->len = get (&p, end, 1);
+    if (o->len > (uint64_t) (end - p))
+      o->len = end - p;
+    if (o->len > size - o->off)
+      o->len = size - o->off;
+    o->bytes = p;
+    p += o->len;
+    break;
+  case 1:
+    o->src = get (&p, end, 4) % size;
+    o->len = get (&p, end, 2);
+    if (o->len > size - o->src)
+      o->len = size - o->src;
+    break;
+  case 2:
+    o->len = get (&p, end, 2);
+    break;
+  case 5:
+    o->len = get (&p, end, 2);
+    o->fl = get (&p, end, 1);
+    break;
+  case 8:
+    o->fl = get (&p, end, 1);
+    break;
+  }
+  *pp = p;
 }
 
 /* What the storage has and the engine has not seen yet, in the
@@ -245,6 +361,10 @@ release (struct feeder *f)
 
   switch (hd->kind) {
   case HELD_RECORD:
+    if (hd->rec.type == TAP_WRITE || hd->rec.type == TAP_ZERO)
+      f->c->spans[hd->rec.seq % SPANS] = (struct span) {
+        hd->rec.seq, hd->rec.offset, hd->rec.length,
+      };
     engine_item (f->e, &it, err, sizeof err);
     if (hd->rec.flags & TAP_F_PAYLOAD_LOST) {
       if (f->c->overflows == before || f->c->overflow_len != 1 ||
@@ -398,13 +518,16 @@ fix_up (struct feeder *f, uint64_t off, uint64_t len)
 {
   size_t size = f->h.disk_size;
   struct ext4_fixup_report r = {
-    .inode = add_fixed, .named = add_named, .opaque = f->c,
+    .inode = add_fixed, .named = add_named, .extent = add_extent,
+    .opaque = f->c,
   };
   uint8_t *fixed = f->fixed;
   unsigned bs;
 
   memcpy (fixed, f->image, size);
   bs = ext4_fixup (fixed, size, off, len, &r);
+  if (bs)
+    f->c->bs = bs;
   for (size_t b = 0; bs && b < size / bs; b++)
     if (memcmp (fixed + b * bs, f->image + b * bs, bs) != 0) {
       record (f, TAP_WRITE, 0, b * bs, bs, fixed + b * bs);
@@ -449,42 +572,26 @@ run_tail (struct feeder *f, const uint8_t *p, const uint8_t *end)
   size_t size = f->h.disk_size;
 
   while (p < end) {
-    uint8_t op = *p % 9;
-    bool fix = *p++ / 9 % 2;
-    bool at = op <= 2 || op == 5 || op == 6;
-    uint64_t off = at ? get (&p, end, 4) % size : 0, len = 0;
+    struct ext4_feed_op o;
 
-    switch (op) {
+    ext4_feed_op (&p, end, size, &o);
+    switch (o.op) {
     case 0:
-    case 6:
-      len = get (&p, end, 1);
-      if (len > (uint64_t) (end - p))
-        len = end - p;
-      if (len > size - off)
-        len = size - off;
-      if (op == 6)
-        payload_lost (f, off, len, p);
-      else {
-        record (f, TAP_WRITE, 0, off, len, p);
-        stats[ST_write]++;
-      }
-      p += len;
+      record (f, TAP_WRITE, 0, o.off, o.len, o.bytes);
+      stats[ST_write]++;
       break;
-    case 1: {
-      uint64_t src = get (&p, end, 4) % size;
-      len = get (&p, end, 2);
-      if (len > size - src)
-        len = size - src;
+    case 6:
+      payload_lost (f, o.off, o.len, o.bytes);
+      break;
+    case 1:
       /* the bytes as they are now, not as the write will leave them
        * (record copies them)
        */
-      record (f, TAP_WRITE, 0, off, len, f->image + src);
+      record (f, TAP_WRITE, 0, o.off, o.len, f->image + o.src);
       stats[ST_copy]++;
       break;
-    }
     case 2:
-      len = get (&p, end, 2);
-      record (f, TAP_ZERO, 0, off, len, NULL);
+      record (f, TAP_ZERO, 0, o.off, o.len, NULL);
       stats[ST_zero]++;
       break;
     case 3:
@@ -496,8 +603,7 @@ run_tail (struct feeder *f, const uint8_t *p, const uint8_t *end)
       stats[ST_overflow]++;
       break;
     case 5:
-      len = get (&p, end, 2);
-      trim (f, off, len, get (&p, end, 1));
+      trim (f, o.off, o.len, o.fl);
       break;
     case 7:
       hold (f, HELD_LOST_BEFORE);
@@ -505,11 +611,11 @@ run_tail (struct feeder *f, const uint8_t *p, const uint8_t *end)
       stats[ST_lost_before]++;
       break;
     case 8:
-      restart (f, get (&p, end, 1));
+      restart (f, o.fl);
       break;
     }
-    if (fix && at)
-      fix_up (f, off, len);
+    if (o.fix)
+      fix_up (f, o.off, o.len);
   }
   while (f->n)
     release (f);

@@ -56,8 +56,12 @@
  * descriptor, inode, directory, extent and journal blocks) and what
  * the engine took past its checksum checks because of them: events
  * about a fixed inode's fields (fixed_inode_events), about a name in
- * a fixed directory block (fixed_name_events), and about either in a
- * fixed copy in the journal (fixed_journal_events).
+ * a fixed directory block (fixed_name_events), about either in a
+ * fixed copy in the journal (fixed_journal_events), and write events
+ * whose newest record wrote a block that an extent of a fixed leaf
+ * block (at home or in the journal) maps into the event's range of
+ * the file (fixed_extent_events: the engine followed the fixed block
+ * to the data).
  */
 #ifndef BLOCKWATCH_FUZZ_EXT4_FEED_H
 #define BLOCKWATCH_FUZZ_EXT4_FEED_H
@@ -89,6 +93,24 @@ struct ext4_feed_mode {
 
 /* The most records a mode can have the storage run ahead by. */
 #define EXT4_FEED_AHEAD_MAX 15
+
+/* One operation of a tail, as read. */
+struct ext4_feed_op {
+  uint8_t op;                 /* the byte modulo 9 */
+  bool fix;                   /* a fix-up after it */
+  /* Its range: OFF and, for 0, 1 and 6, LEN cut at the image's end
+   * (and at the input's, for 0 and 6); for 1, SRC.
+   */
+  uint64_t off, len, src;
+  const uint8_t *bytes;       /* 0, 6: BYTES */
+  uint8_t fl;                 /* 5, 8: FL */
+};
+
+/* Reads the operation at *p (p < end) of the tail of an image of size
+ * bytes, and moves *p past it.
+ */
+void ext4_feed_op (const uint8_t **p, const uint8_t *end, size_t size,
+                   struct ext4_feed_op *o);
 
 /* Runs one input (data, size bytes: IMAGE TAIL LEN) in mode m. */
 void ext4_feed (const uint8_t *data, size_t size,

@@ -183,6 +183,7 @@ fix_inodes (struct fixer *x, uint64_t blk, uint8_t *buf)
       z++;
     if (z == EXT2_GOOD_OLD_INODE_SIZE)
       continue;               /* never written: no checksum to hold */
+    x->r->set.inodes += ext2fs_has_feature_metadata_csum (fs->super);
     memcpy (was, &in->i_checksum_lo, 2);
     if (x->isz > EXT2_GOOD_OLD_INODE_SIZE)
       memcpy (was + 2, &in->i_checksum_hi, 2);
@@ -214,6 +215,7 @@ fix_gdt (struct fixer *x, uint64_t blk, uint8_t *buf)
     memcpy (buf + (size_t) i * dsz, d, dsz);
   }
   x->r->gdt += changed;
+  x->r->set.gdt += ext2fs_has_group_desc_csum (fs);
 }
 
 static void
@@ -231,6 +233,29 @@ report_names (struct fixer *x, const uint8_t *buf)
   }
 }
 
+/* The extents of a leaf block (buf), of inode ino. */
+static void
+report_extents (struct fixer *x, uint32_t ino, const uint8_t *buf)
+{
+  const struct ext3_extent_header *eh = (const void *) buf;
+  const struct ext3_extent *ex = (const void *) (eh + 1);
+  unsigned n = ext2fs_le16_to_cpu (eh->eh_entries);
+
+  if (x->r->extent == NULL || eh->eh_depth != 0)
+    return;
+  if (n > (x->bs - sizeof *eh) / sizeof *ex)
+    n = (x->bs - sizeof *eh) / sizeof *ex;
+  for (unsigned i = 0; i < n; i++) {
+    uint32_t len = ext2fs_le16_to_cpu (ex[i].ee_len);
+    /* (past EXT_INIT_MAX_LEN: unwritten, the rest its length) */
+    if (len > EXT_INIT_MAX_LEN)
+      len -= EXT_INIT_MAX_LEN;
+    x->r->extent (x->r->opaque, ino, ext2fs_le32_to_cpu (ex[i].ee_block),
+                  len, (uint64_t) ext2fs_le16_to_cpu (ex[i].ee_start_hi) << 32 |
+                       ext2fs_le32_to_cpu (ex[i].ee_start));
+  }
+}
+
 /* Block blk's checksums, its bytes in buf (the block itself, or a copy
  * of it in the journal).
  */
@@ -240,6 +265,7 @@ fix_block (struct fixer *x, uint64_t blk, uint8_t *buf)
   ext2_filsys fs = x->fs;
   uint8_t *was = xcalloc (1, x->bs);
   uint64_t *count = NULL;
+  bool csum = ext2fs_has_feature_metadata_csum (fs->super);
 
   memcpy (was, buf, x->bs);
   if (blk * x->bs <= SUPERBLOCK_OFFSET &&
@@ -247,6 +273,7 @@ fix_block (struct fixer *x, uint64_t blk, uint8_t *buf)
     ext2fs_superblock_csum_set (fs, (void *) (buf + SUPERBLOCK_OFFSET -
                                               blk * x->bs));
     count = &x->r->sb;
+    x->r->set.sb += csum;
   }
   else if (blk < x->nblk)
     switch (x->kind[blk]) {
@@ -260,14 +287,17 @@ fix_block (struct fixer *x, uint64_t blk, uint8_t *buf)
       /* (libext2fs finds the tail, or the dx tail, or no room for one) */
       ext2fs_dir_block_csum_set (fs, x->num[blk], (void *) buf);
       count = &x->r->dir_blocks;
+      x->r->set.dir_blocks += csum;
       break;
     case K_EXTENT: {
       struct ext3_extent_header *eh = (void *) buf;
       /* (the tail is where eh_max says: a hostile one is past the end) */
       if (ext2fs_le16_to_cpu (eh->eh_magic) == EXT3_EXT_MAGIC &&
           sizeof *eh + ext2fs_le16_to_cpu (eh->eh_max) *
-          sizeof (struct ext3_extent) + 4 <= x->bs)
+          sizeof (struct ext3_extent) + 4 <= x->bs) {
         ext2fs_extent_block_csum_set (fs, x->num[blk], eh);
+        x->r->set.extent_blocks += csum;
+      }
       count = &x->r->extent_blocks;
       break;
     }
@@ -278,6 +308,8 @@ fix_block (struct fixer *x, uint64_t blk, uint8_t *buf)
     (*count)++;
     if (count == &x->r->dir_blocks)
       report_names (x, buf);
+    if (count == &x->r->extent_blocks)
+      report_extents (x, x->num[blk], buf);
   }
   free (was);
 }
@@ -351,7 +383,7 @@ ext4_fixup (uint8_t *image, size_t size, uint64_t off, uint64_t len,
   if (journal) {
     struct jbd2_fixup j = {
       .block = jblock, .copy = jcopy, .opaque = &x, .nblocks = x.jn,
-      .bs = bs,
+      .bs = bs, .set = &r->set.journal,
     };
     r->journal_blocks += jbd2_fixup (&j);
   }

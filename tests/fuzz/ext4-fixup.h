@@ -13,18 +13,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "jbd2-fixup.h"
+
 struct ext4_fixup_report {
   /* What the fix-up changed: superblocks, descriptor blocks, inodes,
    * directory and extent blocks, and blocks of the journal (its own
    * blocks, and copies in it fixed as their homes).
    */
   uint64_t sb, gdt, inodes, dir_blocks, extent_blocks, journal_blocks;
+  /* What it set, changed or not, of the checksums the file system has:
+   * the same at home, and the journal's by kind.  So that a check that
+   * it agrees with the tools that wrote a file system (fixup-agree.c)
+   * can tell that it met each.
+   */
+  struct {
+    uint64_t sb, gdt, inodes, dir_blocks, extent_blocks;
+    struct jbd2_fixup_set journal;
+  } set;
   /* Called with each inode whose checksum changed, and with each inode
    * an entry names in a directory block whose checksum changed; in a
    * copy in the journal or not.
    */
   void (*inode) (void *opaque, uint32_t ino, bool journal);
   void (*named) (void *opaque, uint32_t ino, bool journal);
+  /* Called with each extent of a leaf block whose checksum changed, at
+   * home or in a copy in the journal: file blocks [lblk, lblk + len)
+   * of inode ino are at blocks pblk on.  May be NULL.
+   */
+  void (*extent) (void *opaque, uint32_t ino, uint32_t lblk, uint32_t len,
+                  uint64_t pblk);
   void *opaque;
 };
 

@@ -48,6 +48,7 @@ struct walk {
   uint32_t compat, incompat, seed, first, last;
   size_t tag_bytes;
   bool csum;
+  bool cut;                   /* the log goes on past the last block */
 };
 
 /* crc32c of a whole block, the 4 bytes at off taken as zero, set there;
@@ -66,7 +67,7 @@ set_crc32c (const struct walk *w, uint8_t *b, size_t len, size_t off)
 static uint32_t
 next (const struct walk *w, uint32_t pos)
 {
-  return pos + 1 >= w->last ? w->first : pos + 1;
+  return pos + 1 >= w->last && !w->cut ? w->first : pos + 1;
 }
 
 /* The descriptor at *pos and its copies (*pos moves to the last). */
@@ -124,6 +125,7 @@ jbd2_fixup (const struct jbd2_fixup *j)
 {
   struct walk w = { .j = j, .first = 1, .last = j->nblocks };
   uint8_t *sb = j->block (j->opaque, 0);
+  struct jbd2_fixup_set none, *set = j->set ? j->set : &none;
   uint32_t crc = ~0u, tid = 0;
   unsigned changed = 0;
 
@@ -142,12 +144,19 @@ jbd2_fixup (const struct jbd2_fixup *j)
   if (w.csum) {
     w.seed = ~0u;
     changed += set_crc32c (&w, sb, SB_SIZE, SB_CHECKSUM);
+    set->sb++;
     w.seed = ext2fs_crc32c_le (~0u, sb + SB_UUID, 16);
   }
-  if (be32 (sb + SB_FIRST) != 0 && be32 (sb + SB_MAXLEN) <= j->nblocks &&
+  if (be32 (sb + SB_FIRST) != 0 && be32 (sb + SB_FIRST) < j->nblocks &&
       be32 (sb + SB_FIRST) < be32 (sb + SB_MAXLEN)) {
     w.first = be32 (sb + SB_FIRST);
-    w.last = be32 (sb + SB_MAXLEN);
+    /* A journal cut short (fuzz-jbd2's inputs, a journal past the end
+     * of an image) wraps out there, as its reader does: copies past
+     * the blocks there are are left out, their tags as they were.
+     */
+    w.cut = be32 (sb + SB_MAXLEN) > j->nblocks;
+    if (!w.cut)
+      w.last = be32 (sb + SB_MAXLEN);
   }
   /* Each block once: a descriptor's copies are taken with it (they
    * may wrap past the end, and the walk ends where they do).
@@ -166,16 +175,24 @@ jbd2_fixup (const struct jbd2_fixup *j)
     switch (be32 (b + H_TYPE)) {
     case JBD2_DESCRIPTOR_BLOCK:
       changed += fix_descriptor (&w, b, &pos, &crc);
+      if (w.incompat & JBD2_INCOMPAT_CSUM_V3)
+        set->descriptors_v3++;
+      else if (w.csum)
+        set->descriptors_v2++;
       /* (the copies count as seen) */
       seen += pos >= was ? pos - was : w.last - was + pos - w.first;
       break;
     case JBD2_REVOKE_BLOCK:
-      if (w.csum)
+      if (w.csum) {
         changed += set_crc32c (&w, b, j->bs, j->bs - 4);
+        set->revokes++;
+      }
       break;
     case JBD2_COMMIT_BLOCK:
-      if (w.csum)
+      if (w.csum) {
         changed += set_crc32c (&w, b, j->bs, CB_CHKSUM);
+        set->commits++;
+      }
       else if (w.compat & JBD2_COMPAT_CHECKSUM) {
         uint8_t old[CB_CHKSUM + 4];
         memcpy (old, b, sizeof old);
@@ -183,6 +200,7 @@ jbd2_fixup (const struct jbd2_fixup *j)
         b[CB_CHKSUM_SIZE] = 4;
         put_be32 (b + CB_CHKSUM, crc);
         changed += memcmp (old, b, sizeof old) != 0;
+        set->commits_crc32++;
       }
       crc = ~0u;
       break;

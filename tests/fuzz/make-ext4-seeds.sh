@@ -272,6 +272,22 @@ tail_ops "$W/ext4-1k-fixup" "w+ $((root + 32)) XY" "f" "w+ $ino12 \x80\x81" \
   "w+ $((leaf * 1024 + 12 + 7 * 12)) \x71" "f" "w+ $((2048 + 0x0c)) \x05" \
   "w+ $((1024 + 0x34)) \x07" "f" "z+ $file 256" "f"
 cp "$W/ext4-1k-fixup" "$out/ext4-1k-fixup"
+# An extent moved to other blocks: /sparse's last chunk (its leaf
+# block's eighth extent, file block 112) pointed at a free block, the
+# leaf's tail fixed up (w+), then data written there and flushed.  The
+# write event for /sparse's last chunk read from the new block
+# (fixed_extent_events) is the engine following the fixed leaf: with
+# its checksum wrong, libext2fs stops at the leaf and the block is no
+# file's.
+moved=$(debugfs -R "ffb 1 $((leaf + 1))" "$img" 2>/dev/null |
+        sed -n 's/^Free blocks found: \([0-9]*\).*/\1/p')
+[ -n "$moved" ] || { echo "ext4-1k: no free block" >&2; exit 1; }
+[ "$(debugfs -R "ex /sparse" "$img" 2>/dev/null | awk '$1 == "1/" && $3 == "8/" { print $5 }')" = 112 ] ||
+  { echo "ext4-1k: /sparse's eighth extent is not file block 112" >&2; exit 1; }
+cp "$img" "$W/ext4-1k-fixup-extent"
+tail_ops "$W/ext4-1k-fixup-extent" "w+ $((leaf * 1024 + 12 + 7 * 12 + 8)) $(le "$moved" 4)" \
+  "f" "w $((moved * 1024)) chunk-7-moved" "f"
+cp "$W/ext4-1k-fixup-extent" "$out/ext4-1k-fixup-extent"
 
 # Journals with checksums (the kernel's on metadata_csum file systems:
 # csum v3; v2, its older form; the compat crc32 of journal_checksum
@@ -560,6 +576,7 @@ online ext4-meta-bg 84
 online ext4-1k-trim 00 23
 online ext4-1k-loss 00 13 e4
 online ext4-1k-fixup 00 03 e2
+online ext4-1k-fixup-extent 00 03
 online ext4-journal-csum-v3 00 02 e5
 online ext4-journal-csum-v3-revoke 00 03
 online ext4-journal-csum-v3-open 00 01
