@@ -135,7 +135,7 @@ test-progs: all $(UNITS) $(TOOLS) $(BENCH_TOOLS) $(PRELOAD)
 # source is compiled once (build/fuzz/obj/) for all the targets.
 FUZZ_OBJ    := build/fuzz/obj
 fuzzobj      = $(patsubst %.c,$(FUZZ_OBJ)/%.o,$(1))
-FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Inbdkit-plugin -Iintrospector \
   -Imqtt-bridge -Iappliance $(shell pkg-config --cflags $(PKGS)) \
   -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION \
   -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
