@@ -24,7 +24,13 @@
 #    crawled again (libext2fs refuses the torn one, but taken as a new
 #    file system it stopped being the one given up, and the whole one
 #    after it was crawled, and given up, again); a whole superblock of
-#    another creation time is crawled.
+#    another creation time is crawled;
+#  - given up while torn: a file system followed under --model-max
+#    grows past it at a barrier whose superblock is torn (the files'
+#    inodes and entries written with it): given up, and not crawled
+#    again when the same superblock comes whole (known by the torn
+#    superblock, which says nothing, it was taken for none given up:
+#    the whole one after was crawled, and given up, again).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/workload.sh"
 require_fuse
@@ -183,29 +189,34 @@ mkdir -p "$T/tree"
 (cd "$T/tree" && seq 20000 | sed 's/^/f/' | xargs touch)
 truncate -s 64M "$T/big.img"
 mkfs.ext4 -q -F -N 24000 -d "$T/tree" "$T/big.img"
-"$BW" watch --json --once --storage "$T/big.img" --model-max 1M \
-  --stats-file "$T/big.st" "unix:$T/big.tap" > "$T/big.jsonl" 2> "$T/big.watch.err" &
-watch_pid=$!
-register_pid $watch_pid
-wait_for 30 -S "$T/big.tap" || { cat "$T/big.watch.err"; fail "big: watch did not start"; }
-start_proxy big "$T/big.img" tap=unix:"$T/big.tap"
+# watch_max NAME: blockwatch watch of $T/NAME.img under a model-max of
+# 1 MiB, behind proxy NAME.
+watch_max() {
+  "$BW" watch --json --once --storage "$T/$1.img" --model-max 1M \
+    --stats-file "$T/$1.st" "unix:$T/$1.tap" > "$T/$1.jsonl" 2> "$T/$1.watch.err" &
+  watch_pid=$!
+  register_pid $watch_pid
+  wait_for 30 -S "$T/$1.tap" || { cat "$T/$1.watch.err"; fail "$1: watch did not start"; }
+  start_proxy "$1" "$T/$1.img" tap=unix:"$T/$1.tap"
+}
+watch_max big
 craft "$T/big.img" "$T/big.torn" 0 1 0 4242 torn
 craft "$T/big.img" "$T/big.same" 1 1 0 0 whole
 craft "$T/big.img" "$T/big.new" 0 1 0 4343 whole
-# handled N: the introspector has handled N records (a write and a
+# handled NAME N: the introspector has handled N records (a write and a
 # FLUSH each superblock): each is looked at before the next is written,
 # which a storage ahead of the records would hide.
 handled() {
-  for _ in $(seq 100); do
-    [ "$(awk '$1 == "tap.records" { print $2 }' "$T/big.st" 2>/dev/null)" -ge "$1" ] 2>/dev/null && return
+  for _ in $(seq 300); do
+    [ "$(awk '$1 == "tap.records" { print $2 }' "$T/$1.st" 2>/dev/null)" -ge "$2" ] 2>/dev/null && return
     sleep 0.1
   done
-  cat "$T/big.watch.err"; fail "big: $1 records not handled"
+  cat "$T/$1.watch.err"; fail "$1: $2 records not handled"
 }
 put big "$T/big.torn"
-handled 2
+handled big 2
 put big "$T/big.same"
-handled 4
+handled big 4
 put big "$T/big.new"
 stop_proxy big
 wait $watch_pid || { cat "$T/big.watch.err"; fail "big: watch failed"; }
@@ -217,3 +228,45 @@ n=$(grep -c 'partition 0: this file system is no longer followed' "$T/big.watch.
 [ "$(jq -c 'select(.type == "overflow")' "$T/big.jsonl" | wc -l)" = 2 ] ||
   { cat "$T/big.jsonl"; fail "big: not two overflow events"; }
 say "big: a file system given up is not crawled again after a torn superblock, and is for a new file system"
+
+# ---- given up while torn -------------------------------------------------
+# Two images of one file system (one UUID, hash seed and creation time,
+# so one layout): a few files, and the 20,000 of big.  The second is
+# written over the first through the proxy, its superblock torn, then
+# a FLUSH; then its superblock whole.
+mkdir -p "$T/few"
+touch "$T/few/a" "$T/few/b"
+for v in few:few grown:tree; do
+  E2FSPROGS_FAKE_TIME=1700000000 mkfs.ext4 -q -F -N 24000 -b 4096 \
+    -U 6b3f2a04-93f8-4e5b-8c39-0d2f1c7e5a11 -E hash_seed=2d6c3b9a-1f4e-4a57-9e0b-7c8d5f3a2b61 \
+    -d "$T/${v#*:}" "$T/${v%%:*}.img" 64M
+done
+watch_max few
+for _ in $(seq 300); do [ "$(crawls few)" = 1 ] && break; sleep 0.1; done
+[ "$(crawls few)" = 1 ] || { cat "$T/few.watch.err"; fail "few: not followed"; }
+craft "$T/grown.img" "$T/grown.torn" 1 1 0 0 torn
+craft "$T/grown.img" "$T/grown.whole" 1 1 0 0 whole
+cp "$T/grown.img" "$T/grown.head"
+dd if="$T/grown.torn" of="$T/grown.head" bs=1024 seek=1 conv=notrunc status=none
+cmds=()
+for i in $(seq 0 15); do
+  dd if="$T/grown.head" of="$T/grown.$i" bs=4M skip=$i count=1 status=none
+  cmds+=(-c "write -s $T/grown.$i $((i << 22)) 4M")
+done
+qemu-io -f raw "${cmds[@]}" -c flush "$(uri_of few)" > "$T/qemu-io.out" 2>&1 ||
+  { tail "$T/qemu-io.out"; fail "few: cannot write through the proxy"; }
+for _ in $(seq 300); do grep -q 'no longer followed' "$T/few.watch.err" && break; sleep 0.1; done
+grep -q 'partition 0: this file system is no longer followed' "$T/few.watch.err" ||
+  { cat "$T/few.watch.err"; fail "few: not given up when it grew past --model-max"; }
+grep -q "partition 0: $refused" "$T/few.watch.err" ||
+  { cat "$T/few.watch.err"; fail "few: the torn superblock was not read at the barrier"; }
+records=$(awk '$1 == "tap.records" { print $2 }' "$T/few.st")
+put few "$T/grown.whole"
+handled few $((records + 2))
+stop_proxy few
+wait $watch_pid || { cat "$T/few.watch.err"; fail "few: watch failed"; }
+check_san_log "$T/few.watch.err"
+n=$(grep -c 'partition 0: this file system is no longer followed' "$T/few.watch.err" || true)
+[ "$n" = 1 ] || { cat "$T/few.watch.err"; fail "few: given up $n times, not once (crawled again when its superblock came whole?)"; }
+[ "$(crawls few)" = 1 ] || { cat "$T/few.watch.err"; fail "few: crawled again"; }
+say "few: given up under a torn superblock, and not crawled again when it holds"

@@ -150,13 +150,23 @@ give_up (struct engine *e, struct watched *w, const char *why)
   snprintf (detail, sizeof detail, "this file system is no longer "
             "followed: %s; no events of it until another one is made here "
             "or the introspector restarts", why);
+  /* Known again by its identity: that of the one followed, if any (the
+   * superblock on the disk may be torn at this barrier, and a torn one
+   * says none: the same file system whole again would be crawled, and
+   * given up, anew); else what the crawl that stopped just read.
+   */
+  if (w->fs) {
+    ext4_fs_identity (w->fs, &w->given_up_id);
+    w->given_up = true;
+  }
+  else
+    w->given_up = ext4_identity (w->slice, &w->given_up_id);
   ext4_close (w->fs);
   w->fs = NULL;
   w->refused = true;
   /* For engine_part (a summary): the bound alone, cut if need be. */
   snprintf (w->why, sizeof w->why, "given up: %.200s", why);
   strcpy (w->said, w->why);
-  w->given_up = ext4_identity (w->slice, &w->given_up_id);
   say (e, "partition %d: %s", w->number, detail);
   emit (e, &ev);
 }

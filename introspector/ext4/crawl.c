@@ -25,6 +25,16 @@ ext4_probe (struct bw_reader *view)
          m[0] == 0x53 && m[1] == 0xEF;
 }
 
+static void
+identity_of (const struct ext2_super_block *sb, struct ext4_identity *id)
+{
+  *id = (struct ext4_identity) {
+    .mkfs_time = sb->s_mkfs_time, .mkfs_time_hi = sb->s_mkfs_time_hi,
+    .log_block_size = sb->s_log_block_size,
+  };
+  memcpy (id->hash_seed, sb->s_hash_seed, sizeof id->hash_seed);
+}
+
 bool
 ext4_identity (struct bw_reader *view, struct ext4_identity *id)
 {
@@ -35,12 +45,14 @@ ext4_identity (struct bw_reader *view, struct ext4_identity *id)
       bw_pread (view, &sb, sizeof sb, SUPERBLOCK_OFFSET, err, sizeof err) ||
       !sb_csum_ok (&sb))
     return false;
-  *id = (struct ext4_identity) {
-    .mkfs_time = sb.s_mkfs_time, .mkfs_time_hi = sb.s_mkfs_time_hi,
-    .log_block_size = sb.s_log_block_size,
-  };
-  memcpy (id->hash_seed, sb.s_hash_seed, sizeof id->hash_seed);
+  identity_of (&sb, id);
   return true;
+}
+
+void
+ext4_fs_identity (const struct ext4fs *fs, struct ext4_identity *id)
+{
+  identity_of (fs->fs->super, id);
 }
 
 /* The model past its bound (em.model_max): the crawl stops, ext4_open

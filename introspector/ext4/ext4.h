@@ -70,6 +70,10 @@ struct ext4_identity {
  * one that fails its checksum (a write not landed whole says nothing).
  */
 bool ext4_identity (struct bw_reader *view, struct ext4_identity *id);
+/* The identity of the file system fs follows (as it was opened: the
+ * superblock on the disk may be torn just now).
+ */
+void ext4_fs_identity (const struct ext4fs *fs, struct ext4_identity *id);
 
 /* Opens and crawls.  NULL with err for what is not an ext file system
  * or uses features we cannot follow (the message names them); errno
