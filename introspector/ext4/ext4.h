@@ -142,8 +142,8 @@ struct ext4_stats {
   /* Slots that finding every key of the tables of numbers the guest
    * chooses once looks at, now: the model's id maps (inode numbers,
    * names' ids) and the blocks of the journal's images and of the
-   * exact view.  A little more than one per key, unless keys collide
-   * (common/keyhash.h).
+   * exact view.  Under 3 per key on average (1.5 half full, 2.5
+   * at 3/4, as full as they get), unless keys collide (common/keyhash.h).
    */
   uint64_t id_probes, block_probes;
   uint64_t held_dropped;      /* held writes given up (HELD_MAX), each
