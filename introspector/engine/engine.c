@@ -132,15 +132,16 @@ close_watchers (struct watched *w, int n)
   }
 }
 
-/* Whether the slice holds a file system we can follow, and if so the
- * crawl that starts following it.
- */
 /* A file system whose model takes more than cfg.model_max (why says
  * so) is not followed from now on: never silently, an overflow event
- * (lost: unknown) says that its events stop.
+ * (lost: unknown) says that its events stop.  It is known again by its
+ * identity id, that of the one followed or crawled (the superblock on
+ * the disk may be torn at this barrier, and a torn one says none: the
+ * same file system whole again would be crawled, and given up, anew).
  */
 static void
-give_up (struct engine *e, struct watched *w, const char *why)
+give_up (struct engine *e, struct watched *w, const char *why,
+         const struct ext4_identity *id)
 {
   char detail[sizeof w->why + 160];
   struct bw_event ev = {
@@ -150,17 +151,8 @@ give_up (struct engine *e, struct watched *w, const char *why)
   snprintf (detail, sizeof detail, "this file system is no longer "
             "followed: %s; no events of it until another one is made here "
             "or the introspector restarts", why);
-  /* Known again by its identity: that of the one followed, if any (the
-   * superblock on the disk may be torn at this barrier, and a torn one
-   * says none: the same file system whole again would be crawled, and
-   * given up, anew); else what the crawl that stopped just read.
-   */
-  if (w->fs) {
-    ext4_fs_identity (w->fs, &w->given_up_id);
-    w->given_up = true;
-  }
-  else
-    w->given_up = ext4_identity (w->slice, &w->given_up_id);
+  w->given_up_id = *id;
+  w->given_up = true;
   ext4_close (w->fs);
   w->fs = NULL;
   w->refused = true;
@@ -171,6 +163,9 @@ give_up (struct engine *e, struct watched *w, const char *why)
   emit (e, &ev);
 }
 
+/* Whether the slice holds a file system we can follow, and if so the
+ * crawl that starts following it.
+ */
 static void
 look (struct engine *e, struct watched *w)
 {
@@ -183,10 +178,10 @@ look (struct engine *e, struct watched *w)
     .exact_data_bytes = e->cfg.exact_data_bytes,
     .model_max = e->cfg.model_max,
   };
+  struct ext4_identity id;
 
   w->look_again = false;
   if (w->given_up) {
-    struct ext4_identity id;
     if (!ext4_identity (w->slice, &id) ||
         memcmp (&id, &w->given_up_id, sizeof id) == 0)
       return;
@@ -203,11 +198,11 @@ look (struct engine *e, struct watched *w)
   e->crawl = (struct crawl_clock) {
     .number = w->number, .start_ns = now_ns (),
   };
-  w->fs = ext4_open (w->slice, &em, progress, e, w->why, sizeof w->why);
+  w->fs = ext4_open (w->slice, &em, progress, e, &id, w->why, sizeof w->why);
   if (w->fs == NULL && errno == EFBIG) {
     char why[sizeof w->why];
     strcpy (why, w->why);
-    give_up (e, w, why);
+    give_up (e, w, why, &id);
   }
   else if (w->fs == NULL) {
     w->refused = true;
@@ -472,6 +467,7 @@ static void
 check_bound (struct engine *e, struct watched *w)
 {
   struct ext4_stats st;
+  struct ext4_identity id;
   char why[160];
 
   if (e->cfg.model_max == 0)
@@ -482,7 +478,8 @@ check_bound (struct engine *e, struct watched *w)
   snprintf (why, sizeof why, "its model takes more than %llu bytes (%llu "
             "now, model-max)", (unsigned long long) e->cfg.model_max,
             (unsigned long long) st.model_bytes);
-  give_up (e, w, why);
+  ext4_fs_identity (w->fs, &id);
+  give_up (e, w, why, &id);
 }
 
 static void

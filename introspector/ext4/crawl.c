@@ -328,7 +328,7 @@ crawl_names (struct ext4fs *fs, char *err, size_t errlen)
 struct ext4fs *
 ext4_open (struct bw_reader *view, const struct ext4_emit *em,
            void (*progress) (uint64_t, uint64_t, void *), void *opaque,
-           char *err, size_t errlen)
+           struct ext4_identity *too_big_id, char *err, size_t errlen)
 {
   struct ext4fs *fs = calloc (1, sizeof *fs);
 
@@ -380,6 +380,8 @@ ext4_open (struct bw_reader *view, const struct ext4_emit *em,
  fail:
   {
     bool too_big = fs->too_big;
+    if (too_big)              /* set by the crawl: the handle is open */
+      ext4_fs_identity (fs, too_big_id);
     ext4_close (fs);
     errno = too_big ? EFBIG : 0;
   }

@@ -77,13 +77,16 @@ void ext4_fs_identity (const struct ext4fs *fs, struct ext4_identity *id);
 
 /* Opens and crawls.  NULL with err for what is not an ext file system
  * or uses features we cannot follow (the message names them); errno
- * is then EFBIG if the model would take more than em->model_max.
+ * is then EFBIG if the model would take more than em->model_max, and
+ * *too_big_id the identity of the file system crawled (as it was
+ * opened: the superblock on the disk may be torn by then).
  * progress, if set, is called now and then with (inodes done, total).
  */
 struct ext4fs *ext4_open (struct bw_reader *view, const struct ext4_emit *em,
                           void (*progress) (uint64_t done, uint64_t total,
                                             void *opaque),
-                          void *opaque, char *err, size_t errlen);
+                          void *opaque, struct ext4_identity *too_big_id,
+                          char *err, size_t errlen);
 void ext4_close (struct ext4fs *fs);
 
 /* A tap record touched bytes [off, off + len) of this file system:
