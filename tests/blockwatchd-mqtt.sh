@@ -124,11 +124,17 @@ umount "$T/b.mnt"
 detach_loop b
 
 # Everything the introspector of a printed (its events file) arrives;
-# once b's unmount arrives, all of b's did.
-for _ in $(seq 300); do
+# once b's unmount arrives, all of b's did.  a's events file is whole
+# once its unmount is there and it has stopped growing (on a busy
+# machine the introspector may still be writing it when the subscriber
+# has caught up with what it wrote so far).
+wait_lines "$T/a.jsonl" 1 60 '"type":"unmount"'
+prev=-1
+for _ in $(seq 120); do
   n=$(wc -l < "$T/a.jsonl")
-  [ "$n" -gt 0 ] && [ "$(awk '!seen[$0]++' "$T/vm-a.bsub" | wc -l)" -ge "$n" ] && break
-  sleep 0.1
+  [ "$n" = "$prev" ] && [ "$(awk '!seen[$0]++' "$T/vm-a.bsub" | wc -l)" -ge "$n" ] && break
+  prev=$n
+  sleep 0.5
 done
 wait_lines "$T/vm-b.sub" 1 30 '/\$fs/unmount	'
 sleep 1                     # nothing more must come
